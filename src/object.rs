@@ -1,0 +1,183 @@
+//! The API objects that flow through the pipeline.
+//!
+//! An object is what kube-apiserver decodes from an etcd key-value: its key (`namespace/name`, or
+//! `name` when cluster-scoped, as client-go's `MetaNamespaceKeyFunc` makes it), its
+//! `resourceVersion` (the etcd `mod_revision`), its `uid` (the etcd `create_revision`, which
+//! changes when a name is deleted and re-created), its labels, and a payload value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// A resource version: an etcd revision. Upstream these are opaque strings; like the cacher,
+/// the reflector and RealFIFO, the simulator compares them as integers (SPEC §9.2 N9).
+pub type ResourceVersion = u64;
+
+/// An object's identity within its resource: `namespace/name` or `name`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ObjectKey(Arc<str>);
+
+impl ObjectKey {
+    /// A key from its `namespace/name` (or `name`) form.
+    pub fn new(key: &str) -> ObjectKey {
+        ObjectKey(Arc::from(key))
+    }
+
+    /// The key of `name` in `namespace` (cluster-scoped when `namespace` is empty).
+    pub fn namespaced(namespace: &str, name: &str) -> ObjectKey {
+        if namespace.is_empty() {
+            ObjectKey::new(name)
+        } else {
+            ObjectKey::new(&format!("{namespace}/{name}"))
+        }
+    }
+
+    /// The key as client-go writes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The namespace, or `""` for a cluster-scoped object (`MetaNamespaceIndexFunc`).
+    pub fn namespace(&self) -> &str {
+        self.0.split_once('/').map_or("", |(namespace, _)| namespace)
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        self.0.split_once('/').map_or(&self.0, |(_, name)| name)
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One state of one API object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Object {
+    /// `namespace/name` or `name`.
+    pub key: ObjectKey,
+    /// The etcd `mod_revision` this state was written at (for a DELETED event: the deletion
+    /// revision, SPEC §2.1).
+    pub resource_version: ResourceVersion,
+    /// The etcd `create_revision`: distinguishes a re-created object from the old one.
+    pub uid: u64,
+    /// Labels, for selectors and the label index.
+    pub labels: BTreeMap<String, String>,
+    /// The payload the workload wrote; any change of it is a real update.
+    pub value: u64,
+}
+
+impl Object {
+    /// An object with no labels and payload 0, as the FIFO script language writes them.
+    pub fn bare(key: &str, resource_version: ResourceVersion) -> Object {
+        Object {
+            key: ObjectKey::new(key),
+            resource_version,
+            uid: 0,
+            labels: BTreeMap::new(),
+            value: 0,
+        }
+    }
+
+    /// The label `name`, if set.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels.get(name).map(String::as_str)
+    }
+
+    /// The same object with `resource_version` replaced (DELETED events carry the deletion RV).
+    pub fn with_resource_version(&self, resource_version: ResourceVersion) -> Object {
+        Object { resource_version, ..self.clone() }
+    }
+
+    /// Encodes labels and payload as the etcd value bytes: `v=7;app=a,tier=b`.
+    pub fn encode_body(labels: &BTreeMap<String, String>, value: u64) -> Vec<u8> {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("v={value};{}", labels.join(",")).into_bytes()
+    }
+
+    /// Decodes an object from an etcd key-value: `key` relative to the resource prefix, the
+    /// revisions, and the value bytes written by [`Object::encode_body`].
+    pub fn decode(
+        key: &str,
+        mod_revision: u64,
+        create_revision: u64,
+        body: &[u8],
+    ) -> Result<Object, DecodeError> {
+        let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+        let (value_part, labels_part) = text.split_once(';').ok_or(DecodeError::Malformed)?;
+        let value = value_part
+            .strip_prefix("v=")
+            .and_then(|v| v.parse().ok())
+            .ok_or(DecodeError::Malformed)?;
+        let mut labels = BTreeMap::new();
+        for pair in labels_part.split(',').filter(|p| !p.is_empty()) {
+            let (name, label_value) = pair.split_once('=').ok_or(DecodeError::Malformed)?;
+            labels.insert(name.to_owned(), label_value.to_owned());
+        }
+        Ok(Object {
+            key: ObjectKey::new(key),
+            resource_version: mod_revision,
+            uid: create_revision,
+            labels,
+            value,
+        })
+    }
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.key, self.resource_version)
+    }
+}
+
+/// Why an etcd value is not an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes are not UTF-8.
+    #[error("object body is not utf-8")]
+    NotUtf8,
+    /// The bytes are not `v=N;labels`.
+    #[error("object body is not of the form v=N;name=value,...")]
+    Malformed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_splits_namespace_and_name() {
+        let key = ObjectKey::namespaced("default", "web");
+        assert_eq!(key.as_str(), "default/web");
+        assert_eq!(key.namespace(), "default");
+        assert_eq!(key.name(), "web");
+        let cluster = ObjectKey::namespaced("", "node-1");
+        assert_eq!(cluster.namespace(), "");
+        assert_eq!(cluster.name(), "node-1");
+    }
+
+    #[test]
+    fn body_round_trips_through_etcd_bytes() {
+        let labels = BTreeMap::from([("app".to_owned(), "a".to_owned())]);
+        let body = Object::encode_body(&labels, 7);
+        assert_eq!(body, b"v=7;app=a");
+        let object = Object::decode("ns/x", 12, 10, &body).expect("decodes");
+        assert_eq!(object.resource_version, 12);
+        assert_eq!(object.uid, 10);
+        assert_eq!(object.label("app"), Some("a"));
+        assert_eq!(object.value, 7);
+        assert_eq!(object.to_string(), "ns/x@12");
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors() {
+        assert_eq!(Object::decode("k", 1, 1, b"garbage"), Err(DecodeError::Malformed));
+        assert_eq!(Object::decode("k", 1, 1, &[0xff]), Err(DecodeError::NotUtf8));
+    }
+}
