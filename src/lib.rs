@@ -17,5 +17,6 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod etcd;
 pub mod object;
 pub mod sim;

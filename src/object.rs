@@ -42,7 +42,9 @@ impl ObjectKey {
 
     /// The namespace, or `""` for a cluster-scoped object (`MetaNamespaceIndexFunc`).
     pub fn namespace(&self) -> &str {
-        self.0.split_once('/').map_or("", |(namespace, _)| namespace)
+        self.0
+            .split_once('/')
+            .map_or("", |(namespace, _)| namespace)
     }
 
     /// The name.
@@ -92,7 +94,10 @@ impl Object {
 
     /// The same object with `resource_version` replaced (DELETED events carry the deletion RV).
     pub fn with_resource_version(&self, resource_version: ResourceVersion) -> Object {
-        Object { resource_version, ..self.clone() }
+        Object {
+            resource_version,
+            ..self.clone()
+        }
     }
 
     /// Encodes labels and payload as the etcd value bytes: `v=7;app=a,tier=b`.
@@ -177,7 +182,13 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_errors() {
-        assert_eq!(Object::decode("k", 1, 1, b"garbage"), Err(DecodeError::Malformed));
-        assert_eq!(Object::decode("k", 1, 1, &[0xff]), Err(DecodeError::NotUtf8));
+        assert_eq!(
+            Object::decode("k", 1, 1, b"garbage"),
+            Err(DecodeError::Malformed)
+        );
+        assert_eq!(
+            Object::decode("k", 1, 1, &[0xff]),
+            Err(DecodeError::NotUtf8)
+        );
     }
 }

@@ -21,7 +21,10 @@ pub struct DelayConfig {
 
 impl Default for DelayConfig {
     fn default() -> Self {
-        DelayConfig { delay_ms_min: 1, delay_ms_max: 5 }
+        DelayConfig {
+            delay_ms_min: 1,
+            delay_ms_max: 5,
+        }
     }
 }
 
@@ -46,8 +49,16 @@ pub struct Delivery {
 impl Link {
     /// A connected link with the given delays.
     pub fn new(delay: DelayConfig) -> Link {
-        assert!(delay.delay_ms_min <= delay.delay_ms_max, "delay range is empty");
-        Link { delay, epoch: 0, last_arrival: SimTime::ZERO, connected: true }
+        assert!(
+            delay.delay_ms_min <= delay.delay_ms_max,
+            "delay range is empty"
+        );
+        Link {
+            delay,
+            epoch: 0,
+            last_arrival: SimTime::ZERO,
+            connected: true,
+        }
     }
 
     /// Sends one message at `now`: when and in which epoch it arrives, or `None` if the link is
@@ -59,7 +70,10 @@ impl Link {
         let delay = rng.between(self.delay.delay_ms_min, self.delay.delay_ms_max);
         let at = (now + SimDuration(delay)).max(self.last_arrival);
         self.last_arrival = at;
-        Some(Delivery { at, epoch: self.epoch })
+        Some(Delivery {
+            at,
+            epoch: self.epoch,
+        })
     }
 
     /// Sends one message that must arrive no sooner than `extra` after the usual delay: a
@@ -100,7 +114,10 @@ mod tests {
     #[test]
     fn messages_on_a_link_arrive_in_send_order() {
         let mut rng = RngStream::new(3, "link");
-        let mut link = Link::new(DelayConfig { delay_ms_min: 1, delay_ms_max: 50 });
+        let mut link = Link::new(DelayConfig {
+            delay_ms_min: 1,
+            delay_ms_max: 50,
+        });
         let mut last = SimTime::ZERO;
         for t in 0..200 {
             let delivery = link.send(SimTime(t), &mut rng).expect("connected");
@@ -123,8 +140,13 @@ mod tests {
     #[test]
     fn a_delay_spike_holds_back_later_messages() {
         let mut rng = RngStream::new(3, "link");
-        let mut link = Link::new(DelayConfig { delay_ms_min: 1, delay_ms_max: 1 });
-        let slow = link.send_delayed(SimTime(0), SimDuration(100), &mut rng).expect("up");
+        let mut link = Link::new(DelayConfig {
+            delay_ms_min: 1,
+            delay_ms_max: 1,
+        });
+        let slow = link
+            .send_delayed(SimTime(0), SimDuration(100), &mut rng)
+            .expect("up");
         let next = link.send(SimTime(1), &mut rng).expect("up");
         assert_eq!(slow.at, SimTime(101));
         assert!(next.at >= slow.at);

@@ -39,7 +39,12 @@ pub struct Kernel<E> {
 impl<E> Kernel<E> {
     /// A kernel at time zero that allows at most `steps_max` steps.
     pub fn new(steps_max: u64) -> Kernel<E> {
-        Kernel { now: SimTime::ZERO, queue: EventQueue::default(), steps: 0, steps_max }
+        Kernel {
+            now: SimTime::ZERO,
+            queue: EventQueue::default(),
+            steps: 0,
+            steps_max,
+        }
     }
 
     /// The current simulated time.
@@ -69,7 +74,10 @@ impl<E> Kernel<E> {
             return Ok(None);
         }
         if self.steps >= self.steps_max {
-            return Err(KernelError::StepBudgetExhausted { steps_max: self.steps_max, now: self.now });
+            return Err(KernelError::StepBudgetExhausted {
+                steps_max: self.steps_max,
+                now: self.now,
+            });
         }
         let (at, event) = self.queue.pop().expect("queue is not empty");
         assert!(at >= self.now, "time went backwards");
@@ -106,6 +114,9 @@ mod tests {
         kernel.schedule_in(SimDuration(1), ());
         kernel.schedule_in(SimDuration(1), ());
         assert_eq!(kernel.next_event(), Ok(Some(())));
-        assert!(matches!(kernel.next_event(), Err(KernelError::StepBudgetExhausted { .. })));
+        assert!(matches!(
+            kernel.next_event(),
+            Err(KernelError::StepBudgetExhausted { .. })
+        ));
     }
 }

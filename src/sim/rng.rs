@@ -26,7 +26,9 @@ impl RngStream {
         key[8..16].copy_from_slice(&fnv1a64(label.as_bytes()).to_le_bytes());
         key[16..24].copy_from_slice(&(label.len() as u64).to_le_bytes());
         key[24..].copy_from_slice(b"inf-sim1");
-        RngStream { inner: ChaCha8Rng::from_seed(key) }
+        RngStream {
+            inner: ChaCha8Rng::from_seed(key),
+        }
     }
 
     /// A uniformly random `u64`.

@@ -1,0 +1,205 @@
+//! Watches: delivery from history, compaction cancels, progress notifications.
+
+use serde::{Deserialize, Serialize};
+
+use super::Etcd;
+use super::store::Change;
+use super::types::{
+    EtcdError, Event, EventType, KeyRange, KeyValue, Revision, WatchId, WatchRequest,
+    WatchResponse, WatchResponseKind,
+};
+
+/// Known-wrong watch behaviours the fake can be switched to (for the planted-bug catalog).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdBugs {
+    /// etcd#15220: a requested progress notification is sent at once with the current revision,
+    /// even while events at or below it are still to be sent.
+    pub early_progress: bool,
+}
+
+/// One open watch.
+#[derive(Clone, Debug)]
+pub(super) struct Watcher {
+    range: KeyRange,
+    /// The next revision this watch must deliver.
+    next_revision: Revision,
+    prev_kv: bool,
+    progress_notify: bool,
+    /// The consumer is not reading: nothing is sent until it resumes (an unsynced watcher).
+    stalled: bool,
+    /// A requested progress notification waits until the watch is synced.
+    progress_pending: bool,
+}
+
+impl Etcd {
+    /// Opens a watch. The stream starts with `Created`, then delivers every change in range
+    /// from `start_revision` on (0: from the next revision), or `Compacted` if that start was
+    /// compacted away.
+    pub fn watch(&mut self, request: WatchRequest) -> WatchId {
+        let id = self.next_watch_id;
+        self.next_watch_id += 1;
+        let revision = self.store.revision();
+        let next_revision = match request.start_revision {
+            0 => revision + 1,
+            start => start,
+        };
+        self.push(id, WatchResponseKind::Created);
+        let watcher = Watcher {
+            range: request.range,
+            next_revision,
+            prev_kv: request.prev_kv,
+            progress_notify: request.progress_notify,
+            stalled: false,
+            progress_pending: false,
+        };
+        self.watchers.insert(id, watcher);
+        self.sync_watcher(id);
+        id
+    }
+
+    /// Closes a watch at the client's request.
+    pub fn cancel_watch(&mut self, id: WatchId) -> Result<(), EtcdError> {
+        self.watchers.remove(&id).ok_or(EtcdError::NoSuchWatch)?;
+        self.push(id, WatchResponseKind::Canceled);
+        Ok(())
+    }
+
+    /// Whether watch `id` is open.
+    pub fn is_watching(&self, id: WatchId) -> bool {
+        self.watchers.contains_key(&id)
+    }
+
+    /// Asks for a progress notification on watch `id` (`RequestProgress`). Mirrors etcd
+    /// `watchableStore.progress` after etcd#15220: answered at once if the watch is synced,
+    /// else as soon as it is.
+    pub fn request_progress(&mut self, id: WatchId) -> Result<(), EtcdError> {
+        let watcher = self.watchers.get_mut(&id).ok_or(EtcdError::NoSuchWatch)?;
+        watcher.progress_pending = true;
+        if self.bugs.early_progress {
+            // Planted bug etcd#15220: answer before pending events are sent.
+            self.watchers
+                .get_mut(&id)
+                .expect("checked above")
+                .progress_pending = false;
+            self.push(id, WatchResponseKind::Progress);
+            return Ok(());
+        }
+        self.sync_watcher(id);
+        Ok(())
+    }
+
+    /// The periodic progress notification (`--experimental-watch-progress-notify-interval`):
+    /// every synced watch that asked for `progress_notify` gets one. Mirrors etcd
+    /// `watchableStore.progressIfSync`: unsynced watches are skipped.
+    pub fn progress_tick(&mut self) {
+        let due: Vec<WatchId> = self
+            .watchers
+            .iter()
+            .filter(|(_, watcher)| watcher.progress_notify && self.is_synced(watcher))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.push(id, WatchResponseKind::Progress);
+        }
+    }
+
+    /// The consumer of watch `id` stops reading: the watch falls behind (becomes unsynced).
+    pub fn stall_watcher(&mut self, id: WatchId) -> Result<(), EtcdError> {
+        self.watchers
+            .get_mut(&id)
+            .ok_or(EtcdError::NoSuchWatch)?
+            .stalled = true;
+        Ok(())
+    }
+
+    /// The consumer of watch `id` reads again: the watch catches up from history, or is
+    /// canceled if its next revision was compacted meanwhile.
+    pub fn resume_watcher(&mut self, id: WatchId) -> Result<(), EtcdError> {
+        self.watchers
+            .get_mut(&id)
+            .ok_or(EtcdError::NoSuchWatch)?
+            .stalled = false;
+        self.sync_watcher(id);
+        Ok(())
+    }
+
+    pub(super) fn sync_watchers(&mut self) {
+        let ids: Vec<WatchId> = self.watchers.keys().copied().collect();
+        for id in ids {
+            self.sync_watcher(id);
+        }
+    }
+
+    fn is_synced(&self, watcher: &Watcher) -> bool {
+        !watcher.stalled && watcher.next_revision > self.store.revision()
+    }
+
+    /// Mirrors etcd `watcherGroup.chooseAll` + `syncWatchers`: a watch whose next revision is
+    /// below the compact revision is canceled with it; otherwise it gets every change from its
+    /// next revision to the current one in one message (whole revisions only).
+    fn sync_watcher(&mut self, id: WatchId) {
+        let Some(watcher) = self.watchers.get(&id) else {
+            return;
+        };
+        if watcher.stalled {
+            return;
+        }
+        let compact_revision = self.store.compact_revision();
+        if watcher.next_revision < compact_revision {
+            self.watchers.remove(&id);
+            self.push(id, WatchResponseKind::Compacted { compact_revision });
+            return;
+        }
+        let revision = self.store.revision();
+        if watcher.next_revision <= revision {
+            let events: Vec<Event> = self
+                .store
+                .changes_since(watcher.next_revision)
+                .filter(|change| watcher.range.contains(&change.key))
+                .map(|change| self.event_for(change, watcher.prev_kv))
+                .collect();
+            if !events.is_empty() {
+                self.push(id, WatchResponseKind::Events(events));
+            }
+        }
+        let watcher = self.watchers.get_mut(&id).expect("still open");
+        watcher.next_revision = watcher.next_revision.max(revision + 1);
+        if watcher.progress_pending {
+            watcher.progress_pending = false;
+            self.push(id, WatchResponseKind::Progress);
+        }
+    }
+
+    fn event_for(&self, change: &Change, with_prev_kv: bool) -> Event {
+        let (current, previous) = self.store.change_states(change);
+        let prev_kv = previous.filter(|_| with_prev_kv).cloned();
+        match current {
+            Some(kv) => Event {
+                event_type: EventType::Put,
+                kv: kv.clone(),
+                prev_kv,
+            },
+            None => Event {
+                event_type: EventType::Delete,
+                kv: KeyValue {
+                    key: change.key.clone(),
+                    create_revision: 0,
+                    mod_revision: change.revision,
+                    version: 0,
+                    value: Vec::new(),
+                },
+                prev_kv,
+            },
+        }
+    }
+
+    fn push(&mut self, watch_id: WatchId, kind: WatchResponseKind) {
+        let header_revision = self.store.revision();
+        self.outbox.push_back(WatchResponse {
+            watch_id,
+            header_revision,
+            kind,
+        });
+    }
+}
