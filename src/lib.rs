@@ -17,6 +17,10 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod check;
 pub mod etcd;
 pub mod object;
+pub mod scenario;
 pub mod sim;
+pub mod trace;
+pub mod world;

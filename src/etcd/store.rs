@@ -242,7 +242,8 @@ impl MvccStore {
     /// Compacts history at `revision`. Mirrors etcd `keyIndex.compact`: each key keeps its
     /// newest state at or below `revision` unless that state is a deletion. The change log keeps
     /// changes from `revision` on, except deletions at exactly `revision`, which are gone with
-    /// their tombstones: a watch from the compact revision misses them, as etcd 3.4 does.
+    /// their tombstones: a watch whose next revision is the compact revision misses them, as
+    /// etcd 3.4 does (etcd#18089, #19179).
     pub(crate) fn compact(&mut self, revision: Revision) -> Result<(), EtcdError> {
         if revision <= self.compact_revision {
             return Err(EtcdError::Compacted);

@@ -1,0 +1,186 @@
+//! The etcd watch oracle: every watch stream is exactly etcd's history after its start.
+//!
+//! Source: etcd API guarantees, "Watch streams" (ordered, reliable, atomic), and the progress
+//! notification contract after etcd#15220 (SPEC §1.4). The ground truth is the naive
+//! [`ReferenceEtcd`], which shares no code with the fake.
+
+use crate::etcd::reference::ReferenceEtcd;
+use crate::etcd::{Event, EventType, KeyRange, Revision, WatchResponse, WatchResponseKind};
+
+use super::Violation;
+
+/// Name of the invariant: a stream delivers exactly the history suffix, in order, gap-free,
+/// whole revisions per message.
+pub const WATCH_IS_HISTORY_SUFFIX: &str = "etcd_watch_is_history_suffix";
+/// Name of the invariant: a progress notification at R comes only after every event <= R.
+pub const PROGRESS_AFTER_EVENTS: &str = "etcd_progress_after_events";
+/// Name of the invariant: a compaction cancel comes only when the next revision was compacted.
+pub const CANCEL_ONLY_WHEN_COMPACTED: &str = "etcd_cancel_only_when_compacted";
+
+/// The oracle's view of one watch stream.
+#[derive(Clone, Debug)]
+pub struct WatchStreamOracle {
+    range: KeyRange,
+    /// Every reference event in range below this has been delivered (or promised absent).
+    next_revision: Revision,
+    /// Whether the watch asked for previous states.
+    prev_kv: bool,
+    /// How many events this stream delivered.
+    pub events_delivered: u64,
+}
+
+impl WatchStreamOracle {
+    /// A stream over `range` whose first revision is `start_revision` (already resolved: a
+    /// request for 0 means the creation revision + 1).
+    pub fn new(range: KeyRange, start_revision: Revision) -> WatchStreamOracle {
+        WatchStreamOracle {
+            range,
+            next_revision: start_revision,
+            prev_kv: true,
+            events_delivered: 0,
+        }
+    }
+
+    /// The same oracle for a watch that did (or did not) ask for previous states.
+    pub fn with_prev_kv(self, prev_kv: bool) -> WatchStreamOracle {
+        WatchStreamOracle { prev_kv, ..self }
+    }
+
+    /// The keys the stream watches.
+    pub fn range(&self) -> &KeyRange {
+        &self.range
+    }
+
+    /// The first revision not yet delivered.
+    pub fn next_revision(&self) -> Revision {
+        self.next_revision
+    }
+
+    /// Checks one delivered message against the reference history. `compact_revision` is the
+    /// store's compact revision when the message was made.
+    pub fn observe(
+        &mut self,
+        response: &WatchResponse,
+        reference: &ReferenceEtcd,
+        compact_revision: Revision,
+    ) -> Result<(), Violation> {
+        match &response.kind {
+            WatchResponseKind::Created | WatchResponseKind::Canceled => Ok(()),
+            WatchResponseKind::Events(events) => {
+                self.observe_events(events, reference, compact_revision)
+            }
+            WatchResponseKind::Progress => {
+                let revision = response.header_revision;
+                if let Some((missed, _)) =
+                    self.pending(reference, revision, compact_revision).next()
+                {
+                    return Err(Violation::new(
+                        PROGRESS_AFTER_EVENTS,
+                        format!("progress at {revision} before the event at {missed} was sent"),
+                    ));
+                }
+                self.next_revision = self.next_revision.max(revision + 1);
+                Ok(())
+            }
+            WatchResponseKind::Compacted {
+                compact_revision: at,
+            } => {
+                if self.next_revision >= *at {
+                    return Err(Violation::new(
+                        CANCEL_ONLY_WHEN_COMPACTED,
+                        format!(
+                            "canceled at compact revision {at}, but only {} was needed",
+                            self.next_revision
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The reference events the stream still owes, through revision `through`.
+    fn pending<'a>(
+        &'a self,
+        reference: &'a ReferenceEtcd,
+        through: Revision,
+        compact_revision: Revision,
+    ) -> impl Iterator<Item = (Revision, &'a Event)> + 'a {
+        reference
+            .events_since(&self.range, self.next_revision)
+            .take_while(move |(revision, _)| *revision <= through)
+            .filter(move |(revision, event)| !self.may_skip(*revision, event, compact_revision))
+    }
+
+    /// The revision of the first event the stream still owes, if any.
+    pub fn first_undelivered(
+        &self,
+        reference: &ReferenceEtcd,
+        compact_revision: Revision,
+    ) -> Option<Revision> {
+        self.pending(reference, Revision::MAX, compact_revision)
+            .next()
+            .map(|(revision, _)| revision)
+    }
+
+    fn observe_events(
+        &mut self,
+        events: &[Event],
+        reference: &ReferenceEtcd,
+        compact_revision: Revision,
+    ) -> Result<(), Violation> {
+        let Some(last) = events.last() else {
+            return Err(Violation::new(
+                WATCH_IS_HISTORY_SUFFIX,
+                "an empty events message",
+            ));
+        };
+        let through = last.kv.mod_revision;
+        let expected: Vec<(Revision, &Event)> =
+            self.pending(reference, through, compact_revision).collect();
+        if expected.len() != events.len() {
+            return Err(Violation::new(
+                WATCH_IS_HISTORY_SUFFIX,
+                format!(
+                    "from revision {} through {through}: {} events delivered, {} in history",
+                    self.next_revision,
+                    events.len(),
+                    expected.len()
+                ),
+            ));
+        }
+        for (delivered, (revision, truth)) in events.iter().zip(&expected) {
+            if !same_event(delivered, truth, compact_revision, self.prev_kv) {
+                return Err(Violation::new(
+                    WATCH_IS_HISTORY_SUFFIX,
+                    format!(
+                        "at revision {revision}: delivered {delivered:?}, history has {truth:?}"
+                    ),
+                ));
+            }
+        }
+        self.events_delivered += events.len() as u64;
+        self.next_revision = through + 1;
+        Ok(())
+    }
+
+    /// etcd 3.4 drops a deletion at exactly the compact revision from a watch whose next
+    /// revision is that one (a watch started there, or an unsynced watch caught there): the
+    /// compaction removed the tombstone (observed on etcd 3.4.23; etcd#18089, #19179).
+    fn may_skip(&self, revision: Revision, event: &Event, compact_revision: Revision) -> bool {
+        event.event_type == EventType::Delete && revision <= compact_revision
+    }
+}
+
+/// Two events are the same if type and kv match, and prev_kv matches unless the previous
+/// state was compacted away (then the fake may omit it, as etcd does).
+fn same_event(delivered: &Event, truth: &Event, compact_revision: Revision, prev_kv: bool) -> bool {
+    let prev_kv_ok = match (&delivered.prev_kv, &truth.prev_kv) {
+        _ if !prev_kv => delivered.prev_kv.is_none(),
+        (Some(a), Some(b)) => a == b,
+        (None, Some(b)) => b.mod_revision < compact_revision,
+        (None, None) => true,
+        (Some(_), None) => false,
+    };
+    delivered.event_type == truth.event_type && delivered.kv == truth.kv && prev_kv_ok
+}

@@ -1,0 +1,381 @@
+//! Scenarios: the shape of a simulated cluster, its workload and its fault mix, as TOML.
+//!
+//! Every field has a default, so an empty file is a valid scenario; unknown fields are
+//! rejected. The scenario library in `sim/scenarios/` is embedded in the binary.
+
+use serde::{Deserialize, Serialize};
+
+use crate::etcd::EtcdBugs;
+use crate::sim::DelayConfig;
+
+/// One simulated cluster and what happens to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    /// The name it is listed under.
+    pub name: String,
+    /// How long writers write and faults strike, in milliseconds.
+    pub duration_ms: u64,
+    /// After healing, how long the run may take to settle before it counts as stuck.
+    pub settle_ms_max: u64,
+    /// The writers.
+    pub workload: WorkloadConfig,
+    /// The etcd server.
+    pub etcd: EtcdConfig,
+    /// Raw etcd watch clients (exercising the fake etcd's watch directly).
+    pub etcd_watchers: EtcdWatchersConfig,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: "default".to_owned(),
+            duration_ms: 60_000,
+            settle_ms_max: 60_000,
+            workload: WorkloadConfig::default(),
+            etcd: EtcdConfig::default(),
+            etcd_watchers: EtcdWatchersConfig::default(),
+        }
+    }
+}
+
+/// Writers doing create, update and delete with compare-and-swap, as kube-apiserver does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadConfig {
+    /// How many writers.
+    pub writers: u32,
+    /// How many distinct object names (spread over the namespaces).
+    pub keys: u32,
+    /// How many namespaces.
+    pub namespaces: u32,
+    /// The shortest pause between two writes of one writer.
+    pub write_interval_ms_min: u64,
+    /// The longest pause between two writes of one writer.
+    pub write_interval_ms_max: u64,
+    /// The longest time between reading an object and writing it back: the window for CAS
+    /// conflicts.
+    pub think_ms_max: u64,
+    /// The chance that a write to an existing object deletes it.
+    pub delete_probability: f64,
+    /// How many values the `app` label takes.
+    pub label_values: u32,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            writers: 3,
+            keys: 12,
+            namespaces: 2,
+            write_interval_ms_min: 50,
+            write_interval_ms_max: 1_000,
+            think_ms_max: 20,
+            delete_probability: 0.25,
+            label_values: 2,
+        }
+    }
+}
+
+/// The etcd server and the compaction kube-apiserver drives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdConfig {
+    /// kube-apiserver's `--etcd-compaction-interval` (0: never compact).
+    pub compaction_interval_ms: u64,
+    /// etcd's `--experimental-watch-progress-notify-interval` (0: never).
+    pub progress_notify_interval_ms: u64,
+    /// Known-wrong behaviours to switch on.
+    pub bugs: EtcdBugs,
+}
+
+impl Default for EtcdConfig {
+    fn default() -> Self {
+        EtcdConfig {
+            compaction_interval_ms: 10_000,
+            progress_notify_interval_ms: 5_000,
+            bugs: EtcdBugs::default(),
+        }
+    }
+}
+
+/// Clients that watch etcd directly, fall behind, get compacted and resume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdWatchersConfig {
+    /// How many.
+    pub count: u32,
+    /// The link from etcd to each of them.
+    pub link: DelayConfig,
+    /// Per second of simulated time, the chance that a watcher stops reading for a while.
+    pub stall_probability: f64,
+    /// How long a stall lasts at most.
+    pub stall_ms_max: u64,
+    /// Per second, the chance that a watcher's connection breaks.
+    pub disconnect_probability: f64,
+    /// Per second, the chance that a watcher asks for a progress notification.
+    pub progress_request_probability: f64,
+}
+
+impl Default for EtcdWatchersConfig {
+    fn default() -> Self {
+        EtcdWatchersConfig {
+            count: 3,
+            link: DelayConfig {
+                delay_ms_min: 1,
+                delay_ms_max: 20,
+            },
+            stall_probability: 0.05,
+            stall_ms_max: 15_000,
+            disconnect_probability: 0.03,
+            progress_request_probability: 0.1,
+        }
+    }
+}
+
+/// Why a scenario is not acceptable: one line naming the field, what it was and what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    /// The text is not TOML of the scenario's shape.
+    #[error("scenario {source_name}: {message}")]
+    Parse {
+        /// The file or library name.
+        source_name: String,
+        /// What the TOML parser said, on one line.
+        message: String,
+    },
+    /// A value is out of its range.
+    #[error("scenario {source_name}: {field} = {given} is out of range (allowed: {allowed})")]
+    OutOfRange {
+        /// The file or library name.
+        source_name: String,
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        given: String,
+        /// The allowed range.
+        allowed: &'static str,
+    },
+    /// No library scenario has this name and no file has this path.
+    #[error("unknown scenario {given:?} (allowed: {allowed}, or a path to a .toml file)")]
+    Unknown {
+        /// What was asked for.
+        given: String,
+        /// The library's names.
+        allowed: String,
+    },
+}
+
+/// One scenario of the embedded library.
+#[derive(Clone, Copy, Debug)]
+pub struct LibraryEntry {
+    /// Its name (the file stem).
+    pub name: &'static str,
+    /// The TOML text.
+    pub text: &'static str,
+}
+
+impl LibraryEntry {
+    /// The first comment line of the file: what the scenario exercises.
+    pub fn summary(&self) -> &'static str {
+        self.text
+            .lines()
+            .find_map(|line| line.strip_prefix('#'))
+            .map_or("", str::trim)
+    }
+}
+
+/// The embedded scenario library, in name order.
+pub const LIBRARY: &[LibraryEntry] = &[LibraryEntry {
+    name: "etcd-watch",
+    text: include_str!("../sim/scenarios/etcd-watch.toml"),
+}];
+
+/// The scenario a command runs when none is named.
+pub const DEFAULT_SCENARIO: &str = "etcd-watch";
+
+impl Scenario {
+    /// Parses and validates a scenario from TOML text.
+    pub fn from_toml(source_name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario =
+            toml::from_str(text).map_err(|error| ScenarioError::Parse {
+                source_name: source_name.to_owned(),
+                message: error.message().replace('\n', " "),
+            })?;
+        if scenario.name == Scenario::default().name {
+            scenario.name = source_name.to_owned();
+        }
+        scenario.validate(source_name)?;
+        Ok(scenario)
+    }
+
+    /// A library scenario by name, or a TOML file by path.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        if let Some(entry) = LIBRARY.iter().find(|entry| entry.name == name_or_path) {
+            return Scenario::from_toml(entry.name, entry.text);
+        }
+        if name_or_path.ends_with(".toml") {
+            let text =
+                std::fs::read_to_string(name_or_path).map_err(|error| ScenarioError::Parse {
+                    source_name: name_or_path.to_owned(),
+                    message: error.to_string(),
+                })?;
+            return Scenario::from_toml(name_or_path, &text);
+        }
+        let allowed: Vec<&str> = LIBRARY.iter().map(|entry| entry.name).collect();
+        Err(ScenarioError::Unknown {
+            given: name_or_path.to_owned(),
+            allowed: allowed.join(", "),
+        })
+    }
+
+    fn validate(&self, source_name: &str) -> Result<(), ScenarioError> {
+        let out_of_range = |field, given: String, allowed| ScenarioError::OutOfRange {
+            source_name: source_name.to_owned(),
+            field,
+            given,
+            allowed,
+        };
+        let w = &self.workload;
+        let checks: [(&'static str, u64, u64, u64, &'static str); 9] = [
+            (
+                "duration_ms",
+                self.duration_ms,
+                1,
+                86_400_000,
+                "1..=86400000",
+            ),
+            (
+                "settle_ms_max",
+                self.settle_ms_max,
+                1_000,
+                86_400_000,
+                "1000..=86400000",
+            ),
+            ("workload.writers", u64::from(w.writers), 0, 64, "0..=64"),
+            ("workload.keys", u64::from(w.keys), 1, 10_000, "1..=10000"),
+            (
+                "workload.namespaces",
+                u64::from(w.namespaces),
+                1,
+                100,
+                "1..=100",
+            ),
+            (
+                "workload.write_interval_ms_min",
+                w.write_interval_ms_min,
+                1,
+                3_600_000,
+                "1..=3600000",
+            ),
+            (
+                "workload.label_values",
+                u64::from(w.label_values),
+                1,
+                100,
+                "1..=100",
+            ),
+            (
+                "etcd_watchers.count",
+                u64::from(self.etcd_watchers.count),
+                0,
+                64,
+                "0..=64",
+            ),
+            (
+                "etcd_watchers.link.delay_ms_min",
+                self.etcd_watchers.link.delay_ms_min,
+                0,
+                60_000,
+                "0..=60000",
+            ),
+        ];
+        for (field, given, low, high, allowed) in checks {
+            if !(low..=high).contains(&given) {
+                return Err(out_of_range(field, given.to_string(), allowed));
+            }
+        }
+        if w.write_interval_ms_max < w.write_interval_ms_min {
+            return Err(out_of_range(
+                "workload.write_interval_ms_max",
+                w.write_interval_ms_max.to_string(),
+                ">= write_interval_ms_min",
+            ));
+        }
+        if self.etcd_watchers.link.delay_ms_max < self.etcd_watchers.link.delay_ms_min {
+            return Err(out_of_range(
+                "etcd_watchers.link.delay_ms_max",
+                self.etcd_watchers.link.delay_ms_max.to_string(),
+                ">= delay_ms_min",
+            ));
+        }
+        let probabilities = [
+            ("workload.delete_probability", w.delete_probability),
+            (
+                "etcd_watchers.stall_probability",
+                self.etcd_watchers.stall_probability,
+            ),
+            (
+                "etcd_watchers.disconnect_probability",
+                self.etcd_watchers.disconnect_probability,
+            ),
+            (
+                "etcd_watchers.progress_request_probability",
+                self.etcd_watchers.progress_request_probability,
+            ),
+        ];
+        for (field, p) in probabilities {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(out_of_range(field, p.to_string(), "0.0..=1.0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_default_scenario() {
+        let scenario = Scenario::from_toml("empty", "").expect("valid");
+        assert_eq!(scenario.workload, WorkloadConfig::default());
+        assert_eq!(scenario.name, "empty");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_on_one_line() {
+        let error = Scenario::from_toml("x", "[workload]\nwriterz = 3\n").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("writerz"), "{text}");
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field_and_the_range() {
+        let error = Scenario::from_toml("x", "[workload]\nkeys = 0\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "scenario x: workload.keys = 0 is out of range (allowed: 1..=10000)"
+        );
+    }
+
+    #[test]
+    fn every_library_scenario_parses_and_says_what_it_exercises() {
+        for entry in LIBRARY {
+            Scenario::from_toml(entry.name, entry.text).expect("library scenarios are valid");
+            assert!(
+                !entry.summary().is_empty(),
+                "{} has no summary comment",
+                entry.name
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_names_list_the_library() {
+        let error = Scenario::load("nope").unwrap_err();
+        assert!(error.to_string().contains("etcd-watch"));
+    }
+}

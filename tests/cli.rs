@@ -1,0 +1,132 @@
+//! The command line contract: output lines, exit codes, bad input.
+
+use std::process::{Command, Output};
+
+fn informer_sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_informer-sim"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("utf-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("utf-8")
+}
+
+#[test]
+fn run_prints_ok_with_seed_events_and_trace_hash() {
+    let output = informer_sim(&["run", "--seed", "42"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let last = text.lines().last().expect("a line");
+    assert!(last.starts_with("ok seed=42 events="), "{last}");
+    assert_eq!(last.rsplit("trace=").next().expect("hash").len(), 16);
+}
+
+#[test]
+fn run_accepts_hex_seeds_as_the_same_seed() {
+    let decimal = stdout(&informer_sim(&["run", "--seed", "255"]));
+    let hex = stdout(&informer_sim(&["run", "--seed", "0xff"]));
+    assert_eq!(decimal, hex);
+}
+
+#[test]
+fn run_writes_one_json_object_per_trace_line() {
+    let path =
+        std::env::temp_dir().join(format!("informer-sim-trace-{}.jsonl", std::process::id()));
+    let output = informer_sim(&[
+        "run",
+        "--seed",
+        "7",
+        "--trace",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = std::fs::read_to_string(&path).expect("trace written");
+    std::fs::remove_file(&path).ok();
+    let events: usize = stdout(&output)
+        .split("events=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("events=N");
+    assert_eq!(text.lines().count(), events);
+    for (index, line) in text.lines().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("each line is json");
+        assert_eq!(value["step"], index);
+        assert!(
+            value["time_ms"].is_u64() && value["actor"].is_string() && !value["event"].is_null()
+        );
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    for args in [
+        &["run", "--seed", "banana"][..],
+        &["run", "--seed"][..],
+        &["run", "--seed", "1", "--bogus"][..],
+        &["run", "--seed", "1", "--scenario", "nope"][..],
+        &["sweep", "--seeds", "5..2"][..],
+        &["sweep", "--shard", "3/3"][..],
+        &["frobnicate"][..],
+    ] {
+        let output = informer_sim(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let text = stderr(&output);
+        assert_eq!(text.trim_end().lines().count(), 1, "{args:?}: {text}");
+        assert!(stdout(&output).is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_failing_run_prints_a_replay_command_and_exits_1() {
+    let path = std::env::temp_dir().join(format!("informer-sim-bug-{}.toml", std::process::id()));
+    std::fs::write(&path, "[etcd.bugs]\nearly_progress = true\n[etcd_watchers]\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
+    let output = informer_sim(&[
+        "run",
+        "--seed",
+        "19",
+        "--scenario",
+        path.to_str().expect("utf-8"),
+    ]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[lines.len() - 2].starts_with("replay: informer-sim run --seed 19 --scenario "),
+        "{text}"
+    );
+    assert!(
+        lines[lines.len() - 1]
+            .starts_with("FAIL seed=19 invariant=etcd_progress_after_events step="),
+        "{text}"
+    );
+}
+
+#[test]
+fn sweep_ends_with_the_summary_line() {
+    let output = informer_sim(&["sweep", "--scenario", "etcd-watch", "--seeds", "0..5"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let last = text.lines().last().expect("a line");
+    assert!(
+        last.starts_with("swept 5 seeds: 0 failed, ") && last.ends_with(" events/s"),
+        "{last}"
+    );
+}
+
+#[test]
+fn scenarios_lists_the_library_with_summaries() {
+    let text = stdout(&informer_sim(&["scenarios"]));
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("etcd-watch") && line.contains("SPEC §1")),
+        "{text}"
+    );
+}
