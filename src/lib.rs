@@ -17,5 +17,6 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod client;
 pub mod object;
 pub mod sim;
