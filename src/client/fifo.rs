@@ -247,4 +247,130 @@ mod tests {
         fifo.done();
         assert!(fifo.has_synced());
     }
+
+    mod convergence {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::client::delta::DeletedFinalStateUnknown;
+        use crate::client::indexer::Indexer;
+        use crate::client::process_deltas::process_deltas;
+
+        const KEYS: [&str; 4] = ["ns1/a", "ns1/b", "ns2/a", "c"];
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Add(Object),
+            Update(Object),
+            Delete(Object),
+            DeleteTombstone(ObjectKey, Option<Object>),
+            Replace(Vec<Object>, ResourceVersion),
+            Resync,
+            Bookmark(ResourceVersion),
+            Pop,
+        }
+
+        /// Objects over a few keys, with labels that give each index 0, 1 or 2 values.
+        fn object() -> impl Strategy<Value = Object> {
+            (
+                0..KEYS.len(),
+                1..100u64,
+                proptest::option::of(0..2u8),
+                any::<bool>(),
+            )
+                .prop_map(|(key, resource_version, app, tier)| {
+                    let mut obj = Object::bare(KEYS[key], resource_version);
+                    if let Some(app) = app {
+                        obj.labels.insert("app".to_owned(), format!("a{app}"));
+                    }
+                    if tier {
+                        obj.labels.insert("tier".to_owned(), "t".to_owned());
+                    }
+                    obj
+                })
+        }
+
+        /// A relist: at most one object per key.
+        fn list() -> impl Strategy<Value = Vec<Object>> {
+            proptest::collection::vec(object(), 0..5).prop_map(|objects| {
+                let unique: BTreeMap<ObjectKey, Object> = objects
+                    .into_iter()
+                    .map(|obj| (obj.key.clone(), obj))
+                    .collect();
+                unique.into_values().rev().collect()
+            })
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => object().prop_map(Op::Add),
+                3 => object().prop_map(Op::Update),
+                2 => object().prop_map(Op::Delete),
+                1 => (object(), any::<bool>()).prop_map(|(obj, keep)| {
+                    Op::DeleteTombstone(obj.key.clone(), keep.then_some(obj))
+                }),
+                1 => (list(), 1..100u64).prop_map(|(list, rv)| Op::Replace(list, rv)),
+                1 => Just(Op::Resync),
+                1 => (1..100u64).prop_map(Op::Bookmark),
+                4 => Just(Op::Pop),
+            ]
+        }
+
+        fn pop_and_process(fifo: &mut Fifo, indexer: &mut Indexer) -> bool {
+            let Ok(popped) = fifo.pop() else {
+                return false;
+            };
+            process_deltas(indexer, &popped.deltas, popped.is_in_initial_list);
+            fifo.done();
+            true
+        }
+
+        fn apply(fifo: &mut Fifo, indexer: &mut Indexer, op: Op) {
+            match op {
+                Op::Add(obj) => fifo.add(obj),
+                Op::Update(obj) => fifo.update(obj),
+                Op::Delete(obj) => {
+                    fifo.delete(DeltaObject::Object(obj), indexer);
+                }
+                Op::DeleteTombstone(key, obj) => {
+                    let tombstone = DeletedFinalStateUnknown { key, obj };
+                    fifo.delete(DeltaObject::Tombstone(tombstone), indexer);
+                }
+                Op::Replace(list, rv) => fifo.replace(list, rv, indexer),
+                Op::Resync => fifo.resync(indexer),
+                Op::Bookmark(rv) => fifo.bookmark(rv),
+                Op::Pop => {
+                    pop_and_process(fifo, indexer);
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn invariants_hold_after_every_op_and_a_final_relist_converges(
+                ops in proptest::collection::vec(op(), 0..40),
+                final_list in list(),
+            ) {
+                for kind in FifoKind::ALL {
+                    let mut fifo = Fifo::new(kind);
+                    let mut indexer = Indexer::new();
+                    for op in ops.iter().cloned() {
+                        apply(&mut fifo, &mut indexer, op);
+                        prop_assert_eq!(fifo.check_invariants(), Ok(()), "{}", kind);
+                        prop_assert_eq!(indexer.check_index_invariant(), Ok(()), "{}", kind);
+                    }
+                    fifo.replace(final_list.clone(), 1000, &indexer);
+                    while pop_and_process(&mut fifo, &mut indexer) {
+                        prop_assert_eq!(indexer.check_index_invariant(), Ok(()), "{}", kind);
+                    }
+                    let mut expected: Vec<&Object> = final_list.iter().collect();
+                    expected.sort_by(|a, b| a.key.cmp(&b.key));
+                    prop_assert_eq!(indexer.list(), expected, "{} did not converge", kind);
+                    prop_assert!(fifo.has_synced(), "{} not synced once drained", kind);
+                }
+            }
+        }
+    }
 }

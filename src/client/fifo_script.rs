@@ -82,6 +82,7 @@ struct Script {
     steps: Vec<serde_json::Value>,
 }
 
+/// One step. Fieldless steps are empty struct variants so that `deny_unknown_fields` applies.
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 enum Step {
@@ -90,13 +91,13 @@ enum Step {
     Delete { obj: String },
     DeleteTombstone { key: String, obj: Option<String> },
     Replace { list: Vec<String>, rv: String },
-    Resync,
+    Resync {},
     Bookmark { rv: String },
-    Pop,
-    Drain,
+    Pop {},
+    Drain {},
     KnownAdd { obj: String },
     KnownDelete { obj: String },
-    Close,
+    Close {},
 }
 
 /// Runs `input` and returns one newline-terminated JSON line per step.
@@ -192,13 +193,13 @@ impl Run {
                 self.fifo
                     .replace(list, parse_resource_version(&rv)?, &self.indexer);
             }
-            Step::Resync => self.fifo.resync(&self.indexer),
+            Step::Resync {} => self.fifo.resync(&self.indexer),
             Step::Bookmark { rv } => self.fifo.bookmark(parse_resource_version(&rv)?),
-            Step::Pop => return Ok(self.pop().into_iter().collect()),
-            Step::Drain => return Ok(std::iter::from_fn(|| self.pop()).collect()),
+            Step::Pop {} => return Ok(self.pop().into_iter().collect()),
+            Step::Drain {} => return Ok(std::iter::from_fn(|| self.pop()).collect()),
             Step::KnownAdd { obj } => self.indexer.add(parse_object(&obj)?),
             Step::KnownDelete { obj } => self.indexer.delete(&parse_object(&obj)?.key),
-            Step::Close => self.fifo.close(),
+            Step::Close {} => self.fifo.close(),
         }
         Ok(Vec::new())
     }
@@ -390,6 +391,11 @@ mod tests {
         );
         let missing = error_of(r#"{"fifo": "delta", "steps": [{"op": "replace", "rv": "1"}]}"#);
         assert!(missing.contains("missing field `list`"), "{missing}");
+        let extra_on_unit = error_of(r#"{"fifo": "delta", "steps": [{"op": "resync", "x": 1}]}"#);
+        assert!(
+            extra_on_unit.contains("unknown field `x`"),
+            "{extra_on_unit}"
+        );
         let no_op = error_of(r#"{"fifo": "delta", "steps": [{"obj": "a@1"}]}"#);
         assert_eq!(no_op, r#"step 0: missing "op""#);
         assert!(
