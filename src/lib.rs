@@ -18,6 +18,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod check;
+pub mod client;
 pub mod etcd;
 pub mod object;
 pub mod scenario;

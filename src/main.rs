@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+use informer_sim::client::fifo_script::run_script;
 use informer_sim::scenario::{DEFAULT_SCENARIO, LIBRARY, Scenario};
 use informer_sim::trace::Trace;
 use informer_sim::world::{RunOutcome, RunStats, World};
@@ -51,6 +52,11 @@ enum Command {
     },
     /// Lists the embedded scenario library.
     Scenarios,
+    /// Runs a JSON script of FIFO operations and prints one JSON line per step.
+    FifoScript {
+        /// The script file, or - for standard input.
+        file: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -131,12 +137,24 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::FifoScript { file }) => fifo_script(&file),
         None => sweep(None, SeedRange { start: 0, end: 200 }, None, None),
     };
     result.unwrap_or_else(|message| {
         eprintln!("{message}");
         ExitCode::from(2)
     })
+}
+
+fn fifo_script(file: &str) -> Result<ExitCode, String> {
+    let input = if file == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|error| format!("cannot read standard input: {error}"))?
+    } else {
+        std::fs::read_to_string(file).map_err(|error| format!("cannot read {file}: {error}"))?
+    };
+    let output = run_script(&input).map_err(|error| format!("fifo-script {file}: {error}"))?;
+    print!("{output}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(name: &str) -> Result<Scenario, String> {
