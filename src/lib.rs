@@ -17,5 +17,6 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod apiserver;
 pub mod object;
 pub mod sim;
