@@ -460,3 +460,449 @@ impl CacheWatcher {
         (next >= now).then_some(next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn labelled(key: &str, resource_version: ResourceVersion, app: &str) -> Object {
+        let labels = BTreeMap::from([("app".to_owned(), app.to_owned())]);
+        Object {
+            labels,
+            ..Object::bare(key, resource_version)
+        }
+    }
+
+    fn cache_event(
+        event_type: WatchEventType,
+        object: Object,
+        prev_object: Option<Object>,
+    ) -> WatchCacheEvent {
+        WatchCacheEvent {
+            event_type,
+            key: object.key.clone(),
+            resource_version: object.resource_version,
+            object,
+            prev_object,
+            record_time: SimTime::ZERO,
+        }
+    }
+
+    /// A MODIFIED event whose previous state is one revision older.
+    fn modified(key: &str, resource_version: ResourceVersion) -> WatchCacheEvent {
+        cache_event(
+            WatchEventType::Modified,
+            Object::bare(key, resource_version),
+            Some(Object::bare(key, resource_version - 1)),
+        )
+    }
+
+    fn app_a_watcher() -> CacheWatcher {
+        let selector = LabelSelector {
+            name: "app".to_owned(),
+            value: "a".to_owned(),
+        };
+        let filter = WatchFilter {
+            namespace: None,
+            label_selector: Some(selector),
+        };
+        let config = CacheWatcherConfig {
+            filter,
+            ..CacheWatcherConfig::default()
+        };
+        CacheWatcher::new(config, WatchStart::since(0, Vec::new()), SimTime::ZERO)
+    }
+
+    fn bookmark_watcher(deadline: Option<SimTime>, start: WatchStart) -> CacheWatcher {
+        let config = CacheWatcherConfig {
+            allow_watch_bookmarks: true,
+            deadline,
+            ..CacheWatcherConfig::default()
+        };
+        CacheWatcher::new(config, start, SimTime::ZERO)
+    }
+
+    fn drain(watcher: &mut CacheWatcher) -> Vec<WatchEvent> {
+        std::iter::from_fn(|| watcher.pop_output()).collect()
+    }
+
+    fn output_rvs(watcher: &mut CacheWatcher) -> Vec<ResourceVersion> {
+        drain(watcher)
+            .iter()
+            .filter_map(WatchEvent::resource_version)
+            .collect()
+    }
+
+    #[test]
+    fn selector_transition_out_becomes_deleted_with_event_rv() {
+        // T10: o goes from app=a to app=b at 300.
+        let watcher = app_a_watcher();
+        let event = cache_event(
+            WatchEventType::Modified,
+            labelled("ns/o", 300, "b"),
+            Some(labelled("ns/o", 290, "a")),
+        );
+        let expected = WatchEvent::Deleted(labelled("ns/o", 300, "a"));
+        assert_eq!(watcher.convert_to_watch_event(&event), Some(expected));
+    }
+
+    #[test]
+    fn selector_transition_in_becomes_added() {
+        let watcher = app_a_watcher();
+        let event = cache_event(
+            WatchEventType::Modified,
+            labelled("ns/o", 310, "a"),
+            Some(labelled("ns/o", 300, "b")),
+        );
+        assert_eq!(
+            watcher.convert_to_watch_event(&event),
+            Some(WatchEvent::Added(labelled("ns/o", 310, "a")))
+        );
+    }
+
+    #[test]
+    fn change_within_the_selector_is_modified() {
+        let watcher = app_a_watcher();
+        let event = cache_event(
+            WatchEventType::Modified,
+            labelled("ns/o", 5, "a"),
+            Some(labelled("ns/o", 4, "a")),
+        );
+        assert_eq!(
+            watcher.convert_to_watch_event(&event),
+            Some(WatchEvent::Modified(labelled("ns/o", 5, "a")))
+        );
+    }
+
+    #[test]
+    fn delete_of_a_matching_object_is_deleted_with_the_old_state_at_the_delete_rv() {
+        let watcher = app_a_watcher();
+        let mut previous = labelled("ns/o", 4, "a");
+        previous.value = 7;
+        let event = cache_event(
+            WatchEventType::Deleted,
+            labelled("ns/o", 9, "a"),
+            Some(previous.clone()),
+        );
+        let expected = WatchEvent::Deleted(previous.with_resource_version(9));
+        assert_eq!(watcher.convert_to_watch_event(&event), Some(expected));
+    }
+
+    #[test]
+    fn events_outside_the_selector_are_not_sent() {
+        let watcher = app_a_watcher();
+        let event = cache_event(
+            WatchEventType::Modified,
+            labelled("ns/o", 5, "b"),
+            Some(labelled("ns/o", 4, "c")),
+        );
+        assert_eq!(watcher.convert_to_watch_event(&event), None);
+        let deleted = cache_event(
+            WatchEventType::Deleted,
+            labelled("ns/o", 6, "b"),
+            Some(labelled("ns/o", 5, "b")),
+        );
+        assert_eq!(watcher.convert_to_watch_event(&deleted), None);
+    }
+
+    #[test]
+    fn namespace_filter_matches_the_key_namespace() {
+        let filter = WatchFilter {
+            namespace: Some("ns".to_owned()),
+            label_selector: None,
+        };
+        assert!(filter.matches(&Object::bare("ns/a", 1)));
+        assert!(!filter.matches(&Object::bare("other/a", 1)));
+        assert!(!filter.matches(&Object::bare("cluster-scoped", 1)));
+    }
+
+    #[test]
+    fn watch_at_rv_n_never_receives_the_event_at_n() {
+        // B9, k/k#24004: the event at N was delivered to a watch from N.
+        let mut watcher = CacheWatcher::new(
+            CacheWatcherConfig::default(),
+            WatchStart::since(12, Vec::new()),
+            SimTime::ZERO,
+        );
+        for rv in [11, 12, 13] {
+            assert_eq!(
+                watcher.dispatch(&modified("ns/a", rv)),
+                DispatchResult::Accepted
+            );
+        }
+        assert_eq!(output_rvs(&mut watcher), vec![13]);
+    }
+
+    #[test]
+    fn live_events_already_covered_by_the_interval_are_not_sent_again() {
+        // B10, PR #73845: events buffered in input while the interval was sent went back in time.
+        let interval = vec![modified("ns/a", 11), modified("ns/b", 12)];
+        let mut watcher = CacheWatcher::new(
+            CacheWatcherConfig::default(),
+            WatchStart::since(10, interval),
+            SimTime::ZERO,
+        );
+        for rv in [12, 13] {
+            watcher.dispatch(&modified("ns/c", rv));
+        }
+        assert_eq!(output_rvs(&mut watcher), vec![11, 12, 13]);
+    }
+
+    #[test]
+    fn rv_zero_watch_sends_the_state_then_only_newer_events() {
+        let state = vec![
+            cache_event(WatchEventType::Added, Object::bare("ns/a", 90), None),
+            cache_event(WatchEventType::Added, Object::bare("ns/b", 40), None),
+        ]
+        .into_iter()
+        .map(|event| WatchCacheEvent {
+            resource_version: 100,
+            ..event
+        })
+        .collect();
+        let mut watcher = CacheWatcher::new(
+            CacheWatcherConfig::default(),
+            WatchStart::initial_state(100, state),
+            SimTime::ZERO,
+        );
+        watcher.dispatch(&modified("ns/a", 100));
+        watcher.dispatch(&modified("ns/a", 101));
+        let expected = vec![
+            WatchEvent::Added(Object::bare("ns/a", 90)),
+            WatchEvent::Added(Object::bare("ns/b", 40)),
+            WatchEvent::Modified(Object::bare("ns/a", 101)),
+        ];
+        assert_eq!(drain(&mut watcher), expected);
+    }
+
+    #[test]
+    fn full_input_buffer_blocks_until_the_client_reads() {
+        let config = CacheWatcherConfig {
+            input_capacity: 2,
+            ..CacheWatcherConfig::default()
+        };
+        let mut watcher =
+            CacheWatcher::new(config, WatchStart::since(0, Vec::new()), SimTime::ZERO);
+        assert_eq!(
+            watcher.dispatch(&modified("ns/a", 1)),
+            DispatchResult::Accepted
+        );
+        assert_eq!(
+            watcher.dispatch(&modified("ns/a", 2)),
+            DispatchResult::Accepted
+        );
+        assert_eq!(
+            watcher.dispatch(&modified("ns/a", 3)),
+            DispatchResult::Blocked
+        );
+        assert_eq!(
+            watcher
+                .pop_output()
+                .and_then(|event| event.resource_version()),
+            Some(1)
+        );
+        assert_eq!(
+            watcher.dispatch(&modified("ns/a", 3)),
+            DispatchResult::Accepted
+        );
+        assert_eq!(output_rvs(&mut watcher), vec![2, 3]);
+    }
+
+    #[test]
+    fn watch_list_sends_the_snapshot_then_one_annotated_bookmark() {
+        // SPEC §2.10, T6.
+        let snapshot = vec![
+            cache_event(WatchEventType::Added, Object::bare("ns/a", 650), None),
+            cache_event(WatchEventType::Added, Object::bare("ns/b", 702), None),
+        ];
+        let mut watcher = bookmark_watcher(None, WatchStart::watch_list(702, snapshot, 700));
+        watcher.dispatch(&modified("ns/b", 702));
+        watcher.dispatch(&modified("ns/c", 703));
+        let expected = vec![
+            WatchEvent::Added(Object::bare("ns/a", 650)),
+            WatchEvent::Added(Object::bare("ns/b", 702)),
+            WatchEvent::Bookmark {
+                resource_version: 702,
+                initial_events_end: true,
+            },
+            WatchEvent::Modified(Object::bare("ns/c", 703)),
+        ];
+        assert_eq!(drain(&mut watcher), expected);
+    }
+
+    #[test]
+    fn heartbeat_bookmarks_after_the_watch_list_end_are_not_annotated() {
+        let mut watcher = bookmark_watcher(None, WatchStart::watch_list(702, Vec::new(), 700));
+        assert_eq!(
+            watcher.on_bookmark_tick(SimTime(1000), 702),
+            BookmarkOutcome::Queued
+        );
+        let end = WatchEvent::Bookmark {
+            resource_version: 702,
+            initial_events_end: true,
+        };
+        assert_eq!(
+            drain(&mut watcher),
+            vec![end],
+            "the tick's bookmark at the same RV is a duplicate"
+        );
+        let due = watcher.next_bookmark_time().expect("heartbeat scheduled");
+        assert_eq!(watcher.on_bookmark_tick(due, 710), BookmarkOutcome::Queued);
+        let heartbeat = WatchEvent::Bookmark {
+            resource_version: 710,
+            initial_events_end: false,
+        };
+        assert_eq!(drain(&mut watcher), vec![heartbeat]);
+    }
+
+    #[test]
+    fn waiting_watch_list_is_due_every_tick_and_drops_bookmarks_below_its_rv() {
+        let mut watcher = bookmark_watcher(None, WatchStart::watch_list(702, Vec::new(), 700));
+        assert_eq!(watcher.next_bookmark_time(), Some(SimTime::ZERO));
+        let outcome = watcher.on_bookmark_tick(SimTime(1000), 699);
+        assert_eq!(outcome, BookmarkOutcome::BelowBookmarkAfterResourceVersion);
+        assert_eq!(
+            watcher.next_bookmark_time(),
+            Some(SimTime(1000)),
+            "still due at the next tick"
+        );
+        assert!(!watcher.should_drain_when_blocked());
+        assert_eq!(
+            watcher.on_bookmark_tick(SimTime(2000), 700),
+            BookmarkOutcome::Queued
+        );
+        assert!(
+            watcher.should_drain_when_blocked(),
+            "received but not yet sent"
+        );
+        assert_eq!(watcher.next_bookmark_time(), Some(SimTime(62_000)));
+    }
+
+    #[test]
+    fn bookmarks_are_due_every_minute() {
+        let mut watcher = bookmark_watcher(None, WatchStart::since(10, Vec::new()));
+        assert_eq!(watcher.next_bookmark_time(), Some(SimTime(60_000)));
+        assert_eq!(
+            watcher.on_bookmark_tick(SimTime(59_000), 11),
+            BookmarkOutcome::NotDue
+        );
+        assert_eq!(
+            watcher.on_bookmark_tick(SimTime(60_500), 11),
+            BookmarkOutcome::Queued
+        );
+        assert_eq!(watcher.next_bookmark_time(), Some(SimTime(120_500)));
+        let bookmark = WatchEvent::Bookmark {
+            resource_version: 11,
+            initial_events_end: false,
+        };
+        assert_eq!(drain(&mut watcher), vec![bookmark]);
+    }
+
+    #[test]
+    fn last_bookmark_is_due_two_seconds_before_the_deadline() {
+        let mut watcher =
+            bookmark_watcher(Some(SimTime(30_000)), WatchStart::since(10, Vec::new()));
+        assert_eq!(watcher.next_bookmark_time(), Some(SimTime(28_000)));
+        assert_eq!(
+            watcher.on_bookmark_tick(SimTime(28_500), 11),
+            BookmarkOutcome::Queued
+        );
+        assert_eq!(
+            watcher.next_bookmark_time(),
+            None,
+            "the pre-deadline time has passed"
+        );
+    }
+
+    #[test]
+    fn bookmark_is_dropped_when_the_input_buffer_is_full() {
+        let config = CacheWatcherConfig {
+            allow_watch_bookmarks: true,
+            input_capacity: 1,
+            ..CacheWatcherConfig::default()
+        };
+        let mut watcher =
+            CacheWatcher::new(config, WatchStart::since(10, Vec::new()), SimTime::ZERO);
+        watcher.dispatch(&modified("ns/a", 11));
+        assert_eq!(
+            watcher.on_bookmark_tick(SimTime(60_000), 11),
+            BookmarkOutcome::BufferFull
+        );
+        assert_eq!(watcher.next_bookmark_time(), Some(SimTime(120_000)));
+    }
+
+    #[test]
+    fn watcher_without_bookmarks_never_gets_one() {
+        let mut watcher = app_a_watcher();
+        assert_eq!(watcher.next_bookmark_time(), None);
+        assert_eq!(
+            watcher.on_bookmark_tick(SimTime(600_000), 5),
+            BookmarkOutcome::NotDue
+        );
+    }
+
+    #[test]
+    fn repeated_heartbeat_at_an_unchanged_rv_is_still_sent() {
+        let mut watcher = bookmark_watcher(None, WatchStart::since(10, Vec::new()));
+        watcher.on_bookmark_tick(SimTime(60_000), 12);
+        watcher.on_bookmark_tick(SimTime(120_000), 12);
+        assert_eq!(output_rvs(&mut watcher), vec![12, 12]);
+    }
+
+    #[test]
+    fn termination_drops_what_was_not_sent() {
+        // B12: a slow watcher's stream ends without an error event.
+        let interval = vec![modified("ns/a", 11)];
+        let mut watcher = CacheWatcher::new(
+            CacheWatcherConfig::default(),
+            WatchStart::since(10, interval),
+            SimTime::ZERO,
+        );
+        watcher.dispatch(&modified("ns/a", 12));
+        watcher.terminate(false);
+        assert!(watcher.is_finished());
+        assert_eq!(watcher.pop_output(), None);
+    }
+
+    #[test]
+    fn draining_termination_sends_the_pending_events_then_finishes() {
+        let interval = vec![modified("ns/a", 11)];
+        let mut watcher = CacheWatcher::new(
+            CacheWatcherConfig::default(),
+            WatchStart::since(10, interval),
+            SimTime::ZERO,
+        );
+        watcher.dispatch(&modified("ns/a", 12));
+        watcher.terminate(true);
+        assert!(!watcher.is_finished());
+        assert_eq!(output_rvs(&mut watcher), vec![11, 12]);
+        assert!(watcher.is_finished());
+    }
+
+    #[test]
+    #[should_panic(expected = "dispatch to a terminated watcher")]
+    fn dispatch_to_a_terminated_watcher_is_a_bug() {
+        let mut watcher = app_a_watcher();
+        watcher.terminate(false);
+        watcher.dispatch(&modified("ns/a", 1));
+    }
+
+    #[test]
+    fn channel_size_is_about_one_second_of_history_within_bounds() {
+        let fresh = SimDuration::from_secs(75);
+        assert_eq!(suggested_watch_channel_size(100, fresh, false, false), 10);
+        assert_eq!(suggested_watch_channel_size(7500, fresh, false, false), 100);
+        assert_eq!(
+            suggested_watch_channel_size(102_400, fresh, false, false),
+            100
+        );
+        assert_eq!(
+            suggested_watch_channel_size(102_400, fresh, true, false),
+            1000
+        );
+        assert_eq!(suggested_watch_channel_size(102_400, fresh, true, true), 10);
+        assert_eq!(suggested_watch_channel_size(1501, fresh, false, false), 21);
+    }
+}
