@@ -747,4 +747,195 @@ mod tests {
             })
         );
     }
+
+    mod reference_model {
+        //! Random operation sequences against a naive reference: the list and every event since
+        //! the last relist, with the window computed from the capacity alone.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Clone, Debug)]
+        enum Operation {
+            /// Create or update key `k`.
+            Write(u8),
+            /// Delete key `k` if present.
+            Delete(u8),
+            /// Relist `gap` revisions later; keys in `deleted_mask` vanished meanwhile.
+            Replace { deleted_mask: u8, gap: u64 },
+            /// Ask for the interval and the exact list at `back` revisions below current + 2.
+            Query { back: u64 },
+        }
+
+        fn operation() -> impl Strategy<Value = Operation> {
+            prop_oneof![
+                4 => (0u8..4).prop_map(Operation::Write),
+                2 => (0u8..4).prop_map(Operation::Delete),
+                1 => (any::<u8>(), 1u64..4).prop_map(|(deleted_mask, gap)| Operation::Replace { deleted_mask, gap }),
+                4 => (0u64..14).prop_map(|back| Operation::Query { back }),
+            ]
+        }
+
+        /// Everything since the last relist, kept in full.
+        struct Reference {
+            list_resource_version: ResourceVersion,
+            listed: BTreeMap<ObjectKey, Object>,
+            events: Vec<(ResourceVersion, ObjectKey, Option<Object>)>,
+            resource_version: ResourceVersion,
+        }
+
+        impl Reference {
+            fn state_at(&self, resource_version: ResourceVersion) -> Vec<Object> {
+                let mut state = self.listed.clone();
+                for (_, key, object) in self
+                    .events
+                    .iter()
+                    .filter(|(rv, _, _)| *rv <= resource_version)
+                {
+                    match object {
+                        Some(object) => state.insert(key.clone(), object.clone()),
+                        None => state.remove(key),
+                    };
+                }
+                state.into_values().collect()
+            }
+
+            /// The oldest deliverable RV when only the newest `capacity` events are kept.
+            fn oldest(&self, capacity: usize) -> ResourceVersion {
+                let evicted = self.events.len().saturating_sub(capacity);
+                if evicted == 0 {
+                    self.list_resource_version + 1
+                } else {
+                    self.events[evicted].0
+                }
+            }
+        }
+
+        fn apply(
+            cache: &mut WatchCache,
+            reference: &mut Reference,
+            operation: &Operation,
+            capacity: usize,
+        ) {
+            let current = reference.state_at(reference.resource_version);
+            let key_of = |k: u8| ObjectKey::new(&format!("ns/{k}"));
+            match *operation {
+                Operation::Write(k) => {
+                    reference.resource_version += 1;
+                    let object = Object::bare(key_of(k).as_str(), reference.resource_version);
+                    if current.iter().any(|o| o.key == object.key) {
+                        cache.update(object.clone(), SimTime::ZERO);
+                    } else {
+                        cache.add(object.clone(), SimTime::ZERO);
+                    }
+                    reference.events.push((
+                        object.resource_version,
+                        object.key.clone(),
+                        Some(object),
+                    ));
+                }
+                Operation::Delete(k) => {
+                    let Some(object) = current.iter().find(|o| o.key == key_of(k)) else {
+                        return;
+                    };
+                    reference.resource_version += 1;
+                    cache.delete(
+                        object.with_resource_version(reference.resource_version),
+                        SimTime::ZERO,
+                    );
+                    reference
+                        .events
+                        .push((reference.resource_version, object.key.clone(), None));
+                }
+                Operation::Replace { deleted_mask, gap } => {
+                    let kept = current.into_iter().filter(|o| {
+                        deleted_mask & (1 << (o.key.name().parse::<u8>().unwrap())) == 0
+                    });
+                    let listed: BTreeMap<ObjectKey, Object> =
+                        kept.map(|o| (o.key.clone(), o)).collect();
+                    reference.resource_version += gap;
+                    cache.replace(
+                        listed.values().cloned().collect(),
+                        reference.resource_version,
+                    );
+                    *reference = Reference {
+                        list_resource_version: reference.resource_version,
+                        listed,
+                        events: Vec::new(),
+                        resource_version: reference.resource_version,
+                    };
+                }
+                Operation::Query { back } => check_query(
+                    cache,
+                    reference,
+                    (reference.resource_version + 2).saturating_sub(back),
+                    capacity,
+                ),
+            }
+        }
+
+        fn check_query(
+            cache: &WatchCache,
+            reference: &Reference,
+            resource_version: ResourceVersion,
+            capacity: usize,
+        ) {
+            let oldest = reference.oldest(capacity);
+            match cache.get_interval(resource_version) {
+                Ok(events) => {
+                    assert!(
+                        resource_version + 1 >= oldest,
+                        "accepted {resource_version} below the window"
+                    );
+                    let expected: Vec<_> = reference
+                        .events
+                        .iter()
+                        .filter(|(rv, _, _)| *rv > resource_version)
+                        .cloned()
+                        .collect();
+                    let actual: Vec<_> = events
+                        .into_iter()
+                        .map(|event| {
+                            let state = (event.event_type != WatchEventType::Deleted)
+                                .then_some(event.object);
+                            (event.resource_version, event.key, state)
+                        })
+                        .collect();
+                    assert_eq!(actual, expected, "interval after {resource_version}");
+                    if resource_version <= cache.resource_version() {
+                        assert_eq!(
+                            cache.list_at(resource_version),
+                            Ok(reference.state_at(resource_version))
+                        );
+                    }
+                }
+                Err(error) => {
+                    assert!(
+                        resource_version + 1 < oldest,
+                        "rejected {resource_version} inside the window"
+                    );
+                    assert_eq!(error.oldest_minus_one, oldest - 1);
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn watch_cache_intervals_match_a_naive_event_log(
+                capacity in 1usize..6,
+                operations in proptest::collection::vec(operation(), 1..60),
+            ) {
+                let mut cache = cache_with_capacity(capacity);
+                cache.replace(Vec::new(), 1);
+                let mut reference =
+                    Reference { list_resource_version: 1, listed: BTreeMap::new(), events: Vec::new(), resource_version: 1 };
+                for operation in &operations {
+                    apply(&mut cache, &mut reference, operation, capacity);
+                    prop_assert_eq!(cache.list().0, reference.state_at(reference.resource_version));
+                    prop_assert_eq!(cache.resource_version(), reference.resource_version);
+                }
+            }
+        }
+    }
 }
