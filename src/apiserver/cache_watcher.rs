@@ -164,8 +164,10 @@ impl WatchStart {
     }
 
     /// A watch-list (`sendInitialEvents=true`): the cache state at `snapshot_resource_version`
-    /// as ADDED events, then a bookmark annotated `initial-events-end` at that RV. The client
-    /// required `bookmark_after_resource_version` (the snapshot is at least as new).
+    /// as ADDED events, then a bookmark annotated `initial-events-end` at that RV.
+    /// `bookmark_after_resource_version` is what the request required: the etcd revision for
+    /// RV="", the cache RV for RV="0", N for RV=N (`getBookmarkAfterResourceVersionLockedFunc`);
+    /// the snapshot is at least as new.
     pub fn watch_list(
         snapshot_resource_version: ResourceVersion,
         events: Vec<WatchCacheEvent>,
@@ -250,6 +252,12 @@ impl CacheWatcher {
             config.input_capacity >= 1,
             "a watcher needs room for one event"
         );
+        if start.initial_events_end.is_some() {
+            assert!(
+                config.allow_watch_bookmarks,
+                "a watch-list requires allowWatchBookmarks"
+            );
+        }
         let bookmark_state = if start.bookmark_after_resource_version == 0 {
             BookmarkState::BookmarkSent
         } else {

@@ -772,7 +772,8 @@ mod tests {
             prop_oneof![
                 4 => (0u8..4).prop_map(Operation::Write),
                 2 => (0u8..4).prop_map(Operation::Delete),
-                1 => (any::<u8>(), 1u64..4).prop_map(|(deleted_mask, gap)| Operation::Replace { deleted_mask, gap }),
+                1 => (any::<u8>(), 1u64..4)
+                    .prop_map(|(deleted_mask, gap)| Operation::Replace { deleted_mask, gap }),
                 4 => (0u64..14).prop_map(|back| Operation::Query { back }),
             ]
         }
@@ -786,6 +787,19 @@ mod tests {
         }
 
         impl Reference {
+            fn listed(
+                listed: BTreeMap<ObjectKey, Object>,
+                resource_version: ResourceVersion,
+            ) -> Self {
+                let events = Vec::new();
+                Reference {
+                    list_resource_version: resource_version,
+                    listed,
+                    events,
+                    resource_version,
+                }
+            }
+
             fn state_at(&self, resource_version: ResourceVersion) -> Vec<Object> {
                 let mut state = self.listed.clone();
                 for (_, key, object) in self
@@ -859,12 +873,7 @@ mod tests {
                         listed.values().cloned().collect(),
                         reference.resource_version,
                     );
-                    *reference = Reference {
-                        list_resource_version: reference.resource_version,
-                        listed,
-                        events: Vec::new(),
-                        resource_version: reference.resource_version,
-                    };
+                    *reference = Reference::listed(listed, reference.resource_version);
                 }
                 Operation::Query { back } => check_query(
                     cache,
@@ -928,8 +937,7 @@ mod tests {
             ) {
                 let mut cache = cache_with_capacity(capacity);
                 cache.replace(Vec::new(), 1);
-                let mut reference =
-                    Reference { list_resource_version: 1, listed: BTreeMap::new(), events: Vec::new(), resource_version: 1 };
+                let mut reference = Reference::listed(BTreeMap::new(), 1);
                 for operation in &operations {
                     apply(&mut cache, &mut reference, operation, capacity);
                     prop_assert_eq!(cache.list().0, reference.state_at(reference.resource_version));
