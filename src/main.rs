@@ -148,7 +148,8 @@ fn main() -> ExitCode {
 
 fn fifo_script(file: &str) -> Result<ExitCode, String> {
     let input = if file == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|error| format!("cannot read standard input: {error}"))?
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|error| format!("cannot read standard input: {error}"))?
     } else {
         std::fs::read_to_string(file).map_err(|error| format!("cannot read {file}: {error}"))?
     };

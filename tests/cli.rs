@@ -134,21 +134,40 @@ fn scenarios_lists_the_library_with_summaries() {
 #[test]
 fn fifo_script_reads_a_file_and_prints_one_line_per_step() {
     let path = std::env::temp_dir().join(format!("informer-sim-fifo-{}.json", std::process::id()));
-    std::fs::write(&path, r#"{"fifo":"real","steps":[{"op":"add","obj":"ns/a@1"},{"op":"pop"}]}"#).expect("write");
+    std::fs::write(
+        &path,
+        r#"{"fifo":"real","steps":[{"op":"add","obj":"ns/a@1"},{"op":"pop"}]}"#,
+    )
+    .expect("write");
     let output = informer_sim(&["fifo-script", path.to_str().expect("utf-8")]);
     std::fs::remove_file(&path).ok();
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
     assert_eq!(text.lines().count(), 2);
-    assert!(text.lines().nth(1).expect("second line").contains(r#"["add","ns/a@1",false]"#), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .expect("second line")
+            .contains(r#"["add","ns/a@1",false]"#),
+        "{text}"
+    );
 }
 
 #[test]
 fn fifo_script_errors_name_the_step_and_exit_2() {
-    let path = std::env::temp_dir().join(format!("informer-sim-fifo-bad-{}.json", std::process::id()));
-    std::fs::write(&path, r#"{"fifo":"delta","steps":[{"op":"add","obj":"ns/a@1"},{"op":"pusj"}]}"#).expect("write");
+    let path =
+        std::env::temp_dir().join(format!("informer-sim-fifo-bad-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"{"fifo":"delta","steps":[{"op":"add","obj":"ns/a@1"},{"op":"pusj"}]}"#,
+    )
+    .expect("write");
     let output = informer_sim(&["fifo-script", path.to_str().expect("utf-8")]);
     std::fs::remove_file(&path).ok();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("step 1: unknown op"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("step 1: unknown op"),
+        "{}",
+        stderr(&output)
+    );
 }
