@@ -17,6 +17,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod api;
 pub mod apiserver;
 pub mod check;
 pub mod client;
