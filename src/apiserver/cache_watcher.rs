@@ -74,7 +74,7 @@ pub fn suggested_watch_channel_size(
 }
 
 /// An equality label selector: `name=value`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct LabelSelector {
     /// The label name, e.g. `app`.
     pub name: String,
