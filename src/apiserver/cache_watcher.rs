@@ -92,6 +92,26 @@ pub struct WatchFilter {
 }
 
 impl WatchFilter {
+    /// Mirrors `cache_watcher.go convertToWatchEvent` (and the etcd3 watcher's filtering): a
+    /// change into the filter is ADDED, within it MODIFIED, out of it (or a delete) DELETED
+    /// carrying the old object at the event's RV; outside it before and after, nothing.
+    pub fn convert(&self, event: &WatchCacheEvent) -> Option<WatchEvent> {
+        let current_passes =
+            event.event_type != WatchEventType::Deleted && self.matches(&event.object);
+        let previous = event
+            .prev_object
+            .as_ref()
+            .filter(|previous| self.matches(previous));
+        match (current_passes, previous) {
+            (true, None) => Some(WatchEvent::Added(event.object.clone())),
+            (true, Some(_)) => Some(WatchEvent::Modified(event.object.clone())),
+            (false, Some(previous)) => Some(WatchEvent::Deleted(
+                previous.with_resource_version(event.resource_version),
+            )),
+            (false, None) => None,
+        }
+    }
+
     /// Whether `object` passes the filter (`filterWithAttrsFunc`).
     pub fn matches(&self, object: &Object) -> bool {
         let namespace_matches = self
@@ -410,21 +430,7 @@ impl CacheWatcher {
                 initial_events_end,
             });
         }
-        let filter = &self.config.filter;
-        let current_passes =
-            event.event_type != WatchEventType::Deleted && filter.matches(&event.object);
-        let previous = event
-            .prev_object
-            .as_ref()
-            .filter(|previous| filter.matches(previous));
-        match (current_passes, previous) {
-            (true, None) => Some(WatchEvent::Added(event.object.clone())),
-            (true, Some(_)) => Some(WatchEvent::Modified(event.object.clone())),
-            (false, Some(previous)) => Some(WatchEvent::Deleted(
-                previous.with_resource_version(event.resource_version),
-            )),
-            (false, None) => None,
-        }
+        self.config.filter.convert(event)
     }
 
     /// Live events must be newer than the last sent RV; a bookmark at exactly that RV still

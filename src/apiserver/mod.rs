@@ -11,6 +11,11 @@
 //! returned as data, for the simulated apiserver to schedule.
 
 pub mod cache_watcher;
+pub mod cacher;
 pub mod event;
+pub mod server;
+#[cfg(test)]
+mod server_tests;
+pub mod storage;
 pub mod time_budget;
 pub mod watch_cache;

@@ -3,6 +3,7 @@
 //! Each check is a named function or observer whose doc says what it promises, when it holds
 //! and where upstream promises it. A broken invariant is reported as a [`Violation`].
 
+pub mod api_oracle;
 pub mod etcd_watch;
 
 use serde::Serialize;

@@ -1,0 +1,355 @@
+//! The cacher: one resource's watch cache, filled by its own list + watch on etcd, and the
+//! cache watchers it dispatches to (`pkg/storage/cacher/cacher.go`; SPEC §2.2, §2.6–§2.8).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::api::{RequestId, ServerMessage, Status};
+use crate::apiserver::cache_watcher::{CacheWatcher, DispatchResult};
+use crate::apiserver::event::{WatchCacheEvent, WatchEventType};
+use crate::apiserver::storage::{self, EtcdListRequest, ParsedEvent};
+use crate::apiserver::time_budget::TimeBudget;
+use crate::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
+use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest};
+use crate::object::ResourceVersion;
+use crate::sim::{SimDuration, SimTime};
+
+/// A client's stream, as the apiserver knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamKey {
+    /// The client.
+    pub client: usize,
+    /// The watch request.
+    pub id: RequestId,
+}
+
+/// How long after its upstream failed the cacher re-initializes (`wait.Until(startCaching, 1s)`).
+const REINIT_DELAY: SimDuration = SimDuration::from_secs(1);
+
+/// Whether the cache can serve (`ready.go`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// (Re)initializing: watches get 429, lists 429 or etcd.
+    Pending,
+    /// Serving; the generation counts initializations (k/k#116122).
+    Ready {
+        /// How many times the cache was (re)initialized.
+        generation: u64,
+    },
+}
+
+/// One cache watcher and its client's reading state.
+pub(crate) struct CachedStream {
+    pub(crate) watcher: CacheWatcher,
+    pub(crate) deadline: SimTime,
+    /// Whether the client reads; a slow consumer stops, and its buffer fills.
+    pub(crate) reading: bool,
+}
+
+/// An event the dispatcher could not hand to every watcher yet.
+struct BlockedDispatch {
+    event: WatchCacheEvent,
+    waiting_for: Vec<StreamKey>,
+    deadline: SimTime,
+    budget: SimDuration,
+}
+
+/// What the cacher tells its apiserver.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CacherNotice {
+    /// A stream ended; the client gets a clean close.
+    Closed(StreamKey),
+    /// A slow watcher was terminated.
+    SlowTerminated(StreamKey),
+}
+
+/// One resource's cache.
+pub(crate) struct Cacher {
+    prefix: String,
+    pub(crate) watch_cache: WatchCache,
+    pub(crate) readiness: Readiness,
+    generation: u64,
+    upstream: Option<WatchId>,
+    reinit_at: Option<SimTime>,
+    /// The RV of the last event or progress notification processed (bookmarks carry it).
+    pub(crate) last_processed_resource_version: ResourceVersion,
+    pub(crate) streams: BTreeMap<StreamKey, CachedStream>,
+    incoming: VecDeque<WatchCacheEvent>,
+    blocked: Option<BlockedDispatch>,
+    time_budget: TimeBudget,
+    pub(crate) messages: VecDeque<(usize, ServerMessage)>,
+    pub(crate) notices: VecDeque<CacherNotice>,
+    /// How many times the cache was (re)initialized after a failure.
+    pub(crate) reinits: u64,
+}
+
+impl Cacher {
+    pub(crate) fn new(prefix: &str, config: WatchCacheConfig, now: SimTime) -> Cacher {
+        Cacher {
+            prefix: prefix.to_owned(),
+            watch_cache: WatchCache::new(config),
+            readiness: Readiness::Pending,
+            generation: 0,
+            upstream: None,
+            reinit_at: Some(now),
+            last_processed_resource_version: 0,
+            streams: BTreeMap::new(),
+            incoming: VecDeque::new(),
+            blocked: None,
+            time_budget: TimeBudget::new(now),
+            messages: VecDeque::new(),
+            notices: VecDeque::new(),
+            reinits: 0,
+        }
+    }
+
+    /// A fresh cacher of a restarted apiserver: pending until `ready_at`.
+    pub(crate) fn restart_at(&mut self, ready_at: SimTime, reinits: u64) {
+        self.reinit_at = Some(ready_at);
+        self.reinits = reinits;
+    }
+
+    pub(crate) fn upstream_watch(&self) -> Option<WatchId> {
+        self.upstream
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(self.readiness, Readiness::Ready { .. })
+    }
+
+    pub(crate) fn next_timeout(&self) -> Option<SimTime> {
+        let blocked = self.blocked.as_ref().map(|blocked| blocked.deadline);
+        [self.reinit_at, blocked].into_iter().flatten().min()
+    }
+
+    /// Mirrors `cacher.go startCaching`: terminate every watcher, list etcd consistently,
+    /// `Replace` the cache (history reset, `listRV` = the list revision), watch from there.
+    fn initialize(&mut self, now: SimTime, etcd: &mut Etcd) {
+        self.reinit_at = None;
+        self.terminate_all_watchers();
+        let request = EtcdListRequest {
+            revision: 0,
+            limit: 0,
+            after_key: None,
+        };
+        let list =
+            storage::list(etcd, &self.prefix, &request).expect("a latest list is always readable");
+        self.watch_cache.replace(list.items, list.resource_version);
+        self.last_processed_resource_version = list.resource_version;
+        self.generation += 1;
+        self.readiness = Readiness::Ready {
+            generation: self.generation,
+        };
+        self.incoming.clear();
+        self.blocked = None;
+        let watch = WatchRequest {
+            range: KeyRange::prefix(&self.prefix),
+            start_revision: list.resource_version + 1,
+            prev_kv: true,
+            progress_notify: true,
+        };
+        self.upstream = Some(etcd.watch(watch));
+        self.time_budget = TimeBudget::new(now);
+    }
+
+    /// Mirrors `cacher.go terminateAllWatchers`: every client stream closes cleanly.
+    fn terminate_all_watchers(&mut self) {
+        for (key, mut stream) in std::mem::take(&mut self.streams) {
+            stream.watcher.terminate(false);
+            self.notices.push_back(CacherNotice::Closed(key));
+        }
+    }
+
+    /// The upstream watch failed (compaction cancel, a bad event, a broken stream): the cache
+    /// goes back to pending and re-initializes a second later (SPEC §2.8).
+    pub(crate) fn upstream_failed(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if let Some(watch) = self.upstream.take() {
+            let _ = etcd.cancel_watch(watch);
+        }
+        self.readiness = Readiness::Pending;
+        self.reinit_at = Some(now + REINIT_DELAY);
+        self.reinits += 1;
+    }
+
+    /// Applies etcd events in order: the cache changes, then the event is dispatched.
+    pub(crate) fn handle_events(
+        &mut self,
+        now: SimTime,
+        etcd: &mut Etcd,
+        events: &[crate::etcd::Event],
+    ) {
+        for event in events {
+            match storage::parse_event(&self.prefix, event) {
+                Ok(parsed) => self.apply(now, parsed),
+                Err(_) => return self.upstream_failed(now, etcd),
+            }
+        }
+        self.dispatch_incoming(now);
+    }
+
+    fn apply(&mut self, now: SimTime, parsed: ParsedEvent) {
+        let resource_version = parsed.object.resource_version;
+        let event = match parsed.event_type {
+            WatchEventType::Added => self.watch_cache.add(parsed.object, now),
+            WatchEventType::Modified => self.watch_cache.update(parsed.object, now),
+            _ => self.watch_cache.delete(parsed.object, now),
+        };
+        self.last_processed_resource_version = resource_version;
+        self.incoming.push_back(event);
+    }
+
+    /// A progress notification from etcd moves the cache RV (`UpdateResourceVersion`); it is
+    /// not dispatched, but later bookmarks carry it.
+    pub(crate) fn handle_progress(&mut self, resource_version: ResourceVersion) {
+        if resource_version > self.watch_cache.resource_version() {
+            self.watch_cache.update_resource_version(resource_version);
+            self.last_processed_resource_version = resource_version;
+        }
+    }
+
+    /// Mirrors `cacher.go dispatchEvents`: events go out one at a time, in order; an event
+    /// that some watcher cannot take blocks everything behind it.
+    fn dispatch_incoming(&mut self, now: SimTime) {
+        while self.blocked.is_none() {
+            let Some(event) = self.incoming.pop_front() else {
+                return;
+            };
+            self.dispatch_event(now, event);
+        }
+    }
+
+    /// Mirrors `cacher.go dispatchEvent`: a non-blocking offer to every watcher; the ones that
+    /// block get one shared wait, as long as the time budget allows.
+    fn dispatch_event(&mut self, now: SimTime, event: WatchCacheEvent) {
+        let mut waiting_for = Vec::new();
+        let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
+        for key in keys {
+            if self.offer(key, &event) == DispatchResult::Blocked {
+                waiting_for.push(key);
+            }
+        }
+        if waiting_for.is_empty() {
+            return;
+        }
+        let budget = self.time_budget.take_available(now);
+        self.blocked = Some(BlockedDispatch {
+            event,
+            waiting_for,
+            deadline: now + budget,
+            budget,
+        });
+    }
+
+    fn offer(&mut self, key: StreamKey, event: &WatchCacheEvent) -> DispatchResult {
+        let stream = self
+            .streams
+            .get_mut(&key)
+            .expect("offered to an open stream");
+        let result = stream.watcher.dispatch(event);
+        self.pump(key);
+        result
+    }
+
+    /// A blocked watcher's client read again: retry the blocked event for the watchers still
+    /// waiting, and go on dispatching once all took it.
+    pub(crate) fn retry_blocked(&mut self, now: SimTime) {
+        let Some(mut blocked) = self.blocked.take() else {
+            return;
+        };
+        let waiting = std::mem::take(&mut blocked.waiting_for);
+        for key in waiting {
+            if self.streams.contains_key(&key)
+                && self.offer(key, &blocked.event) == DispatchResult::Blocked
+            {
+                blocked.waiting_for.push(key);
+            }
+        }
+        if blocked.waiting_for.is_empty() {
+            let unused = blocked.deadline.saturating_since(now).min(blocked.budget);
+            self.time_budget.return_unused(now, unused);
+            self.dispatch_incoming(now);
+        } else {
+            self.blocked = Some(blocked);
+        }
+    }
+
+    /// The dispatcher's timer: re-initialize, or terminate the watchers that stayed blocked
+    /// for the whole budget (closed without an ERROR event; `forget(graceful)`).
+    pub(crate) fn handle_timeout(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if self.reinit_at.is_some_and(|at| at <= now) {
+            self.initialize(now, etcd);
+        }
+        if self
+            .blocked
+            .as_ref()
+            .is_some_and(|blocked| blocked.deadline <= now)
+        {
+            let blocked = self.blocked.take().expect("checked");
+            for key in blocked.waiting_for {
+                let Some(mut stream) = self.streams.remove(&key) else {
+                    continue;
+                };
+                let graceful = stream.watcher.should_drain_when_blocked();
+                stream.watcher.terminate(graceful);
+                if graceful {
+                    self.streams.insert(key, stream);
+                    self.pump(key);
+                } else {
+                    self.notices.push_back(CacherNotice::SlowTerminated(key));
+                }
+            }
+            self.dispatch_incoming(now);
+        }
+    }
+
+    /// Sends what a stream has for its client, if the client reads; a finished stream closes.
+    pub(crate) fn pump(&mut self, key: StreamKey) {
+        let Some(stream) = self.streams.get_mut(&key) else {
+            return;
+        };
+        if stream.reading {
+            while let Some(event) = stream.watcher.pop_output() {
+                self.messages
+                    .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
+            }
+        }
+        if stream.watcher.is_finished() {
+            self.streams.remove(&key);
+            self.notices.push_back(CacherNotice::Closed(key));
+        }
+    }
+
+    /// The bookmark timer (`startDispatchingBookmarkEventsLocked`): every watcher whose
+    /// bookmark is due gets one at the last processed RV.
+    pub(crate) fn bookmark_tick(&mut self, now: SimTime) {
+        if self.blocked.is_some() || !self.is_ready() {
+            return;
+        }
+        let resource_version = self.last_processed_resource_version;
+        let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
+        for key in keys {
+            let stream = self.streams.get_mut(&key).expect("listed");
+            stream.watcher.on_bookmark_tick(now, resource_version);
+            self.pump(key);
+        }
+    }
+
+    /// Ends a stream at its deadline or at the client's request (no message to the client).
+    pub(crate) fn remove_stream(&mut self, key: StreamKey) -> bool {
+        let Some(mut stream) = self.streams.remove(&key) else {
+            return false;
+        };
+        stream.watcher.terminate(false);
+        if let Some(blocked) = self.blocked.as_mut() {
+            blocked.waiting_for.retain(|waiting| *waiting != key);
+        }
+        true
+    }
+
+    /// A 429 for requests that need a ready cache.
+    pub(crate) fn not_ready_status() -> Status {
+        Status::new(
+            crate::api::StatusReason::TooManyRequests,
+            "storage is (re)initializing",
+        )
+    }
+}

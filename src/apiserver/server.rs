@@ -1,0 +1,826 @@
+//! One kube-apiserver: it answers list and watch requests from the watch cache or from etcd
+//! (`pkg/storage/cacher/delegator`, `cacher.go Watch`, `etcd3/watcher.go`; SPEC §2.4, §2.5).
+//!
+//! Inputs: client messages, etcd watch responses and timeouts. Outputs: messages for clients
+//! ([`Apiserver::poll_message`]) and the next timer ([`Apiserver::poll_timeout`]).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{
+    ListOptions, ListResponse, RequestError, ResourceVersionMatch, ResourceVersionParam,
+    ServerMessage, Status, StatusReason, WatchEvent, WatchOptions,
+};
+use crate::apiserver::cache_watcher::{CacheWatcher, CacheWatcherConfig, WatchFilter, WatchStart};
+use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, StreamKey};
+use crate::apiserver::event::WatchCacheEvent;
+use crate::apiserver::storage::{self, EtcdListRequest};
+use crate::apiserver::watch_cache::WatchCacheConfig;
+use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest, WatchResponse, WatchResponseKind};
+use crate::object::ResourceVersion;
+use crate::sim::{RngStream, SimDuration, SimTime};
+
+/// How long a read waits for the cache to catch up (`blockTimeout`, 3 s).
+const FRESHNESS_WAIT: SimDuration = SimDuration::from_secs(3);
+/// How often progress is requested from etcd while reads wait (`watch_progress.go`, 100 ms).
+const PROGRESS_REQUEST_PERIOD: SimDuration = SimDuration::from_millis(100);
+/// The bookmark timer's period (about 1 s, jittered by 25%).
+const BOOKMARK_TICK: SimDuration = SimDuration::from_secs(1);
+/// A watch without `timeoutSeconds` lasts uniformly [1800 s, 3600 s] (`minRequestTimeout`).
+const SERVER_WATCH_TIMEOUT_MIN: SimDuration = SimDuration::from_secs(1800);
+
+/// One apiserver's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiserverConfig {
+    /// Serve from the watch cache; off: every request goes to etcd (SPEC §2.1).
+    pub watch_cache: bool,
+    /// The history ring buffer's capacity (its lower bound when resizing).
+    pub history_capacity: usize,
+    /// Each cache watcher's input buffer (`suggestedWatchChannelSize`, usually 10).
+    pub watcher_buffer: usize,
+    /// Answer a too-old watch with an HTTP 410 status instead of a 200 stream carrying an
+    /// ERROR event (a fault form some proxies and fakes produce).
+    pub http_410_watch_errors: bool,
+}
+
+impl Default for ApiserverConfig {
+    fn default() -> Self {
+        ApiserverConfig {
+            watch_cache: true,
+            history_capacity: 100,
+            watcher_buffer: 10,
+            http_410_watch_errors: false,
+        }
+    }
+}
+
+/// Counts of what an apiserver did, for sweep summaries and coverage probes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ApiserverStats {
+    /// 410 Expired answers (lists and watches).
+    pub expired: u64,
+    /// 504 Too large resource version answers.
+    pub too_large: u64,
+    /// 429 answers while the cache was (re)initializing.
+    pub not_ready: u64,
+    /// Consistent lists that timed out waiting for the cache and went to etcd.
+    pub etcd_fallbacks: u64,
+    /// Slow watchers terminated by the dispatcher.
+    pub slow_terminations: u64,
+    /// Cache re-initializations after an upstream failure.
+    pub reinits: u64,
+}
+
+impl ApiserverStats {
+    /// Adds another apiserver's counts.
+    pub fn add(&mut self, other: &ApiserverStats) {
+        self.expired += other.expired;
+        self.too_large += other.too_large;
+        self.not_ready += other.not_ready;
+        self.etcd_fallbacks += other.etcd_fallbacks;
+        self.slow_terminations += other.slow_terminations;
+        self.reinits += other.reinits;
+    }
+}
+
+/// A stream served straight from etcd (no cache).
+struct DirectStream {
+    etcd_watch: WatchId,
+    filter: WatchFilter,
+    allow_bookmarks: bool,
+    deadline: SimTime,
+    reading: bool,
+    pending: VecDeque<WatchEvent>,
+}
+
+/// A read waiting for the cache to reach `required`.
+struct WaitingRead {
+    key: StreamKey,
+    required: ResourceVersion,
+    deadline: SimTime,
+    request: WaitingRequest,
+}
+
+enum WaitingRequest {
+    List(ListOptions),
+    WatchList(WatchOptions),
+}
+
+/// One kube-apiserver serving one resource.
+pub struct Apiserver {
+    config: ApiserverConfig,
+    prefix: String,
+    cacher: Option<Cacher>,
+    direct: BTreeMap<StreamKey, DirectStream>,
+    waiting: Vec<WaitingRead>,
+    outbox: VecDeque<(usize, ServerMessage)>,
+    rng: RngStream,
+    bookmark_tick_at: SimTime,
+    progress_request_at: Option<SimTime>,
+    stats: ApiserverStats,
+}
+
+impl Apiserver {
+    /// An apiserver for the resource under `prefix`; its cache initializes at once.
+    pub fn new(config: ApiserverConfig, prefix: &str, now: SimTime, rng: RngStream) -> Apiserver {
+        let cacher = config.watch_cache.then(|| {
+            let cache_config = WatchCacheConfig {
+                capacity_lower_bound: config.history_capacity,
+                ..WatchCacheConfig::default()
+            };
+            Cacher::new(prefix, cache_config, now)
+        });
+        Apiserver {
+            config,
+            prefix: prefix.to_owned(),
+            cacher,
+            direct: BTreeMap::new(),
+            waiting: Vec::new(),
+            outbox: VecDeque::new(),
+            rng,
+            bookmark_tick_at: now + BOOKMARK_TICK,
+            progress_request_at: None,
+            stats: ApiserverStats::default(),
+        }
+    }
+
+    /// The process restarts: every stream and waiting read is gone (clients see their
+    /// connections break), and the cache starts over, initializing at `ready_at`.
+    pub fn restart(&mut self, now: SimTime, ready_at: SimTime, etcd: &mut Etcd) {
+        let reinits = self.cacher.as_ref().map_or(0, |cacher| cacher.reinits);
+        for watch in self.direct.values().map(|stream| stream.etcd_watch) {
+            let _ = etcd.cancel_watch(watch);
+        }
+        if let Some(watch) = self.cacher.as_ref().and_then(Cacher::upstream_watch) {
+            let _ = etcd.cancel_watch(watch);
+        }
+        let config = self.config.clone();
+        let stats = std::mem::take(&mut self.stats);
+        *self = Apiserver::new(config, &self.prefix.clone(), now, self.rng.clone());
+        self.stats = stats;
+        if let Some(cacher) = self.cacher.as_mut() {
+            cacher.restart_at(ready_at, reinits + 1);
+        }
+    }
+
+    /// What this apiserver did so far.
+    pub fn stats(&self) -> ApiserverStats {
+        let mut stats = self.stats.clone();
+        stats.reinits = self.cacher.as_ref().map_or(0, |cacher| cacher.reinits);
+        stats
+    }
+
+    /// The cache's resource version (`None` without a cache).
+    pub fn cache_resource_version(&self) -> Option<ResourceVersion> {
+        self.cacher
+            .as_ref()
+            .map(|cacher| cacher.watch_cache.resource_version())
+    }
+
+    /// Whether etcd watch `id` belongs to this apiserver.
+    pub fn owns_etcd_watch(&self, id: WatchId) -> bool {
+        self.cacher
+            .as_ref()
+            .is_some_and(|cacher| cacher.upstream_watch() == Some(id))
+            || self.direct.values().any(|stream| stream.etcd_watch == id)
+    }
+
+    /// The next message for a client.
+    pub fn poll_message(&mut self) -> Option<(usize, ServerMessage)> {
+        self.collect_cacher_output();
+        self.outbox.pop_front()
+    }
+
+    /// When [`Apiserver::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<SimTime> {
+        let cacher = self.cacher.as_ref();
+        let bookmarks = cacher
+            .filter(|cacher| !cacher.streams.is_empty())
+            .map(|_| self.bookmark_tick_at);
+        let deadlines = cacher
+            .into_iter()
+            .flat_map(|cacher| cacher.streams.values().map(|stream| stream.deadline))
+            .chain(self.direct.values().map(|stream| stream.deadline))
+            .chain(self.waiting.iter().map(|read| read.deadline));
+        [
+            cacher.and_then(Cacher::next_timeout),
+            bookmarks,
+            self.progress_request_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(deadlines)
+        .min()
+    }
+
+    /// Handles one request from `client`.
+    pub fn handle_client_message(
+        &mut self,
+        now: SimTime,
+        etcd: &mut Etcd,
+        client: usize,
+        message: crate::api::ClientMessage,
+    ) {
+        match message {
+            crate::api::ClientMessage::List { id, options } => {
+                self.list(now, etcd, StreamKey { client, id }, options)
+            }
+            crate::api::ClientMessage::Watch { id, options } => {
+                self.watch(now, etcd, StreamKey { client, id }, options)
+            }
+            crate::api::ClientMessage::StopWatch { id } => {
+                self.stop_stream(etcd, StreamKey { client, id })
+            }
+        }
+    }
+
+    /// The client's connection broke: its streams and waiting reads go away.
+    pub fn client_disconnected(&mut self, etcd: &mut Etcd, client: usize) {
+        let keys: Vec<StreamKey> = self
+            .stream_keys()
+            .filter(|key| key.client == client)
+            .collect();
+        for key in keys {
+            self.stop_stream(etcd, key);
+        }
+        self.waiting.retain(|read| read.key.client != client);
+    }
+
+    fn stream_keys(&self) -> impl Iterator<Item = StreamKey> + '_ {
+        let cached = self
+            .cacher
+            .iter()
+            .flat_map(|cacher| cacher.streams.keys().copied());
+        cached.chain(self.direct.keys().copied())
+    }
+
+    /// The client stops (`false`) or resumes (`true`) reading a stream: a slow consumer.
+    pub fn set_client_reading(&mut self, now: SimTime, client: usize, reading: bool) {
+        if let Some(cacher) = self.cacher.as_mut() {
+            let keys: Vec<StreamKey> = cacher
+                .streams
+                .keys()
+                .copied()
+                .filter(|key| key.client == client)
+                .collect();
+            for key in keys {
+                cacher.streams.get_mut(&key).expect("listed").reading = reading;
+                cacher.pump(key);
+            }
+            cacher.retry_blocked(now);
+        }
+        let keys: Vec<StreamKey> = self
+            .direct
+            .keys()
+            .copied()
+            .filter(|key| key.client == client)
+            .collect();
+        for key in keys {
+            self.direct.get_mut(&key).expect("listed").reading = reading;
+            self.pump_direct(key);
+        }
+    }
+
+    fn stop_stream(&mut self, etcd: &mut Etcd, key: StreamKey) {
+        if let Some(cacher) = self.cacher.as_mut()
+            && cacher.remove_stream(key)
+        {
+            return;
+        }
+        if let Some(stream) = self.direct.remove(&key) {
+            let _ = etcd.cancel_watch(stream.etcd_watch);
+        }
+        self.waiting.retain(|read| read.key != key);
+    }
+
+    fn reply_list(&mut self, key: StreamKey, result: Result<ListResponse, Status>) {
+        if let Err(status) = &result {
+            match status.reason {
+                StatusReason::Expired => self.stats.expired += 1,
+                StatusReason::Timeout => self.stats.too_large += 1,
+                StatusReason::TooManyRequests => self.stats.not_ready += 1,
+                StatusReason::InternalError => {}
+            }
+        }
+        let result = result.map_err(RequestError::Status);
+        self.outbox
+            .push_back((key.client, ServerMessage::List { id: key.id, result }));
+    }
+
+    /// The delegator's decision (`ShouldDelegateList`, `CacheDelegator.GetList`; SPEC §2.4).
+    fn list(&mut self, now: SimTime, etcd: &mut Etcd, key: StreamKey, options: ListOptions) {
+        if let Some(token) = &options.continue_token {
+            let revision = u64::try_from(token.resource_version).unwrap_or(0);
+            let request = EtcdListRequest {
+                revision,
+                limit: options.limit,
+                after_key: Some(token.last_key.clone()),
+            };
+            let result =
+                storage::list(etcd, &self.prefix, &request).map(|page| filter_list(page, &options));
+            return self.reply_list(key, result);
+        }
+        let exact = match options.resource_version {
+            ResourceVersionParam::At(revision) => {
+                let legacy_exact = options.resource_version_match == ResourceVersionMatch::Unset
+                    && options.limit > 0;
+                (options.resource_version_match == ResourceVersionMatch::Exact || legacy_exact)
+                    .then_some(revision)
+            }
+            _ => None,
+        };
+        if let Some(revision) = exact {
+            let request = EtcdListRequest {
+                revision,
+                limit: options.limit,
+                after_key: None,
+            };
+            let result =
+                storage::list(etcd, &self.prefix, &request).map(|page| filter_list(page, &options));
+            return self.reply_list(key, result);
+        }
+        let Some(cacher) = self.cacher.as_ref() else {
+            return self.list_without_cache(etcd, key, options);
+        };
+        if !cacher.is_ready() {
+            if options.limit > 0 && options.label_selector.is_none() {
+                return self.list_from_etcd_latest(etcd, key, options);
+            }
+            return self.reply_list(key, Err(Cacher::not_ready_status()));
+        }
+        let required = match options.resource_version {
+            ResourceVersionParam::Zero => 0,
+            ResourceVersionParam::Unset => etcd.revision(),
+            ResourceVersionParam::At(revision) => revision,
+        };
+        self.read_when_fresh(
+            now,
+            WaitingRead {
+                key,
+                required,
+                deadline: now + FRESHNESS_WAIT,
+                request: WaitingRequest::List(options),
+            },
+        );
+    }
+
+    fn list_from_etcd_latest(&mut self, etcd: &Etcd, key: StreamKey, options: ListOptions) {
+        let request = EtcdListRequest {
+            revision: 0,
+            limit: options.limit,
+            after_key: None,
+        };
+        let result =
+            storage::list(etcd, &self.prefix, &request).map(|page| filter_list(page, &options));
+        self.reply_list(key, result);
+    }
+
+    /// The etcd3 store (`GetList`): latest for "" and "0"; "N" not-older-than must not be
+    /// newer than etcd (`validateMinimumResourceVersion`).
+    fn list_without_cache(&mut self, etcd: &Etcd, key: StreamKey, options: ListOptions) {
+        if let ResourceVersionParam::At(revision) = options.resource_version
+            && revision > etcd.revision()
+        {
+            return self.reply_list(
+                key,
+                Err(Status::new(
+                    StatusReason::Timeout,
+                    "Too large resource version",
+                )),
+            );
+        }
+        self.list_from_etcd_latest(etcd, key, options);
+    }
+
+    /// Serves `read` now if the cache is at least at its required RV, else parks it and asks
+    /// etcd for progress every 100 ms (`waitUntilFreshAndBlock`, SPEC §2.9).
+    fn read_when_fresh(&mut self, now: SimTime, read: WaitingRead) {
+        let cacher = self.cacher.as_ref().expect("only cached reads wait");
+        if cacher.watch_cache.resource_version() >= read.required {
+            return self.complete_read(now, read);
+        }
+        self.waiting.push(read);
+        if self.progress_request_at.is_none() {
+            self.progress_request_at = Some(now);
+        }
+    }
+
+    fn complete_read(&mut self, now: SimTime, read: WaitingRead) {
+        match read.request {
+            WaitingRequest::List(options) => {
+                let cacher = self.cacher.as_ref().expect("cached read");
+                let (items, resource_version) = cacher.watch_cache.list();
+                let page = ListResponse {
+                    items,
+                    resource_version,
+                    continue_token: None,
+                };
+                self.reply_list(read.key, Ok(filter_list(page, &options)));
+            }
+            WaitingRequest::WatchList(options) => {
+                self.start_cached_watch_list(now, read.key, options, read.required)
+            }
+        }
+    }
+
+    /// A read's 3 s are up: a consistent list falls back to etcd; the others get 504.
+    fn expire_read(&mut self, etcd: &mut Etcd, read: WaitingRead) {
+        match read.request {
+            WaitingRequest::List(options)
+                if options.resource_version == ResourceVersionParam::Unset =>
+            {
+                self.stats.etcd_fallbacks += 1;
+                self.list_from_etcd_latest(etcd, read.key, options);
+            }
+            WaitingRequest::List(_) => self.reply_list(
+                read.key,
+                Err(Status::new(
+                    StatusReason::Timeout,
+                    "Too large resource version",
+                )),
+            ),
+            WaitingRequest::WatchList(_) => {
+                self.stats.too_large += 1;
+                let error = Status::new(StatusReason::Timeout, "Too large resource version");
+                self.fail_watch_with_event(read.key, error);
+            }
+        }
+    }
+
+    /// An error after the watch request was accepted: one ERROR event, then the stream ends.
+    fn fail_watch_with_event(&mut self, key: StreamKey, status: Status) {
+        self.outbox.push_back((
+            key.client,
+            ServerMessage::WatchEvent {
+                id: key.id,
+                event: WatchEvent::Error(status),
+            },
+        ));
+        self.outbox
+            .push_back((key.client, ServerMessage::WatchClosed { id: key.id }));
+    }
+
+    fn reject_watch(&mut self, key: StreamKey, status: Status) {
+        self.outbox.push_back((
+            key.client,
+            ServerMessage::WatchRejected {
+                id: key.id,
+                error: RequestError::Status(status),
+            },
+        ));
+    }
+
+    fn watch_deadline(&mut self, now: SimTime, options: &WatchOptions) -> SimTime {
+        let timeout = options.timeout_ms.map(SimDuration).unwrap_or_else(|| {
+            let min = SERVER_WATCH_TIMEOUT_MIN.as_millis();
+            SimDuration(self.rng.between(min, 2 * min))
+        });
+        now + timeout
+    }
+
+    /// `cacher.go Watch` (SPEC §2.5), or the etcd3 watcher without a cache.
+    fn watch(&mut self, now: SimTime, etcd: &mut Etcd, key: StreamKey, options: WatchOptions) {
+        let Some(cacher) = self.cacher.as_ref() else {
+            return self.watch_without_cache(now, etcd, key, options);
+        };
+        if !cacher.is_ready() {
+            self.stats.not_ready += 1;
+            return self.reject_watch(key, Cacher::not_ready_status());
+        }
+        let cache_rv = cacher.watch_cache.resource_version();
+        if options.send_initial_events {
+            let required = match options.resource_version {
+                ResourceVersionParam::Unset => etcd.revision(),
+                ResourceVersionParam::Zero => cache_rv,
+                ResourceVersionParam::At(revision) => revision,
+            };
+            let read = WaitingRead {
+                key,
+                required,
+                deadline: now + FRESHNESS_WAIT,
+                request: WaitingRequest::WatchList(options),
+            };
+            return self.read_when_fresh(now, read);
+        }
+        let start = match options.resource_version {
+            ResourceVersionParam::At(revision) => match cacher.watch_cache.get_interval(revision) {
+                Ok(interval) => WatchStart::since(revision, interval),
+                Err(too_old) => {
+                    self.stats.expired += 1;
+                    return if self.config.http_410_watch_errors {
+                        self.reject_watch(key, too_old.to_status())
+                    } else {
+                        self.fail_watch_with_event(key, too_old.to_status())
+                    };
+                }
+            },
+            ResourceVersionParam::Zero | ResourceVersionParam::Unset => {
+                WatchStart::initial_state(cache_rv, cacher.watch_cache.initial_events(now))
+            }
+        };
+        self.add_cached_stream(now, key, &options, start);
+    }
+
+    fn start_cached_watch_list(
+        &mut self,
+        now: SimTime,
+        key: StreamKey,
+        options: WatchOptions,
+        required: ResourceVersion,
+    ) {
+        let cacher = self.cacher.as_ref().expect("cached watch-list");
+        let snapshot_rv = cacher.watch_cache.resource_version();
+        let start = WatchStart::watch_list(
+            snapshot_rv,
+            cacher.watch_cache.initial_events(now),
+            required.max(1),
+        );
+        self.add_cached_stream(now, key, &options, start);
+    }
+
+    fn add_cached_stream(
+        &mut self,
+        now: SimTime,
+        key: StreamKey,
+        options: &WatchOptions,
+        start: WatchStart,
+    ) {
+        let deadline = self.watch_deadline(now, options);
+        let config = CacheWatcherConfig {
+            filter: WatchFilter {
+                namespace: None,
+                label_selector: options.label_selector.clone(),
+            },
+            allow_watch_bookmarks: options.allow_watch_bookmarks || options.send_initial_events,
+            deadline: Some(deadline),
+            input_capacity: self.config.watcher_buffer,
+            ..CacheWatcherConfig::default()
+        };
+        let cacher = self.cacher.as_mut().expect("cached watch");
+        let watcher = CacheWatcher::new(config, start, now);
+        cacher.streams.insert(
+            key,
+            CachedStream {
+                watcher,
+                deadline,
+                reading: true,
+            },
+        );
+        cacher.pump(key);
+    }
+
+    /// The etcd3 watcher (`watchChan.startWatching`): RV=N watches etcd from N+1; RV 0 or ""
+    /// (or initial events) lists first and sends the state as ADDED events.
+    fn watch_without_cache(
+        &mut self,
+        now: SimTime,
+        etcd: &mut Etcd,
+        key: StreamKey,
+        options: WatchOptions,
+    ) {
+        let filter = WatchFilter {
+            namespace: None,
+            label_selector: options.label_selector.clone(),
+        };
+        let mut pending = VecDeque::new();
+        let start_revision = match options.resource_version {
+            ResourceVersionParam::At(revision) if !options.send_initial_events => revision + 1,
+            _ => {
+                let request = EtcdListRequest {
+                    revision: 0,
+                    limit: 0,
+                    after_key: None,
+                };
+                let list =
+                    storage::list(etcd, &self.prefix, &request).expect("a latest list is readable");
+                pending.extend(
+                    list.items
+                        .into_iter()
+                        .filter(|object| filter.matches(object))
+                        .map(WatchEvent::Added),
+                );
+                if options.send_initial_events && options.allow_watch_bookmarks {
+                    pending.push_back(WatchEvent::Bookmark {
+                        resource_version: list.resource_version,
+                        initial_events_end: true,
+                    });
+                }
+                list.resource_version + 1
+            }
+        };
+        let request = WatchRequest {
+            range: KeyRange::prefix(&self.prefix),
+            start_revision,
+            prev_kv: true,
+            progress_notify: options.allow_watch_bookmarks,
+        };
+        let etcd_watch = etcd.watch(request);
+        let deadline = self.watch_deadline(now, &options);
+        let stream = DirectStream {
+            etcd_watch,
+            filter,
+            allow_bookmarks: options.allow_watch_bookmarks,
+            deadline,
+            reading: true,
+            pending,
+        };
+        self.direct.insert(key, stream);
+        self.pump_direct(key);
+    }
+
+    fn pump_direct(&mut self, key: StreamKey) {
+        let Some(stream) = self.direct.get_mut(&key) else {
+            return;
+        };
+        if !stream.reading {
+            return;
+        }
+        for event in stream.pending.drain(..) {
+            self.outbox
+                .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
+        }
+    }
+
+    /// A message on one of this apiserver's etcd watches.
+    pub fn handle_etcd_response(&mut self, now: SimTime, etcd: &mut Etcd, response: WatchResponse) {
+        if let Some(cacher) = self.cacher.as_mut()
+            && cacher.upstream_watch() == Some(response.watch_id)
+        {
+            match &response.kind {
+                WatchResponseKind::Events(events) => cacher.handle_events(now, etcd, events),
+                WatchResponseKind::Progress => cacher.handle_progress(response.header_revision),
+                WatchResponseKind::Compacted { .. } | WatchResponseKind::Canceled => {
+                    cacher.upstream_failed(now, etcd)
+                }
+                WatchResponseKind::Created => {}
+            }
+            return self.serve_fresh_reads(now);
+        }
+        let Some((&key, _)) = self
+            .direct
+            .iter()
+            .find(|(_, stream)| stream.etcd_watch == response.watch_id)
+        else {
+            return;
+        };
+        self.direct_response(etcd, key, response);
+    }
+
+    fn direct_response(&mut self, etcd: &mut Etcd, key: StreamKey, response: WatchResponse) {
+        let prefix = self.prefix.clone();
+        let stream = self.direct.get_mut(&key).expect("found");
+        match response.kind {
+            WatchResponseKind::Events(events) => {
+                for event in &events {
+                    let Ok(parsed) = storage::parse_event(&prefix, event) else {
+                        let status = Status::new(
+                            StatusReason::InternalError,
+                            "etcd event received with PrevKv=nil",
+                        );
+                        self.stop_stream(etcd, key);
+                        return self.fail_watch_with_event(key, status);
+                    };
+                    let cache_event = WatchCacheEvent {
+                        event_type: parsed.event_type,
+                        key: parsed.object.key.clone(),
+                        resource_version: parsed.object.resource_version,
+                        object: parsed.object,
+                        prev_object: parsed.prev_object,
+                        record_time: SimTime::ZERO,
+                    };
+                    stream.pending.extend(stream.filter.convert(&cache_event));
+                }
+            }
+            WatchResponseKind::Progress if stream.allow_bookmarks => {
+                let bookmark = WatchEvent::Bookmark {
+                    resource_version: response.header_revision,
+                    initial_events_end: false,
+                };
+                stream.pending.push_back(bookmark);
+            }
+            WatchResponseKind::Compacted { .. } => {
+                self.direct.remove(&key);
+                self.stats.expired += 1;
+                let status = Status::new(
+                    StatusReason::Expired,
+                    "The resourceVersion for the provided watch is too old.",
+                );
+                return self.fail_watch_with_event(key, status);
+            }
+            WatchResponseKind::Progress
+            | WatchResponseKind::Created
+            | WatchResponseKind::Canceled => {}
+        }
+        self.pump_direct(key);
+    }
+
+    fn serve_fresh_reads(&mut self, now: SimTime) {
+        let Some(cache_rv) = self.cache_resource_version() else {
+            return;
+        };
+        let (fresh, waiting): (Vec<WaitingRead>, Vec<WaitingRead>) =
+            std::mem::take(&mut self.waiting)
+                .into_iter()
+                .partition(|read| read.required <= cache_rv);
+        self.waiting = waiting;
+        for read in fresh {
+            self.complete_read(now, read);
+        }
+        if self.waiting.is_empty() {
+            self.progress_request_at = None;
+        }
+    }
+
+    /// Runs every timer that is due.
+    pub fn handle_timeout(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if let Some(cacher) = self.cacher.as_mut() {
+            cacher.handle_timeout(now, etcd);
+            if self.bookmark_tick_at <= now {
+                cacher.bookmark_tick(now);
+                let jitter = self.rng.between(0, BOOKMARK_TICK.as_millis() / 2);
+                self.bookmark_tick_at =
+                    now + SimDuration(BOOKMARK_TICK.as_millis() * 3 / 4 + jitter);
+            }
+        }
+        self.end_streams_past_deadline(now, etcd);
+        let (expired, waiting): (Vec<WaitingRead>, Vec<WaitingRead>) =
+            std::mem::take(&mut self.waiting)
+                .into_iter()
+                .partition(|read| read.deadline <= now);
+        self.waiting = waiting;
+        for read in expired {
+            self.expire_read(etcd, read);
+        }
+        self.serve_fresh_reads(now);
+        self.request_progress(now, etcd);
+    }
+
+    fn request_progress(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if self.waiting.is_empty() || self.progress_request_at.is_none_or(|at| at > now) {
+            return;
+        }
+        if let Some(watch) = self.cacher.as_ref().and_then(Cacher::upstream_watch) {
+            let _ = etcd.request_progress(watch);
+        }
+        self.progress_request_at = Some(now + PROGRESS_REQUEST_PERIOD);
+    }
+
+    /// The server closes a watch cleanly at its timeout (`timeoutSeconds`).
+    fn end_streams_past_deadline(&mut self, now: SimTime, etcd: &mut Etcd) {
+        let due: Vec<StreamKey> = self
+            .cacher
+            .iter()
+            .flat_map(|cacher| {
+                cacher
+                    .streams
+                    .iter()
+                    .map(|(key, stream)| (*key, stream.deadline))
+            })
+            .chain(
+                self.direct
+                    .iter()
+                    .map(|(key, stream)| (*key, stream.deadline)),
+            )
+            .filter(|(_, deadline)| *deadline <= now)
+            .map(|(key, _)| key)
+            .collect();
+        for key in due {
+            self.stop_stream(etcd, key);
+            self.outbox
+                .push_back((key.client, ServerMessage::WatchClosed { id: key.id }));
+        }
+        if let Some(cacher) = self.cacher.as_mut() {
+            cacher.retry_blocked(now);
+        }
+    }
+
+    fn collect_cacher_output(&mut self) {
+        let Some(cacher) = self.cacher.as_mut() else {
+            return;
+        };
+        self.outbox.extend(cacher.messages.drain(..));
+        while let Some(notice) = cacher.notices.pop_front() {
+            let key = match notice {
+                CacherNotice::Closed(key) => key,
+                CacherNotice::SlowTerminated(key) => {
+                    self.stats.slow_terminations += 1;
+                    key
+                }
+            };
+            self.outbox
+                .push_back((key.client, ServerMessage::WatchClosed { id: key.id }));
+        }
+    }
+}
+
+/// Applies a list's label selector (lists from the cache and etcd alike).
+fn filter_list(mut page: ListResponse, options: &ListOptions) -> ListResponse {
+    let filter = WatchFilter {
+        namespace: None,
+        label_selector: options.label_selector.clone(),
+    };
+    page.items.retain(|object| filter.matches(object));
+    page
+}

@@ -1,0 +1,302 @@
+//! Oracles for what apiservers send clients (SPEC §9.3 items 2 and 3, bugs B9, B10, B13,
+//! B16, B22): every watch stream is exactly etcd's history after its start, and every list is
+//! exactly etcd's state at its resource version, as fresh as its request demands.
+
+use std::collections::BTreeMap;
+
+use crate::api::{
+    ListOptions, ListResponse, ResourceVersionMatch, ResourceVersionParam, StatusReason,
+    WatchEvent, WatchOptions,
+};
+use crate::apiserver::cache_watcher::WatchFilter;
+use crate::apiserver::event::WatchCacheEvent;
+use crate::apiserver::storage;
+use crate::etcd::KeyRange;
+use crate::etcd::reference::ReferenceEtcd;
+use crate::object::{Object, ObjectKey, ResourceVersion};
+use crate::sim::SimTime;
+
+use super::Violation;
+
+/// Invariant: a watch stream's events are exactly etcd's history after its start, in order,
+/// with synthetic ADDED events only at its start (SPEC §9.1 P4; B9, B10).
+pub const WATCH_STREAM_IS_HISTORY_SUFFIX: &str = "server_watch_is_history_suffix";
+/// Invariant: a bookmark's RV is at least every earlier event's and below every later one's,
+/// and says every event up to it was sent (SPEC §2.7; B13).
+pub const BOOKMARK_IS_PROGRESS: &str = "server_bookmark_is_progress";
+/// Invariant: a list holds exactly etcd's state at its RV (SPEC §9.3 item 3; B16).
+pub const LIST_IS_STATE_AT_RV: &str = "server_list_is_state_at_rv";
+/// Invariant: a list is as fresh as its request demands (SPEC §9.1 P5).
+pub const LIST_IS_FRESH_ENOUGH: &str = "server_list_is_fresh_enough";
+
+/// The state of `prefix` at `revision`, decoded and filtered.
+fn state_at(
+    reference: &ReferenceEtcd,
+    prefix: &str,
+    revision: ResourceVersion,
+    filter: &WatchFilter,
+) -> BTreeMap<ObjectKey, Object> {
+    let revision = revision.min(reference.revision());
+    reference
+        .state_at(revision)
+        .values()
+        .filter(|kv| kv.key.starts_with(prefix))
+        .filter_map(|kv| storage::decode_kv(prefix, kv).ok())
+        .filter(|object| filter.matches(object))
+        .map(|object| (object.key.clone(), object))
+        .collect()
+}
+
+enum Phase {
+    /// Synthetic ADDED events of the initial state may still come.
+    Initial { added: BTreeMap<ObjectKey, Object> },
+    /// Live: every event after `resource_version`.
+    Live { resource_version: ResourceVersion },
+}
+
+/// The oracle for one client watch stream.
+pub struct WatchStreamOracle {
+    prefix: String,
+    filter: WatchFilter,
+    phase: Phase,
+    events_seen: u64,
+}
+
+impl WatchStreamOracle {
+    /// A stream opened with `options`.
+    pub fn new(prefix: &str, options: &WatchOptions) -> WatchStreamOracle {
+        let filter = WatchFilter {
+            namespace: None,
+            label_selector: options.label_selector.clone(),
+        };
+        let phase = match options.resource_version {
+            ResourceVersionParam::At(resource_version) if !options.send_initial_events => {
+                Phase::Live { resource_version }
+            }
+            _ => Phase::Initial {
+                added: BTreeMap::new(),
+            },
+        };
+        WatchStreamOracle {
+            prefix: prefix.to_owned(),
+            filter,
+            phase,
+            events_seen: 0,
+        }
+    }
+
+    /// Checks one event the client received.
+    pub fn observe(
+        &mut self,
+        reference: &ReferenceEtcd,
+        event: &WatchEvent,
+    ) -> Result<(), Violation> {
+        let result = match (&mut self.phase, event) {
+            (_, WatchEvent::Error(status)) => self.check_error(status.reason),
+            (Phase::Initial { added }, WatchEvent::Added(object)) => {
+                added.insert(object.key.clone(), object.clone());
+                Ok(())
+            }
+            (
+                Phase::Initial { .. },
+                WatchEvent::Bookmark {
+                    resource_version, ..
+                },
+            ) => self.end_initial(reference, *resource_version),
+            (Phase::Initial { .. }, live) => {
+                let resource_version = live.resource_version().expect("not an error");
+                self.end_initial(reference, resource_version.saturating_sub(1))?;
+                self.check_live(reference, live)
+            }
+            (Phase::Live { .. }, live) => self.check_live(reference, live),
+        };
+        self.events_seen += 1;
+        result
+    }
+
+    fn check_error(&self, reason: StatusReason) -> Result<(), Violation> {
+        if reason == StatusReason::Expired && self.events_seen > 0 {
+            return Err(Violation::new(
+                WATCH_STREAM_IS_HISTORY_SUFFIX,
+                "a 410 after events were delivered",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The initial ADDED events must be exactly the state at the snapshot RV.
+    fn end_initial(
+        &mut self,
+        reference: &ReferenceEtcd,
+        snapshot: ResourceVersion,
+    ) -> Result<(), Violation> {
+        let Phase::Initial { added } = &self.phase else {
+            unreachable!("only from the initial phase")
+        };
+        let expected = state_at(reference, &self.prefix, snapshot, &self.filter);
+        if *added != expected {
+            let got: Vec<String> = added.values().map(ToString::to_string).collect();
+            let want: Vec<String> = expected.values().map(ToString::to_string).collect();
+            return Err(Violation::new(
+                WATCH_STREAM_IS_HISTORY_SUFFIX,
+                format!("initial events {got:?} are not the state at {snapshot}: {want:?}"),
+            ));
+        }
+        self.phase = Phase::Live {
+            resource_version: snapshot,
+        };
+        Ok(())
+    }
+
+    fn check_live(
+        &mut self,
+        reference: &ReferenceEtcd,
+        event: &WatchEvent,
+    ) -> Result<(), Violation> {
+        let Phase::Live { resource_version } = &mut self.phase else {
+            unreachable!("live phase")
+        };
+        let expected = next_event(reference, &self.prefix, &self.filter, *resource_version);
+        if let WatchEvent::Bookmark {
+            resource_version: bookmark,
+            ..
+        } = event
+        {
+            if let Some((at, _)) = expected.filter(|(at, _)| at <= bookmark) {
+                return Err(Violation::new(
+                    BOOKMARK_IS_PROGRESS,
+                    format!("bookmark at {bookmark} before the event at {at}"),
+                ));
+            }
+            *resource_version = (*resource_version).max(*bookmark);
+            return Ok(());
+        }
+        match expected {
+            Some((at, truth)) if truth == *event => {
+                *resource_version = at;
+                Ok(())
+            }
+            expected => Err(Violation::new(
+                WATCH_STREAM_IS_HISTORY_SUFFIX,
+                format!("after {resource_version}: delivered {event:?}, history says {expected:?}"),
+            )),
+        }
+    }
+}
+
+/// The first event after `after` that a stream with `filter` must deliver, and its revision.
+fn next_event(
+    reference: &ReferenceEtcd,
+    prefix: &str,
+    filter: &WatchFilter,
+    after: ResourceVersion,
+) -> Option<(ResourceVersion, WatchEvent)> {
+    let range = KeyRange::prefix(prefix);
+    reference
+        .events_since(&range, after + 1)
+        .find_map(|(revision, event)| {
+            let parsed = storage::parse_event(prefix, event).ok()?;
+            let cache_event = WatchCacheEvent {
+                event_type: parsed.event_type,
+                key: parsed.object.key.clone(),
+                resource_version: revision,
+                object: parsed.object,
+                prev_object: parsed.prev_object,
+                record_time: SimTime::ZERO,
+            };
+            filter
+                .convert(&cache_event)
+                .map(|converted| (revision, converted))
+        })
+}
+
+/// What freshness a list request demands, computed when the server received it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// Any state will do (RV "0").
+    Any,
+    /// At least this RV (RV "" from etcd's revision at arrival, or RV "N" not-older-than).
+    AtLeast(ResourceVersion),
+    /// Exactly this RV (Exact, legacy RV with limit, or a continue token).
+    Exactly(ResourceVersion),
+}
+
+impl Freshness {
+    /// The freshness `options` demand, given etcd's revision when the request arrived.
+    pub fn of(options: &ListOptions, etcd_revision_at_arrival: ResourceVersion) -> Freshness {
+        if let Some(token) = &options.continue_token {
+            return match u64::try_from(token.resource_version) {
+                Ok(revision) => Freshness::Exactly(revision),
+                Err(_) => Freshness::AtLeast(etcd_revision_at_arrival),
+            };
+        }
+        match options.resource_version {
+            ResourceVersionParam::Zero => Freshness::Any,
+            ResourceVersionParam::Unset => Freshness::AtLeast(etcd_revision_at_arrival),
+            ResourceVersionParam::At(revision) => {
+                let exact = options.resource_version_match == ResourceVersionMatch::Exact
+                    || (options.resource_version_match == ResourceVersionMatch::Unset
+                        && options.limit > 0);
+                if exact {
+                    Freshness::Exactly(revision)
+                } else {
+                    Freshness::AtLeast(revision)
+                }
+            }
+        }
+    }
+}
+
+/// Checks a list page: its items are the state at its RV (after the continue key, at most
+/// `limit` of them), and its RV is as fresh as demanded.
+pub fn check_list(
+    reference: &ReferenceEtcd,
+    prefix: &str,
+    options: &ListOptions,
+    freshness: Freshness,
+    response: &ListResponse,
+) -> Result<(), Violation> {
+    let fresh_enough = match freshness {
+        Freshness::Any => true,
+        Freshness::AtLeast(revision) => response.resource_version >= revision,
+        Freshness::Exactly(revision) => response.resource_version == revision,
+    };
+    if !fresh_enough {
+        return Err(Violation::new(
+            LIST_IS_FRESH_ENOUGH,
+            format!(
+                "list at {} does not meet {freshness:?}",
+                response.resource_version
+            ),
+        ));
+    }
+    let filter = WatchFilter {
+        namespace: None,
+        label_selector: options.label_selector.clone(),
+    };
+    let after = options
+        .continue_token
+        .as_ref()
+        .map(|token| token.last_key.as_str());
+    let state = state_at(reference, prefix, response.resource_version, &filter);
+    let mut expected: Vec<&Object> = state
+        .values()
+        .filter(|object| after.is_none_or(|key| object.key.as_str() > key))
+        .collect();
+    if response.continue_token.is_some() {
+        expected.truncate(response.items.len());
+    }
+    let got: Vec<&Object> = response.items.iter().collect();
+    if got != expected {
+        return Err(Violation::new(
+            LIST_IS_STATE_AT_RV,
+            format!(
+                "list at {} has {} items, etcd had {}",
+                response.resource_version,
+                got.len(),
+                expected.len()
+            ),
+        ));
+    }
+    Ok(())
+}
