@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::apiserver::server::ApiserverConfig;
 use crate::etcd::EtcdBugs;
 use crate::sim::DelayConfig;
 
@@ -24,6 +25,12 @@ pub struct Scenario {
     pub etcd: EtcdConfig,
     /// Raw etcd watch clients (exercising the fake etcd's watch directly).
     pub etcd_watchers: EtcdWatchersConfig,
+    /// The apiservers between etcd and the clients.
+    pub apiservers: ApiserversConfig,
+    /// The informer clients.
+    pub clients: ClientsConfig,
+    /// The fault mix.
+    pub faults: FaultsConfig,
 }
 
 impl Default for Scenario {
@@ -35,6 +42,167 @@ impl Default for Scenario {
             workload: WorkloadConfig::default(),
             etcd: EtcdConfig::default(),
             etcd_watchers: EtcdWatchersConfig::default(),
+            apiservers: ApiserversConfig::default(),
+            clients: ClientsConfig::default(),
+            faults: FaultsConfig::default(),
+        }
+    }
+}
+
+/// The apiservers: how many, how each serves, and how far each cache lags behind etcd.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiserversConfig {
+    /// How many (0: no apiserver, no clients).
+    pub count: u32,
+    /// How each serves.
+    pub server: ApiserverConfig,
+    /// The link from etcd to apiserver 0's cacher.
+    pub etcd_link: DelayConfig,
+    /// Apiserver i's etcd link is slower by i times this many milliseconds: caches lag
+    /// independently.
+    pub lag_ms_per_index: u64,
+    /// How long a restarted apiserver refuses connections.
+    pub restart_ms: u64,
+}
+
+impl Default for ApiserversConfig {
+    fn default() -> Self {
+        ApiserversConfig {
+            count: 0,
+            server: ApiserverConfig::default(),
+            etcd_link: DelayConfig {
+                delay_ms_min: 1,
+                delay_ms_max: 10,
+            },
+            lag_ms_per_index: 0,
+            restart_ms: 2_000,
+        }
+    }
+}
+
+/// Which FIFO an informer uses (SPEC §0, §12).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FifoMode {
+    /// DeltaFIFO with the indexer as known objects (legacy informers, custom code).
+    #[default]
+    Delta,
+    /// RealFIFO, non-atomic (InOrderInformers).
+    Real,
+    /// RealFIFO with AtomicFIFO: one ReplacedAll per relist.
+    RealAtomic,
+}
+
+/// How a reflector fills its store first (SPEC §3.2, §3.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitialList {
+    /// LIST (RV "0" first), then WATCH: the legacy path.
+    #[default]
+    List,
+    /// A watch-list stream (`sendInitialEvents`), falling back to LIST.
+    WatchList,
+    /// LIST with RV "" from the start: a consistent first list (a client-side choice).
+    ConsistentList,
+}
+
+/// The informer clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsConfig {
+    /// How many.
+    pub count: u32,
+    /// Their FIFO.
+    pub fifo: FifoMode,
+    /// How their reflectors fill the store first.
+    pub initial_list: InitialList,
+    /// The informer's resync period (0: off).
+    pub resync_period_ms: u64,
+    /// Event handlers per informer.
+    pub handlers: u32,
+    /// The longest time a handler takes per notification.
+    pub handler_ms_max: u64,
+    /// The longest time the informer takes to process one popped item.
+    pub process_ms_max: u64,
+    /// The links between a client and its apiserver (both directions).
+    pub link: DelayConfig,
+    /// The transport notices a silent watch after this long (0: never).
+    pub idle_timeout_ms: u64,
+    /// The reflector's `MinWatchTimeout`.
+    pub min_watch_timeout_ms: u64,
+    /// `WatchListPageSize` (0: unset).
+    pub page_size: u64,
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        ClientsConfig {
+            count: 1,
+            fifo: FifoMode::Delta,
+            initial_list: InitialList::List,
+            resync_period_ms: 0,
+            handlers: 1,
+            handler_ms_max: 5,
+            process_ms_max: 2,
+            link: DelayConfig {
+                delay_ms_min: 1,
+                delay_ms_max: 10,
+            },
+            idle_timeout_ms: 45_000,
+            min_watch_timeout_ms: 300_000,
+            page_size: 0,
+        }
+    }
+}
+
+/// The fault mix: per second of simulated time, the chance of each fault. With `swarm`, each
+/// seed keeps a random subset of these kinds switched on (swarm testing), so that rare
+/// combinations get explored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultsConfig {
+    /// Switch a random subset of fault kinds off per seed.
+    pub swarm: bool,
+    /// A client's connection to its apiserver breaks.
+    pub disconnect_probability: f64,
+    /// A client stops reading its watch stream for a while (a slow consumer).
+    pub slow_consumer_probability: f64,
+    /// How long a slow consumer stops reading at most.
+    pub slow_consumer_ms_max: u64,
+    /// A client's connection goes silent without closing (half-open).
+    pub silent_connection_probability: f64,
+    /// A message to a client is held back (a latency spike).
+    pub delay_spike_probability: f64,
+    /// The longest latency spike.
+    pub delay_spike_ms_max: u64,
+    /// An apiserver's cacher loses its etcd watch and re-initializes.
+    pub cacher_reinit_probability: f64,
+    /// An apiserver restarts.
+    pub apiserver_restart_probability: f64,
+    /// A client process restarts with a fresh informer.
+    pub client_restart_probability: f64,
+    /// An apiserver's etcd watch stops being read for a while (its cache lags).
+    pub cache_stall_probability: f64,
+    /// How long a cache stall lasts at most.
+    pub cache_stall_ms_max: u64,
+}
+
+impl Default for FaultsConfig {
+    fn default() -> Self {
+        FaultsConfig {
+            swarm: true,
+            disconnect_probability: 0.02,
+            slow_consumer_probability: 0.01,
+            slow_consumer_ms_max: 2_000,
+            silent_connection_probability: 0.005,
+            delay_spike_probability: 0.02,
+            delay_spike_ms_max: 5_000,
+            cacher_reinit_probability: 0.003,
+            apiserver_restart_probability: 0.002,
+            client_restart_probability: 0.003,
+            cache_stall_probability: 0.01,
+            cache_stall_ms_max: 20_000,
         }
     }
 }
@@ -237,7 +405,45 @@ impl Scenario {
             allowed,
         };
         let w = &self.workload;
-        let checks: [(&'static str, u64, u64, u64, &'static str); 9] = [
+        let c = &self.clients;
+        let checks: [(&'static str, u64, u64, u64, &'static str); 16] = [
+            (
+                "apiservers.count",
+                u64::from(self.apiservers.count),
+                0,
+                3,
+                "0..=3",
+            ),
+            (
+                "apiservers.server.history_capacity",
+                self.apiservers.server.history_capacity as u64,
+                1,
+                102_400,
+                "1..=102400",
+            ),
+            (
+                "apiservers.server.watcher_buffer",
+                self.apiservers.server.watcher_buffer as u64,
+                1,
+                1_000,
+                "1..=1000",
+            ),
+            ("clients.count", u64::from(c.count), 0, 16, "0..=16"),
+            ("clients.handlers", u64::from(c.handlers), 0, 8, "0..=8"),
+            (
+                "clients.min_watch_timeout_ms",
+                c.min_watch_timeout_ms,
+                1_000,
+                86_400_000,
+                "1000..=86400000",
+            ),
+            (
+                "clients.link.delay_ms_min",
+                c.link.delay_ms_min,
+                0,
+                60_000,
+                "0..=60000",
+            ),
             (
                 "duration_ms",
                 self.duration_ms,
@@ -302,6 +508,20 @@ impl Scenario {
                 ">= write_interval_ms_min",
             ));
         }
+        if c.link.delay_ms_max < c.link.delay_ms_min {
+            return Err(out_of_range(
+                "clients.link.delay_ms_max",
+                c.link.delay_ms_max.to_string(),
+                ">= delay_ms_min",
+            ));
+        }
+        if self.apiservers.etcd_link.delay_ms_max < self.apiservers.etcd_link.delay_ms_min {
+            return Err(out_of_range(
+                "apiservers.etcd_link.delay_ms_max",
+                self.apiservers.etcd_link.delay_ms_max.to_string(),
+                ">= delay_ms_min",
+            ));
+        }
         if self.etcd_watchers.link.delay_ms_max < self.etcd_watchers.link.delay_ms_min {
             return Err(out_of_range(
                 "etcd_watchers.link.delay_ms_max",
@@ -309,7 +529,31 @@ impl Scenario {
                 ">= delay_ms_min",
             ));
         }
+        let f = &self.faults;
         let probabilities = [
+            ("faults.disconnect_probability", f.disconnect_probability),
+            (
+                "faults.slow_consumer_probability",
+                f.slow_consumer_probability,
+            ),
+            (
+                "faults.silent_connection_probability",
+                f.silent_connection_probability,
+            ),
+            ("faults.delay_spike_probability", f.delay_spike_probability),
+            (
+                "faults.cacher_reinit_probability",
+                f.cacher_reinit_probability,
+            ),
+            (
+                "faults.apiserver_restart_probability",
+                f.apiserver_restart_probability,
+            ),
+            (
+                "faults.client_restart_probability",
+                f.client_restart_probability,
+            ),
+            ("faults.cache_stall_probability", f.cache_stall_probability),
             ("workload.delete_probability", w.delete_probability),
             (
                 "etcd_watchers.stall_probability",

@@ -6,6 +6,7 @@
 //! `settle_ms_max`, after which the convergence checks run.
 
 mod etcd_watcher;
+pub mod faults;
 pub mod writer;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,249 @@
+//! Client-side invariants (SPEC §9.1, §9.3 items 4, 5 and 7).
+//!
+//! - The reflector's view (the state its store calls describe) equals etcd's state at its
+//!   last synced RV whenever that RV is set: the safe-point oracle of B11, and B16.
+//! - Per key, the RV the indexer holds never goes back within one process (P2; B6, B24).
+//! - Every object the client holds existed in etcd's history (P2).
+//! - Across restarts of one client identity, no key's RV goes back (B1): an upstream hazard
+//!   with RV="0" initial lists served by a lagging cache, not a guarantee.
+//! - At quiescence the indexer equals etcd's state (P1; B2, B4, B7).
+
+use std::collections::BTreeMap;
+
+use crate::apiserver::storage;
+use crate::etcd::reference::ReferenceEtcd;
+use crate::object::{Object, ObjectKey, ResourceVersion};
+
+use super::Violation;
+
+/// Invariant: when the reflector sets its last synced RV to R, what it has told its store
+/// is exactly etcd's state at R (SPEC §8 B11, B16).
+pub const REFLECTOR_SAFE_POINT: &str = "reflector_last_sync_rv_is_a_safe_point";
+/// Invariant: per key, the indexer's RV never decreases within one process (SPEC §9.1 P2).
+pub const INDEXER_RV_MONOTONIC: &str = "indexer_rv_never_decreases";
+/// Invariant: every object in the indexer is a state etcd really had (SPEC §9.1 P2).
+pub const INDEXER_STATE_EXISTED: &str = "indexer_objects_existed_in_etcd";
+/// Hazard (not a guarantee): across restarts, no key goes back to an older RV (SPEC §8 B1).
+pub const NO_TIME_TRAVEL_ACROSS_RESTARTS: &str = "no_time_travel_across_restarts";
+/// Invariant: after healing and settling, the indexer equals etcd's state (SPEC §9.1 P1).
+pub const INDEXER_CONVERGES: &str = "indexer_converges_to_etcd";
+/// Invariant: after settling, every handler's mirror equals the indexer (SPEC §8 B3).
+pub const HANDLER_MIRROR_CONVERGES: &str = "handler_mirror_equals_indexer";
+
+/// etcd's state of the resource at `revision`, decoded.
+pub fn etcd_state(
+    reference: &ReferenceEtcd,
+    prefix: &str,
+    revision: ResourceVersion,
+) -> BTreeMap<ObjectKey, Object> {
+    reference
+        .state_at(revision.min(reference.revision()))
+        .values()
+        .filter(|kv| kv.key.starts_with(prefix))
+        .filter_map(|kv| storage::decode_kv(prefix, kv).ok())
+        .map(|object| (object.key.clone(), object))
+        .collect()
+}
+
+/// Compares two key spaces, naming the first difference.
+pub fn first_difference(
+    got: &BTreeMap<ObjectKey, Object>,
+    want: &BTreeMap<ObjectKey, Object>,
+) -> Option<String> {
+    let keys = got
+        .keys()
+        .chain(want.keys())
+        .collect::<std::collections::BTreeSet<_>>();
+    keys.into_iter()
+        .find_map(|key| match (got.get(key), want.get(key)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(a), Some(b)) => Some(format!(
+                "{key}: has {a} (value {}), etcd {b} (value {})",
+                a.value, b.value
+            )),
+            (Some(a), None) => Some(format!("{key}: has {a}, etcd has no such key")),
+            (None, Some(b)) => Some(format!("{key}: missing, etcd has {b}")),
+            (None, None) => None,
+        })
+}
+
+/// The reflector's view: the state its `Replace/Add/Update/Delete` calls describe.
+#[derive(Clone, Debug, Default)]
+pub struct ReflectorView {
+    objects: BTreeMap<ObjectKey, Object>,
+}
+
+impl ReflectorView {
+    /// `store.Replace`.
+    pub fn replace(&mut self, items: &[Object]) {
+        self.objects = items
+            .iter()
+            .map(|object| (object.key.clone(), object.clone()))
+            .collect();
+    }
+
+    /// `store.Add` / `store.Update`.
+    pub fn put(&mut self, object: &Object) {
+        self.objects.insert(object.key.clone(), object.clone());
+    }
+
+    /// `store.Delete`.
+    pub fn delete(&mut self, key: &ObjectKey) {
+        self.objects.remove(key);
+    }
+
+    /// Checks the safe point: the view is etcd's state at `last_sync`.
+    pub fn check_safe_point(
+        &self,
+        reference: &ReferenceEtcd,
+        prefix: &str,
+        last_sync: ResourceVersion,
+    ) -> Result<(), Violation> {
+        let want = etcd_state(reference, prefix, last_sync);
+        match first_difference(&self.objects, &want) {
+            None => Ok(()),
+            Some(difference) => Err(Violation::new(
+                REFLECTOR_SAFE_POINT,
+                format!("at last sync RV {last_sync}: {difference}"),
+            )),
+        }
+    }
+}
+
+/// Per-key RV bookkeeping for one client identity.
+#[derive(Clone, Debug, Default)]
+pub struct RvHistory {
+    /// The highest RV this process wrote into its indexer, per key.
+    process_max: BTreeMap<ObjectKey, ResourceVersion>,
+    /// The highest RV any earlier incarnation of the client saw, per key (persisted).
+    persisted_max: BTreeMap<ObjectKey, ResourceVersion>,
+}
+
+impl RvHistory {
+    /// The process restarts: what it saw becomes the persisted record.
+    pub fn restart(&mut self) {
+        for (key, resource_version) in std::mem::take(&mut self.process_max) {
+            let persisted = self.persisted_max.entry(key).or_default();
+            *persisted = (*persisted).max(resource_version);
+        }
+    }
+
+    /// Checks and records an object the indexer now holds. The within-process check is an
+    /// invariant; the cross-restart one is the B1 hazard, reported under its own name.
+    pub fn observe(
+        &mut self,
+        reference: &ReferenceEtcd,
+        prefix: &str,
+        object: &Object,
+    ) -> Result<(), Violation> {
+        let truth = etcd_state(reference, prefix, object.resource_version);
+        if truth.get(&object.key) != Some(object) {
+            return Err(Violation::new(
+                INDEXER_STATE_EXISTED,
+                format!("{object} (value {}) was never in etcd", object.value),
+            ));
+        }
+        let seen = self.process_max.entry(object.key.clone()).or_default();
+        if object.resource_version < *seen {
+            return Err(Violation::new(
+                INDEXER_RV_MONOTONIC,
+                format!(
+                    "{} went back from RV {seen} to {}",
+                    object.key, object.resource_version
+                ),
+            ));
+        }
+        *seen = object.resource_version;
+        if let Some(persisted) = self.persisted_max.get(&object.key)
+            && object.resource_version < *persisted
+        {
+            return Err(Violation::new(
+                NO_TIME_TRAVEL_ACROSS_RESTARTS,
+                format!(
+                    "{} is back at RV {} after an earlier incarnation saw {persisted}",
+                    object.key, object.resource_version
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::{Op, TxnRequest};
+
+    const PREFIX: &str = "/registry/pods/";
+
+    fn write(reference: &mut ReferenceEtcd, name: &str, value: u64) {
+        let put = Op::Put {
+            key: format!("{PREFIX}{name}"),
+            value: Object::encode_body(&BTreeMap::new(), value),
+            prev_kv: false,
+        };
+        reference
+            .txn(&TxnRequest {
+                compare: vec![],
+                success: vec![put],
+                failure: vec![],
+            })
+            .unwrap();
+    }
+
+    fn object(reference: &ReferenceEtcd, name: &str, revision: ResourceVersion) -> Object {
+        etcd_state(reference, PREFIX, revision)[&ObjectKey::new(name)].clone()
+    }
+
+    #[test]
+    fn safe_point_fails_when_the_view_misses_an_event_below_the_rv() {
+        let mut reference = ReferenceEtcd::default();
+        write(&mut reference, "ns/a", 1);
+        write(&mut reference, "ns/b", 1);
+        let mut view = ReflectorView::default();
+        view.put(&object(&reference, "ns/b", 3));
+        assert!(
+            view.check_safe_point(&reference, PREFIX, 3).is_err(),
+            "ns/a@2 was skipped"
+        );
+        view.put(&object(&reference, "ns/a", 2));
+        assert!(view.check_safe_point(&reference, PREFIX, 3).is_ok());
+    }
+
+    #[test]
+    fn rv_going_back_within_a_process_is_a_violation_and_across_restarts_a_hazard() {
+        let mut reference = ReferenceEtcd::default();
+        write(&mut reference, "ns/a", 1);
+        write(&mut reference, "ns/a", 2);
+        let (old, new) = (object(&reference, "ns/a", 2), object(&reference, "ns/a", 3));
+        let mut history = RvHistory::default();
+        history.observe(&reference, PREFIX, &new).unwrap();
+        assert_eq!(
+            history
+                .observe(&reference, PREFIX, &old)
+                .unwrap_err()
+                .invariant,
+            INDEXER_RV_MONOTONIC
+        );
+        history.restart();
+        assert_eq!(
+            history
+                .observe(&reference, PREFIX, &old)
+                .unwrap_err()
+                .invariant,
+            NO_TIME_TRAVEL_ACROSS_RESTARTS
+        );
+    }
+
+    #[test]
+    fn an_object_etcd_never_had_is_a_violation() {
+        let mut reference = ReferenceEtcd::default();
+        write(&mut reference, "ns/a", 1);
+        let mut forged = object(&reference, "ns/a", 2);
+        forged.value = 99;
+        let error = RvHistory::default()
+            .observe(&reference, PREFIX, &forged)
+            .unwrap_err();
+        assert_eq!(error.invariant, INDEXER_STATE_EXISTED);
+    }
+}
