@@ -1,6 +1,7 @@
-//! The client side of the pipeline below the reflector: the queues that buffer what the reflector
-//! hears (`DeltaFIFO`, `RealFIFO`, atomic `RealFIFO`), the `Indexer` they feed, and
-//! `processDeltas`, which applies popped deltas to the indexer and says which handler calls follow.
+//! The client side of the pipeline: the reflector that lists and watches (with its pager and
+//! backoff), the queues that buffer what the reflector hears (`DeltaFIFO`, `RealFIFO`, atomic
+//! `RealFIFO`), the `Indexer` they feed, and `processDeltas`, which applies popped deltas to the
+//! indexer and says which handler calls follow.
 //!
 //! Everything here is sans-IO and single-threaded. client-go runs `process` under the FIFO lock;
 //! the models reproduce that by ordering: the caller pops, processes, and only then touches the
@@ -21,13 +22,16 @@
 //! assert_eq!(indexer.list_keys().len(), 1);
 //! ```
 
+pub mod backoff;
 pub mod delta;
 pub mod delta_fifo;
 pub mod fifo;
 pub mod fifo_script;
 pub mod indexer;
+pub mod pager;
 pub mod process_deltas;
 pub mod real_fifo;
+pub mod reflector;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};
 pub use delta_fifo::DeltaFifo;
