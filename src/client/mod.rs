@@ -26,12 +26,19 @@ pub mod delta_fifo;
 pub mod fifo;
 pub mod fifo_script;
 pub mod indexer;
+pub mod informer;
 pub mod process_deltas;
+pub mod processor;
 pub mod real_fifo;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};
 pub use delta_fifo::DeltaFifo;
 pub use fifo::{Fifo, FifoKind, PopError, Popped};
 pub use indexer::{Indexer, IndexerError, KnownObjects, NoKnownObjects};
+pub use informer::{
+    Delivered, Distributed, InformerConfig, Processed, SharedIndexInformer,
+    check_mirror_equals_indexer, check_notification_follows_cache,
+};
 pub use process_deltas::{Notification, is_sync, process_deltas};
+pub use processor::{HandlerId, HandlerOutcome, HandlerSynced, ProcessorListener, SharedProcessor};
 pub use real_fifo::RealFifo;

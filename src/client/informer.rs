@@ -1,0 +1,543 @@
+//! The shared index informer (client-go `tools/cache/shared_informer.go` `sharedIndexInformer`,
+//! with the controller's `processLoop` and `HandleDeltas`; SPEC §5.2).
+//!
+//! Contract (client-go's doc comment, paraphrased), each sentence with the check that holds it:
+//! - "the cache is eventually consistent": at quiescence after a relist the indexer equals the
+//!   list and every handler mirror equals the indexer ([`check_mirror_equals_indexer`], P1, B3);
+//! - "a notification happens after the cache/index update, and later updates may already be
+//!   visible": [`check_notification_follows_cache`] at every delivery (P3);
+//! - "notifications to one handler are sequential and, per object, in order": one queue per
+//!   handler, delivered front to back ([`SharedIndexInformer::deliver_next`]);
+//! - `registration.HasSynced` means the handler saw its initial list: recorded when it first
+//!   turns true ([`SharedIndexInformer::handler_synced`], B20).
+//!
+//! Surface, all sans-IO (time comes in as `now`, never read; it must not go backwards):
+//! - (A) getters: [`SharedIndexInformer::indexer`], `fifo`, `processor`, `has_synced`,
+//!   `handler_has_synced`, `handler_mirror`, `pending_notifications`, `is_quiescent`;
+//! - (B) store side, what the reflector emits: `replace`, `add`, `update`, `delete`, `bookmark`,
+//!   `resync` (the resync timer, every [`SharedIndexInformer::resync_check_period`]);
+//! - (C) consumer side, client-go `processLoop`: [`SharedIndexInformer::process_next`], or its
+//!   two halves `pop_next` and `finish_processing` to observe the state in between (SPEC N6);
+//! - (D) handlers: `add_event_handler`, `remove_event_handler`, `deliver_next`,
+//!   `panic_next_delivery`.
+//!
+//! Calling order: [`SharedIndexInformer::run`] first (client-go `Run`; handlers may be added
+//! before). Between `pop_next` and `finish_processing` the FIFO lock is held: no store call.
+//!
+//! ```
+//! use informer_sim::client::{FifoKind, InformerConfig, SharedIndexInformer};
+//! use informer_sim::object::Object;
+//! use informer_sim::sim::{SimDuration, SimTime};
+//!
+//! let now = SimTime::ZERO;
+//! let mut informer = SharedIndexInformer::new(InformerConfig::new(FifoKind::Real));
+//! let handler = informer.add_event_handler(now, SimDuration::ZERO);
+//! informer.run(now);
+//! informer.replace(now, vec![Object::bare("ns/a", 5)], 5);
+//! while informer.process_next(now).is_some() {}
+//! assert!(informer.has_synced());
+//! assert!(!informer.handler_has_synced(handler));
+//! while informer.deliver_next(now, handler).is_some() {}
+//! assert!(informer.handler_has_synced(handler));
+//! assert!(informer.is_quiescent());
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::client::delta::{Delta, DeltaObject};
+use crate::client::fifo::{Fifo, FifoKind, Popped};
+use crate::client::indexer::{
+    APP_LABEL_INDEX, IndexFunc, Indexer, LABEL_PAIRS_INDEX, NAMESPACE_INDEX, app_label_index_func,
+    label_pairs_index_func, meta_namespace_index_func,
+};
+use crate::client::process_deltas::{Notification, is_sync, process_deltas};
+use crate::client::processor::{
+    HandlerId, HandlerOutcome, HandlerSynced, MINIMUM_RESYNC_PERIOD, ProcessorListener,
+    SharedProcessor, determine_resync_period,
+};
+use crate::object::{Object, ObjectKey, ResourceVersion};
+use crate::sim::{SimDuration, SimTime};
+
+/// How to build an informer.
+#[derive(Clone, Debug)]
+pub struct InformerConfig {
+    /// The queue mode.
+    pub fifo: FifoKind,
+    /// How often the reflector's resync timer asks the processor whether to resync (client-go
+    /// `resyncCheckPeriod`); `None` (or zero) disables resync.
+    pub resync_check_period: Option<SimDuration>,
+    /// The indexer's index functions, exactly these.
+    pub indexers: Vec<(String, IndexFunc)>,
+}
+
+impl InformerConfig {
+    /// `fifo`, no resync, and the built-in indexes of [`Indexer::new`].
+    pub fn new(fifo: FifoKind) -> InformerConfig {
+        let indexers: [(&str, IndexFunc); 3] = [
+            (NAMESPACE_INDEX, meta_namespace_index_func),
+            (APP_LABEL_INDEX, app_label_index_func),
+            (LABEL_PAIRS_INDEX, label_pairs_index_func),
+        ];
+        InformerConfig {
+            fifo,
+            resync_check_period: None,
+            indexers: indexers
+                .into_iter()
+                .map(|(name, index_func)| (name.to_owned(), index_func))
+                .collect(),
+        }
+    }
+}
+
+/// One notification as the informer distributed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Distributed {
+    /// The handler call.
+    pub notification: Notification,
+    /// Whether it was a sync (an update with an unchanged resource version).
+    pub is_sync: bool,
+    /// The listeners it was queued for, in registration order.
+    pub recipients: Vec<HandlerId>,
+}
+
+/// What one pop did (for traces).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Processed {
+    /// The popped deltas and their initial-list flag.
+    pub popped: Popped,
+    /// `has_synced()` as a concurrent reader saw it after the pop, before processing (with
+    /// DeltaFIFO, true while the last initial item is still being applied: SPEC N6).
+    pub has_synced_while_processing: bool,
+    /// The notifications, in order.
+    pub distributed: Vec<Distributed>,
+}
+
+/// What one handler call did (for traces and the P3 oracle).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The notification the handler got.
+    pub notification: Notification,
+    /// Whether the handler ran or panicked.
+    pub outcome: HandlerOutcome,
+    /// [`check_notification_follows_cache`] at delivery time.
+    pub follows_cache: Result<(), String>,
+}
+
+/// client-go `sharedIndexInformer` with its controller's consumer loop.
+#[derive(Clone, Debug)]
+pub struct SharedIndexInformer {
+    indexer: Indexer,
+    fifo: Fifo,
+    processor: SharedProcessor,
+    /// Zero when the informer does not resync.
+    resync_check_period: SimDuration,
+    started: bool,
+    /// The `synced` latch: never resets.
+    synced: bool,
+    /// Popped and not yet processed (the FIFO lock is held).
+    in_flight: Option<Popped>,
+    /// The keys of the first Replace, if it was the initial list (B20 oracle).
+    initial_list_keys: Option<BTreeSet<ObjectKey>>,
+    /// Keys of the initial list whose deltas were not processed yet.
+    initial_keys_unprocessed: BTreeSet<ObjectKey>,
+    now: SimTime,
+}
+
+impl SharedIndexInformer {
+    /// A stopped informer with an empty indexer and queue.
+    pub fn new(config: InformerConfig) -> SharedIndexInformer {
+        let indexers: Vec<(&str, IndexFunc)> = config
+            .indexers
+            .iter()
+            .map(|(name, index_func)| (name.as_str(), *index_func))
+            .collect();
+        SharedIndexInformer {
+            indexer: Indexer::with_indexers(&indexers),
+            fifo: Fifo::new(config.fifo),
+            processor: SharedProcessor::new(),
+            resync_check_period: config.resync_check_period.unwrap_or(SimDuration::ZERO),
+            started: false,
+            synced: false,
+            in_flight: None,
+            initial_list_keys: None,
+            initial_keys_unprocessed: BTreeSet::new(),
+            now: SimTime::ZERO,
+        }
+    }
+
+    /// Starts the informer (client-go `Run`): store calls are allowed from now on, and handlers
+    /// added later get the indexer snapshot.
+    pub fn run(&mut self, now: SimTime) {
+        assert!(!self.started, "run more than once");
+        self.advance(now);
+        self.started = true;
+    }
+
+    /// Whether [`SharedIndexInformer::run`] was called.
+    pub fn has_started(&self) -> bool {
+        self.started
+    }
+
+    /// The resync timer's period (client-go `resyncCheckPeriod`, lowered by handlers added
+    /// before start); `None` when the informer does not resync.
+    pub fn resync_check_period(&self) -> Option<SimDuration> {
+        (self.resync_check_period != SimDuration::ZERO).then_some(self.resync_check_period)
+    }
+
+    // ---- (B) store side --------------------------------------------------------------------
+
+    /// A relist at `resource_version` (client-go `Store.Replace`). The first Replace before
+    /// the informer synced is the initial list: its keys are kept for the B20 oracle.
+    pub fn replace(&mut self, now: SimTime, items: Vec<Object>, resource_version: ResourceVersion) {
+        self.begin_store_call(now);
+        if self.initial_list_keys.is_none() && !self.fifo.has_synced() {
+            let keys: BTreeSet<ObjectKey> = items.iter().map(|obj| obj.key.clone()).collect();
+            self.processor.expect_initial_keys(&keys);
+            self.initial_keys_unprocessed = keys.clone();
+            self.initial_list_keys = Some(keys);
+        }
+        self.fifo.replace(items, resource_version, &self.indexer);
+        self.end_step(now);
+    }
+
+    /// A watch ADDED event.
+    pub fn add(&mut self, now: SimTime, object: Object) {
+        self.begin_store_call(now);
+        self.fifo.add(object);
+        self.end_step(now);
+    }
+
+    /// A watch MODIFIED event.
+    pub fn update(&mut self, now: SimTime, object: Object) {
+        self.begin_store_call(now);
+        self.fifo.update(object);
+        self.end_step(now);
+    }
+
+    /// A watch DELETED event; returns whether it was queued (DeltaFIFO drops a key that is
+    /// neither known nor queued, SPEC N2).
+    pub fn delete(&mut self, now: SimTime, object: Object) -> bool {
+        self.begin_store_call(now);
+        let queued = self.fifo.delete(DeltaObject::Object(object), &self.indexer);
+        self.end_step(now);
+        queued
+    }
+
+    /// A watch bookmark (queued only by the atomic RealFIFO).
+    pub fn bookmark(&mut self, now: SimTime, resource_version: ResourceVersion) {
+        self.begin_store_call(now);
+        self.fifo.bookmark(resource_version);
+        self.end_step(now);
+    }
+
+    /// The resync timer fired (client-go reflector `startResync`): resyncs the FIFO only if
+    /// `processor.shouldResync` flags a listener, which also sets who gets sync notifications.
+    /// Returns whether it resynced.
+    pub fn resync(&mut self, now: SimTime) -> bool {
+        assert!(
+            self.resync_check_period().is_some(),
+            "resync without resync"
+        );
+        self.begin_store_call(now);
+        let resync_needed = self.processor.should_resync(now);
+        if resync_needed {
+            self.fifo.resync(&self.indexer);
+        }
+        self.end_step(now);
+        resync_needed
+    }
+
+    // ---- (C) consumer side -----------------------------------------------------------------
+
+    /// One turn of client-go `processLoop`: pop, apply to the indexer, distribute, done.
+    /// `None` if the FIFO is empty.
+    pub fn process_next(&mut self, now: SimTime) -> Option<Processed> {
+        self.pop_next(now)?;
+        Some(self.finish_processing(now))
+    }
+
+    /// The first half of [`SharedIndexInformer::process_next`]: pops the next item and holds
+    /// it. DeltaFIFO lowers its initial count here, so `has_synced` may already be true.
+    pub fn pop_next(&mut self, now: SimTime) -> Option<&Popped> {
+        assert!(self.started, "pop before run");
+        assert!(self.in_flight.is_none(), "pop while processing");
+        self.advance(now);
+        self.in_flight = Some(self.fifo.pop().ok()?);
+        self.end_step(now);
+        self.in_flight.as_ref()
+    }
+
+    /// The second half: mirrors client-go `HandleDeltas` (processDeltas with the informer as
+    /// handler; `OnUpdate` is a sync iff the resource version is unchanged), then `done`.
+    pub fn finish_processing(&mut self, now: SimTime) -> Processed {
+        let popped = self
+            .in_flight
+            .take()
+            .expect("finish_processing without pop_next");
+        self.advance(now);
+        let has_synced_while_processing = self.synced;
+        let notifications =
+            process_deltas(&mut self.indexer, &popped.deltas, popped.is_in_initial_list);
+        self.mark_initial_keys_processed(&popped.deltas);
+        let distributed = notifications
+            .into_iter()
+            .map(|notification| {
+                let is_sync =
+                    matches!(&notification, Notification::Update { old, new } if is_sync(old, new));
+                let recipients = self.processor.distribute(&notification, is_sync);
+                Distributed {
+                    notification,
+                    is_sync,
+                    recipients,
+                }
+            })
+            .collect();
+        self.fifo.done();
+        self.end_step(now);
+        Processed {
+            popped,
+            has_synced_while_processing,
+            distributed,
+        }
+    }
+
+    // ---- (D) handlers ----------------------------------------------------------------------
+
+    /// Mirrors client-go `AddEventHandlerWithResyncPeriod`: a nonzero period is raised to
+    /// [`MINIMUM_RESYNC_PERIOD`]; one below the check period lowers the check period before
+    /// start and is raised to it after; the period in force is `determineResyncPeriod`. After
+    /// start the handler first gets `OnAdd(o, initial)` for every indexer object, in key order,
+    /// before any later notification.
+    pub fn add_event_handler(&mut self, now: SimTime, resync_period: SimDuration) -> HandlerId {
+        self.advance(now);
+        let mut requested = resync_period;
+        if requested > SimDuration::ZERO {
+            requested = requested.max(MINIMUM_RESYNC_PERIOD);
+            let check = self.resync_check_period;
+            if requested < check && self.started {
+                requested = check;
+            } else if requested < check {
+                self.resync_check_period = requested;
+                self.processor.resync_check_period_changed(requested);
+            }
+        }
+        let period = determine_resync_period(requested, self.resync_check_period);
+        let id = self.processor.add_listener(now, requested, period);
+        if self.started {
+            for obj in self.indexer.list() {
+                let notification = Notification::Add {
+                    obj: obj.clone(),
+                    is_in_initial_list: true,
+                };
+                self.processor.add_to(id, notification);
+            }
+        }
+        let snapshot = self.indexer.list_keys();
+        let listener = self.processor.listener_mut(id);
+        listener.expect_initial_keys(snapshot.iter().chain(&self.initial_keys_unprocessed));
+        self.end_step(now);
+        id
+    }
+
+    /// client-go `RemoveEventHandler`: the listener and its pending notifications are dropped;
+    /// unknown ids are ignored.
+    pub fn remove_event_handler(&mut self, id: HandlerId) {
+        self.processor.remove_listener(id);
+    }
+
+    /// Runs handler `id` on its oldest pending notification: its mirror and HasSynced tracker
+    /// follow. `None` if nothing is pending (or `id` was removed).
+    pub fn deliver_next(&mut self, now: SimTime, id: HandlerId) -> Option<Delivered> {
+        self.advance(now);
+        let (notification, outcome) = self.processor.deliver_next(id)?;
+        let follows_cache = check_notification_follows_cache(&self.indexer, &notification);
+        self.end_step(now);
+        Some(Delivered {
+            notification,
+            outcome,
+            follows_cache,
+        })
+    }
+
+    /// Makes handler `id`'s next delivery panic (`ReallyCrash=false`, SPEC §8 B18).
+    pub fn panic_next_delivery(&mut self, id: HandlerId) {
+        self.processor.listener_mut(id).panic_next_delivery();
+    }
+
+    // ---- (A) getters -----------------------------------------------------------------------
+
+    /// client-go `HasSynced`: the FIFO drained its initial population (DeltaFIFO: popped,
+    /// RealFIFO: processed). Latched: never resets on relist (SPEC N4).
+    pub fn has_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// client-go `registration.HasSynced`: the informer synced and handler `id` finished every
+    /// queued initial add.
+    pub fn handler_has_synced(&self, id: HandlerId) -> bool {
+        self.listener(id).has_synced(self.synced)
+    }
+
+    /// When handler `id`'s registration first reported synced, with the B20 verdict.
+    pub fn handler_synced(&self, id: HandlerId) -> Option<&HandlerSynced> {
+        self.listener(id).synced()
+    }
+
+    /// How many notifications wait for handler `id` (0 once removed).
+    pub fn pending_notifications(&self, id: HandlerId) -> usize {
+        self.processor
+            .listener(id)
+            .map_or(0, |listener| listener.pending_notifications())
+    }
+
+    /// The state rebuilt from handler `id`'s calls.
+    pub fn handler_mirror(&self, id: HandlerId) -> &BTreeMap<ObjectKey, Object> {
+        self.listener(id).mirror()
+    }
+
+    /// The informer's cache.
+    pub fn indexer(&self) -> &Indexer {
+        &self.indexer
+    }
+
+    /// The queue.
+    pub fn fifo(&self) -> &Fifo {
+        &self.fifo
+    }
+
+    /// The handlers' listeners.
+    pub fn processor(&self) -> &SharedProcessor {
+        &self.processor
+    }
+
+    /// The keys of the initial list (the first Replace, if it came before sync).
+    pub fn initial_list_keys(&self) -> Option<&BTreeSet<ObjectKey>> {
+        self.initial_list_keys.as_ref()
+    }
+
+    /// Nothing queued, nothing in flight, every listener drained.
+    pub fn is_quiescent(&self) -> bool {
+        let fifo_empty = match &self.fifo {
+            Fifo::Delta(fifo) => fifo.queued().next().is_none(),
+            Fifo::Real(fifo) => fifo.queued().next().is_none(),
+        };
+        fifo_empty && self.in_flight.is_none() && self.processor.is_drained()
+    }
+
+    /// client-go `LastStoreSyncResourceVersion`: the indexer's resource version, reported only
+    /// with the atomic FIFO (SPEC §6).
+    pub fn last_store_sync_resource_version(&self) -> Option<ResourceVersion> {
+        match self.fifo.kind() {
+            FifoKind::RealAtomic => self.indexer.last_store_sync_resource_version(),
+            FifoKind::Delta | FifoKind::Real => None,
+        }
+    }
+
+    // ---- internals -------------------------------------------------------------------------
+
+    fn listener(&self, id: HandlerId) -> &ProcessorListener {
+        self.processor
+            .listener(id)
+            .unwrap_or_else(|| panic!("{id} is not registered"))
+    }
+
+    fn advance(&mut self, now: SimTime) {
+        assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
+        self.now = now;
+    }
+
+    fn begin_store_call(&mut self, now: SimTime) {
+        assert!(self.started, "store call before run");
+        assert!(self.in_flight.is_none(), "store call while processing");
+        self.advance(now);
+    }
+
+    /// Latches `synced` from the FIFO (client-go: a goroutine closes the informer's channel
+    /// once the FIFO's HasSynced checker fires) and records newly synced registrations.
+    fn end_step(&mut self, now: SimTime) {
+        self.synced |= self.fifo.has_synced();
+        if self.synced {
+            self.initial_keys_unprocessed.clear();
+        }
+        self.processor.observe_synced(now, self.synced);
+    }
+
+    fn mark_initial_keys_processed(&mut self, deltas: &[Delta]) {
+        for delta in deltas {
+            match delta {
+                Delta::ReplacedAll(info) => {
+                    for obj in &info.objects {
+                        self.initial_keys_unprocessed.remove(&obj.key);
+                    }
+                }
+                other => {
+                    if let Some(key) = other.key() {
+                        self.initial_keys_unprocessed.remove(key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The P3 check (SPEC §9.1): at delivery, the indexer already reflects the notified state or a
+/// later one. Add/update: the key is held at a resource version at least the notified one, or
+/// is absent (deleted since). Delete: the key is absent, or held at a newer resource version
+/// (re-created); a tombstone without an object says nothing to compare.
+pub fn check_notification_follows_cache(
+    indexer: &Indexer,
+    notification: &Notification,
+) -> Result<(), String> {
+    let (key, notified) = match notification {
+        Notification::Add { obj, .. } | Notification::Update { new: obj, .. } => {
+            (&obj.key, obj.resource_version)
+        }
+        Notification::Delete(DeltaObject::Object(obj)) => (&obj.key, obj.resource_version),
+        Notification::Delete(DeltaObject::Tombstone(tombstone)) => match &tombstone.obj {
+            Some(obj) => (&tombstone.key, obj.resource_version),
+            None => return Ok(()),
+        },
+    };
+    let Some(cached) = indexer.get_by_key(key) else {
+        return Ok(());
+    };
+    let is_delete = matches!(notification, Notification::Delete(_));
+    let follows = if is_delete {
+        cached.resource_version > notified
+    } else {
+        cached.resource_version >= notified
+    };
+    if follows {
+        Ok(())
+    } else {
+        Err(format!(
+            "notification_follows_cache: {key}@{notified} notified while the indexer holds {cached}"
+        ))
+    }
+}
+
+/// The B3 check (SPEC §8 B3, §9.1 P1): at quiescence a handler's mirror equals the indexer,
+/// key for key and object for object.
+pub fn check_mirror_equals_indexer(
+    mirror: &BTreeMap<ObjectKey, Object>,
+    indexer: &Indexer,
+) -> Result<(), String> {
+    let cached = indexer.list();
+    let keys: BTreeSet<&ObjectKey> = mirror
+        .keys()
+        .chain(cached.iter().map(|obj| &obj.key))
+        .collect();
+    for key in keys {
+        let in_mirror = mirror.get(key);
+        let in_indexer = indexer.get_by_key(key);
+        if in_mirror != in_indexer {
+            let show = |obj: Option<&Object>| obj.map_or("absent".to_owned(), Object::to_string);
+            return Err(format!(
+                "mirror_equals_indexer: {key} is {} in the mirror but {} in the indexer",
+                show(in_mirror),
+                show(in_indexer)
+            ));
+        }
+    }
+    Ok(())
+}
