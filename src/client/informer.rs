@@ -541,3 +541,366 @@ pub fn check_mirror_equals_indexer(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::delta::DeletedFinalStateUnknown;
+
+    const T0: SimTime = SimTime::ZERO;
+
+    fn obj(key: &str, resource_version: u64) -> Object {
+        Object::bare(key, resource_version)
+    }
+
+    fn key(key: &str) -> ObjectKey {
+        ObjectKey::new(key)
+    }
+
+    fn add(key: &str, resource_version: u64, is_in_initial_list: bool) -> Notification {
+        Notification::Add {
+            obj: obj(key, resource_version),
+            is_in_initial_list,
+        }
+    }
+
+    fn update(key: &str, old: u64, new: u64) -> Notification {
+        Notification::Update {
+            old: obj(key, old),
+            new: obj(key, new),
+        }
+    }
+
+    fn informer(fifo: FifoKind, resync_check_period: Option<SimDuration>) -> SharedIndexInformer {
+        SharedIndexInformer::new(InformerConfig {
+            resync_check_period,
+            ..InformerConfig::new(fifo)
+        })
+    }
+
+    fn process_all(informer: &mut SharedIndexInformer, now: SimTime) -> Vec<Processed> {
+        std::iter::from_fn(|| informer.process_next(now)).collect()
+    }
+
+    fn deliver_all(
+        informer: &mut SharedIndexInformer,
+        now: SimTime,
+        id: HandlerId,
+    ) -> Vec<Notification> {
+        std::iter::from_fn(|| informer.deliver_next(now, id))
+            .map(|delivered| {
+                assert_eq!(delivered.follows_cache, Ok(()));
+                delivered.notification
+            })
+            .collect()
+    }
+
+    #[test]
+    fn presence_in_the_indexer_not_the_event_type_decides_add_or_update() {
+        let mut informer = informer(FifoKind::Real, None);
+        let handler = informer.add_event_handler(T0, SimDuration::ZERO);
+        informer.run(T0);
+        informer.add(T0, obj("known", 1));
+        informer.update(T0, obj("unknown", 2));
+        informer.add(T0, obj("known", 3));
+        process_all(&mut informer, T0);
+        assert_eq!(
+            deliver_all(&mut informer, T0, handler),
+            vec![
+                add("known", 1, false),
+                add("unknown", 2, false),
+                update("known", 1, 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn resync_skips_a_pending_key_and_syncs_the_other_only_to_flagged_listeners() {
+        let mut informer = informer(FifoKind::Delta, Some(SimDuration::from_secs(10)));
+        let never = informer.add_event_handler(T0, SimDuration::ZERO);
+        let every_10s = informer.add_event_handler(T0, SimDuration::from_secs(10));
+        informer.run(T0);
+        informer.replace(T0, vec![obj("x", 10), obj("y", 10)], 10);
+        process_all(&mut informer, T0);
+        informer.update(T0, obj("x", 20));
+        assert!(informer.resync(SimTime(10_000)));
+        let processed = process_all(&mut informer, SimTime(10_000));
+        let distributed: Vec<&Distributed> =
+            processed.iter().flat_map(|p| &p.distributed).collect();
+        let expected = [
+            Distributed {
+                notification: update("x", 10, 20),
+                is_sync: false,
+                recipients: vec![never, every_10s],
+            },
+            Distributed {
+                notification: update("y", 10, 10),
+                is_sync: true,
+                recipients: vec![every_10s],
+            },
+        ];
+        assert_eq!(distributed, expected.iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_relist_with_a_new_resource_version_is_not_a_sync_and_reaches_a_handler_without_resync() {
+        for kind in FifoKind::ALL {
+            let mut informer = informer(kind, Some(SimDuration::from_secs(1)));
+            let handler = informer.add_event_handler(T0, SimDuration::ZERO);
+            informer.run(T0);
+            informer.replace(T0, vec![obj("x", 10)], 10);
+            process_all(&mut informer, T0);
+            deliver_all(&mut informer, T0, handler);
+            assert!(!informer.resync(SimTime(1_000)), "{kind}: nobody resyncs");
+            informer.replace(SimTime(1_000), vec![obj("x", 20)], 20);
+            informer.replace(SimTime(1_000), vec![obj("x", 20)], 21);
+            process_all(&mut informer, SimTime(1_000));
+            assert_eq!(
+                deliver_all(&mut informer, SimTime(1_000), handler),
+                vec![update("x", 10, 20)],
+                "{kind}: the changed relist reaches it, the unchanged one is a sync"
+            );
+            let mirror = informer.handler_mirror(handler);
+            assert_eq!(
+                check_mirror_equals_indexer(mirror, informer.indexer()),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn a_late_handler_gets_the_indexer_snapshot_in_key_order_before_later_deltas() {
+        let mut informer = informer(FifoKind::Real, None);
+        informer.run(T0);
+        informer.replace(T0, vec![obj("b", 2), obj("a", 1)], 2);
+        process_all(&mut informer, T0);
+        informer.add(T0, obj("c", 3));
+        let late = informer.add_event_handler(T0, SimDuration::ZERO);
+        assert_eq!(informer.pending_notifications(late), 2);
+        assert!(!informer.handler_has_synced(late));
+        process_all(&mut informer, T0);
+        assert_eq!(
+            deliver_all(&mut informer, T0, late),
+            vec![add("a", 1, true), add("b", 2, true), add("c", 3, false)]
+        );
+        assert_eq!(
+            informer.handler_synced(late).unwrap().initial_list_check,
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn registration_has_synced_waits_until_its_initial_adds_are_delivered() {
+        let mut informer = informer(FifoKind::Real, None);
+        let handler = informer.add_event_handler(T0, SimDuration::ZERO);
+        informer.run(T0);
+        informer.replace(T0, vec![obj("a", 1), obj("b", 2)], 2);
+        process_all(&mut informer, T0);
+        assert!(informer.has_synced());
+        assert!(!informer.handler_has_synced(handler));
+        informer.deliver_next(SimTime(5), handler).unwrap();
+        assert!(!informer.handler_has_synced(handler));
+        informer.deliver_next(SimTime(7), handler).unwrap();
+        assert!(informer.handler_has_synced(handler));
+        let synced = informer.handler_synced(handler).unwrap();
+        assert_eq!(synced.at, SimTime(7));
+        assert_eq!(synced.initial_list_check, Ok(()));
+        assert_eq!(
+            informer.initial_list_keys(),
+            Some(&BTreeSet::from([key("a"), key("b")]))
+        );
+    }
+
+    #[test]
+    fn informer_has_synced_never_resets_on_relist() {
+        for kind in FifoKind::ALL {
+            let mut informer = informer(kind, None);
+            informer.run(T0);
+            informer.replace(T0, vec![obj("a", 1)], 1);
+            process_all(&mut informer, T0);
+            assert!(informer.has_synced(), "{kind}");
+            informer.replace(T0, vec![obj("b", 2)], 2);
+            assert!(informer.has_synced(), "{kind}: relist queued");
+            informer.pop_next(T0).unwrap();
+            assert!(informer.has_synced(), "{kind}: relist in flight");
+            informer.finish_processing(T0);
+            process_all(&mut informer, T0);
+            assert!(informer.has_synced(), "{kind}: relist applied");
+        }
+    }
+
+    #[test]
+    fn delta_fifo_reports_synced_before_the_last_initial_item_is_applied_but_real_fifo_does_not() {
+        for (kind, gap) in [(FifoKind::Delta, true), (FifoKind::Real, false)] {
+            let mut informer = informer(kind, None);
+            let handler = informer.add_event_handler(T0, SimDuration::ZERO);
+            informer.run(T0);
+            informer.replace(T0, vec![obj("a", 1), obj("b", 2)], 2);
+            informer.process_next(T0).unwrap();
+            informer.deliver_next(T0, handler).unwrap();
+            informer.pop_next(T0).unwrap();
+            assert_eq!(
+                informer.has_synced(),
+                gap,
+                "{kind}: synced with b in flight"
+            );
+            assert_eq!(informer.indexer().get_by_key(&key("b")), None);
+            assert_eq!(informer.handler_has_synced(handler), gap, "{kind}");
+            let processed = informer.finish_processing(T0);
+            assert_eq!(processed.has_synced_while_processing, gap, "{kind}");
+            assert!(informer.has_synced());
+            assert!(
+                !informer.handler_has_synced(handler),
+                "{kind}: b's add pending"
+            );
+            deliver_all(&mut informer, T0, handler);
+            assert!(informer.handler_has_synced(handler));
+            let check = &informer.handler_synced(handler).unwrap().initial_list_check;
+            assert_eq!(check.is_err(), gap, "{kind}: B20 verdict {check:?}");
+        }
+    }
+
+    #[test]
+    fn a_handler_panic_loses_exactly_one_notification_and_the_mirror_diverges() {
+        let mut informer = informer(FifoKind::Real, None);
+        let panicking = informer.add_event_handler(T0, SimDuration::ZERO);
+        let healthy = informer.add_event_handler(T0, SimDuration::ZERO);
+        informer.run(T0);
+        for (key, resource_version) in [("a", 1), ("b", 2), ("c", 3)] {
+            informer.add(T0, obj(key, resource_version));
+        }
+        process_all(&mut informer, T0);
+        informer.deliver_next(T0, panicking).unwrap();
+        informer.panic_next_delivery(panicking);
+        let lost = informer.deliver_next(T0, panicking).unwrap();
+        assert_eq!(lost.outcome, HandlerOutcome::Panicked);
+        assert_eq!(lost.notification, add("b", 2, false));
+        assert_eq!(
+            deliver_all(&mut informer, T0, panicking),
+            vec![add("c", 3, false)]
+        );
+        deliver_all(&mut informer, T0, healthy);
+        assert!(informer.is_quiescent());
+        let error =
+            check_mirror_equals_indexer(informer.handler_mirror(panicking), informer.indexer());
+        assert!(error.unwrap_err().contains("b is absent in the mirror"));
+        let healthy_mirror = informer.handler_mirror(healthy);
+        assert_eq!(
+            check_mirror_equals_indexer(healthy_mirror, informer.indexer()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_panicking_initial_add_leaves_the_registration_unsynced_for_good() {
+        let mut informer = informer(FifoKind::Real, None);
+        let handler = informer.add_event_handler(T0, SimDuration::ZERO);
+        informer.run(T0);
+        informer.replace(T0, vec![obj("a", 1)], 1);
+        process_all(&mut informer, T0);
+        informer.panic_next_delivery(handler);
+        let lost = informer.deliver_next(T0, handler).unwrap();
+        assert_eq!(lost.outcome, HandlerOutcome::Panicked);
+        assert!(informer.is_quiescent());
+        assert!(informer.has_synced());
+        assert!(!informer.handler_has_synced(handler));
+        assert_eq!(informer.handler_synced(handler), None);
+    }
+
+    #[test]
+    fn handler_resync_periods_have_a_one_second_minimum_and_follow_the_check_period() {
+        let period = |informer: &SharedIndexInformer, id| {
+            informer.processor().listener(id).unwrap().resync_period()
+        };
+        let mut before_start = informer(FifoKind::Delta, Some(SimDuration::from_secs(10)));
+        let slow = before_start.add_event_handler(T0, SimDuration::from_secs(30));
+        let fast = before_start.add_event_handler(T0, SimDuration::from_millis(200));
+        let none = before_start.add_event_handler(T0, SimDuration::ZERO);
+        assert_eq!(
+            before_start.resync_check_period(),
+            Some(SimDuration::from_secs(1))
+        );
+        assert_eq!(period(&before_start, slow), SimDuration::from_secs(30));
+        assert_eq!(period(&before_start, fast), SimDuration::from_secs(1));
+        assert_eq!(period(&before_start, none), SimDuration::ZERO);
+
+        let mut after_start = informer(FifoKind::Delta, Some(SimDuration::from_secs(10)));
+        after_start.run(T0);
+        let raised = after_start.add_event_handler(T0, SimDuration::from_secs(3));
+        assert_eq!(
+            after_start.resync_check_period(),
+            Some(SimDuration::from_secs(10))
+        );
+        assert_eq!(period(&after_start, raised), SimDuration::from_secs(10));
+
+        let mut without_resync = informer(FifoKind::Delta, None);
+        let disabled = without_resync.add_event_handler(T0, SimDuration::from_secs(30));
+        assert_eq!(without_resync.resync_check_period(), None);
+        assert_eq!(period(&without_resync, disabled), SimDuration::ZERO);
+        let listener = without_resync.processor().listener(disabled).unwrap();
+        assert_eq!(
+            listener.requested_resync_period(),
+            SimDuration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn remove_event_handler_stops_deliveries() {
+        let mut informer = informer(FifoKind::Delta, None);
+        let removed = informer.add_event_handler(T0, SimDuration::ZERO);
+        let kept = informer.add_event_handler(T0, SimDuration::ZERO);
+        informer.run(T0);
+        informer.add(T0, obj("a", 1));
+        process_all(&mut informer, T0);
+        informer.remove_event_handler(removed);
+        assert_eq!(informer.pending_notifications(removed), 0);
+        assert_eq!(informer.deliver_next(T0, removed), None);
+        informer.add(T0, obj("b", 2));
+        let processed = informer.process_next(T0).unwrap();
+        assert_eq!(processed.distributed[0].recipients, vec![kept]);
+        assert_eq!(informer.pending_notifications(kept), 2);
+    }
+
+    #[test]
+    fn notification_follows_cache_accepts_the_notified_or_a_later_state_only() {
+        let mut indexer = Indexer::new();
+        indexer.add(obj("a", 5));
+        let check = |n: &Notification| check_notification_follows_cache(&indexer, n);
+        assert_eq!(check(&add("a", 5, false)), Ok(()));
+        assert_eq!(check(&update("a", 1, 4)), Ok(()));
+        assert_eq!(check(&add("gone", 9, false)), Ok(()), "deleted since");
+        assert!(check(&update("a", 5, 6)).unwrap_err().contains("a@5"));
+        let delete = |resource_version| {
+            Notification::Delete(DeltaObject::Object(obj("a", resource_version)))
+        };
+        assert_eq!(check(&delete(4)), Ok(()), "re-created since");
+        assert!(
+            check(&delete(5)).is_err(),
+            "the deleted state is still cached"
+        );
+        let tombstone = DeletedFinalStateUnknown {
+            key: key("a"),
+            obj: None,
+        };
+        assert_eq!(
+            check(&Notification::Delete(DeltaObject::Tombstone(tombstone))),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn mirror_equals_indexer_names_the_first_differing_key() {
+        let mut indexer = Indexer::new();
+        indexer.add(obj("a", 1));
+        indexer.add(obj("b", 2));
+        let mut mirror = BTreeMap::from([(key("a"), obj("a", 1)), (key("b"), obj("b", 2))]);
+        assert_eq!(check_mirror_equals_indexer(&mirror, &indexer), Ok(()));
+        mirror.insert(key("b"), obj("b", 1));
+        mirror.insert(key("c"), obj("c", 3));
+        let error = check_mirror_equals_indexer(&mirror, &indexer).unwrap_err();
+        assert_eq!(
+            error,
+            "mirror_equals_indexer: b is b@1 in the mirror but b@2 in the indexer"
+        );
+    }
+}

@@ -395,3 +395,133 @@ impl SharedProcessor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::delta::DeltaObject;
+
+    fn update(key: &str, old: u64, new: u64) -> Notification {
+        Notification::Update {
+            old: Object::bare(key, old),
+            new: Object::bare(key, new),
+        }
+    }
+
+    #[test]
+    fn non_sync_notifications_reach_every_listener_and_sync_ones_only_the_syncing() {
+        let mut processor = SharedProcessor::new();
+        let period = SimDuration::from_secs(10);
+        let never = processor.add_listener(SimTime::ZERO, SimDuration::ZERO, SimDuration::ZERO);
+        let resyncing = processor.add_listener(SimTime::ZERO, period, period);
+        assert_eq!(
+            processor.distribute(&update("a", 1, 1), true),
+            vec![never, resyncing],
+            "a new listener starts syncing"
+        );
+        assert!(!processor.should_resync(SimTime(9_999)));
+        assert_eq!(processor.distribute(&update("a", 1, 1), true), vec![]);
+        assert!(processor.should_resync(SimTime(10_000)));
+        assert_eq!(
+            processor.distribute(&update("a", 1, 1), true),
+            vec![resyncing]
+        );
+        assert_eq!(
+            processor.distribute(&update("a", 1, 2), false),
+            vec![never, resyncing]
+        );
+        assert_eq!(
+            processor.listener(never).unwrap().pending_notifications(),
+            2
+        );
+        assert_eq!(
+            processor
+                .listener(resyncing)
+                .unwrap()
+                .pending_notifications(),
+            3
+        );
+    }
+
+    #[test]
+    fn should_resync_moves_next_resync_of_flagged_listeners_and_never_flags_period_zero() {
+        let mut processor = SharedProcessor::new();
+        let period = SimDuration::from_secs(3);
+        let never = processor.add_listener(SimTime::ZERO, SimDuration::ZERO, SimDuration::ZERO);
+        let every_3s = processor.add_listener(SimTime::ZERO, period, period);
+        assert!(processor.should_resync(SimTime(3_500)));
+        assert_eq!(
+            processor.listener(every_3s).unwrap().next_resync(),
+            SimTime(6_500)
+        );
+        assert!(!processor.should_resync(SimTime(6_499)));
+        assert!(!processor.listener(every_3s).unwrap().is_syncing());
+        assert!(processor.should_resync(SimTime(1_000_000)));
+        assert!(!processor.listener(never).unwrap().is_syncing());
+        assert_eq!(
+            processor.listener(never).unwrap().next_resync(),
+            SimTime::ZERO
+        );
+    }
+
+    #[test]
+    fn resync_period_is_zero_without_informer_resync_and_raised_to_the_check_period() {
+        let second = SimDuration::from_secs(1);
+        let minute = SimDuration::from_secs(60);
+        assert_eq!(
+            determine_resync_period(SimDuration::ZERO, second),
+            SimDuration::ZERO
+        );
+        assert_eq!(
+            determine_resync_period(minute, SimDuration::ZERO),
+            SimDuration::ZERO
+        );
+        assert_eq!(determine_resync_period(second, minute), minute);
+        assert_eq!(determine_resync_period(minute, second), minute);
+    }
+
+    #[test]
+    fn a_delivery_updates_the_mirror_and_a_panic_skips_it() {
+        let mut processor = SharedProcessor::new();
+        let id = processor.add_listener(SimTime::ZERO, SimDuration::ZERO, SimDuration::ZERO);
+        let add = Notification::Add {
+            obj: Object::bare("a", 1),
+            is_in_initial_list: false,
+        };
+        processor.distribute(&add, false);
+        processor.distribute(&update("a", 1, 2), false);
+        processor.distribute(
+            &Notification::Delete(DeltaObject::Object(Object::bare("a", 3))),
+            false,
+        );
+        assert_eq!(
+            processor.deliver_next(id).unwrap().1,
+            HandlerOutcome::Handled
+        );
+        processor.listener_mut(id).panic_next_delivery();
+        assert_eq!(
+            processor.deliver_next(id).unwrap().1,
+            HandlerOutcome::Panicked
+        );
+        let mirror = processor.listener(id).unwrap().mirror();
+        assert_eq!(
+            mirror.get(&ObjectKey::new("a")),
+            Some(&Object::bare("a", 1))
+        );
+        assert_eq!(
+            processor.deliver_next(id).unwrap().1,
+            HandlerOutcome::Handled
+        );
+        assert!(processor.listener(id).unwrap().mirror().is_empty());
+        assert_eq!(processor.deliver_next(id), None);
+    }
+
+    #[test]
+    fn initial_list_check_names_an_unseen_key() {
+        assert_eq!(check_initial_list_seen(&BTreeSet::new()), Ok(()));
+        let unseen = BTreeSet::from([ObjectKey::new("ns/b"), ObjectKey::new("ns/c")]);
+        let error = check_initial_list_seen(&unseen).unwrap_err();
+        assert!(error.starts_with("handler_synced_after_initial_list"));
+        assert!(error.contains("ns/b"));
+    }
+}
