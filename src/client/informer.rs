@@ -314,11 +314,13 @@ impl SharedIndexInformer {
         if requested > SimDuration::ZERO {
             requested = requested.max(MINIMUM_RESYNC_PERIOD);
             let check = self.resync_check_period;
-            if requested < check && self.started {
-                requested = check;
-            } else if requested < check {
-                self.resync_check_period = requested;
-                self.processor.resync_check_period_changed(requested);
+            if requested < check {
+                if self.started {
+                    requested = check;
+                } else {
+                    self.resync_check_period = requested;
+                    self.processor.resync_check_period_changed(requested);
+                }
             }
         }
         let period = determine_resync_period(requested, self.resync_check_period);
@@ -456,12 +458,17 @@ impl SharedIndexInformer {
     /// once the FIFO's HasSynced checker fires) and records newly synced registrations.
     fn end_step(&mut self, now: SimTime) {
         self.synced |= self.fifo.has_synced();
-        if self.synced {
-            self.initial_keys_unprocessed.clear();
+        if self.synced && self.in_flight.is_none() {
+            assert!(
+                self.initial_keys_unprocessed.is_empty(),
+                "synced with initial keys left"
+            );
         }
         self.processor.observe_synced(now, self.synced);
     }
 
+    /// Every key of the initial list is popped (DeltaFIFO) or processed (RealFIFO) before
+    /// the FIFO syncs, so this empties the set by then.
     fn mark_initial_keys_processed(&mut self, deltas: &[Delta]) {
         for delta in deltas {
             match delta {
@@ -902,5 +909,181 @@ mod tests {
             error,
             "mirror_equals_indexer: b is b@1 in the mirror but b@2 in the indexer"
         );
+    }
+
+    mod convergence {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const KEYS: [&str; 4] = ["ns1/a", "ns1/b", "ns2/a", "c"];
+        const HANDLERS_MAX: usize = 3;
+        const RESYNC_PERIODS_MS: [u64; 3] = [0, 1_000, 2_500];
+
+        /// One step of a run. Writes go to a tiny etcd; `seen` says whether the watch told the
+        /// informer (a missed event is what a watch gap loses until the next relist).
+        #[derive(Clone, Debug)]
+        enum Op {
+            Write { key: usize, seen: bool },
+            Remove { key: usize, seen: bool },
+            Relist,
+            Bookmark,
+            Resync,
+            Process,
+            Deliver(usize),
+            AddHandler(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0..KEYS.len(), prop::bool::weighted(0.8))
+                    .prop_map(|(key, seen)| Op::Write { key, seen }),
+                2 => (0..KEYS.len(), prop::bool::weighted(0.8))
+                    .prop_map(|(key, seen)| Op::Remove { key, seen }),
+                1 => Just(Op::Relist),
+                1 => Just(Op::Bookmark),
+                1 => Just(Op::Resync),
+                5 => Just(Op::Process),
+                5 => (0..HANDLERS_MAX).prop_map(Op::Deliver),
+                1 => (0..RESYNC_PERIODS_MS.len()).prop_map(Op::AddHandler),
+            ]
+        }
+
+        /// An informer fed by a naive etcd whose resource versions only grow, so an object's
+        /// content is a function of its key and resource version.
+        struct Run {
+            informer: SharedIndexInformer,
+            handlers: Vec<HandlerId>,
+            etcd: BTreeMap<ObjectKey, Object>,
+            revision: u64,
+            now: SimTime,
+        }
+
+        impl Run {
+            fn new(kind: FifoKind, periods: &[usize]) -> Run {
+                let mut informer = informer(kind, Some(SimDuration::from_secs(1)));
+                let handlers = periods
+                    .iter()
+                    .map(|&p| informer.add_event_handler(T0, SimDuration(RESYNC_PERIODS_MS[p])))
+                    .collect();
+                informer.run(T0);
+                Run {
+                    informer,
+                    handlers,
+                    etcd: BTreeMap::new(),
+                    revision: 0,
+                    now: T0,
+                }
+            }
+
+            fn write(&mut self, key: &str, seen: bool) {
+                self.revision += 1;
+                let mut object = obj(key, self.revision);
+                object.value = self.revision;
+                let existed = self
+                    .etcd
+                    .insert(object.key.clone(), object.clone())
+                    .is_some();
+                match (seen, existed) {
+                    (false, _) => {}
+                    (true, true) => self.informer.update(self.now, object),
+                    (true, false) => self.informer.add(self.now, object),
+                }
+            }
+
+            fn remove(&mut self, key: &str, seen: bool) {
+                let Some(object) = self.etcd.remove(&ObjectKey::new(key)) else {
+                    return;
+                };
+                self.revision += 1;
+                if seen {
+                    let final_state = object.with_resource_version(self.revision);
+                    self.informer.delete(self.now, final_state);
+                }
+            }
+
+            fn relist(&mut self) {
+                let list = self.etcd.values().cloned().collect();
+                self.informer.replace(self.now, list, self.revision);
+            }
+
+            fn deliver(&mut self, index: usize) -> Result<(), TestCaseError> {
+                let Some(&id) = self.handlers.get(index) else {
+                    return Ok(());
+                };
+                if let Some(delivered) = self.informer.deliver_next(self.now, id) {
+                    prop_assert_eq!(delivered.follows_cache, Ok(()));
+                }
+                Ok(())
+            }
+
+            fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
+                self.now = self.now + SimDuration::from_millis(250);
+                match *op {
+                    Op::Write { key, seen } => self.write(KEYS[key], seen),
+                    Op::Remove { key, seen } => self.remove(KEYS[key], seen),
+                    Op::Relist => self.relist(),
+                    Op::Bookmark => self.informer.bookmark(self.now, self.revision),
+                    Op::Resync => {
+                        self.informer.resync(self.now);
+                    }
+                    Op::Process => {
+                        self.informer.process_next(self.now);
+                    }
+                    Op::Deliver(index) => self.deliver(index)?,
+                    Op::AddHandler(_) if self.handlers.len() == HANDLERS_MAX => {}
+                    Op::AddHandler(p) => {
+                        let period = SimDuration(RESYNC_PERIODS_MS[p]);
+                        self.handlers
+                            .push(self.informer.add_event_handler(self.now, period));
+                    }
+                }
+                prop_assert_eq!(self.informer.indexer().check_index_invariant(), Ok(()));
+                Ok(())
+            }
+
+            fn drain(&mut self) -> Result<(), TestCaseError> {
+                while !self.informer.is_quiescent() {
+                    while self.informer.process_next(self.now).is_some() {}
+                    for index in 0..self.handlers.len() {
+                        while self.informer.pending_notifications(self.handlers[index]) > 0 {
+                            self.deliver(index)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn after_a_final_relist_the_indexer_equals_etcd_and_every_mirror_the_indexer(
+                periods in prop::collection::vec(0..RESYNC_PERIODS_MS.len(), 1..=HANDLERS_MAX),
+                ops in prop::collection::vec(op(), 0..60),
+            ) {
+                for kind in FifoKind::ALL {
+                    let mut run = Run::new(kind, &periods);
+                    for op in &ops {
+                        run.apply(op)?;
+                    }
+                    run.drain()?;
+                    run.relist();
+                    run.drain()?;
+                    let expected: Vec<&Object> = run.etcd.values().collect();
+                    prop_assert_eq!(run.informer.indexer().list(), expected, "{}", kind);
+                    prop_assert!(run.informer.has_synced(), "{}", kind);
+                    for &id in &run.handlers {
+                        let mirror = run.informer.handler_mirror(id);
+                        let verdict = check_mirror_equals_indexer(mirror, run.informer.indexer());
+                        prop_assert_eq!(verdict, Ok(()), "{} {}", kind, id);
+                        prop_assert!(run.informer.handler_has_synced(id), "{} {}", kind, id);
+                        let synced = run.informer.handler_synced(id).expect("synced once");
+                        if kind != FifoKind::Delta {
+                            prop_assert_eq!(&synced.initial_list_check, &Ok(()), "{} {}", kind, id);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
