@@ -1,5 +1,5 @@
 //! The client side of the pipeline: the reflector that lists and watches (with its pager and
-//! backoff), the queues that buffer what the reflector hears (`DeltaFIFO`, `RealFIFO`, atomic
+//! backoff), the shared informer and its processor, the queues that buffer what the reflector hears (`DeltaFIFO`, `RealFIFO`, atomic
 //! `RealFIFO`), the `Indexer` they feed, and `processDeltas`, which applies popped deltas to the
 //! indexer and says which handler calls follow.
 //!
@@ -28,8 +28,10 @@ pub mod delta_fifo;
 pub mod fifo;
 pub mod fifo_script;
 pub mod indexer;
+pub mod informer;
 pub mod pager;
 pub mod process_deltas;
+pub mod processor;
 pub mod real_fifo;
 pub mod reflector;
 
@@ -37,5 +39,10 @@ pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas,
 pub use delta_fifo::DeltaFifo;
 pub use fifo::{Fifo, FifoKind, PopError, Popped};
 pub use indexer::{Indexer, IndexerError, KnownObjects, NoKnownObjects};
+pub use informer::{
+    Delivered, Distributed, InformerConfig, Processed, SharedIndexInformer,
+    check_mirror_equals_indexer, check_notification_follows_cache,
+};
 pub use process_deltas::{Notification, is_sync, process_deltas};
+pub use processor::{HandlerId, HandlerOutcome, HandlerSynced, ProcessorListener, SharedProcessor};
 pub use real_fifo::RealFifo;
