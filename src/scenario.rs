@@ -69,7 +69,7 @@ pub struct ApiserversConfig {
 impl Default for ApiserversConfig {
     fn default() -> Self {
         ApiserversConfig {
-            count: 0,
+            count: 1,
             server: ApiserverConfig::default(),
             etcd_link: DelayConfig {
                 delay_ms_min: 1,
@@ -288,7 +288,7 @@ pub struct EtcdWatchersConfig {
 impl Default for EtcdWatchersConfig {
     fn default() -> Self {
         EtcdWatchersConfig {
-            count: 3,
+            count: 0,
             link: DelayConfig {
                 delay_ms_min: 1,
                 delay_ms_max: 20,
@@ -354,13 +354,19 @@ impl LibraryEntry {
 }
 
 /// The embedded scenario library, in name order.
-pub const LIBRARY: &[LibraryEntry] = &[LibraryEntry {
-    name: "etcd-watch",
-    text: include_str!("../sim/scenarios/etcd-watch.toml"),
-}];
+pub const LIBRARY: &[LibraryEntry] = &[
+    LibraryEntry {
+        name: "etcd-watch",
+        text: include_str!("../sim/scenarios/etcd-watch.toml"),
+    },
+    LibraryEntry {
+        name: "informer",
+        text: include_str!("../sim/scenarios/informer.toml"),
+    },
+];
 
 /// The scenario a command runs when none is named.
-pub const DEFAULT_SCENARIO: &str = "etcd-watch";
+pub const DEFAULT_SCENARIO: &str = "informer";
 
 impl Scenario {
     /// Parses and validates a scenario from TOML text.

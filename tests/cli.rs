@@ -86,7 +86,7 @@ fn bad_input_exits_2_with_one_line() {
 #[test]
 fn a_failing_run_prints_a_replay_command_and_exits_1() {
     let path = std::env::temp_dir().join(format!("informer-sim-bug-{}.toml", std::process::id()));
-    std::fs::write(&path, "[etcd.bugs]\nearly_progress = true\n[etcd_watchers]\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
+    std::fs::write(&path, "[etcd.bugs]\nearly_progress = true\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
     let output = informer_sim(&[
         "run",
         "--seed",

@@ -165,6 +165,20 @@ impl Apiserver {
         }
     }
 
+    /// The cacher's etcd watch breaks (an error from etcd): the cache re-initializes (SPEC §2.8).
+    pub fn fail_cache_upstream(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if let Some(cacher) = self.cacher.as_mut()
+            && cacher.upstream_watch().is_some()
+        {
+            cacher.upstream_failed(now, etcd);
+        }
+    }
+
+    /// The cacher's etcd watch (to stall it: an unsynced watcher that compaction can overtake).
+    pub fn cache_upstream_watch(&self) -> Option<WatchId> {
+        self.cacher.as_ref().and_then(Cacher::upstream_watch)
+    }
+
     /// What this apiserver did so far.
     pub fn stats(&self) -> ApiserverStats {
         let mut stats = self.stats.clone();

@@ -25,6 +25,9 @@ pub const INDEXER_RV_MONOTONIC: &str = "indexer_rv_never_decreases";
 pub const INDEXER_STATE_EXISTED: &str = "indexer_objects_existed_in_etcd";
 /// Hazard (not a guarantee): across restarts, no key goes back to an older RV (SPEC §8 B1).
 pub const NO_TIME_TRAVEL_ACROSS_RESTARTS: &str = "no_time_travel_across_restarts";
+/// Invariant: a handler is notified of a state only once the indexer holds it or a newer one
+/// (SPEC §9.1 P3).
+pub const NOTIFICATION_FOLLOWS_CACHE: &str = "notification_follows_cache_update";
 /// Invariant: after healing and settling, the indexer equals etcd's state (SPEC §9.1 P1).
 pub const INDEXER_CONVERGES: &str = "indexer_converges_to_etcd";
 /// Invariant: after settling, every handler's mirror equals the indexer (SPEC §8 B3).
@@ -136,8 +139,12 @@ impl RvHistory {
         prefix: &str,
         object: &Object,
     ) -> Result<(), Violation> {
-        let truth = etcd_state(reference, prefix, object.resource_version);
-        if truth.get(&object.key) != Some(object) {
+        let revision = object.resource_version.min(reference.revision());
+        let stored = reference
+            .state_at(revision.max(1))
+            .get(&format!("{prefix}{}", object.key));
+        let truth = stored.and_then(|kv| storage::decode_kv(prefix, kv).ok());
+        if truth.as_ref() != Some(object) {
             return Err(Violation::new(
                 INDEXER_STATE_EXISTED,
                 format!("{object} (value {}) was never in etcd", object.value),

@@ -85,6 +85,9 @@ pub struct ReflectorBugs {
 pub struct ReflectorConfig {
     /// Get the initial state from a watch-list stream (`WatchListClient`, SPEC §3.6).
     pub use_watch_list: bool,
+    /// The first list asks for RV "" (a consistent read) instead of "0": not client-go's
+    /// default, but what a client avoiding stale initial lists (SPEC §8 B1) does.
+    pub consistent_first_list: bool,
     /// Emit [`StoreOp::Resync`] this often while watching (SPEC §3.5).
     pub resync_period: Option<SimDuration>,
     /// The shortest watch timeout to ask for (`MinWatchTimeout`); at most twice this.
@@ -106,6 +109,7 @@ impl Default for ReflectorConfig {
     fn default() -> ReflectorConfig {
         ReflectorConfig {
             use_watch_list: false,
+            consistent_first_list: false,
             resync_period: None,
             min_watch_timeout: MIN_WATCH_TIMEOUT_DEFAULT,
             page_size: None,
@@ -575,6 +579,7 @@ impl Reflector {
             return ResourceVersionParam::Unset;
         }
         match self.last_sync_resource_version {
+            None if self.config.consistent_first_list => ResourceVersionParam::Unset,
             None => ResourceVersionParam::Zero,
             Some(resource_version) => resource_version_param(resource_version),
         }

@@ -5,33 +5,40 @@
 //! watchers resume, broken connections come back, periodic timers stop) and must settle within
 //! `settle_ms_max`, after which the convergence checks run.
 
+mod client;
+mod cluster;
 mod etcd_watcher;
 pub mod faults;
 pub mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::api::{ClientMessage, ServerMessage};
+use crate::apiserver::server::{Apiserver, ApiserverStats};
 use crate::check::Violation;
-use crate::check::etcd_watch::WatchStreamOracle;
 use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{
-    Etcd, EtcdError, KeyRange, Op, RangeRequest, Revision, TxnRequest, WatchId, WatchRequest,
-    WatchResponse, WatchResponseKind,
+    Etcd, EtcdError, KeyRange, Op, RangeRequest, Revision, TxnRequest, WatchId, WatchResponse,
 };
 use crate::scenario::Scenario;
 use crate::sim::{Delivery, Kernel, KernelError, Link, RngStream, SimDuration, SimTime};
 use crate::trace::{Trace, TraceHash};
 
-use etcd_watcher::{EtcdWatcher, OpenWatch};
-use writer::{CommitOutcome, PendingWrite, RESOURCE_PREFIX};
+use client::ClientSlot;
+use etcd_watcher::EtcdWatcher;
+use faults::{FaultPlan, TimedFault};
+use writer::{CommitOutcome, PendingWrite};
 
 /// kube-apiserver's compaction bookkeeping key: outside every resource prefix.
 const COMPACT_REV_KEY: &str = "compact_rev_key";
 
 /// The most steps one run may take: a run that needs more is stuck.
 const STEPS_MAX: u64 = 2_000_000;
+
+/// How often a healed run checks whether it has settled.
+const SETTLE_CHECK_PERIOD: SimDuration = SimDuration::from_millis(500);
 
 /// Invariant: the fake etcd answers every request exactly as the naive reference does.
 pub const ETCD_MATCHES_REFERENCE: &str = "etcd_matches_reference";
@@ -56,6 +63,31 @@ enum Ev {
         response: WatchResponse,
     },
     Heal,
+    SettleCheck,
+    ApiserverTimer(usize),
+    EtcdToApiserver {
+        apiserver: usize,
+        delivery: Delivery,
+        response: WatchResponse,
+    },
+    ToServer {
+        client: usize,
+        generation: u64,
+        delivery: Delivery,
+        message: ClientMessage,
+    },
+    ToClient {
+        client: usize,
+        generation: u64,
+        delivery: Delivery,
+        message: ServerMessage,
+    },
+    ClientTimer(usize, u32),
+    InformerPop(usize, u32),
+    HandlerRun(usize, u32, usize),
+    Fault(TimedFault),
+    SlowConsumerEnd(usize),
+    CacheStallEnd(usize, WatchId),
 }
 
 /// One line of the trace.
@@ -100,6 +132,31 @@ enum TraceEvent<'a> {
         watch_id: WatchId,
     },
     Heal,
+    Settled,
+    ApiserverTimer,
+    ApiserverEtcd {
+        response: &'a WatchResponse,
+    },
+    Request {
+        client: usize,
+        message: &'a ClientMessage,
+    },
+    Answer {
+        client: usize,
+        message: String,
+    },
+    Pop {
+        key: Option<String>,
+        deltas: Vec<String>,
+    },
+    Handler {
+        handler: usize,
+        notification: String,
+    },
+    ReflectorTimer,
+    Fault {
+        fault: &'a TimedFault,
+    },
 }
 
 /// Counts of what a run exercised, for sweep summaries.
@@ -117,6 +174,18 @@ pub struct RunStats {
     pub watch_events: u64,
     /// Progress notifications delivered.
     pub progress_notifications: u64,
+    /// What the apiservers answered and did.
+    pub apiservers: ApiserverStats,
+    /// Relists (ListAndWatch runs after the first) of every reflector.
+    pub relists: u64,
+    /// FIFO items processed by informers.
+    pub pops: u64,
+    /// Tombstones (`DeletedFinalStateUnknown`) processed by informers.
+    pub tombstones: u64,
+    /// Handler notifications delivered.
+    pub notifications: u64,
+    /// Faults injected.
+    pub faults: u64,
 }
 
 impl RunStats {
@@ -128,6 +197,12 @@ impl RunStats {
         self.compacted_watches += other.compacted_watches;
         self.watch_events += other.watch_events;
         self.progress_notifications += other.progress_notifications;
+        self.apiservers.add(&other.apiservers);
+        self.relists += other.relists;
+        self.pops += other.pops;
+        self.tombstones += other.tombstones;
+        self.notifications += other.notifications;
+        self.faults += other.faults;
     }
 }
 
@@ -135,13 +210,27 @@ impl std::fmt::Display for RunStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "commits={} conflicts={} compactions={} compacted_watches={} watch_events={} progress_notifications={}",
+            "commits={} conflicts={} compactions={} etcd_compacted_watches={} etcd_watch_events={} \
+             etcd_progress={} faults={} relists={} pops={} tombstones={} notifications={} \
+             expired_410={} too_large_504={} not_ready_429={} etcd_fallbacks={} \
+             slow_watcher_terminations={} cacher_reinits={}",
             self.commits,
             self.conflicts,
             self.compactions,
             self.compacted_watches,
             self.watch_events,
-            self.progress_notifications
+            self.progress_notifications,
+            self.faults,
+            self.relists,
+            self.pops,
+            self.tombstones,
+            self.notifications,
+            self.apiservers.expired,
+            self.apiservers.too_large,
+            self.apiservers.not_ready,
+            self.apiservers.etcd_fallbacks,
+            self.apiservers.slow_terminations,
+            self.apiservers.reinits
         )
     }
 }
@@ -160,9 +249,12 @@ pub struct RunOutcome {
 }
 
 struct Streams {
+    seed: u64,
     workload: RngStream,
     faults: RngStream,
     links: RngStream,
+    balancer: RngStream,
+    clients: RngStream,
 }
 
 /// One simulated cluster.
@@ -178,7 +270,15 @@ pub struct World {
     compactor: Compactor,
     watchers: Vec<EtcdWatcher>,
     watch_owner: BTreeMap<WatchId, usize>,
+    apiservers: Vec<Apiserver>,
+    apiserver_links: Vec<Link>,
+    apiserver_down_until: Vec<Option<SimTime>>,
+    apiserver_timer_at: Vec<Option<SimTime>>,
+    clients: Vec<Option<ClientSlot>>,
+    plan: FaultPlan,
+    stalled_upstreams: BTreeSet<WatchId>,
     healed: bool,
+    settled: bool,
     stats: RunStats,
 }
 
@@ -191,20 +291,45 @@ struct Compactor {
 }
 
 impl World {
-    /// A world for `scenario` and `seed`, recording into `trace`.
+    /// A world for `scenario` and `seed`, recording into `trace`; the seed also expands into
+    /// the fault plan.
     pub fn new(scenario: Scenario, seed: u64, trace: Trace) -> World {
+        let plan = FaultPlan::generate(&scenario, &mut RngStream::new(seed, "fault-plan"));
+        World::with_plan(scenario, seed, plan, trace)
+    }
+
+    /// A world with an explicit fault plan (what shrinking reduces and replay files store).
+    pub fn with_plan(scenario: Scenario, seed: u64, plan: FaultPlan, trace: Trace) -> World {
         let watchers = (0..scenario.etcd_watchers.count)
             .map(|_| EtcdWatcher::new())
             .collect();
         let writers = vec![None; scenario.workload.writers as usize];
+        let apiserver_count = scenario.apiservers.count as usize;
+        let apiservers = (0..apiserver_count)
+            .map(|index| {
+                let rng = RngStream::new(seed, &format!("apiserver-{index}"));
+                Apiserver::new(
+                    scenario.apiservers.server.clone(),
+                    writer::RESOURCE_PREFIX,
+                    SimTime::ZERO,
+                    rng,
+                )
+            })
+            .collect();
+        let apiserver_links = (0..apiserver_count)
+            .map(|index| Link::new(cluster::etcd_link_delay(&scenario, index)))
+            .collect();
         World {
             kernel: Kernel::new(STEPS_MAX),
             etcd: Etcd::with_bugs(scenario.etcd.bugs),
             reference: ReferenceEtcd::default(),
             streams: Streams {
+                seed,
                 workload: RngStream::new(seed, "workload"),
                 faults: RngStream::new(seed, "faults"),
                 links: RngStream::new(seed, "links"),
+                balancer: RngStream::new(seed, "balancer"),
+                clients: RngStream::new(seed, "clients"),
             },
             trace,
             writers,
@@ -212,10 +337,23 @@ impl World {
             compactor: Compactor::default(),
             watchers,
             watch_owner: BTreeMap::new(),
+            apiservers,
+            apiserver_links,
+            apiserver_down_until: vec![None; apiserver_count],
+            apiserver_timer_at: vec![None; apiserver_count],
+            clients: Vec::new(),
+            plan,
+            stalled_upstreams: BTreeSet::new(),
             healed: false,
+            settled: false,
             stats: RunStats::default(),
             scenario,
         }
+    }
+
+    /// The fault plan this run follows.
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
     }
 
     /// Runs to the end and returns the verdict.
@@ -225,6 +363,7 @@ impl World {
             .run_loop()
             .err()
             .map(|violation| (self.trace.steps(), violation));
+        self.collect_stats();
         RunOutcome {
             violation,
             steps: self.trace.steps(),
@@ -236,10 +375,10 @@ impl World {
     fn run_loop(&mut self) -> Result<(), Violation> {
         let settle_deadline =
             SimTime(self.scenario.duration_ms) + SimDuration(self.scenario.settle_ms_max);
-        loop {
+        while !self.settled {
             let event = match self.kernel.next_event() {
                 Ok(Some(event)) => event,
-                Ok(None) => break,
+                Ok(None) => return self.check_settled().map(|_| ()),
                 Err(KernelError::StepBudgetExhausted { steps_max, now }) => {
                     return Err(Violation::new(
                         SETTLES,
@@ -248,14 +387,18 @@ impl World {
                 }
             };
             if self.kernel.now() > settle_deadline {
+                let why = self
+                    .check_settled()
+                    .err()
+                    .map_or_else(|| "busy".to_owned(), |violation| violation.to_string());
                 return Err(Violation::new(
                     SETTLES,
-                    format!("still busy at {}", self.kernel.now()),
+                    format!("not settled at {}: {why}", self.kernel.now()),
                 ));
             }
             self.handle(event)?;
         }
-        self.check_caught_up()
+        Ok(())
     }
 
     fn schedule_start(&mut self) {
@@ -280,10 +423,13 @@ impl World {
             self.kernel
                 .schedule_in(SimDuration(delay), Ev::WatcherStart(watcher));
         }
-        self.kernel
-            .schedule_in(SimDuration::from_secs(1), Ev::FaultTick);
+        if !self.watchers.is_empty() {
+            self.kernel
+                .schedule_in(SimDuration::from_secs(1), Ev::FaultTick);
+        }
         self.kernel
             .schedule_at(SimTime(self.scenario.duration_ms), Ev::Heal);
+        self.schedule_cluster_start();
     }
 
     fn random_write_interval(&mut self) -> SimDuration {
@@ -310,6 +456,33 @@ impl World {
                 response,
             } => self.deliver(watcher, delivery, response),
             Ev::Heal => self.heal(),
+            Ev::SettleCheck => self.settle_check(),
+            Ev::ApiserverTimer(apiserver) => self.apiserver_timer(apiserver),
+            Ev::EtcdToApiserver {
+                apiserver,
+                delivery,
+                response,
+            } => self.etcd_to_apiserver(apiserver, delivery, response),
+            Ev::ToServer {
+                client,
+                generation,
+                delivery,
+                message,
+            } => self.deliver_to_server(client, generation, delivery, message),
+            Ev::ToClient {
+                client,
+                generation,
+                delivery,
+                message,
+            } => self.deliver_to_client(client, generation, delivery, message),
+            Ev::ClientTimer(client, incarnation) => self.client_timer(client, incarnation),
+            Ev::InformerPop(client, incarnation) => self.informer_pop(client, incarnation),
+            Ev::HandlerRun(client, incarnation, handler) => {
+                self.handler_run(client, incarnation, handler)
+            }
+            Ev::Fault(fault) => self.inject(fault),
+            Ev::SlowConsumerEnd(client) => self.slow_consumer_end(client),
+            Ev::CacheStallEnd(apiserver, watch) => self.cache_stall_end(apiserver, watch),
         }
     }
 
@@ -496,202 +669,6 @@ impl World {
         ))
     }
 
-    fn fault_tick(&mut self) -> Result<(), Violation> {
-        if self.healed {
-            return Ok(());
-        }
-        let config = self.scenario.etcd_watchers.clone();
-        for watcher in 0..self.watchers.len() {
-            let Some(id) = self.watchers[watcher].watch.as_ref().map(|watch| watch.id) else {
-                continue;
-            };
-            let actor = format!("watcher-{watcher}");
-            if !self.watchers[watcher].stalled
-                && self.streams.faults.chance(config.stall_probability)
-            {
-                tolerate_gone(self.etcd.stall_watcher(id));
-                self.watchers[watcher].stalled = true;
-                self.record(&actor, &TraceEvent::Stall { watch_id: id });
-                let stall = self.streams.faults.between(1, config.stall_ms_max.max(1));
-                self.kernel
-                    .schedule_in(SimDuration(stall), Ev::StallEnd(watcher));
-            } else if self.streams.faults.chance(config.disconnect_probability) {
-                self.disconnect(watcher);
-            } else if self
-                .streams
-                .faults
-                .chance(config.progress_request_probability)
-            {
-                tolerate_gone(self.etcd.request_progress(id));
-                self.record(&actor, &TraceEvent::ProgressRequest { watch_id: id });
-            }
-        }
-        self.flush_watch_responses();
-        self.kernel
-            .schedule_in(SimDuration::from_secs(1), Ev::FaultTick);
-        Ok(())
-    }
-
-    fn disconnect(&mut self, watcher: usize) {
-        let Some(mut watch) = self.watchers[watcher].watch.take() else {
-            return;
-        };
-        watch.link.disconnect();
-        self.watchers[watcher].stalled = false;
-        // The server notices the broken stream and drops the watch; its answer is lost.
-        tolerate_gone(self.etcd.cancel_watch(watch.id));
-        self.watch_owner.remove(&watch.id);
-        self.record(
-            &format!("watcher-{watcher}"),
-            &TraceEvent::Disconnect { watch_id: watch.id },
-        );
-        let backoff = self.streams.faults.between(100, 2_000);
-        self.kernel
-            .schedule_in(SimDuration(backoff), Ev::WatcherStart(watcher));
-    }
-
-    fn stall_end(&mut self, watcher: usize) -> Result<(), Violation> {
-        let state = &mut self.watchers[watcher];
-        let Some(id) = state.watch.as_ref().map(|watch| watch.id) else {
-            return Ok(());
-        };
-        if !state.stalled {
-            return Ok(());
-        }
-        state.stalled = false;
-        tolerate_gone(self.etcd.resume_watcher(id));
-        self.record(
-            &format!("watcher-{watcher}"),
-            &TraceEvent::Resume { watch_id: id },
-        );
-        self.flush_watch_responses();
-        Ok(())
-    }
-
-    /// Opens a watch: resuming after the last revision seen, or (first time, or after a
-    /// compaction cancel) from now, from an old revision, at the compact revision, or ahead.
-    fn watcher_start(&mut self, watcher: usize) -> Result<(), Violation> {
-        if self.watchers[watcher].watch.is_some() {
-            return Ok(());
-        }
-        let revision = self.etcd.revision();
-        let start_revision = match self.watchers[watcher].last_revision {
-            0 => match self.streams.faults.below(4) {
-                0 => 0,
-                1 => self.streams.faults.between(1, revision),
-                2 => self.etcd.compact_revision().max(1),
-                _ => revision + self.streams.faults.between(1, 3),
-            },
-            last => last + 1,
-        };
-        let range = KeyRange::prefix(RESOURCE_PREFIX);
-        let request = WatchRequest {
-            range: range.clone(),
-            start_revision,
-            prev_kv: true,
-            progress_notify: true,
-        };
-        let resolved = if start_revision == 0 {
-            revision + 1
-        } else {
-            start_revision
-        };
-        let id = self.etcd.watch(request);
-        self.watch_owner.insert(id, watcher);
-        let link = Link::new(self.scenario.etcd_watchers.link);
-        let oracle = WatchStreamOracle::new(range, resolved);
-        self.watchers[watcher].watch = Some(OpenWatch { id, link, oracle });
-        self.record(
-            &format!("watcher-{watcher}"),
-            &TraceEvent::Watch {
-                watch_id: id,
-                start_revision,
-            },
-        );
-        self.flush_watch_responses();
-        Ok(())
-    }
-
-    /// Puts every message etcd produced on its watcher's link.
-    fn flush_watch_responses(&mut self) {
-        while let Some(response) = self.etcd.poll_response() {
-            let Some(&watcher) = self.watch_owner.get(&response.watch_id) else {
-                continue;
-            };
-            let Some(watch) = self.watchers[watcher].watch.as_mut() else {
-                continue;
-            };
-            if let Some(delivery) = watch.link.send(self.kernel.now(), &mut self.streams.links) {
-                let compacted = matches!(response.kind, WatchResponseKind::Compacted { .. });
-                if compacted {
-                    self.watch_owner.remove(&response.watch_id);
-                }
-                self.kernel.schedule_at(
-                    delivery.at,
-                    Ev::Deliver {
-                        watcher,
-                        delivery,
-                        response,
-                    },
-                );
-            }
-        }
-    }
-
-    fn deliver(
-        &mut self,
-        watcher: usize,
-        delivery: Delivery,
-        response: WatchResponse,
-    ) -> Result<(), Violation> {
-        let actor = format!("watcher-{watcher}");
-        let compact_revision = self.etcd.compact_revision();
-        let state = &mut self.watchers[watcher];
-        let Some(watch) = state
-            .watch
-            .as_mut()
-            .filter(|watch| watch.id == response.watch_id && watch.link.accepts(delivery))
-        else {
-            self.record(
-                &actor,
-                &TraceEvent::Lost {
-                    watch_id: response.watch_id,
-                },
-            );
-            return Ok(());
-        };
-        watch
-            .oracle
-            .observe(&response, &self.reference, compact_revision)?;
-        match &response.kind {
-            WatchResponseKind::Events(events) => {
-                self.stats.watch_events += events.len() as u64;
-                state.last_revision = events.last().expect("never empty").kv.mod_revision;
-            }
-            WatchResponseKind::Progress => {
-                self.stats.progress_notifications += 1;
-                state.last_revision = state.last_revision.max(response.header_revision);
-            }
-            WatchResponseKind::Compacted { .. } => {
-                self.stats.compacted_watches += 1;
-                state.watch = None;
-                state.last_revision = 0;
-                state.stalled = false;
-                let backoff = self.streams.faults.between(100, 2_000);
-                self.kernel
-                    .schedule_in(SimDuration(backoff), Ev::WatcherStart(watcher));
-            }
-            WatchResponseKind::Created | WatchResponseKind::Canceled => {}
-        }
-        self.record(
-            &actor,
-            &TraceEvent::Received {
-                response: &response,
-            },
-        );
-        Ok(())
-    }
-
     /// Ends the fault phase: stalled watchers resume and every watcher is (re)connected.
     fn heal(&mut self) -> Result<(), Violation> {
         self.healed = true;
@@ -703,28 +680,9 @@ impl World {
                     .schedule_in(SimDuration::ZERO, Ev::WatcherStart(watcher));
             }
         }
-        Ok(())
-    }
-
-    fn check_caught_up(&self) -> Result<(), Violation> {
-        let compact_revision = self.etcd.compact_revision();
-        for (index, watcher) in self.watchers.iter().enumerate() {
-            let Some(watch) = &watcher.watch else {
-                return Err(Violation::new(
-                    WATCHERS_CAUGHT_UP,
-                    format!("watcher-{index} has no watch after healing"),
-                ));
-            };
-            if let Some(missed) = watch
-                .oracle
-                .first_undelivered(&self.reference, compact_revision)
-            {
-                return Err(Violation::new(
-                    WATCHERS_CAUGHT_UP,
-                    format!("watcher-{index} never received the event at revision {missed}"),
-                ));
-            }
-        }
+        self.heal_cluster();
+        self.kernel
+            .schedule_in(SETTLE_CHECK_PERIOD, Ev::SettleCheck);
         Ok(())
     }
 }

@@ -1,0 +1,110 @@
+//! An informer client process: a Reflector feeding a shared informer with its handlers, the
+//! connection it talks to an apiserver over, and the observers that check it.
+
+use std::collections::BTreeMap;
+
+use crate::api::{ListOptions, RequestId};
+use crate::check::api_oracle::{Freshness, WatchStreamOracle};
+use crate::check::client::{ReflectorView, RvHistory};
+use crate::client::fifo::FifoKind;
+use crate::client::reflector::{Reflector, ReflectorConfig};
+use crate::client::{HandlerId, InformerConfig, SharedIndexInformer};
+use crate::object::ResourceVersion;
+use crate::scenario::{ClientsConfig, FifoMode, InitialList};
+use crate::sim::{DelayConfig, Link, RngStream, SimDuration, SimTime};
+
+/// One process incarnation: what a restart throws away.
+pub(crate) struct ClientProcess {
+    pub(crate) reflector: Reflector,
+    pub(crate) informer: SharedIndexInformer,
+    pub(crate) handlers: Vec<HandlerId>,
+    /// The state the reflector's store calls describe (the safe-point oracle's view).
+    pub(crate) view: ReflectorView,
+    /// The last synced RV already checked against etcd.
+    pub(crate) last_sync_checked: Option<ResourceVersion>,
+    pub(crate) pop_scheduled: bool,
+    pub(crate) handler_scheduled: Vec<bool>,
+    pub(crate) timer_at: Option<SimTime>,
+}
+
+impl ClientProcess {
+    pub(crate) fn new(config: &ClientsConfig, now: SimTime, rng: RngStream) -> ClientProcess {
+        let resync_period =
+            (config.resync_period_ms > 0).then_some(SimDuration(config.resync_period_ms));
+        let reflector_config = ReflectorConfig {
+            use_watch_list: config.initial_list == InitialList::WatchList,
+            consistent_first_list: config.initial_list == InitialList::ConsistentList,
+            resync_period,
+            min_watch_timeout: SimDuration(config.min_watch_timeout_ms),
+            page_size: (config.page_size > 0).then_some(config.page_size),
+            idle_timeout: (config.idle_timeout_ms > 0)
+                .then_some(SimDuration(config.idle_timeout_ms)),
+            ..ReflectorConfig::default()
+        };
+        let fifo = match config.fifo {
+            FifoMode::Delta => FifoKind::Delta,
+            FifoMode::Real => FifoKind::Real,
+            FifoMode::RealAtomic => FifoKind::RealAtomic,
+        };
+        let mut informer_config = InformerConfig::new(fifo);
+        informer_config.resync_check_period = resync_period;
+        let mut informer = SharedIndexInformer::new(informer_config);
+        let handlers = (0..config.handlers)
+            .map(|_| informer.add_event_handler(now, resync_period.unwrap_or(SimDuration::ZERO)))
+            .collect::<Vec<_>>();
+        informer.run(now);
+        let mut reflector = Reflector::new(reflector_config, rng);
+        reflector.start(now);
+        ClientProcess {
+            reflector,
+            informer,
+            handler_scheduled: vec![false; handlers.len()],
+            handlers,
+            view: ReflectorView::default(),
+            last_sync_checked: None,
+            pop_scheduled: false,
+            timer_at: None,
+        }
+    }
+}
+
+/// A client's connection to one apiserver: two ordered links. A new connection gets a new
+/// generation, so messages of an old one are dropped when they arrive.
+pub(crate) struct Connection {
+    pub(crate) apiserver: usize,
+    pub(crate) generation: u64,
+    pub(crate) to_server: Link,
+    pub(crate) to_client: Link,
+    /// Half-open: messages vanish in both directions and nobody is told.
+    pub(crate) silent: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(apiserver: usize, generation: u64, delay: DelayConfig) -> Connection {
+        Connection {
+            apiserver,
+            generation,
+            to_server: Link::new(delay),
+            to_client: Link::new(delay),
+            silent: false,
+        }
+    }
+}
+
+/// Everything the world keeps for one client identity.
+pub(crate) struct ClientSlot {
+    pub(crate) process: ClientProcess,
+    pub(crate) incarnation: u32,
+    pub(crate) connection: Connection,
+    /// Per-key RVs seen, persisted across restarts (the B1 oracle).
+    pub(crate) history: RvHistory,
+    pub(crate) watch_oracles: BTreeMap<RequestId, WatchStreamOracle>,
+    /// Each list request's options and the freshness it demanded when it arrived.
+    pub(crate) lists: BTreeMap<RequestId, (ListOptions, Option<Freshness>)>,
+    /// The client stopped reading (a slow consumer) until this time.
+    pub(crate) reading: bool,
+    /// The next message to the client is held back by this much.
+    pub(crate) delay_spike: Option<SimDuration>,
+    /// Relists of earlier incarnations.
+    pub(crate) relists_before: u64,
+}
