@@ -23,6 +23,7 @@ pub mod check;
 pub mod client;
 pub mod etcd;
 pub mod object;
+pub mod replay;
 pub mod scenario;
 pub mod sim;
 pub mod trace;

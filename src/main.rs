@@ -1,15 +1,25 @@
 //! The `informer-sim` command line.
 
 use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
 use informer_sim::client::fifo_script::run_script;
+use informer_sim::replay::ReplayFile;
 use informer_sim::scenario::{DEFAULT_SCENARIO, LIBRARY, Scenario};
 use informer_sim::trace::Trace;
+use informer_sim::world::faults::FaultPlan;
 use informer_sim::world::{RunOutcome, RunStats, World};
+
+/// Where failing runs leave their replay files.
+const REPLAY_DIR: &str = "replays";
+/// How many hazard seeds a sweep prints in full.
+const HAZARDS_SHOWN: u64 = 3;
+/// The seeds the main job sweeps per library scenario.
+const MAIN_JOB_SEEDS: u64 = 200;
 
 /// Deterministic simulation of the Kubernetes list-watch pipeline.
 ///
@@ -33,9 +43,9 @@ enum Command {
         scenario: String,
         /// Writes the trace as JSON Lines to this file.
         #[arg(long)]
-        trace: Option<std::path::PathBuf>,
+        trace: Option<PathBuf>,
     },
-    /// Runs many seeds of one scenario.
+    /// Runs many seeds of one scenario (or of every library scenario).
     Sweep {
         /// A library scenario name or a path to a .toml file (default: every library scenario).
         #[arg(long)]
@@ -49,6 +59,14 @@ enum Command {
         /// Stops starting new seeds after this many seconds of wall time.
         #[arg(long)]
         time_limit: Option<u64>,
+    },
+    /// Re-runs a saved run and checks that its trace hash matches.
+    Replay {
+        /// A replay file written by `run` or `sweep`.
+        file: PathBuf,
+        /// Writes the trace as JSON Lines to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
     },
     /// Lists the embedded scenario library.
     Scenarios,
@@ -82,10 +100,8 @@ fn parse_seed(text: &str) -> Result<u64, String> {
 fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
     let message = || "seeds are a range A..B of u64 seeds with A < B".to_owned();
     let (start, end) = text.split_once("..").ok_or_else(message)?;
-    let (start, end) = (
-        parse_seed(start).map_err(|_| message())?,
-        parse_seed(end).map_err(|_| message())?,
-    );
+    let start = parse_seed(start).map_err(|_| message())?;
+    let end = parse_seed(end).map_err(|_| message())?;
     if start >= end {
         return Err(message());
     }
@@ -95,10 +111,8 @@ fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
 fn parse_shard(text: &str) -> Result<Shard, String> {
     let message = || "a shard is I/N with 0 <= I < N".to_owned();
     let (index, count) = text.split_once('/').ok_or_else(message)?;
-    let (index, count): (u64, u64) = (
-        index.parse().map_err(|_| message())?,
-        count.parse().map_err(|_| message())?,
-    );
+    let index: u64 = index.parse().map_err(|_| message())?;
+    let count: u64 = count.parse().map_err(|_| message())?;
     if index >= count {
         return Err(message());
     }
@@ -131,6 +145,7 @@ fn main() -> ExitCode {
             shard,
             time_limit,
         }) => sweep(scenario.as_deref(), seeds, shard, time_limit),
+        Some(Command::Replay { file, trace }) => replay(&file, trace.as_deref()),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
                 println!("{:<28} {}", entry.name, entry.summary());
@@ -138,7 +153,15 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::FifoScript { file }) => fifo_script(&file),
-        None => sweep(None, SeedRange { start: 0, end: 200 }, None, None),
+        None => sweep(
+            None,
+            SeedRange {
+                start: 0,
+                end: MAIN_JOB_SEEDS,
+            },
+            None,
+            None,
+        ),
     };
     result.unwrap_or_else(|message| {
         eprintln!("{message}");
@@ -162,46 +185,81 @@ fn load(name: &str) -> Result<Scenario, String> {
     Scenario::load(name).map_err(|error| error.to_string())
 }
 
-fn run(
-    seed: u64,
-    scenario_name: &str,
-    trace_path: Option<&std::path::Path>,
-) -> Result<ExitCode, String> {
-    let scenario = load(scenario_name)?;
-    let trace = match trace_path {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|error| format!("cannot write trace {}: {error}", path.display()))?;
-            Trace::with_sink(Box::new(BufWriter::new(file)))
-        }
-        None => Trace::default(),
+fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
+    let Some(path) = trace_path else {
+        return Ok(Trace::default());
     };
-    let outcome = World::new(scenario.clone(), seed, trace).run();
-    Ok(report(seed, &scenario, &outcome))
+    let file = std::fs::File::create(path)
+        .map_err(|error| format!("cannot write trace {}: {error}", path.display()))?;
+    Ok(Trace::with_sink(Box::new(BufWriter::new(file))))
 }
 
-fn report(seed: u64, scenario: &Scenario, outcome: &RunOutcome) -> ExitCode {
-    match &outcome.violation {
-        None => {
-            println!(
-                "ok seed={seed} events={} trace={}",
-                outcome.steps, outcome.trace_hash
-            );
-            ExitCode::SUCCESS
-        }
-        Some((step, violation)) => {
-            println!("violation: {violation}");
-            println!(
-                "replay: informer-sim run --seed {seed} --scenario {}",
-                scenario.name
-            );
-            println!(
-                "FAIL seed={seed} invariant={} step={step}",
-                violation.invariant
-            );
-            ExitCode::from(1)
-        }
+fn run(seed: u64, scenario_name: &str, trace_path: Option<&Path>) -> Result<ExitCode, String> {
+    let scenario = load(scenario_name)?;
+    let world = World::new(scenario.clone(), seed, open_trace(trace_path)?);
+    let plan = world.plan().clone();
+    let outcome = world.run();
+    Ok(report(seed, &scenario, plan, &outcome))
+}
+
+/// Prints a run's verdict; a failure also gets a replay file. Returns the exit code.
+fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome) -> ExitCode {
+    let replay_command = format!(
+        "informer-sim run --seed {seed} --scenario {}",
+        scenario.name
+    );
+    if let Some((step, hazard)) = &outcome.hazard {
+        println!(
+            "hazard: {hazard} (expected upstream hazard, step {step}; replay: {replay_command})"
+        );
     }
+    let Some((step, violation)) = &outcome.violation else {
+        println!(
+            "ok seed={seed} events={} trace={}",
+            outcome.steps, outcome.trace_hash
+        );
+        return ExitCode::SUCCESS;
+    };
+    println!("violation: {violation}");
+    match ReplayFile::of(scenario, seed, plan, outcome).save(Path::new(REPLAY_DIR)) {
+        Ok(path) => println!("replay file: informer-sim replay {}", path.display()),
+        Err(error) => println!("replay file not written: {error}"),
+    }
+    println!("replay: {replay_command}");
+    println!(
+        "FAIL seed={seed} invariant={} step={step}",
+        violation.invariant
+    );
+    ExitCode::from(1)
+}
+
+fn replay(file: &Path, trace_path: Option<&Path>) -> Result<ExitCode, String> {
+    let saved = ReplayFile::load(file).map_err(|error| error.to_string())?;
+    let outcome = saved.run(open_trace(trace_path)?);
+    let seed = saved.seed;
+    if let Some((step, violation)) = &outcome.violation {
+        println!("violation: {violation}");
+        println!(
+            "FAIL seed={seed} invariant={} step={step}",
+            violation.invariant
+        );
+    }
+    if outcome.trace_hash != saved.trace_hash {
+        println!(
+            "replay diverged: trace={} but the file says {}",
+            outcome.trace_hash, saved.trace_hash
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "replayed seed={seed} events={} trace={} (matches the file)",
+        outcome.steps, outcome.trace_hash
+    );
+    Ok(if outcome.violation.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn sweep(
@@ -218,7 +276,7 @@ fn sweep(
             .collect::<Result<_, _>>()?,
     };
     let started = Instant::now();
-    let (mut swept, mut failed, mut events) = (0u64, 0u64, 0u64);
+    let (mut swept, mut failed, mut hazards, mut events) = (0u64, 0u64, 0u64, 0u64);
     let mut exercised = RunStats::default();
     for scenario in &scenarios {
         for seed in seeds.start..seeds.end {
@@ -228,13 +286,18 @@ fn sweep(
             if time_limit_secs.is_some_and(|limit| started.elapsed().as_secs() >= limit) {
                 break;
             }
-            let outcome = World::new(scenario.clone(), seed, Trace::default()).run();
+            let world = World::new(scenario.clone(), seed, Trace::default());
+            let plan = world.plan().clone();
+            let outcome = world.run();
             swept += 1;
             events += outcome.steps;
             exercised.add(&outcome.stats);
+            hazards += u64::from(outcome.hazard.is_some());
             if outcome.violation.is_some() {
                 failed += 1;
-                report(seed, scenario, &outcome);
+                report(seed, scenario, plan, &outcome);
+            } else if outcome.hazard.is_some() && hazards <= HAZARDS_SHOWN {
+                report(seed, scenario, plan, &outcome);
             }
             if swept % 100 == 0 {
                 eprint!("\r{}: {swept} seeds, {failed} failed", scenario.name);
@@ -244,6 +307,9 @@ fn sweep(
         eprintln!();
     }
     println!("exercised: {exercised}");
+    if hazards > 0 {
+        println!("expected upstream hazards: {hazards} seeds (not failures)");
+    }
     let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
     println!("swept {swept} seeds: {failed} failed, {rate:.0} events/s");
     Ok(if failed == 0 {

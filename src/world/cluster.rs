@@ -503,10 +503,14 @@ impl World {
                 .collect::<Vec<_>>(),
             None => indexer.list().into_iter().cloned().collect(),
         };
-        for object in &touched {
-            slot.history
-                .observe(&self.reference, RESOURCE_PREFIX, object)?;
-        }
+        let violations: Vec<Violation> = touched
+            .iter()
+            .filter_map(|object| {
+                slot.history
+                    .observe(&self.reference, RESOURCE_PREFIX, object)
+                    .err()
+            })
+            .collect();
         let mut recipients: Vec<usize> = Vec::new();
         for distributed in &processed.distributed {
             for id in &distributed.recipients {
@@ -525,7 +529,9 @@ impl World {
             self.schedule_handler(client, handler);
         }
         self.schedule_pop(client);
-        Ok(())
+        violations
+            .into_iter()
+            .try_for_each(|violation| self.report(violation))
     }
 
     fn schedule_handler(&mut self, client: usize, handler: usize) {

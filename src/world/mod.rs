@@ -240,6 +240,9 @@ impl std::fmt::Display for RunStats {
 pub struct RunOutcome {
     /// The first broken invariant, and the step it broke at.
     pub violation: Option<(u64, Violation)>,
+    /// The first expected upstream hazard seen (an invariant the scenario declares upstream
+    /// does not guarantee), and its step; the run went on after it.
+    pub hazard: Option<(u64, Violation)>,
     /// How many steps the run took.
     pub steps: u64,
     /// The trace hash.
@@ -279,6 +282,7 @@ pub struct World {
     stalled_upstreams: BTreeSet<WatchId>,
     healed: bool,
     settled: bool,
+    hazard: Option<(u64, Violation)>,
     stats: RunStats,
 }
 
@@ -346,6 +350,7 @@ impl World {
             stalled_upstreams: BTreeSet::new(),
             healed: false,
             settled: false,
+            hazard: None,
             stats: RunStats::default(),
             scenario,
         }
@@ -366,6 +371,7 @@ impl World {
         self.collect_stats();
         RunOutcome {
             violation,
+            hazard: self.hazard,
             steps: self.trace.steps(),
             trace_hash: self.trace.hash(),
             stats: self.stats,
@@ -439,6 +445,23 @@ impl World {
                 .workload
                 .between(w.write_interval_ms_min, w.write_interval_ms_max),
         )
+    }
+
+    /// Reports a broken invariant: an error, unless the scenario declares it an expected
+    /// upstream hazard, which is recorded (the first one) and the run goes on.
+    fn report(&mut self, violation: Violation) -> Result<(), Violation> {
+        if !self
+            .scenario
+            .expected_hazards
+            .iter()
+            .any(|name| name == violation.invariant)
+        {
+            return Err(violation);
+        }
+        if self.hazard.is_none() {
+            self.hazard = Some((self.trace.steps(), violation));
+        }
+        Ok(())
     }
 
     fn handle(&mut self, event: Ev) -> Result<(), Violation> {

@@ -1,0 +1,103 @@
+//! Replay files: everything needed to re-run one run exactly, so a failure survives a
+//! truncated log: the scenario itself (not its name), the seed, the explicit fault plan (not
+//! only the seed, so a later change of the plan generator cannot lose the case) and the trace
+//! hash the run produced.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+use crate::trace::{Trace, TraceHash};
+use crate::world::faults::FaultPlan;
+use crate::world::{RunOutcome, World};
+
+/// One saved run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFile {
+    /// The scenario, in full.
+    pub scenario: Scenario,
+    /// The seed.
+    pub seed: u64,
+    /// The fault plan the run followed.
+    pub plan: FaultPlan,
+    /// The trace hash the run produced.
+    pub trace_hash: TraceHash,
+    /// The invariant that failed, if any.
+    pub invariant: Option<String>,
+    /// The step it failed at.
+    pub step: Option<u64>,
+}
+
+/// Why a replay file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Reading or writing the file failed.
+    #[error("replay file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not a replay file.
+    #[error("replay file {path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, on one line.
+        message: String,
+    },
+}
+
+impl ReplayFile {
+    /// The replay file of a finished run.
+    pub fn of(scenario: &Scenario, seed: u64, plan: FaultPlan, outcome: &RunOutcome) -> ReplayFile {
+        ReplayFile {
+            scenario: scenario.clone(),
+            seed,
+            plan,
+            trace_hash: outcome.trace_hash,
+            invariant: outcome
+                .violation
+                .as_ref()
+                .map(|(_, violation)| violation.invariant.to_owned()),
+            step: outcome.violation.as_ref().map(|(step, _)| *step),
+        }
+    }
+
+    /// Writes the file into `dir` (created if needed) and returns its path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, ReplayError> {
+        let path = dir.join(format!(
+            "{}-{}.json",
+            self.scenario.name.replace(['/', '.'], "_"),
+            self.seed
+        ));
+        let io = |source| ReplayError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let text = serde_json::to_string_pretty(self).expect("replay files always serialize");
+        std::fs::write(&path, text).map_err(io)?;
+        Ok(path)
+    }
+
+    /// Reads a replay file.
+    pub fn load(path: &Path) -> Result<ReplayFile, ReplayError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|error| ReplayError::Format {
+            path: path.to_owned(),
+            message: error.to_string(),
+        })
+    }
+
+    /// Runs it again, recording into `trace`.
+    pub fn run(&self, trace: Trace) -> RunOutcome {
+        World::with_plan(self.scenario.clone(), self.seed, self.plan.clone(), trace).run()
+    }
+}
