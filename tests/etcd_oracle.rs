@@ -33,6 +33,14 @@
 //!   ids (per stream in etcd, per store in the fake), `raft_term`, member and cluster ids.
 //! - `stall_watcher`/`resume_watcher`: fault knobs of the fake; a real slow consumer depends on
 //!   etcd's channel and socket buffers, not on anything a test can set exactly.
+//!
+//! Where the fake differs on purpose (the generator does not make these):
+//! - A txn branch that puts a key and also deletes it with an open-ended range (`range_end`
+//!   "\0"): etcd 3.4 runs it (its duplicate-key check sees an empty interval) and records the
+//!   key as put and deleted at one revision; the fake answers `DuplicateKey`, as etcd does for
+//!   every other range. kube-apiserver's txns touch a single key.
+//! - Compaction at revision 0 (etcd 3.4 accepts it on a store never compacted; the fake says
+//!   `Compacted`). Nothing compacts at 0: kube-apiserver compacts at a revision it read.
 
 #[path = "etcd_oracle/model.rs"]
 mod model;
@@ -43,11 +51,17 @@ mod runner;
 #[path = "etcd_oracle/watch_stream.rs"]
 mod watch_stream;
 
+use std::collections::VecDeque;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use informer_sim::etcd::{
+    Compare, CompareResult, CompareTarget, Etcd, KeyRange, Op, RangeRequest, TxnRequest,
+    WatchRequest,
+};
 use model::{Exchange, Generator, Reply, Session, Step};
 use real::{EtcdProcess, RealSide};
 use runner::{Divergence, FakeSide, RecordedSide, Side};
@@ -71,7 +85,9 @@ fn etcd_binary() -> Option<PathBuf> {
             std::env::var("CI").as_deref() != Ok("true"),
             "etcd is not installed, and CI must run the etcd oracle: run .ci/install-etcd first"
         );
-        eprintln!(
+        // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n{bar}\nSKIPPED: the real etcd oracle did NOT run: no `etcd` on PATH.\nRun it \
              with:\n    {RUN_COMMAND}\n{bar}\n",
             bar = "!".repeat(78)
@@ -111,13 +127,15 @@ fn real_etcd_agrees_with_fake() {
         }
     }
     drop(etcd);
-    println!(
+    // Straight to stderr, so the figures show in a plain `cargo test` run too.
+    let _ = writeln!(
+        std::io::stderr(),
         "etcd oracle: {SEQUENCES} sequences, {operations} operations, {} divergences in {:.1}s",
         divergences.len(),
         started.elapsed().as_secs_f64()
     );
     for (index, divergence) in &divergences {
-        println!("sequence {index}: {divergence}");
+        let _ = writeln!(std::io::stderr(), "sequence {index}: {divergence}");
     }
     assert!(
         divergences.is_empty(),
@@ -199,39 +217,128 @@ fn record_real_sessions() {
         .unwrap_or_default()
         .to_owned();
     for (number, index) in RECORDED.into_iter().enumerate() {
-        let etcd = EtcdProcess::start(&binary, PROGRESS_INTERVAL);
         let (seed, mut generator) = generator(index);
-        let mut recording = Recording {
-            side: RealSide::new(&etcd),
-            replies: Vec::new(),
-        };
-        recording.side.begin_sequence();
-        let mut fake = FakeSide::default();
-        let steps = runner::run(&mut fake, &mut recording, |etcd| generator.next_step(etcd))
-            .unwrap_or_else(|divergence| panic!("not recorded: {divergence}"));
-        let watches = steps
-            .iter()
-            .filter(|step| matches!(step, Step::Watch(_)))
-            .count();
-        let session = Session {
-            etcd_version: etcd_version.clone(),
-            seed,
-            exchanges: steps
-                .into_iter()
-                .zip(recording.replies)
-                .map(|(step, reply)| Exchange { step, reply })
-                .collect(),
-            streams: (0..watches)
-                .map(|watch| recording.side.stream(watch, usize::MAX))
-                .collect(),
-        };
-        let path = data_dir().join(format!("etcd-session-{number}.json"));
-        let json = serde_json::to_string_pretty(&session).expect("session json");
-        fs::write(&path, json + "\n").expect("write session");
-        println!(
-            "recorded {} ({} steps)",
-            path.display(),
-            session.exchanges.len()
-        );
+        let name = format!("etcd-session-{number}.json");
+        record(&binary, &etcd_version, &name, seed, |etcd| {
+            generator.next_step(etcd)
+        });
     }
+    let mut script = VecDeque::from(scripted_steps());
+    let name = "etcd-session-scripted.json";
+    record(&binary, &etcd_version, name, 0, |_| script.pop_front());
+}
+
+/// Runs a sequence on a fresh real etcd and writes it to `tests/data/{name}`.
+fn record(
+    binary: &Path,
+    etcd_version: &str,
+    name: &str,
+    seed: u64,
+    next: impl FnMut(&Etcd) -> Option<Step>,
+) {
+    let etcd = EtcdProcess::start(binary, PROGRESS_INTERVAL);
+    let mut recording = Recording {
+        side: RealSide::new(&etcd),
+        replies: Vec::new(),
+    };
+    recording.side.begin_sequence();
+    let mut fake = FakeSide::default();
+    let steps = runner::run(&mut fake, &mut recording, next)
+        .unwrap_or_else(|divergence| panic!("{name} not recorded: {divergence}"));
+    let watches = steps
+        .iter()
+        .filter(|step| matches!(step, Step::Watch(_)))
+        .count();
+    let session = Session {
+        etcd_version: etcd_version.to_owned(),
+        seed,
+        exchanges: steps
+            .into_iter()
+            .zip(recording.replies)
+            .map(|(step, reply)| Exchange { step, reply })
+            .collect(),
+        streams: (0..watches)
+            .map(|watch| recording.side.stream(watch, usize::MAX))
+            .collect(),
+    };
+    let path = data_dir().join(name);
+    let json = serde_json::to_string_pretty(&session).expect("session json");
+    fs::write(&path, json + "\n").expect("write session");
+    println!(
+        "recorded {} ({} steps)",
+        path.display(),
+        session.exchanges.len()
+    );
+}
+
+/// The behaviours measured by hand on etcd 3.4 (NOTES-feasibility §B), as one fixed session:
+/// deleting a missing key and a failed compare bump no revision; a watch at exactly the compact
+/// revision misses a delete at that revision; a watch below it is canceled with it; reads and
+/// compactions below, at and above the compact and current revisions; a progress request.
+fn scripted_steps() -> Vec<Step> {
+    let key = |name: &str| format!("/s9000/{name}");
+    let all = || KeyRange::prefix(&key(""));
+    let read_at = |revision| {
+        Step::Range(RangeRequest {
+            range: all(),
+            revision,
+            limit: 0,
+        })
+    };
+    let put = |name: &str| Step::Put {
+        key: key(name),
+        value: name.as_bytes().to_vec(),
+        prev_kv: true,
+    };
+    let delete_b = Step::Delete {
+        range: KeyRange::single(&key("b")),
+        prev_kv: true,
+    };
+    let update_a_if_mod = |revision| {
+        Step::Txn(TxnRequest {
+            compare: vec![Compare {
+                key: key("a"),
+                target: CompareTarget::Mod,
+                result: CompareResult::Equal,
+                value: revision,
+            }],
+            success: vec![Op::Put {
+                key: key("a"),
+                value: b"a2".to_vec(),
+                prev_kv: true,
+            }],
+            failure: vec![Op::Range(RangeRequest {
+                range: KeyRange::single(&key("a")),
+                revision: 0,
+                limit: 0,
+            })],
+        })
+    };
+    let watch_from = |start_revision| {
+        Step::Watch(WatchRequest {
+            range: all(),
+            start_revision,
+            prev_kv: true,
+            progress_notify: false,
+        })
+    };
+    vec![
+        put("a"),           // revision 2
+        put("b"),           // 3
+        delete_b.clone(),   // 4
+        delete_b,           // nothing to delete: still 4
+        update_a_if_mod(2), // 5
+        update_a_if_mod(2), // compare fails: still 5
+        Step::Compact { revision: 4 },
+        watch_from(4), // misses the delete at 4
+        watch_from(3), // canceled: compacted
+        read_at(3),
+        read_at(4),
+        read_at(6),
+        Step::Compact { revision: 4 },
+        Step::Compact { revision: 6 },
+        Step::RequestProgress { watch: 0 },
+        put("c"), // 6
+        Step::Cancel { watch: 0 },
+    ]
 }

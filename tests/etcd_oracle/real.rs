@@ -131,8 +131,9 @@ fn agent() -> ureq::Agent {
 /// How long a watch may take to deliver what the fake says it should.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(3);
 /// Real etcd catches up watches from history in a loop that runs every 100 ms; a watch counts
-/// as caught up once it delivered an event, or this long after it was opened.
-const SYNC_LOOP_MARGIN: Duration = Duration::from_millis(150);
+/// as caught up once it delivered an event, or this long after it was opened (with room for a
+/// loaded machine).
+const SYNC_LOOP_MARGIN: Duration = Duration::from_millis(300);
 /// Key written between sequences, below every sequence prefix.
 const SEPARATOR_KEY: &str = "/0-separator";
 
@@ -469,9 +470,11 @@ impl RealSide {
         }
     }
 
-    /// The next periodic progress notification of every open watch that asked for them.
+    /// The next periodic progress notification of every open watch that asked for them: the
+    /// first one made after the last write (older ones may still be on their way).
     fn tick(&mut self) {
         self.await_sync_loop();
+        let current = self.current();
         for watch in 0..self.watches.len() {
             let real = &mut self.watches[watch];
             let over = real.items.last().is_some_and(StreamItem::ends_stream);
@@ -479,9 +482,9 @@ impl RealSide {
                 continue;
             }
             real.periodic.clear();
-            self.read_until(watch, |real| !real.periodic.is_empty());
+            self.read_until(watch, |real| real.periodic.iter().any(|&r| r >= current));
             let real = &mut self.watches[watch];
-            if let Some(&revision) = real.periodic.first() {
+            if let Some(&revision) = real.periodic.iter().find(|&&r| r >= current) {
                 real.items.push(StreamItem::Progress { revision });
             }
         }
