@@ -86,11 +86,6 @@ impl ReferenceEtcd {
             }
         }
         let current = self.state_at(self.revision()).clone();
-        for op in request.success.iter().chain(&request.failure) {
-            if let Op::Range(range) = op {
-                self.check_readable(range.revision)?;
-            }
-        }
         let succeeded = request
             .compare
             .iter()
@@ -100,16 +95,27 @@ impl ReferenceEtcd {
         } else {
             &request.failure
         };
+        for op in branch {
+            if let Op::Range(range) = op {
+                self.check_readable(range.revision)?;
+            }
+        }
         let new_revision = self.revision() + 1;
         let mut next = current;
         let mut events = Vec::new();
         let mut responses = Vec::new();
         for op in branch {
+            // A read's header is the revision it read as latest: changed yet or not.
+            let latest = if events.is_empty() {
+                self.revision()
+            } else {
+                new_revision
+            };
             let response = match op {
                 Op::Range(range) if range.revision != 0 => {
-                    OpResponse::Range(range_of(self.state_at(range.revision), range, 0))
+                    OpResponse::Range(range_of(self.state_at(range.revision), range, latest))
                 }
-                Op::Range(range) => OpResponse::Range(range_of(&next, range, 0)),
+                Op::Range(range) => OpResponse::Range(range_of(&next, range, latest)),
                 write => apply(&mut next, write, new_revision, &mut events),
             };
             responses.push(response);
@@ -119,11 +125,6 @@ impl ReferenceEtcd {
         } else {
             new_revision
         };
-        for response in &mut responses {
-            if let OpResponse::Range(range) = response {
-                range.header_revision = header_revision;
-            }
-        }
         if !events.is_empty() {
             self.states.push(next);
             self.events.push(events);

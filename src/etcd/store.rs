@@ -89,7 +89,7 @@ impl MvccStore {
         }
         let more = request.limit > 0 && count > request.limit;
         Ok(RangeResponse {
-            header_revision: self.revision,
+            header_revision: latest,
             kvs,
             more,
             count,
@@ -124,22 +124,26 @@ impl MvccStore {
     pub(crate) fn txn(&mut self, request: &TxnRequest) -> Result<TxnResponse, EtcdError> {
         check_no_duplicate_keys(&request.success)?;
         check_no_duplicate_keys(&request.failure)?;
-        for op in request.success.iter().chain(&request.failure) {
-            if let Op::Range(range) = op {
-                self.check_readable(range.revision)?;
-            }
-        }
         let succeeded = request.compare.iter().all(|compare| self.holds(compare));
         let branch = if succeeded {
             &request.success
         } else {
             &request.failure
         };
+        // Mirrors etcd `applierV3backend.Txn` + `checkRequests`: only the ranges of the branch
+        // that runs are checked, so a bad revision in the other branch is no error.
+        for op in branch {
+            if let Op::Range(range) = op {
+                self.check_readable(range.revision)?;
+            }
+        }
         let pending = self.revision + 1;
         let mut changed = false;
         let mut responses = Vec::with_capacity(branch.len());
         for op in branch {
             let response = match op {
+                // Mirrors etcd `storeTxnWrite.Range`: a read sees the changes made before it
+                // in the txn, and its header is the revision it read as latest.
                 Op::Range(range) => {
                     let latest = if changed { pending } else { self.revision };
                     OpResponse::Range(self.range_at_pending(range, latest)?)
@@ -170,11 +174,6 @@ impl MvccStore {
         }
         if changed {
             self.revision = pending;
-        }
-        for response in &mut responses {
-            if let OpResponse::Range(range) = response {
-                range.header_revision = self.revision;
-            }
         }
         Ok(TxnResponse {
             header_revision: self.revision,

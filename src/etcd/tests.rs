@@ -294,6 +294,71 @@ fn range_at_a_future_revision_is_an_error() {
     assert_eq!(range_at(&etcd, 2, 0), Err(EtcdError::FutureRevision));
 }
 
+/// etcd checks the range revisions of the branch that runs only (real etcd 3.4.23 answers such
+/// a txn with `succeeded: false` and no error).
+#[test]
+fn a_bad_range_revision_in_the_branch_that_does_not_run_is_no_error() {
+    let mut etcd = Etcd::default();
+    let future = Op::Range(RangeRequest {
+        range: KeyRange::prefix(PODS),
+        revision: 5,
+        limit: 0,
+    });
+    let request = TxnRequest {
+        compare: vec![Compare {
+            key: key("a"),
+            target: CompareTarget::Mod,
+            result: CompareResult::Greater,
+            value: 1,
+        }],
+        success: vec![future.clone()],
+        failure: vec![],
+    };
+    let response = etcd.txn(&request).expect("the failure branch runs");
+    assert!(!response.succeeded);
+    let mut reference = reference::ReferenceEtcd::default();
+    assert_eq!(reference.txn(&request), Ok(response));
+    let failing = TxnRequest {
+        failure: vec![future],
+        ..request
+    };
+    assert_eq!(etcd.txn(&failing), Err(EtcdError::FutureRevision));
+}
+
+/// A read inside a write txn reports the revision it read as latest: the old one before the
+/// txn's first change, the new one after it (real etcd 3.4.23, `storeTxnWrite.Range`).
+#[test]
+fn a_read_in_a_write_txn_reports_the_revision_it_read_at() {
+    let mut etcd = Etcd::default();
+    let read = Op::Range(RangeRequest {
+        range: KeyRange::prefix(PODS),
+        revision: 0,
+        limit: 0,
+    });
+    let put = Op::Put {
+        key: key("a"),
+        value: b"1".to_vec(),
+        prev_kv: false,
+    };
+    let request = TxnRequest {
+        compare: vec![],
+        success: vec![read.clone(), put, read],
+        failure: vec![],
+    };
+    let response = etcd.txn(&request).unwrap();
+    let headers: Vec<Revision> = response
+        .responses
+        .iter()
+        .filter_map(|op| match op {
+            OpResponse::Range(range) => Some(range.header_revision),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((response.header_revision, headers), (2, vec![1, 2]));
+    let mut reference = reference::ReferenceEtcd::default();
+    assert_eq!(reference.txn(&request), Ok(response));
+}
+
 #[test]
 fn range_below_the_compact_revision_is_compacted_and_at_it_is_readable() {
     let mut etcd = Etcd::default();
