@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use informer_sim::client::fifo_script::run_script;
 use informer_sim::replay::ReplayFile;
-use informer_sim::scenario::{DEFAULT_SCENARIO, LIBRARY, Scenario};
+use informer_sim::scenario::{DEFAULT_SCENARIO, FifoMode, LIBRARY, Scenario};
 use informer_sim::trace::Trace;
 use informer_sim::world::faults::FaultPlan;
 use informer_sim::world::{RunOutcome, RunStats, World};
@@ -44,6 +44,9 @@ enum Command {
         /// Writes the trace as JSON Lines to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Overrides the clients' FIFO: delta, real or real-atomic.
+        #[arg(long, value_parser = parse_fifo)]
+        fifo: Option<FifoMode>,
     },
     /// Runs many seeds of one scenario (or of every library scenario).
     Sweep {
@@ -59,6 +62,9 @@ enum Command {
         /// Stops starting new seeds after this many seconds of wall time.
         #[arg(long)]
         time_limit: Option<u64>,
+        /// Overrides the clients' FIFO: delta, real or real-atomic.
+        #[arg(long, value_parser = parse_fifo)]
+        fifo: Option<FifoMode>,
     },
     /// Re-runs a saved run and checks that its trace hash matches.
     Replay {
@@ -108,6 +114,15 @@ fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
     Ok(SeedRange { start, end })
 }
 
+fn parse_fifo(text: &str) -> Result<FifoMode, String> {
+    match text {
+        "delta" => Ok(FifoMode::Delta),
+        "real" => Ok(FifoMode::Real),
+        "real-atomic" => Ok(FifoMode::RealAtomic),
+        _ => Err("a FIFO is delta, real or real-atomic".to_owned()),
+    }
+}
+
 fn parse_shard(text: &str) -> Result<Shard, String> {
     let message = || "a shard is I/N with 0 <= I < N".to_owned();
     let (index, count) = text.split_once('/').ok_or_else(message)?;
@@ -138,13 +153,15 @@ fn main() -> ExitCode {
             seed,
             scenario,
             trace,
-        }) => run(seed, &scenario, trace.as_deref()),
+            fifo,
+        }) => run(seed, &scenario, fifo, trace.as_deref()),
         Some(Command::Sweep {
             scenario,
             seeds,
             shard,
             time_limit,
-        }) => sweep(scenario.as_deref(), seeds, shard, time_limit),
+            fifo,
+        }) => sweep(scenario.as_deref(), fifo, seeds, shard, time_limit),
         Some(Command::Replay { file, trace }) => replay(&file, trace.as_deref()),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
@@ -154,6 +171,7 @@ fn main() -> ExitCode {
         }
         Some(Command::FifoScript { file }) => fifo_script(&file),
         None => sweep(
+            None,
             None,
             SeedRange {
                 start: 0,
@@ -181,8 +199,22 @@ fn fifo_script(file: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load(name: &str) -> Result<Scenario, String> {
-    Scenario::load(name).map_err(|error| error.to_string())
+/// Loads a scenario, with the clients' FIFO overridden if asked.
+fn load(name: &str, fifo: Option<FifoMode>) -> Result<Scenario, String> {
+    let mut scenario = Scenario::load(name).map_err(|error| error.to_string())?;
+    if let Some(fifo) = fifo {
+        scenario.clients.fifo = fifo;
+        scenario.name = format!("{name} --fifo {}", fifo_name(fifo));
+    }
+    Ok(scenario)
+}
+
+fn fifo_name(fifo: FifoMode) -> &'static str {
+    match fifo {
+        FifoMode::Delta => "delta",
+        FifoMode::Real => "real",
+        FifoMode::RealAtomic => "real-atomic",
+    }
 }
 
 fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
@@ -194,8 +226,13 @@ fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
     Ok(Trace::with_sink(Box::new(BufWriter::new(file))))
 }
 
-fn run(seed: u64, scenario_name: &str, trace_path: Option<&Path>) -> Result<ExitCode, String> {
-    let scenario = load(scenario_name)?;
+fn run(
+    seed: u64,
+    scenario_name: &str,
+    fifo: Option<FifoMode>,
+    trace_path: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let scenario = load(scenario_name, fifo)?;
     let world = World::new(scenario.clone(), seed, open_trace(trace_path)?);
     let plan = world.plan().clone();
     let outcome = world.run();
@@ -264,15 +301,16 @@ fn replay(file: &Path, trace_path: Option<&Path>) -> Result<ExitCode, String> {
 
 fn sweep(
     scenario_name: Option<&str>,
+    fifo: Option<FifoMode>,
     seeds: SeedRange,
     shard: Option<Shard>,
     time_limit_secs: Option<u64>,
 ) -> Result<ExitCode, String> {
     let scenarios: Vec<Scenario> = match scenario_name {
-        Some(name) => vec![load(name)?],
+        Some(name) => vec![load(name, fifo)?],
         None => LIBRARY
             .iter()
-            .map(|entry| load(entry.name))
+            .map(|entry| load(entry.name, fifo))
             .collect::<Result<_, _>>()?,
     };
     let started = Instant::now();

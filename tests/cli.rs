@@ -171,3 +171,44 @@ fn fifo_script_errors_name_the_step_and_exit_2() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_failing_run_leaves_a_replay_file_that_replays_to_the_same_hash() {
+    let dir = std::env::temp_dir().join(format!("informer-sim-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scenario = dir.join("bug.toml");
+    std::fs::write(&scenario, "[etcd.bugs]\nearly_progress = true\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
+    let run = Command::new(env!("CARGO_BIN_EXE_informer-sim"))
+        .args([
+            "run",
+            "--seed",
+            "19",
+            "--scenario",
+            scenario.to_str().expect("utf-8"),
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    let text = stdout(&run);
+    let file = text
+        .lines()
+        .find_map(|line| line.strip_prefix("replay file: informer-sim replay "))
+        .expect("a replay file line");
+    let replay = Command::new(env!("CARGO_BIN_EXE_informer-sim"))
+        .args(["replay", file])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    std::fs::remove_dir_all(&dir).ok();
+    let replayed = stdout(&replay);
+    assert_eq!(
+        replay.status.code(),
+        Some(1),
+        "the replayed run fails again: {replayed}"
+    );
+    assert!(replayed.contains("(matches the file)"), "{replayed}");
+    assert!(
+        replayed.contains("FAIL seed=19 invariant=etcd_progress_after_events"),
+        "{replayed}"
+    );
+}
