@@ -245,7 +245,7 @@ fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome)
         "informer-sim run --seed {seed} --scenario {}",
         scenario.name
     );
-    if let Some((step, hazard)) = &outcome.hazard {
+    for (step, hazard) in &outcome.hazards {
         println!(
             "hazard: {hazard} (expected upstream hazard, step {step}; replay: {replay_command})"
         );
@@ -330,11 +330,11 @@ fn sweep(
             swept += 1;
             events += outcome.steps;
             exercised.add(&outcome.stats);
-            hazards += u64::from(outcome.hazard.is_some());
+            hazards += u64::from(!outcome.hazards.is_empty());
             if outcome.violation.is_some() {
                 failed += 1;
                 report(seed, scenario, plan, &outcome);
-            } else if outcome.hazard.is_some() && hazards <= HAZARDS_SHOWN {
+            } else if !outcome.hazards.is_empty() && hazards <= HAZARDS_SHOWN {
                 report(seed, scenario, plan, &outcome);
             }
             if swept % 100 == 0 {

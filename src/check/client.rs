@@ -28,6 +28,19 @@ pub const NO_TIME_TRAVEL_ACROSS_RESTARTS: &str = "no_time_travel_across_restarts
 /// Invariant: a handler is notified of a state only once the indexer holds it or a newer one
 /// (SPEC §9.1 P3).
 pub const NOTIFICATION_FOLLOWS_CACHE: &str = "notification_follows_cache_update";
+/// Invariant: every index holds exactly the keys its function gives for the items, with no
+/// empty sets (SPEC §6; B8).
+pub const INDEX_MATCHES_ITEMS: &str = "indexer_indices_match_items";
+/// Invariant: the FIFO's own bookkeeping holds (a key is queued iff it has deltas, no empty
+/// deltas, tombstones carry their own key; SPEC §4.1).
+pub const FIFO_INTERNALS: &str = "fifo_internal_invariants";
+/// Invariant (hazard with DeltaFIFO, SPEC §9.2 N6): when the informer reports synced, every
+/// item of its initial list has been applied to the indexer.
+pub const SYNCED_IMPLIES_INITIAL_LIST_APPLIED: &str =
+    "informer_synced_implies_initial_list_applied";
+/// Invariant (SPEC §8 B20): when a handler registration first reports synced, the handler has
+/// been notified of every object of its initial list.
+pub const HANDLER_SYNCED_AFTER_INITIAL_LIST: &str = "handler_synced_after_initial_list";
 /// Invariant: after healing and settling, the indexer equals etcd's state (SPEC §9.1 P1).
 pub const INDEXER_CONVERGES: &str = "indexer_converges_to_etcd";
 /// Invariant: after settling, every handler's mirror equals the indexer (SPEC §8 B3).

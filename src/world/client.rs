@@ -24,6 +24,8 @@ pub(crate) struct ClientProcess {
     pub(crate) last_sync_checked: Option<ResourceVersion>,
     pub(crate) pop_scheduled: bool,
     pub(crate) handler_scheduled: Vec<bool>,
+    /// Whether each registration's first synced moment was checked (B20).
+    pub(crate) handler_synced_checked: Vec<bool>,
     pub(crate) timer_at: Option<SimTime>,
 }
 
@@ -59,6 +61,7 @@ impl ClientProcess {
             reflector,
             informer,
             handler_scheduled: vec![false; handlers.len()],
+            handler_synced_checked: vec![false; handlers.len()],
             handlers,
             view: ReflectorView::default(),
             last_sync_checked: None,

@@ -5,8 +5,9 @@ use crate::api::{ClientMessage, RequestError, ServerMessage, WatchEvent};
 use crate::check::Violation;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
 use crate::check::client::{
-    HANDLER_MIRROR_CONVERGES, INDEXER_CONVERGES, NOTIFICATION_FOLLOWS_CACHE, RvHistory, etcd_state,
-    first_difference,
+    FIFO_INTERNALS, HANDLER_MIRROR_CONVERGES, HANDLER_SYNCED_AFTER_INITIAL_LIST,
+    INDEX_MATCHES_ITEMS, INDEXER_CONVERGES, NOTIFICATION_FOLLOWS_CACHE, RvHistory,
+    SYNCED_IMPLIES_INITIAL_LIST_APPLIED, etcd_state, first_difference,
 };
 use crate::client::reflector::{ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp};
 use crate::client::{Delta, DeltaObject, Notification, check_mirror_equals_indexer};
@@ -503,7 +504,7 @@ impl World {
                 .collect::<Vec<_>>(),
             None => indexer.list().into_iter().cloned().collect(),
         };
-        let violations: Vec<Violation> = touched
+        let mut violations: Vec<Violation> = touched
             .iter()
             .filter_map(|object| {
                 slot.history
@@ -511,6 +512,24 @@ impl World {
                     .err()
             })
             .collect();
+        let informer = &slot.process.informer;
+        if processed.popped.is_in_initial_list && processed.has_synced_while_processing {
+            let key = key.as_ref().map_or("?".to_owned(), ToString::to_string);
+            let message = format!("synced while the initial item {key} was still being processed");
+            violations.push(Violation::new(SYNCED_IMPLIES_INITIAL_LIST_APPLIED, message));
+        }
+        let internals = [
+            (
+                INDEX_MATCHES_ITEMS,
+                informer.indexer().check_index_invariant(),
+            ),
+            (FIFO_INTERNALS, informer.fifo().check_invariants()),
+        ];
+        for (invariant, result) in internals {
+            if let Err(message) = result {
+                violations.push(Violation::new(invariant, message));
+            }
+        }
         let mut recipients: Vec<usize> = Vec::new();
         for distributed in &processed.distributed {
             for id in &distributed.recipients {
@@ -584,7 +603,24 @@ impl World {
         if pending > 0 {
             self.schedule_handler(client, handler);
         }
-        Ok(())
+        self.check_handler_synced(client, handler)
+    }
+
+    /// The first time a registration reports synced, its handler must have seen its whole
+    /// initial list (SPEC §8 B20).
+    fn check_handler_synced(&mut self, client: usize, handler: usize) -> Result<(), Violation> {
+        let process = &mut self.clients[client].as_mut().expect("started").process;
+        let id = process.handlers[handler];
+        let Some(synced) = process.informer.handler_synced(id) else {
+            return Ok(());
+        };
+        if std::mem::replace(&mut process.handler_synced_checked[handler], true) {
+            return Ok(());
+        }
+        match synced.initial_list_check.clone() {
+            Ok(()) => Ok(()),
+            Err(message) => self.report(Violation::new(HANDLER_SYNCED_AFTER_INITIAL_LIST, message)),
+        }
     }
 
     fn schedule_apiserver_timer(&mut self, apiserver: usize) {

@@ -240,9 +240,9 @@ impl std::fmt::Display for RunStats {
 pub struct RunOutcome {
     /// The first broken invariant, and the step it broke at.
     pub violation: Option<(u64, Violation)>,
-    /// The first expected upstream hazard seen (an invariant the scenario declares upstream
-    /// does not guarantee), and its step; the run went on after it.
-    pub hazard: Option<(u64, Violation)>,
+    /// The expected upstream hazards seen (invariants the scenario declares upstream does not
+    /// guarantee): the first occurrence of each, with its step; the run went on after them.
+    pub hazards: Vec<(u64, Violation)>,
     /// How many steps the run took.
     pub steps: u64,
     /// The trace hash.
@@ -282,7 +282,7 @@ pub struct World {
     stalled_upstreams: BTreeSet<WatchId>,
     healed: bool,
     settled: bool,
-    hazard: Option<(u64, Violation)>,
+    hazards: Vec<(u64, Violation)>,
     stats: RunStats,
 }
 
@@ -350,7 +350,7 @@ impl World {
             stalled_upstreams: BTreeSet::new(),
             healed: false,
             settled: false,
-            hazard: None,
+            hazards: Vec::new(),
             stats: RunStats::default(),
             scenario,
         }
@@ -371,7 +371,7 @@ impl World {
         self.collect_stats();
         RunOutcome {
             violation,
-            hazard: self.hazard,
+            hazards: self.hazards,
             steps: self.trace.steps(),
             trace_hash: self.trace.hash(),
             stats: self.stats,
@@ -448,7 +448,7 @@ impl World {
     }
 
     /// Reports a broken invariant: an error, unless the scenario declares it an expected
-    /// upstream hazard, which is recorded (the first one) and the run goes on.
+    /// upstream hazard, which is recorded (its first occurrence) and the run goes on.
     fn report(&mut self, violation: Violation) -> Result<(), Violation> {
         if !self
             .scenario
@@ -458,8 +458,12 @@ impl World {
         {
             return Err(violation);
         }
-        if self.hazard.is_none() {
-            self.hazard = Some((self.trace.steps(), violation));
+        if !self
+            .hazards
+            .iter()
+            .any(|(_, seen)| seen.invariant == violation.invariant)
+        {
+            self.hazards.push((self.trace.steps(), violation));
         }
         Ok(())
     }
