@@ -3,7 +3,8 @@
 //! `proptest-regressions/` and re-run first. `INFORMER_SIM_CASES` scales the cases.
 
 use informer_sim::check::client::{
-    NO_TIME_TRAVEL_ACROSS_RESTARTS, SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
+    HANDLER_SYNCED_AFTER_INITIAL_LIST, NO_TIME_TRAVEL_ACROSS_RESTARTS,
+    SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
 };
 use informer_sim::scenario::{FifoMode, InitialList, Scenario};
 use informer_sim::trace::Trace;
