@@ -98,6 +98,10 @@ pub struct WatchOptions {
     pub timeout_ms: Option<u64>,
     /// `labelSelector`.
     pub label_selector: Option<LabelSelector>,
+    /// The namespace of a namespace-scoped watch (`/namespaces/{ns}/pods?watch=1`); `None`
+    /// watches every namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// Why a request got no answer from the API: an HTTP error status, or no connection at all.

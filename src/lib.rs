@@ -21,6 +21,7 @@ pub mod api;
 pub mod apiserver;
 pub mod check;
 pub mod client;
+pub mod conformance;
 pub mod etcd;
 pub mod object;
 pub mod replay;

@@ -255,8 +255,9 @@ pub struct CacheWatcher {
     interval: VecDeque<WatchCacheEvent>,
     initial_events_end: Option<ResourceVersion>,
     input: VecDeque<WatchCacheEvent>,
-    /// Live events must be newer than this: `max(requested RV, interval RV)`, raised by every
-    /// object event sent (`resourceVersion` in `processInterval` / `process`).
+    /// Live events must be newer than this: `max(requested RV, interval RV)`, raised by the
+    /// interval's events only (`resourceVersion` in `processInterval`); `process` keeps it
+    /// fixed, so a heartbeat bookmark at the RV of the last live event is still sent.
     last_sent_resource_version: ResourceVersion,
     bookmark_after_resource_version: ResourceVersion,
     bookmark_state: BookmarkState,
@@ -343,7 +344,6 @@ impl CacheWatcher {
             if !self.is_newer_than_sent(&event) {
                 continue;
             }
-            self.raise_last_sent(&event);
             if let Some(output) = self.convert_to_watch_event(&event) {
                 if event.is_bookmark() {
                     self.bookmark_state = BookmarkState::BookmarkSent;
@@ -442,8 +442,8 @@ impl CacheWatcher {
         event.resource_version > self.last_sent_resource_version || pending_bookmark
     }
 
-    /// Object events raise the last sent RV; bookmarks do not, so a heartbeat with no progress
-    /// since the previous one is still sent, as upstream does.
+    /// Initial (interval) object events raise the last sent RV, so live events they already
+    /// covered are not sent twice (k/k#73845); bookmarks do not.
     fn raise_last_sent(&mut self, event: &WatchCacheEvent) {
         if !event.is_bookmark() {
             self.last_sent_resource_version =
@@ -769,6 +769,30 @@ mod tests {
             initial_events_end: false,
         };
         assert_eq!(drain(&mut watcher), vec![heartbeat]);
+    }
+
+    #[test]
+    fn heartbeat_at_the_rv_of_the_last_live_event_is_sent() {
+        // `process` never raises its RV: a filtered-out event at 11 does not hide the
+        // heartbeat at 11 (RunTestWatchDispatchBookmarkEvents).
+        let mut watcher = bookmark_watcher(None, WatchStart::since(10, Vec::new()));
+        let config = CacheWatcherConfig {
+            allow_watch_bookmarks: true,
+            ..app_a_watcher().config
+        };
+        let mut filtered =
+            CacheWatcher::new(config, WatchStart::since(10, Vec::new()), SimTime::ZERO);
+        for watcher in [&mut watcher, &mut filtered] {
+            watcher.dispatch(&modified("ns/a", 11));
+            let due = watcher.next_bookmark_time().expect("heartbeat scheduled");
+            assert_eq!(watcher.on_bookmark_tick(due, 11), BookmarkOutcome::Queued);
+        }
+        let heartbeat = WatchEvent::Bookmark {
+            resource_version: 11,
+            initial_events_end: false,
+        };
+        assert_eq!(drain(&mut watcher).last(), Some(&heartbeat));
+        assert_eq!(drain(&mut filtered), vec![heartbeat]);
     }
 
     #[test]

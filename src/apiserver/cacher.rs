@@ -123,6 +123,8 @@ impl Cacher {
 
     /// Mirrors `cacher.go startCaching`: terminate every watcher, list etcd consistently,
     /// `Replace` the cache (history reset, `listRV` = the list revision), watch from there.
+    /// A list that fails (an object that does not decode) leaves the cache pending, and the
+    /// next attempt comes a second later (`wait.Until(startCaching, 1s)`).
     fn initialize(&mut self, now: SimTime, etcd: &mut Etcd) {
         self.reinit_at = None;
         self.terminate_all_watchers();
@@ -131,8 +133,11 @@ impl Cacher {
             limit: 0,
             after_key: None,
         };
-        let list =
-            storage::list(etcd, &self.prefix, &request).expect("a latest list is always readable");
+        let Ok(list) = storage::list(etcd, &self.prefix, &request) else {
+            self.readiness = Readiness::Pending;
+            self.reinit_at = Some(now + REINIT_DELAY);
+            return;
+        };
         self.watch_cache.replace(list.items, list.resource_version);
         self.last_processed_resource_version = list.resource_version;
         self.generation += 1;

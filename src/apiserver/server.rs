@@ -546,11 +546,14 @@ impl Apiserver {
     ) {
         let cacher = self.cacher.as_ref().expect("cached watch-list");
         let snapshot_rv = cacher.watch_cache.resource_version();
-        let start = WatchStart::watch_list(
-            snapshot_rv,
-            cacher.watch_cache.initial_events(now),
-            required.max(1),
-        );
+        let events = cacher.watch_cache.initial_events(now);
+        // Only a client that allows bookmarks gets the initial-events-end bookmark
+        // (`isListWatchRequest`); without, it gets the state and then live events.
+        let start = if options.allow_watch_bookmarks {
+            WatchStart::watch_list(snapshot_rv, events, required.max(1))
+        } else {
+            WatchStart::initial_state(snapshot_rv, events)
+        };
         self.add_cached_stream(now, key, &options, start);
     }
 
@@ -564,10 +567,10 @@ impl Apiserver {
         let deadline = self.watch_deadline(now, options);
         let config = CacheWatcherConfig {
             filter: WatchFilter {
-                namespace: None,
+                namespace: options.namespace.clone(),
                 label_selector: options.label_selector.clone(),
             },
-            allow_watch_bookmarks: options.allow_watch_bookmarks || options.send_initial_events,
+            allow_watch_bookmarks: options.allow_watch_bookmarks,
             deadline: Some(deadline),
             input_capacity: self.config.watcher_buffer,
             ..CacheWatcherConfig::default()
@@ -595,7 +598,7 @@ impl Apiserver {
         options: WatchOptions,
     ) {
         let filter = WatchFilter {
-            namespace: None,
+            namespace: options.namespace.clone(),
             label_selector: options.label_selector.clone(),
         };
         let mut pending = VecDeque::new();
@@ -607,8 +610,10 @@ impl Apiserver {
                     limit: 0,
                     after_key: None,
                 };
-                let list =
-                    storage::list(etcd, &self.prefix, &request).expect("a latest list is readable");
+                let list = match storage::list(etcd, &self.prefix, &request) {
+                    Ok(list) => list,
+                    Err(status) => return self.fail_watch_with_event(key, status),
+                };
                 pending.extend(
                     list.items
                         .into_iter()

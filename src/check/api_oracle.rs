@@ -66,7 +66,7 @@ impl WatchStreamOracle {
     /// A stream opened with `options`.
     pub fn new(prefix: &str, options: &WatchOptions) -> WatchStreamOracle {
         let filter = WatchFilter {
-            namespace: None,
+            namespace: options.namespace.clone(),
             label_selector: options.label_selector.clone(),
         };
         let phase = match options.resource_version {

@@ -731,6 +731,7 @@ impl Reflector {
             allow_watch_bookmarks: true,
             timeout_ms: Some(self.watch_timeout_ms()),
             label_selector: self.config.label_selector.clone(),
+            namespace: None,
         };
         let id = self.send_watch(options);
         let propagate = matches!(resource_version, ResourceVersionParam::At(_));
@@ -852,6 +853,7 @@ impl Reflector {
             allow_watch_bookmarks: true,
             timeout_ms: Some(self.watch_timeout_ms()),
             label_selector: self.config.label_selector.clone(),
+            namespace: None,
         };
         let id = self.send_watch(options);
         self.state = State::WatchListing(WatchListing {
