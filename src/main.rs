@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use informer_sim::client::fifo_script::run_script;
+use informer_sim::conformance::{CASES, run_all};
 use informer_sim::replay::ReplayFile;
 use informer_sim::scenario::{DEFAULT_SCENARIO, FifoMode, LIBRARY, Scenario};
 use informer_sim::trace::Trace;
@@ -74,8 +75,10 @@ enum Command {
         #[arg(long)]
         trace: Option<PathBuf>,
     },
-    /// Lists the embedded scenario library.
+    /// Lists the embedded scenario library and the upstream conformance cases.
     Scenarios,
+    /// Runs kube-apiserver's watch conformance cases, with and without the watch cache.
+    Conformance,
     /// Runs a JSON script of FIFO operations and prints one JSON line per step.
     FifoScript {
         /// The script file, or - for standard input.
@@ -167,8 +170,16 @@ fn main() -> ExitCode {
             for entry in LIBRARY {
                 println!("{:<28} {}", entry.name, entry.summary());
             }
+            println!();
+            println!(
+                "upstream watch conformance cases (informer-sim conformance; cache and no-cache):"
+            );
+            for case in CASES {
+                println!("{:<56} {}", case.name, case.summary);
+            }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Conformance) => Ok(conformance()),
         Some(Command::FifoScript { file }) => fifo_script(&file),
         None => sweep(
             None,
@@ -185,6 +196,29 @@ fn main() -> ExitCode {
         eprintln!("{message}");
         ExitCode::from(2)
     })
+}
+
+fn conformance() -> ExitCode {
+    let results = run_all();
+    let failed = results
+        .iter()
+        .filter(|(_, _, result)| result.is_err())
+        .count();
+    for (name, mode, result) in &results {
+        match result {
+            Ok(()) => println!("ok   {name:<56} {mode}"),
+            Err(error) => println!("FAIL {name:<56} {mode}: {error}"),
+        }
+    }
+    println!(
+        "conformance: {} passed, {failed} failed",
+        results.len() - failed
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn fifo_script(file: &str) -> Result<ExitCode, String> {

@@ -212,3 +212,13 @@ fn a_failing_run_leaves_a_replay_file_that_replays_to_the_same_hash() {
         "{replayed}"
     );
 }
+
+#[test]
+fn conformance_runs_every_upstream_case_in_both_modes() {
+    let output = informer_sim(&["conformance"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert_eq!(text.lines().last(), Some("conformance: 42 passed, 0 failed"));
+    let listed = stdout(&informer_sim(&["scenarios"]));
+    assert!(listed.contains("RunTestWatchDeleteEventObjectHaveLatestRV"), "{listed}");
+}

@@ -9,11 +9,9 @@ const UPSTREAM_CASES: usize = 21;
 /// Cases the model is known to fail, each a documented divergence from upstream. A case that
 /// starts passing must leave this list.
 ///
-/// - `RunTestDelayedWatchDelivery` with the cache: a cache watcher buffers `watcher_buffer`
-///   (10) undelivered events where upstream's holds 21 (its `input` and `result` channels plus
-///   one in hand), and a watcher terminated as slow drops them all where upstream still
-///   delivers its `result` channel. A reader stalled after one event gets 1, not at least 11.
-const KNOWN_DIVERGENCES: &[(&str, Mode)] = &[("RunTestDelayedWatchDelivery", Mode::Cache)];
+/// None today: `RunTestDelayedWatchDelivery` with the cache passes since the cache watcher
+/// has upstream's result channel (events it holds are still read after a termination).
+const KNOWN_DIVERGENCES: &[(&str, Mode)] = &[];
 
 #[test]
 fn the_registry_holds_every_upstream_case_once() {

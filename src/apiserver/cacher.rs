@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::api::{RequestId, ServerMessage, Status};
 use crate::apiserver::cache_watcher::{CacheWatcher, DispatchResult};
-use crate::apiserver::event::{WatchCacheEvent, WatchEventType};
+use crate::apiserver::event::{WatchCacheEvent, WatchEvent, WatchEventType};
 use crate::apiserver::storage::{self, EtcdListRequest, ParsedEvent};
 use crate::apiserver::time_budget::TimeBudget;
 use crate::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
@@ -41,8 +41,27 @@ pub enum Readiness {
 pub(crate) struct CachedStream {
     pub(crate) watcher: CacheWatcher,
     pub(crate) deadline: SimTime,
-    /// Whether the client reads; a slow consumer stops, and its buffer fills.
+    /// Whether the client reads; a slow consumer stops, and its buffers fill.
     pub(crate) reading: bool,
+    /// The watcher's result channel (`cacheWatcher.result`): events ready for the client. It
+    /// outlives a termination, so the client still reads what it holds before the close.
+    pub(crate) result: VecDeque<WatchEvent>,
+    pub(crate) result_capacity: usize,
+    /// Terminated as a slow watcher: nothing more is dispatched to it.
+    pub(crate) terminated: bool,
+}
+
+impl CachedStream {
+    pub(crate) fn new(watcher: CacheWatcher, deadline: SimTime, buffer: usize) -> CachedStream {
+        CachedStream {
+            watcher,
+            deadline,
+            reading: true,
+            result: VecDeque::with_capacity(buffer),
+            result_capacity: buffer,
+            terminated: false,
+        }
+    }
 }
 
 /// An event the dispatcher could not hand to every watcher yet.
@@ -226,7 +245,7 @@ impl Cacher {
     /// block get one shared wait, as long as the time budget allows.
     fn dispatch_event(&mut self, now: SimTime, event: WatchCacheEvent) {
         let mut waiting_for = Vec::new();
-        let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
+        let keys = self.live_stream_keys();
         for key in keys {
             if self.offer(key, &event) == DispatchResult::Blocked {
                 waiting_for.push(key);
@@ -242,6 +261,12 @@ impl Cacher {
             deadline: now + budget,
             budget,
         });
+    }
+
+    /// The streams events and bookmarks still go to (not terminated ones).
+    fn live_stream_keys(&self) -> Vec<StreamKey> {
+        let live = self.streams.iter().filter(|(_, stream)| !stream.terminated);
+        live.map(|(key, _)| *key).collect()
     }
 
     fn offer(&mut self, key: StreamKey, event: &WatchCacheEvent) -> DispatchResult {
@@ -295,12 +320,12 @@ impl Cacher {
                 };
                 let graceful = stream.watcher.should_drain_when_blocked();
                 stream.watcher.terminate(graceful);
-                if graceful {
-                    self.streams.insert(key, stream);
-                    self.pump(key);
-                } else {
+                stream.terminated = !graceful;
+                if !graceful {
                     self.notices.push_back(CacherNotice::SlowTerminated(key));
                 }
+                self.streams.insert(key, stream);
+                self.pump(key);
             }
             self.dispatch_incoming(now);
         }
@@ -311,13 +336,22 @@ impl Cacher {
         let Some(stream) = self.streams.get_mut(&key) else {
             return;
         };
-        if stream.reading {
-            while let Some(event) = stream.watcher.pop_output() {
+        loop {
+            while stream.result.len() < stream.result_capacity {
+                let Some(event) = stream.watcher.pop_output() else {
+                    break;
+                };
+                stream.result.push_back(event);
+            }
+            if !stream.reading || stream.result.is_empty() {
+                break;
+            }
+            for event in stream.result.drain(..) {
                 self.messages
                     .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
             }
         }
-        if stream.watcher.is_finished() {
+        if stream.watcher.is_finished() && stream.result.is_empty() {
             self.streams.remove(&key);
             self.notices.push_back(CacherNotice::Closed(key));
         }
@@ -330,7 +364,7 @@ impl Cacher {
             return;
         }
         let resource_version = self.last_processed_resource_version;
-        let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
+        let keys = self.live_stream_keys();
         for key in keys {
             let stream = self.streams.get_mut(&key).expect("listed");
             stream.watcher.on_bookmark_tick(now, resource_version);

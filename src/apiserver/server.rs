@@ -577,14 +577,8 @@ impl Apiserver {
         };
         let cacher = self.cacher.as_mut().expect("cached watch");
         let watcher = CacheWatcher::new(config, start, now);
-        cacher.streams.insert(
-            key,
-            CachedStream {
-                watcher,
-                deadline,
-                reading: true,
-            },
-        );
+        let stream = CachedStream::new(watcher, deadline, self.config.watcher_buffer);
+        cacher.streams.insert(key, stream);
         cacher.pump(key);
     }
 
@@ -823,9 +817,10 @@ impl Apiserver {
         while let Some(notice) = cacher.notices.pop_front() {
             let key = match notice {
                 CacherNotice::Closed(key) => key,
-                CacherNotice::SlowTerminated(key) => {
+                CacherNotice::SlowTerminated(_) => {
+                    // The close comes once the client has read what the result buffer holds.
                     self.stats.slow_terminations += 1;
-                    key
+                    continue;
                 }
             };
             self.outbox

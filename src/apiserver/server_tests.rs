@@ -327,17 +327,23 @@ fn slow_watcher_is_terminated_without_an_error_once_the_budget_runs_out() {
     h.watch(watch_options(Rv::Zero));
     h.advance(SimDuration::from_secs(2));
     h.server.set_client_reading(h.now, CLIENT, false);
-    for value in 0..11 {
+    // Ten events fill the result channel, ten more the input buffer; the next one blocks.
+    for value in 0..21 {
         h.write("ns/a", "x", value);
     }
     h.advance(SimDuration::from_millis(150));
     assert_eq!(h.server.stats().slow_terminations, 2);
-    assert_eq!(h.stream(slow).last().map(String::as_str), Some("CLOSED"));
-    assert!(
-        !h.stream(slow)
-            .iter()
-            .any(|event| event.starts_with("ERROR"))
+    assert!(h.stream(slow).is_empty(), "the client reads nothing yet");
+    h.server.set_client_reading(h.now, CLIENT, true);
+    h.advance(SimDuration::from_millis(1));
+    let stream = h.stream(slow);
+    assert_eq!(
+        stream.len(),
+        11,
+        "the result channel's ten events, then the close: {stream:?}"
     );
+    assert_eq!(stream.last().map(String::as_str), Some("CLOSED"));
+    assert!(!stream.iter().any(|event| event.starts_with("ERROR")));
 }
 
 #[test]
