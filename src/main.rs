@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+use informer_sim::bugs::{Budget, Bug, HuntResult, hunt};
 use informer_sim::client::fifo_script::run_script;
 use informer_sim::scenario::{DEFAULT_SCENARIO, LIBRARY, Scenario};
 use informer_sim::trace::Trace;
@@ -34,6 +35,9 @@ enum Command {
         /// Writes the trace as JSON Lines to this file.
         #[arg(long)]
         trace: Option<std::path::PathBuf>,
+        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
+        #[arg(long)]
+        bug: Option<String>,
     },
     /// Runs many seeds of one scenario.
     Sweep {
@@ -49,6 +53,18 @@ enum Command {
         /// Stops starting new seeds after this many seconds of wall time.
         #[arg(long)]
         time_limit: Option<u64>,
+        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
+        #[arg(long)]
+        bug: Option<String>,
+    },
+    /// Hunts every planted bug of the catalog (or one) and prints whether the invariants catch it.
+    Bugs {
+        /// Only this bug.
+        #[arg(long)]
+        bug: Option<String>,
+        /// The first seed of every hunt.
+        #[arg(long, value_parser = parse_seed, default_value = "0")]
+        first_seed: u64,
     },
     /// Lists the embedded scenario library.
     Scenarios,
@@ -124,13 +140,22 @@ fn main() -> ExitCode {
             seed,
             scenario,
             trace,
-        }) => run(seed, &scenario, trace.as_deref()),
+            bug,
+        }) => run(seed, &scenario, trace.as_deref(), bug.as_deref()),
         Some(Command::Sweep {
             scenario,
             seeds,
             shard,
             time_limit,
-        }) => sweep(scenario.as_deref(), seeds, shard, time_limit),
+            bug,
+        }) => sweep(
+            scenario.as_deref(),
+            seeds,
+            shard,
+            time_limit,
+            bug.as_deref(),
+        ),
+        Some(Command::Bugs { bug, first_seed }) => bugs_table(bug.as_deref(), first_seed),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
                 println!("{:<28} {}", entry.name, entry.summary());
@@ -138,7 +163,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::FifoScript { file }) => fifo_script(&file),
-        None => sweep(None, SeedRange { start: 0, end: 200 }, None, None),
+        None => sweep(None, SeedRange { start: 0, end: 200 }, None, None, None),
     };
     result.unwrap_or_else(|message| {
         eprintln!("{message}");
@@ -158,16 +183,21 @@ fn fifo_script(file: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load(name: &str) -> Result<Scenario, String> {
-    Scenario::load(name).map_err(|error| error.to_string())
+fn load(name: &str, bug: Option<&str>) -> Result<Scenario, String> {
+    let mut scenario = Scenario::load(name).map_err(|error| error.to_string())?;
+    if let Some(name) = bug {
+        scenario.bug = Some(Bug::from_name(name)?);
+    }
+    Ok(scenario)
 }
 
 fn run(
     seed: u64,
     scenario_name: &str,
     trace_path: Option<&std::path::Path>,
+    bug: Option<&str>,
 ) -> Result<ExitCode, String> {
-    let scenario = load(scenario_name)?;
+    let scenario = load(scenario_name, bug)?;
     let trace = match trace_path {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -191,8 +221,11 @@ fn report(seed: u64, scenario: &Scenario, outcome: &RunOutcome) -> ExitCode {
         }
         Some((step, violation)) => {
             println!("violation: {violation}");
+            let bug = scenario
+                .bug
+                .map_or_else(String::new, |bug| format!(" --bug {bug}"));
             println!(
-                "replay: informer-sim run --seed {seed} --scenario {}",
+                "replay: informer-sim run --seed {seed} --scenario {}{bug}",
                 scenario.name
             );
             println!(
@@ -209,12 +242,13 @@ fn sweep(
     seeds: SeedRange,
     shard: Option<Shard>,
     time_limit_secs: Option<u64>,
+    bug: Option<&str>,
 ) -> Result<ExitCode, String> {
     let scenarios: Vec<Scenario> = match scenario_name {
-        Some(name) => vec![load(name)?],
+        Some(name) => vec![load(name, bug)?],
         None => LIBRARY
             .iter()
-            .map(|entry| load(entry.name))
+            .map(|entry| load(entry.name, bug))
             .collect::<Result<_, _>>()?,
     };
     let started = Instant::now();
@@ -251,4 +285,103 @@ fn sweep(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Hunts the catalog on two threads (each hunt is deterministic; only wall times vary) and
+/// prints one row per bug, then the median seeds until caught. Exit 1 if a bug escaped that is
+/// not a known escape.
+fn bugs_table(only: Option<&str>, first_seed: u64) -> Result<ExitCode, String> {
+    let bugs: Vec<Bug> = match only {
+        Some(name) => vec![Bug::from_name(name)?],
+        None => Bug::ALL.to_vec(),
+    };
+    let started = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&bug) = bugs.get(index) else { break };
+                    let budget = Budget {
+                        first_seed,
+                        ..Budget::of(bug)
+                    };
+                    let result = hunt(bug, budget);
+                    results
+                        .lock()
+                        .expect("no hunt panics")
+                        .push((index, result));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("no hunt panics");
+    results.sort_by_key(|(index, _)| *index);
+    println!(
+        "{:<4} {:<40} {:<7} {:<34} {:>6} {:>8} {:>15}",
+        "id", "bug", "caught", "invariant", "seeds", "time", "shrunk"
+    );
+    let mut caught_seeds = Vec::new();
+    let mut unexpected_escapes = 0;
+    for (_, result) in &results {
+        print_row(result);
+        let bug = result.bug.expect("catalog hunts switch a bug on");
+        match &result.caught {
+            Some(_) => caught_seeds.push(result.seeds),
+            None if bug.info().scenario.is_some() && !Bug::KNOWN_ESCAPES.contains(&bug) => {
+                unexpected_escapes += 1
+            }
+            None => {}
+        }
+    }
+    caught_seeds.sort_unstable();
+    let median = caught_seeds
+        .get(caught_seeds.len().saturating_sub(1) / 2)
+        .map_or_else(|| "-".to_owned(), u64::to_string);
+    println!(
+        "caught {}/{} bugs; median seeds until caught: {median}; wall {:.1}s",
+        caught_seeds.len(),
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if unexpected_escapes == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_row(result: &HuntResult) {
+    let bug = result.bug.expect("catalog hunts switch a bug on");
+    let (caught, invariant, shrunk) = match &result.caught {
+        Some(caught) => (
+            "yes",
+            caught.invariant,
+            caught.shrunk.as_ref().map_or_else(
+                || format!("{} steps", caught.steps),
+                |shrunk| {
+                    format!(
+                        "{}st/{}of{}f",
+                        shrunk.steps, shrunk.faults, shrunk.faults_before
+                    )
+                },
+            ),
+        ),
+        None if bug.info().scenario.is_none() => {
+            ("unit", "(no world run reaches it)", "-".to_owned())
+        }
+        None => ("NO", "-", "-".to_owned()),
+    };
+    println!(
+        "{:<4} {:<40} {:<7} {:<34} {:>6} {:>7.2}s {:>15}",
+        bug.info().id,
+        bug.name(),
+        caught,
+        invariant,
+        result.seeds,
+        result.wall.as_secs_f64(),
+        shrunk
+    );
 }

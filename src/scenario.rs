@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::apiserver::server::ApiserverConfig;
-use crate::etcd::EtcdBugs;
+use crate::bugs::Bug;
 use crate::sim::DelayConfig;
 
 /// One simulated cluster and what happens to it.
@@ -31,6 +31,9 @@ pub struct Scenario {
     pub clients: ClientsConfig,
     /// The fault mix.
     pub faults: FaultsConfig,
+    /// The planted bug switched on (SPEC §8, `src/bugs.rs`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bug: Option<Bug>,
 }
 
 impl Default for Scenario {
@@ -45,6 +48,7 @@ impl Default for Scenario {
             apiservers: ApiserversConfig::default(),
             clients: ClientsConfig::default(),
             faults: FaultsConfig::default(),
+            bug: None,
         }
     }
 }
@@ -253,8 +257,6 @@ pub struct EtcdConfig {
     pub compaction_interval_ms: u64,
     /// etcd's `--experimental-watch-progress-notify-interval` (0: never).
     pub progress_notify_interval_ms: u64,
-    /// Known-wrong behaviours to switch on.
-    pub bugs: EtcdBugs,
 }
 
 impl Default for EtcdConfig {
@@ -262,7 +264,6 @@ impl Default for EtcdConfig {
         EtcdConfig {
             compaction_interval_ms: 10_000,
             progress_notify_interval_ms: 5_000,
-            bugs: EtcdBugs::default(),
         }
     }
 }
@@ -362,6 +363,19 @@ pub const LIBRARY: &[LibraryEntry] = &[
     LibraryEntry {
         name: "informer",
         text: include_str!("../sim/scenarios/informer.toml"),
+    },
+    // Planted-bug catalog scenarios (src/bugs.rs).
+    LibraryEntry {
+        name: "informer-cache-churn",
+        text: include_str!("../sim/scenarios/informer-cache-churn.toml"),
+    },
+    LibraryEntry {
+        name: "informer-no-cache",
+        text: include_str!("../sim/scenarios/informer-no-cache.toml"),
+    },
+    LibraryEntry {
+        name: "informer-slow-consumer",
+        text: include_str!("../sim/scenarios/informer-slow-consumer.toml"),
     },
 ];
 
