@@ -86,7 +86,7 @@ fn bad_input_exits_2_with_one_line() {
 #[test]
 fn a_failing_run_prints_a_replay_command_and_exits_1() {
     let path = std::env::temp_dir().join(format!("informer-sim-bug-{}.toml", std::process::id()));
-    std::fs::write(&path, "[etcd.bugs]\nearly_progress = true\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
+    std::fs::write(&path, "bug = \"early-progress\"\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
     let output = informer_sim(&[
         "run",
         "--seed",
@@ -170,4 +170,13 @@ fn fifo_script_errors_name_the_step_and_exit_2() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn an_unknown_bug_is_a_one_line_error_listing_the_catalog() {
+    let output = informer_sim(&["run", "--seed", "1", "--bug", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(text.contains("early-progress"), "{text}");
 }
