@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod bugs;
 pub mod check;
 pub mod client;
 pub mod conformance;

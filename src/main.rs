@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+use informer_sim::bugs::{Budget, Bug, HuntResult, hunt};
 use informer_sim::client::fifo_script::run_script;
 use informer_sim::conformance::{CASES, run_all};
 use informer_sim::replay::ReplayFile;
@@ -48,6 +49,9 @@ enum Command {
         /// Overrides the clients' FIFO: delta, real or real-atomic.
         #[arg(long, value_parser = parse_fifo)]
         fifo: Option<FifoMode>,
+        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
+        #[arg(long)]
+        bug: Option<String>,
     },
     /// Runs many seeds of one scenario (or of every library scenario).
     Sweep {
@@ -66,6 +70,18 @@ enum Command {
         /// Overrides the clients' FIFO: delta, real or real-atomic.
         #[arg(long, value_parser = parse_fifo)]
         fifo: Option<FifoMode>,
+        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
+        #[arg(long)]
+        bug: Option<String>,
+    },
+    /// Hunts every planted bug of the catalog (or one) and prints whether the invariants catch it.
+    Bugs {
+        /// Only this bug.
+        #[arg(long)]
+        bug: Option<String>,
+        /// The first seed of every hunt.
+        #[arg(long, value_parser = parse_seed, default_value = "0")]
+        first_seed: u64,
     },
     /// Re-runs a saved run and checks that its trace hash matches.
     Replay {
@@ -157,14 +173,23 @@ fn main() -> ExitCode {
             scenario,
             trace,
             fifo,
-        }) => run(seed, &scenario, fifo, trace.as_deref()),
+            bug,
+        }) => run(seed, &scenario, fifo, bug.as_deref(), trace.as_deref()),
         Some(Command::Sweep {
             scenario,
             seeds,
             shard,
             time_limit,
             fifo,
-        }) => sweep(scenario.as_deref(), fifo, seeds, shard, time_limit),
+            bug,
+        }) => {
+            let overrides = Overrides {
+                fifo,
+                bug: bug.as_deref(),
+            };
+            sweep(scenario.as_deref(), overrides, seeds, shard, time_limit)
+        }
+        Some(Command::Bugs { bug, first_seed }) => bugs_table(bug.as_deref(), first_seed),
         Some(Command::Replay { file, trace }) => replay(&file, trace.as_deref()),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
@@ -183,7 +208,7 @@ fn main() -> ExitCode {
         Some(Command::FifoScript { file }) => fifo_script(&file),
         None => sweep(
             None,
-            None,
+            Overrides::default(),
             SeedRange {
                 start: 0,
                 end: MAIN_JOB_SEEDS,
@@ -233,12 +258,24 @@ fn fifo_script(file: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads a scenario, with the clients' FIFO overridden if asked.
-fn load(name: &str, fifo: Option<FifoMode>) -> Result<Scenario, String> {
+/// What the command line changes in a scenario.
+#[derive(Clone, Copy, Default)]
+struct Overrides<'a> {
+    fifo: Option<FifoMode>,
+    bug: Option<&'a str>,
+}
+
+/// Loads a scenario with the command line's overrides; its name then says them, so the
+/// printed replay command reproduces the run.
+fn load(name: &str, overrides: Overrides<'_>) -> Result<Scenario, String> {
     let mut scenario = Scenario::load(name).map_err(|error| error.to_string())?;
-    if let Some(fifo) = fifo {
+    if let Some(fifo) = overrides.fifo {
         scenario.clients.fifo = fifo;
-        scenario.name = format!("{name} --fifo {}", fifo_name(fifo));
+        scenario.name = format!("{} --fifo {}", scenario.name, fifo_name(fifo));
+    }
+    if let Some(bug) = overrides.bug {
+        scenario.bug = Some(Bug::from_name(bug)?);
+        scenario.name = format!("{} --bug {bug}", scenario.name);
     }
     Ok(scenario)
 }
@@ -264,9 +301,10 @@ fn run(
     seed: u64,
     scenario_name: &str,
     fifo: Option<FifoMode>,
+    bug: Option<&str>,
     trace_path: Option<&Path>,
 ) -> Result<ExitCode, String> {
-    let scenario = load(scenario_name, fifo)?;
+    let scenario = load(scenario_name, Overrides { fifo, bug })?;
     let world = World::new(scenario.clone(), seed, open_trace(trace_path)?);
     let plan = world.plan().clone();
     let outcome = world.run();
@@ -335,16 +373,16 @@ fn replay(file: &Path, trace_path: Option<&Path>) -> Result<ExitCode, String> {
 
 fn sweep(
     scenario_name: Option<&str>,
-    fifo: Option<FifoMode>,
+    overrides: Overrides<'_>,
     seeds: SeedRange,
     shard: Option<Shard>,
     time_limit_secs: Option<u64>,
 ) -> Result<ExitCode, String> {
     let scenarios: Vec<Scenario> = match scenario_name {
-        Some(name) => vec![load(name, fifo)?],
+        Some(name) => vec![load(name, overrides)?],
         None => LIBRARY
             .iter()
-            .map(|entry| load(entry.name, fifo))
+            .map(|entry| load(entry.name, overrides))
             .collect::<Result<_, _>>()?,
     };
     let started = Instant::now();
@@ -389,4 +427,100 @@ fn sweep(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn bugs_table(only: Option<&str>, first_seed: u64) -> Result<ExitCode, String> {
+    let bugs: Vec<Bug> = match only {
+        Some(name) => vec![Bug::from_name(name)?],
+        None => Bug::ALL.to_vec(),
+    };
+    let started = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&bug) = bugs.get(index) else { break };
+                    let budget = Budget {
+                        first_seed,
+                        ..Budget::of(bug)
+                    };
+                    let result = hunt(bug, budget);
+                    results
+                        .lock()
+                        .expect("no hunt panics")
+                        .push((index, result));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("no hunt panics");
+    results.sort_by_key(|(index, _)| *index);
+    println!(
+        "{:<4} {:<40} {:<7} {:<34} {:>6} {:>8} {:>15}",
+        "id", "bug", "caught", "invariant", "seeds", "time", "shrunk"
+    );
+    let mut caught_seeds = Vec::new();
+    let mut unexpected_escapes = 0;
+    for (_, result) in &results {
+        print_row(result);
+        let bug = result.bug.expect("catalog hunts switch a bug on");
+        match &result.caught {
+            Some(_) => caught_seeds.push(result.seeds),
+            None if bug.info().scenario.is_some() && !Bug::KNOWN_ESCAPES.contains(&bug) => {
+                unexpected_escapes += 1
+            }
+            None => {}
+        }
+    }
+    caught_seeds.sort_unstable();
+    let median = caught_seeds
+        .get(caught_seeds.len().saturating_sub(1) / 2)
+        .map_or_else(|| "-".to_owned(), u64::to_string);
+    println!(
+        "caught {}/{} bugs; median seeds until caught: {median}; wall {:.1}s",
+        caught_seeds.len(),
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if unexpected_escapes == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_row(result: &HuntResult) {
+    let bug = result.bug.expect("catalog hunts switch a bug on");
+    let (caught, invariant, shrunk) = match &result.caught {
+        Some(caught) => (
+            "yes",
+            caught.invariant,
+            caught.shrunk.as_ref().map_or_else(
+                || format!("{} steps", caught.steps),
+                |shrunk| {
+                    format!(
+                        "{}st/{}of{}f",
+                        shrunk.steps, shrunk.faults, shrunk.faults_before
+                    )
+                },
+            ),
+        ),
+        None if bug.info().scenario.is_none() => {
+            ("unit", "(no world run reaches it)", "-".to_owned())
+        }
+        None => ("NO", "-", "-".to_owned()),
+    };
+    println!(
+        "{:<4} {:<40} {:<7} {:<34} {:>6} {:>7.2}s {:>15}",
+        bug.info().id,
+        bug.name(),
+        caught,
+        invariant,
+        result.seeds,
+        result.wall.as_secs_f64(),
+        shrunk
+    );
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::apiserver::server::ApiserverConfig;
-use crate::etcd::EtcdBugs;
+use crate::bugs::Bug;
 use crate::sim::DelayConfig;
 
 /// One simulated cluster and what happens to it.
@@ -34,6 +34,9 @@ pub struct Scenario {
     /// Invariants this scenario shows upstream does NOT guarantee (SPEC §9.2): a violation of
     /// one is reported as an expected hazard with its seed, not as a failure.
     pub expected_hazards: Vec<String>,
+    /// The planted bug switched on (SPEC §8, `src/bugs.rs`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bug: Option<Bug>,
 }
 
 impl Default for Scenario {
@@ -49,6 +52,7 @@ impl Default for Scenario {
             clients: ClientsConfig::default(),
             faults: FaultsConfig::default(),
             expected_hazards: Vec::new(),
+            bug: None,
         }
     }
 }
@@ -257,8 +261,6 @@ pub struct EtcdConfig {
     pub compaction_interval_ms: u64,
     /// etcd's `--experimental-watch-progress-notify-interval` (0: never).
     pub progress_notify_interval_ms: u64,
-    /// Known-wrong behaviours to switch on.
-    pub bugs: EtcdBugs,
 }
 
 impl Default for EtcdConfig {
@@ -266,7 +268,6 @@ impl Default for EtcdConfig {
         EtcdConfig {
             compaction_interval_ms: 10_000,
             progress_notify_interval_ms: 5_000,
-            bugs: EtcdBugs::default(),
         }
     }
 }

@@ -86,7 +86,7 @@ fn bad_input_exits_2_with_one_line() {
 #[test]
 fn a_failing_run_prints_a_replay_command_and_exits_1() {
     let path = std::env::temp_dir().join(format!("informer-sim-bug-{}.toml", std::process::id()));
-    std::fs::write(&path, "[etcd.bugs]\nearly_progress = true\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
+    std::fs::write(&path, "bug = \"early-progress\"\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
     let output = informer_sim(&[
         "run",
         "--seed",
@@ -177,7 +177,7 @@ fn a_failing_run_leaves_a_replay_file_that_replays_to_the_same_hash() {
     let dir = std::env::temp_dir().join(format!("informer-sim-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let scenario = dir.join("bug.toml");
-    std::fs::write(&scenario, "[etcd.bugs]\nearly_progress = true\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
+    std::fs::write(&scenario, "bug = \"early-progress\"\n[apiservers]\ncount = 0\n[etcd_watchers]\ncount = 3\nprogress_request_probability = 0.5\nstall_probability = 0.3\n").expect("write scenario");
     let run = Command::new(env!("CARGO_BIN_EXE_informer-sim"))
         .args([
             "run",
@@ -218,7 +218,22 @@ fn conformance_runs_every_upstream_case_in_both_modes() {
     let output = informer_sim(&["conformance"]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    assert_eq!(text.lines().last(), Some("conformance: 42 passed, 0 failed"));
+    assert_eq!(
+        text.lines().last(),
+        Some("conformance: 42 passed, 0 failed")
+    );
     let listed = stdout(&informer_sim(&["scenarios"]));
-    assert!(listed.contains("RunTestWatchDeleteEventObjectHaveLatestRV"), "{listed}");
+    assert!(
+        listed.contains("RunTestWatchDeleteEventObjectHaveLatestRV"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn an_unknown_bug_is_a_one_line_error_listing_the_catalog() {
+    let output = informer_sim(&["run", "--seed", "1", "--bug", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(text.contains("early-progress"), "{text}");
 }

@@ -89,6 +89,16 @@ fn informers_behind_three_lagging_apiservers_converge() {
 }
 
 #[test]
+fn informer_with_a_churning_small_cache_converges() {
+    sweep("informer-cache-churn");
+}
+
+#[test]
+fn informer_with_a_slow_consumer_converges() {
+    sweep("informer-slow-consumer");
+}
+
+#[test]
 fn apiserver_oracle_holds_under_cache_faults() {
     sweep("apiserver-oracle");
 }
@@ -122,6 +132,8 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-no-cache",
         "informer-ha",
         "apiserver-oracle",
+        "informer-cache-churn",
+        "informer-slow-consumer",
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",

@@ -17,6 +17,7 @@ use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, StreamKey};
 use crate::apiserver::event::WatchCacheEvent;
 use crate::apiserver::storage::{self, EtcdListRequest};
 use crate::apiserver::watch_cache::WatchCacheConfig;
+use crate::bugs::Bugs;
 use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest, WatchResponse, WatchResponseKind};
 use crate::object::ResourceVersion;
 use crate::sim::{RngStream, SimDuration, SimTime};
@@ -43,6 +44,9 @@ pub struct ApiserverConfig {
     /// Answer a too-old watch with an HTTP 410 status instead of a 200 stream carrying an
     /// ERROR event (a fault form some proxies and fakes produce).
     pub http_410_watch_errors: bool,
+    /// Planted bugs of the watch cache (SPEC §8 B9); set by the world, not by scenarios.
+    #[serde(skip)]
+    pub bugs: Bugs,
 }
 
 impl Default for ApiserverConfig {
@@ -52,6 +56,7 @@ impl Default for ApiserverConfig {
             history_capacity: 100,
             watcher_buffer: 10,
             http_410_watch_errors: false,
+            bugs: Bugs::NONE,
         }
     }
 }
@@ -128,6 +133,7 @@ impl Apiserver {
         let cacher = config.watch_cache.then(|| {
             let cache_config = WatchCacheConfig {
                 capacity_lower_bound: config.history_capacity,
+                bugs: config.bugs,
                 ..WatchCacheConfig::default()
             };
             Cacher::new(prefix, cache_config, now)

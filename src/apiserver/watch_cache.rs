@@ -31,6 +31,7 @@
 use std::collections::BTreeMap;
 
 use super::event::{Status, StatusReason, WatchCacheEvent, WatchEventType};
+use crate::bugs::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
 
@@ -55,6 +56,8 @@ pub struct WatchCacheConfig {
     pub event_fresh_duration: SimDuration,
     /// Whether the buffer resizes at all; off, it stays at `capacity_lower_bound`.
     pub resize_enabled: bool,
+    /// Planted bugs (SPEC §8 B9 and a classic mistake).
+    pub bugs: Bugs,
 }
 
 impl Default for WatchCacheConfig {
@@ -64,6 +67,7 @@ impl Default for WatchCacheConfig {
             capacity_upper_bound: DEFAULT_CAPACITY_UPPER_BOUND,
             event_fresh_duration: DEFAULT_EVENT_FRESH_DURATION,
             resize_enabled: false,
+            bugs: Bugs::NONE,
         }
     }
 }
@@ -218,9 +222,12 @@ impl WatchCache {
             self.store.insert(object.key.clone(), object);
         }
         assert_eq!(self.store.len(), count, "a list holds each key once");
-        self.cache.iter_mut().for_each(|slot| *slot = None);
-        self.start_index = self.end_index;
-        self.removed_event_since_relist = false;
+        if !self.config.bugs.is(Bug::WatchCacheKeepsHistoryOnRelist) {
+            // (Planted: classic, skipped: the history before the relist is kept.)
+            self.cache.iter_mut().for_each(|slot| *slot = None);
+            self.start_index = self.end_index;
+            self.removed_event_since_relist = false;
+        }
         self.list_resource_version = list_resource_version;
         self.resource_version = list_resource_version;
     }
@@ -242,13 +249,19 @@ impl WatchCache {
                 oldest_minus_one,
             });
         }
-        let first = self.first_index_after(resource_version);
+        // Planted: k/k#24004 (B9), the event *at* the requested RV is served again.
+        let after = if self.config.bugs.is(Bug::WatchCacheServesEventAtRv) {
+            resource_version.saturating_sub(1)
+        } else {
+            resource_version
+        };
+        let first = self.first_index_after(after);
         let events: Vec<WatchCacheEvent> = (first..self.end_index)
             .map(|index| self.event_at(index).clone())
             .collect();
         if let Some(event) = events.first() {
             assert!(
-                event.resource_version > resource_version,
+                event.resource_version > after,
                 "interval starts at or below its RV"
             );
         }
@@ -396,12 +409,21 @@ impl WatchCache {
     /// The RV of the oldest event a watch can still be served: `listRV + 1` while nothing was
     /// dropped since the relist, else the first buffered event's RV.
     fn oldest_resource_version(&self) -> ResourceVersion {
-        if self.removed_event_since_relist {
+        let bugs = self.config.bugs;
+        // Planted: k/k#91415 (B9), evictions are forgotten and too-old watches are accepted.
+        if self.removed_event_since_relist && !bugs.is(Bug::WatchCacheAcceptsEvictedRv) {
             assert!(
                 self.end_index > self.start_index,
                 "events were dropped from an empty history"
             );
             self.event_at(self.start_index).resource_version
+        } else if bugs.is(Bug::WatchCacheAcceptsListRvMinusOne) {
+            // Planted: k/k#49956 (B9), right after a relist a watch at listRV - 1 is accepted
+            // and misses the event at listRV.
+            self.list_resource_version
+        } else if bugs.is(Bug::WatchCacheExpiresListRv) {
+            // Planted: PR #68065 (B9), right after a relist a watch at the list RV gets 410.
+            self.list_resource_version + 2
         } else {
             self.list_resource_version + 1
         }

@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use crate::bugs::{Bug, Bugs};
 use crate::client::delta::{DeletedFinalStateUnknown, Delta, DeltaObject, Deltas};
 use crate::client::fifo::{PopError, Popped};
 use crate::client::indexer::KnownObjects;
@@ -36,11 +37,18 @@ pub struct DeltaFifo {
     /// Replace queues `Replaced` (true, as informers build it) or `Sync` (false).
     emit_delta_type_replaced: bool,
     closed: bool,
+    /// Planted bugs (SPEC §8 B2, B4, B6, B7 and classic mistakes).
+    bugs: Bugs,
 }
 
 impl DeltaFifo {
     /// An empty FIFO. Informers set `emit_delta_type_replaced` (client-go `newQueueFIFO`).
     pub fn new(emit_delta_type_replaced: bool) -> DeltaFifo {
+        DeltaFifo::with_bugs(emit_delta_type_replaced, Bugs::NONE)
+    }
+
+    /// An empty FIFO with `bugs` planted.
+    pub fn with_bugs(emit_delta_type_replaced: bool, bugs: Bugs) -> DeltaFifo {
         DeltaFifo {
             items: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -48,6 +56,7 @@ impl DeltaFifo {
             initial_population_count: 0,
             emit_delta_type_replaced,
             closed: false,
+            bugs,
         }
     }
 
@@ -69,7 +78,9 @@ impl DeltaFifo {
     pub fn delete(&mut self, obj: DeltaObject, known: &dyn KnownObjects) -> bool {
         self.populated = true;
         let key = obj.key();
-        if known.get_by_key(key).is_none() && !self.items.contains_key(key) {
+        // Planted: k/k#27004 (B7), a Delete is dropped when only the queue knows the key.
+        let queued = self.items.contains_key(key) && !self.bugs.is(Bug::DeleteIgnoresQueuedAdd);
+        if known.get_by_key(key).is_none() && !queued {
             return false;
         }
         self.queue_action(Delta::Deleted(obj));
@@ -83,6 +94,14 @@ impl DeltaFifo {
         let mut keys = BTreeSet::new();
         for obj in list {
             keys.insert(obj.key.clone());
+            let pending_delete = self.items.get(&obj.key).and_then(|deltas| deltas.last());
+            if self.bugs.is(Bug::ReplaceSkipsKeyWithQueuedDelete)
+                && matches!(pending_delete, Some(Delta::Deleted(_)))
+            {
+                // Planted: k/k#83810 (B2), a listed key whose last queued delta is a Delete
+                // gets no Replaced delta.
+                continue;
+            }
             let delta = if self.emit_delta_type_replaced {
                 Delta::Replaced(obj)
             } else {
@@ -96,7 +115,8 @@ impl DeltaFifo {
         let missing_queued: Vec<(ObjectKey, Option<Object>)> = self
             .queue
             .iter()
-            .filter(|key| !keys.contains(*key))
+            // Planted: k/k#115658 (B4), queue-only keys missing from the list get no tombstone.
+            .filter(|key| !keys.contains(*key) && !self.bugs.is(Bug::ReplaceSkipsQueuedTombstone))
             .map(|key| (key.clone(), self.newest_state(key)))
             .collect();
         for (key, obj) in missing_queued {
@@ -106,6 +126,10 @@ impl DeltaFifo {
         // Known keys in key order (client-go: Go map order, SPEC §4.3).
         for key in known.list_keys() {
             if keys.contains(&key) || self.items.contains_key(&key) {
+                continue;
+            }
+            if self.bugs.is(Bug::ReplaceSkipsKnownTombstone) {
+                // Planted: classic, a known key missing from the relist gets no tombstone.
                 continue;
             }
             queued_deletions += 1;
@@ -124,7 +148,8 @@ impl DeltaFifo {
     /// known objects.
     pub fn resync(&mut self, known: &dyn KnownObjects) {
         for key in known.list_keys() {
-            if self.items.contains_key(&key) {
+            // Planted: k/k#31981 (B6), resync queues Sync(known) behind a pending newer delta.
+            if self.items.contains_key(&key) && !self.bugs.is(Bug::ResyncBehindPendingDelta) {
                 continue;
             }
             if let Some(obj) = known.get_by_key(&key) {
@@ -234,6 +259,11 @@ impl DeltaFifo {
         let deltas = self.items.entry(key.clone()).or_default();
         let is_new = deltas.is_empty();
         deltas.push(delta);
+        if self.bugs.is(Bug::DedupAnyTwoDeltas) && deltas.len() >= 2 {
+            // Planted: classic, any two consecutive deltas are taken as duplicates (the older
+            // one is kept, as for two Deleted).
+            deltas.pop();
+        }
         dedup_deltas(deltas);
         if is_new {
             self.queue.push_back(key);

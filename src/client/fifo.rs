@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::bugs::Bugs;
 use crate::client::delta::{DeltaObject, Deltas};
 use crate::client::delta_fifo::DeltaFifo;
 use crate::client::indexer::KnownObjects;
@@ -95,8 +96,13 @@ pub enum Fifo {
 impl Fifo {
     /// An empty queue wired as client-go's `newQueueFIFO` wires it.
     pub fn new(kind: FifoKind) -> Fifo {
+        Fifo::with_bugs(kind, Bugs::NONE)
+    }
+
+    /// An empty queue with `bugs` planted (DeltaFIFO's only).
+    pub fn with_bugs(kind: FifoKind, bugs: Bugs) -> Fifo {
         match kind {
-            FifoKind::Delta => Fifo::Delta(DeltaFifo::new(true)),
+            FifoKind::Delta => Fifo::Delta(DeltaFifo::with_bugs(true, bugs)),
             FifoKind::Real => Fifo::Real(RealFifo::new(false)),
             FifoKind::RealAtomic => Fifo::Real(RealFifo::new(true)),
         }

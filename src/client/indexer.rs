@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::bugs::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 /// Maps an object to its index values (client-go `IndexFunc`; errors are not modelled).
@@ -107,6 +108,8 @@ pub struct Indexer {
     indexers: BTreeMap<String, IndexFunc>,
     indices: BTreeMap<String, Index>,
     resource_version: Option<ResourceVersion>,
+    /// Planted bugs (SPEC §8 B8).
+    bugs: Bugs,
 }
 
 impl Default for Indexer {
@@ -136,11 +139,18 @@ impl Indexer {
             indexers: BTreeMap::new(),
             indices: BTreeMap::new(),
             resource_version: None,
+            bugs: Bugs::NONE,
         };
         indexer
             .add_indexers(indexers)
             .expect("indexer names must be distinct");
         indexer
+    }
+
+    /// This indexer with `bugs` planted.
+    pub fn with_bugs(mut self, bugs: Bugs) -> Indexer {
+        self.bugs = bugs;
+        self
     }
 
     /// Stores `obj` under its key and updates every index (client-go `threadSafeMap.Add`).
@@ -149,7 +159,14 @@ impl Indexer {
         let key = obj.key.clone();
         let old = self.items.insert(key.clone(), obj);
         let new = self.items.get(&key);
-        update_indices(&self.indexers, &mut self.indices, old.as_ref(), new, &key);
+        update_indices(
+            self.bugs,
+            &self.indexers,
+            &mut self.indices,
+            old.as_ref(),
+            new,
+            &key,
+        );
     }
 
     /// Same as [`Indexer::add`] (client-go `threadSafeMap.Update`).
@@ -161,7 +178,14 @@ impl Indexer {
     /// `threadSafeMap.Delete`).
     pub fn delete(&mut self, key: &ObjectKey) {
         if let Some(old) = self.items.remove(key) {
-            update_indices(&self.indexers, &mut self.indices, Some(&old), None, key);
+            update_indices(
+                self.bugs,
+                &self.indexers,
+                &mut self.indices,
+                Some(&old),
+                None,
+                key,
+            );
         }
         assert!(!self.items.contains_key(key));
     }
@@ -172,7 +196,14 @@ impl Indexer {
         self.items = list.into_iter().map(|obj| (obj.key.clone(), obj)).collect();
         self.indices.values_mut().for_each(Index::clear);
         for (key, obj) in &self.items {
-            update_indices(&self.indexers, &mut self.indices, None, Some(obj), key);
+            update_indices(
+                self.bugs,
+                &self.indexers,
+                &mut self.indices,
+                None,
+                Some(obj),
+                key,
+            );
         }
         self.resource_version = Some(resource_version);
     }
@@ -343,6 +374,7 @@ impl KnownObjects for Indexer {
 
 /// Moves `key` from `old`'s index values to `new`'s in every index (client-go `updateIndices`).
 fn update_indices(
+    bugs: Bugs,
     indexers: &BTreeMap<String, IndexFunc>,
     indices: &mut BTreeMap<String, Index>,
     old: Option<&Object>,
@@ -351,7 +383,7 @@ fn update_indices(
 ) {
     for (name, index_func) in indexers {
         let index = indices.entry(name.clone()).or_default();
-        update_single_index(*index_func, index, old, new, key);
+        update_single_index(bugs, *index_func, index, old, new, key);
     }
 }
 
@@ -359,6 +391,7 @@ fn update_indices(
 /// same single value; otherwise remove the key from every old value (dropping emptied sets),
 /// then add it to every new value (the order PR #109137 restored, SPEC §8 B8).
 fn update_single_index(
+    bugs: Bugs,
     index_func: IndexFunc,
     index: &mut Index,
     old: Option<&Object>,
@@ -379,6 +412,13 @@ fn update_single_index(
         }
     }
     for value in new_values {
+        if bugs.is(Bug::IndexerLosesValueOnGrowth)
+            && old_values.len() == 1
+            && old_values[0] == value
+        {
+            // Planted: k/k#109115 (B8), the value just removed above is not added back.
+            continue;
+        }
         index.entry(value).or_default().insert(key.clone());
     }
 }
@@ -397,6 +437,15 @@ mod tests {
 
     fn keys(keys: &[&str]) -> Vec<ObjectKey> {
         keys.iter().map(|key| ObjectKey::new(key)).collect()
+    }
+
+    #[test]
+    fn planted_b8_loses_the_first_value_when_values_grow() {
+        let mut indexer = Indexer::with_indexers(&[(LABEL_PAIRS_INDEX, label_pairs_index_func)])
+            .with_bugs(Bugs::new(Some(Bug::IndexerLosesValueOnGrowth)));
+        indexer.add(labelled("ns/a", 1, &[("app", "x")]));
+        indexer.update(labelled("ns/a", 2, &[("app", "x"), ("tier", "y")]));
+        assert!(indexer.check_index_invariant().is_err());
     }
 
     #[test]

@@ -44,6 +44,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::bugs::Bugs;
 use crate::client::delta::{Delta, DeltaObject};
 use crate::client::fifo::{Fifo, FifoKind, Popped};
 use crate::client::indexer::{
@@ -68,6 +69,8 @@ pub struct InformerConfig {
     pub resync_check_period: Option<SimDuration>,
     /// The indexer's index functions, exactly these.
     pub indexers: Vec<(String, IndexFunc)>,
+    /// Planted bugs of the FIFO and the indexer (SPEC §8).
+    pub bugs: Bugs,
 }
 
 impl InformerConfig {
@@ -85,6 +88,7 @@ impl InformerConfig {
                 .into_iter()
                 .map(|(name, index_func)| (name.to_owned(), index_func))
                 .collect(),
+            bugs: Bugs::NONE,
         }
     }
 }
@@ -152,8 +156,8 @@ impl SharedIndexInformer {
             .map(|(name, index_func)| (name.as_str(), *index_func))
             .collect();
         SharedIndexInformer {
-            indexer: Indexer::with_indexers(&indexers),
-            fifo: Fifo::new(config.fifo),
+            indexer: Indexer::with_indexers(&indexers).with_bugs(config.bugs),
+            fifo: Fifo::with_bugs(config.fifo, config.bugs),
             processor: SharedProcessor::new(),
             resync_check_period: config.resync_check_period.unwrap_or(SimDuration::ZERO),
             started: false,

@@ -48,6 +48,7 @@ use crate::api::{
     ClientMessage, LabelSelector, ListOptions, ListResponse, RequestError, RequestId,
     ResourceVersionMatch, ResourceVersionParam, ServerMessage, WatchEvent, WatchOptions,
 };
+use crate::bugs::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::{RngStream, SimDuration, SimTime};
 
@@ -62,23 +63,6 @@ pub const VERY_SHORT_WATCH: SimDuration = SimDuration::from_secs(1);
 /// Internal errors further apart than this start a new retry window (`NewRetryWithDeadline`'s
 /// reset period in `Reflector.watch`).
 pub const INTERNAL_ERROR_RESET_PERIOD: SimDuration = SimDuration::from_secs(60);
-
-/// Planted bugs from the catalog (SPEC §8); all off by default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReflectorBugs {
-    /// B11: a watch started at RV "0" or "" takes lastSyncRV from its initial, unordered ADDED
-    /// events too (before k/k#136583). A watch-list takes its RV from the end bookmark anyway.
-    pub resume_from_any_event_rv: bool,
-    /// B14: a TooLargeResourceVersion list does not mark lastSyncRV unavailable, so the relist
-    /// (after the backoff) asks for the same RV again.
-    pub relist_with_same_rv_on_too_large: bool,
-    /// B15: an Expired list does not mark lastSyncRV unavailable: never fall back to RV "".
-    pub relist_with_same_rv_on_expired: bool,
-    /// After a clean close, re-watch from the last list's RV instead of the last event's.
-    pub resume_watch_from_list_rv: bool,
-    /// Treat a clean close as the end of the data: never watch again.
-    pub closed_watch_is_end_of_data: bool,
-}
 
 /// How a reflector lists and watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,8 +85,8 @@ pub struct ReflectorConfig {
     pub idle_timeout: Option<SimDuration>,
     /// The label selector of every list and watch.
     pub label_selector: Option<LabelSelector>,
-    /// Planted bugs.
-    pub bugs: ReflectorBugs,
+    /// Planted bugs (SPEC §8): B11, B14, B15 and two classic mistakes.
+    pub bugs: Bugs,
 }
 
 impl Default for ReflectorConfig {
@@ -116,7 +100,7 @@ impl Default for ReflectorConfig {
             max_internal_error_retry_duration: SimDuration::ZERO,
             idle_timeout: None,
             label_selector: None,
-            bugs: ReflectorBugs::default(),
+            bugs: Bugs::NONE,
         }
     }
 }
@@ -675,9 +659,12 @@ impl Reflector {
     /// Whether `error` means lastSyncRV is unavailable (`isExpiredError`,
     /// `isTooLargeResourceVersionError`), unless a planted bug ignores that class.
     fn is_unavailable_error(&self, error: &ReflectorError) -> bool {
-        let bugs = &self.config.bugs;
-        (error.is_expired() && !bugs.relist_with_same_rv_on_expired)
-            || (error.is_too_large_resource_version() && !bugs.relist_with_same_rv_on_too_large)
+        let bugs = self.config.bugs;
+        // Planted: cg@a3f022a93 (B15), an Expired list keeps lastSyncRV.
+        (error.is_expired() && !bugs.is(Bug::RelistWithSameRvOnExpired))
+            // Planted: k/k#91073 (B14), a TooLargeResourceVersion list keeps lastSyncRV.
+            || (error.is_too_large_resource_version()
+                && !bugs.is(Bug::RelistWithSameRvOnTooLarge))
     }
 
     fn list_succeeded(
@@ -787,7 +774,8 @@ impl Reflector {
         self.outputs.push_back(ReflectorOutput::Store(operation));
         if watching.propagate_rv_from_start
             || watching.event_received_besides_added
-            || self.config.bugs.resume_from_any_event_rv
+            // Planted: k/k#74022 (B11), the RV of unordered initial ADDED events is taken too.
+            || self.config.bugs.is(Bug::ResumeFromAnyEventRv)
         {
             self.last_sync_resource_version = Some(resource_version);
         }
@@ -823,13 +811,15 @@ impl Reflector {
     }
 
     fn watch_closed_cleanly(&mut self, now: SimTime) {
-        let bugs = &self.config.bugs;
-        if bugs.closed_watch_is_end_of_data {
+        let bugs = self.config.bugs;
+        if bugs.is(Bug::ClosedWatchIsEndOfData) {
+            // Planted: classic (SPEC §9.2 N7), a clean close taken as the end of the data.
             self.state = State::Finished;
             self.resync_at = None;
             return;
         }
-        if bugs.resume_watch_from_list_rv {
+        if bugs.is(Bug::ResumeWatchFromListRv) {
+            // Planted: classic, re-watch from the list RV instead of the last event's.
             self.last_sync_resource_version = self.list_resource_version;
         }
         self.start_watch(now);
@@ -1867,20 +1857,16 @@ mod tests {
 
     // ---- Planted bugs -------------------------------------------------------------------------
 
-    fn with_bugs(bugs: ReflectorBugs) -> ReflectorConfig {
+    fn with_bug(bug: Bug) -> ReflectorConfig {
         ReflectorConfig {
-            bugs,
+            bugs: Bugs::new(Some(bug)),
             ..ReflectorConfig::default()
         }
     }
 
     #[test]
     fn bug_b11_takes_rv_from_initial_added_events_of_rv_zero_watch() {
-        let bugs = ReflectorBugs {
-            resume_from_any_event_rv: true,
-            ..ReflectorBugs::default()
-        };
-        let mut fake = Fake::started(with_bugs(bugs));
+        let mut fake = Fake::started(with_bug(Bug::ResumeFromAnyEventRv));
         let watch = fake.synced(&[], 0);
         fake.event(watch, WatchEvent::Added(Object::bare("ns/a", 900)));
         fake.event(watch, WatchEvent::Added(Object::bare("ns/b", 500)));
@@ -1896,11 +1882,7 @@ mod tests {
 
     #[test]
     fn bug_b14_relists_with_the_same_rv_on_too_large() {
-        let bugs = ReflectorBugs {
-            relist_with_same_rv_on_too_large: true,
-            ..ReflectorBugs::default()
-        };
-        let mut fake = Fake::started(with_bugs(bugs));
+        let mut fake = Fake::started(with_bug(Bug::RelistWithSameRvOnTooLarge));
         let watch = fake.synced(&[], 900);
         fake.event(
             watch,
@@ -1917,11 +1899,7 @@ mod tests {
 
     #[test]
     fn bug_b15_relists_with_the_same_rv_on_expired() {
-        let bugs = ReflectorBugs {
-            relist_with_same_rv_on_expired: true,
-            ..ReflectorBugs::default()
-        };
-        let mut fake = Fake::started(with_bugs(bugs));
+        let mut fake = Fake::started(with_bug(Bug::RelistWithSameRvOnExpired));
         let watch = fake.synced(&[], 900);
         fake.event(
             watch,
@@ -1938,11 +1916,7 @@ mod tests {
 
     #[test]
     fn bug_resume_watch_from_list_rv_rewatches_from_the_list_rv() {
-        let bugs = ReflectorBugs {
-            resume_watch_from_list_rv: true,
-            ..ReflectorBugs::default()
-        };
-        let mut fake = Fake::started(with_bugs(bugs));
+        let mut fake = Fake::started(with_bug(Bug::ResumeWatchFromListRv));
         let watch = fake.synced(&[], 100);
         fake.event(watch, WatchEvent::Added(Object::bare("ns/a", 150)));
         fake.store_ops();
@@ -1956,11 +1930,7 @@ mod tests {
 
     #[test]
     fn bug_closed_watch_is_end_of_data_never_watches_again() {
-        let bugs = ReflectorBugs {
-            closed_watch_is_end_of_data: true,
-            ..ReflectorBugs::default()
-        };
-        let mut fake = Fake::started(with_bugs(bugs));
+        let mut fake = Fake::started(with_bug(Bug::ClosedWatchIsEndOfData));
         let watch = fake.synced(&[], 100);
         fake.advance(300_000);
         fake.close(watch);

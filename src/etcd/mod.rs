@@ -41,10 +41,10 @@ mod types;
 mod watch;
 
 pub use types::*;
-pub use watch::EtcdBugs;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::bugs::Bugs;
 use store::MvccStore;
 use watch::Watcher;
 
@@ -55,12 +55,12 @@ pub struct Etcd {
     watchers: BTreeMap<WatchId, Watcher>,
     next_watch_id: WatchId,
     outbox: VecDeque<WatchResponse>,
-    bugs: EtcdBugs,
+    bugs: Bugs,
 }
 
 impl Etcd {
     /// A new store at revision 1 whose watches misbehave as `bugs` says.
-    pub fn with_bugs(bugs: EtcdBugs) -> Etcd {
+    pub fn with_bugs(bugs: Bugs) -> Etcd {
         Etcd {
             bugs,
             ..Etcd::default()

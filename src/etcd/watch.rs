@@ -1,22 +1,12 @@
 //! Watches: delivery from history, compaction cancels, progress notifications.
 
-use serde::{Deserialize, Serialize};
-
 use super::Etcd;
 use super::store::Change;
 use super::types::{
     EtcdError, Event, EventType, KeyRange, KeyValue, Revision, WatchId, WatchRequest,
     WatchResponse, WatchResponseKind,
 };
-
-/// Known-wrong watch behaviours the fake can be switched to (for the planted-bug catalog).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EtcdBugs {
-    /// etcd#15220: a requested progress notification is sent at once with the current revision,
-    /// even while events at or below it are still to be sent.
-    pub early_progress: bool,
-}
+use crate::bugs::Bug;
 
 /// One open watch.
 #[derive(Clone, Debug)]
@@ -42,6 +32,11 @@ impl Etcd {
         let revision = self.store.revision();
         let next_revision = match request.start_revision {
             0 => revision + 1,
+            // Planted: etcd#20221, a watch on a future revision starts at the current one and
+            // so delivers an event below the revision it asked for.
+            start if start > revision + 1 && self.bugs.is(Bug::FutureWatchGetsOldEvents) => {
+                revision
+            }
             start => start,
         };
         self.push(id, WatchResponseKind::Created);
@@ -76,8 +71,8 @@ impl Etcd {
     pub fn request_progress(&mut self, id: WatchId) -> Result<(), EtcdError> {
         let watcher = self.watchers.get_mut(&id).ok_or(EtcdError::NoSuchWatch)?;
         watcher.progress_pending = true;
-        if self.bugs.early_progress {
-            // Planted bug etcd#15220: answer before pending events are sent.
+        if self.bugs.is(Bug::EarlyProgress) {
+            // Planted: etcd#15220, answered at once, before pending events are sent.
             self.watchers
                 .get_mut(&id)
                 .expect("checked above")
@@ -116,10 +111,13 @@ impl Etcd {
     /// The consumer of watch `id` reads again: the watch catches up from history, or is
     /// canceled if its next revision was compacted meanwhile.
     pub fn resume_watcher(&mut self, id: WatchId) -> Result<(), EtcdError> {
-        self.watchers
-            .get_mut(&id)
-            .ok_or(EtcdError::NoSuchWatch)?
-            .stalled = false;
+        let watcher = self.watchers.get_mut(&id).ok_or(EtcdError::NoSuchWatch)?;
+        watcher.stalled = false;
+        if self.bugs.is(Bug::ResumeFromOlderRevision) {
+            // Planted: etcd#15271, after a partition the watch resumes one revision back and
+            // re-sends what it already delivered.
+            watcher.next_revision = watcher.next_revision.saturating_sub(1).max(1);
+        }
         self.sync_watcher(id);
         Ok(())
     }
@@ -153,12 +151,32 @@ impl Etcd {
         }
         let revision = self.store.revision();
         if watcher.next_revision <= revision {
-            let events: Vec<Event> = self
+            let mut events: Vec<Event> = self
                 .store
                 .changes_since(watcher.next_revision)
                 .filter(|change| watcher.range.contains(&change.key))
+                // Planted: a broader etcd#18089, the delete right above the compact revision
+                // is lost (the oracle tolerates only a delete *at* it).
+                .filter(|change| {
+                    !(self.bugs.is(Bug::DropDeleteAboveCompaction)
+                        && change.revision == compact_revision + 1
+                        && self.store.change_states(change).0.is_none())
+                })
+                // Planted: a broader etcd#19179, a watch whose next revision is the compact
+                // revision gets nothing at it, puts included.
+                .filter(|change| {
+                    !(self.bugs.is(Bug::SkipCompactRevision)
+                        && change.revision == compact_revision
+                        && watcher.next_revision == compact_revision)
+                })
                 .map(|change| self.event_for(change, watcher.prev_kv))
                 .collect();
+            if self.bugs.is(Bug::DuplicateEvent)
+                && let Some(last) = events.last().cloned()
+            {
+                // Planted: etcd#17247, the last event of a batch is sent twice.
+                events.push(last);
+            }
             if !events.is_empty() {
                 self.push(id, WatchResponseKind::Events(events));
             }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{ListOptions, RequestId};
+use crate::bugs::Bugs;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle};
 use crate::check::client::{ReflectorView, RvHistory};
 use crate::client::fifo::FifoKind;
@@ -30,7 +31,12 @@ pub(crate) struct ClientProcess {
 }
 
 impl ClientProcess {
-    pub(crate) fn new(config: &ClientsConfig, now: SimTime, rng: RngStream) -> ClientProcess {
+    pub(crate) fn new(
+        config: &ClientsConfig,
+        bugs: Bugs,
+        now: SimTime,
+        rng: RngStream,
+    ) -> ClientProcess {
         let resync_period =
             (config.resync_period_ms > 0).then_some(SimDuration(config.resync_period_ms));
         let reflector_config = ReflectorConfig {
@@ -41,6 +47,7 @@ impl ClientProcess {
             page_size: (config.page_size > 0).then_some(config.page_size),
             idle_timeout: (config.idle_timeout_ms > 0)
                 .then_some(SimDuration(config.idle_timeout_ms)),
+            bugs,
             ..ReflectorConfig::default()
         };
         let fifo = match config.fifo {
@@ -50,6 +57,7 @@ impl ClientProcess {
         };
         let mut informer_config = InformerConfig::new(fifo);
         informer_config.resync_check_period = resync_period;
+        informer_config.bugs = bugs;
         let mut informer = SharedIndexInformer::new(informer_config);
         let handlers = (0..config.handlers)
             .map(|_| informer.add_event_handler(now, resync_period.unwrap_or(SimDuration::ZERO)))

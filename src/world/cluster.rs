@@ -2,6 +2,7 @@
 //! faults, the oracles on every message, and the settle check.
 
 use crate::api::{ClientMessage, RequestError, ServerMessage, WatchEvent};
+use crate::bugs::Bugs;
 use crate::check::Violation;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
 use crate::check::client::{
@@ -147,7 +148,8 @@ impl World {
     ) -> ClientSlot {
         let now = self.kernel.now();
         let rng = RngStream::new(self.streams.seed, &format!("client-{client}-{incarnation}"));
-        let process = ClientProcess::new(&self.scenario.clients, now, rng);
+        let bugs = Bugs::new(self.scenario.bug);
+        let process = ClientProcess::new(&self.scenario.clients, bugs, now, rng);
         let apiserver = self.streams.balancer.below(self.apiservers.len() as u64) as usize;
         let generation = u64::from(incarnation) << 32;
         ClientSlot {

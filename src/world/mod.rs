@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::api::{ClientMessage, ServerMessage};
-use crate::apiserver::server::{Apiserver, ApiserverStats};
+use crate::apiserver::server::{Apiserver, ApiserverConfig, ApiserverStats};
+use crate::bugs::Bugs;
 use crate::check::Violation;
 use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{
@@ -312,12 +313,11 @@ impl World {
         let apiservers = (0..apiserver_count)
             .map(|index| {
                 let rng = RngStream::new(seed, &format!("apiserver-{index}"));
-                Apiserver::new(
-                    scenario.apiservers.server.clone(),
-                    writer::RESOURCE_PREFIX,
-                    SimTime::ZERO,
-                    rng,
-                )
+                let config = ApiserverConfig {
+                    bugs: Bugs::new(scenario.bug),
+                    ..scenario.apiservers.server.clone()
+                };
+                Apiserver::new(config, writer::RESOURCE_PREFIX, SimTime::ZERO, rng)
             })
             .collect();
         let apiserver_links = (0..apiserver_count)
@@ -325,7 +325,7 @@ impl World {
             .collect();
         World {
             kernel: Kernel::new(STEPS_MAX),
-            etcd: Etcd::with_bugs(scenario.etcd.bugs),
+            etcd: Etcd::with_bugs(Bugs::new(scenario.bug)),
             reference: ReferenceEtcd::default(),
             streams: Streams {
                 seed,

@@ -1,0 +1,590 @@
+//! The planted-bug catalog (SPEC §8, DESIGN principle 8): known bugs, historical upstream ones
+//! and classic mistakes, that can be switched on one at a time. The test suite must catch each.
+//!
+//! A bug is switched on through the scenario (`bug = "name"`, or `--bug NAME` on the command
+//! line); the world hands [`Bugs`] to every model it builds, and each bug is exactly one
+//! labelled check in one model: `if bugs.is(Bug::X) { /* planted: upstream ref */ ... }`.
+//!
+//! [`hunt`] sweeps a bug's scenario with the bug on, seed after seed, until an invariant fails
+//! or the budget runs out, then shrinks the failing seed's fault plan.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+use crate::sim::RngStream;
+use crate::trace::Trace;
+use crate::world::World;
+use crate::world::faults::FaultPlan;
+
+/// One planted bug. The serde name (kebab-case) is the name `--bug` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    /// B11: resume from the RV of unordered initial ADDED events.
+    ResumeFromAnyEventRv,
+    /// B13: etcd answers a progress request ahead of pending events.
+    EarlyProgress,
+    /// B14: relist with the same RV after 504 TooLargeResourceVersion.
+    RelistWithSameRvOnTooLarge,
+    /// B15: relist with the same RV after 410 Expired.
+    RelistWithSameRvOnExpired,
+    /// Classic: re-watch from the list RV instead of the last event's RV.
+    ResumeWatchFromListRv,
+    /// Classic: a cleanly closed watch is taken as the end of the data.
+    ClosedWatchIsEndOfData,
+    /// B2 (k/k#83810, PR #83911): a listed key whose last queued delta is Deleted gets no Replaced delta.
+    ReplaceSkipsKeyWithQueuedDelete,
+    /// B4 (k/k#115658, PR #115620): a queue-only key missing from the relist gets no tombstone.
+    ReplaceSkipsQueuedTombstone,
+    /// B6 (k/k#31981, PR #32125): resync queues Sync(indexer object) behind a pending newer delta.
+    ResyncBehindPendingDelta,
+    /// B7 (k/k#27004, PR #27435): a Delete is dropped when the key is queued but not yet in the indexer.
+    DeleteIgnoresQueuedAdd,
+    /// B8 (k/k#109115, PR #109137): when an object's index values grow from [a] to [a, b], a is removed and not re-added.
+    IndexerLosesValueOnGrowth,
+    /// B9a (k/k#24004): a watch from RV N is served the event at N again (a duplicate).
+    WatchCacheServesEventAtRv,
+    /// B9b (k/k#49956, PR #49992): right after a relist a watch at listRV-1 is accepted and misses the event at listRV.
+    WatchCacheAcceptsListRvMinusOne,
+    /// B9c (PR #68065): right after a relist a watch at the list RV gets a needless 410.
+    WatchCacheExpiresListRv,
+    /// B9d (k/k#91415, PR #91417): after evictions, watches from below the window are accepted and miss the evicted events.
+    WatchCacheAcceptsEvictedRv,
+    /// C3 (classic): a relist of the cacher keeps the old history, so watches resume across the gap.
+    WatchCacheKeepsHistoryOnRelist,
+    /// C4 (classic (cf. delta_fifo.go dedupDeltas)): any two consecutive deltas of a key are merged, keeping the older.
+    DedupAnyTwoDeltas,
+    /// C5 (classic (SPEC §9.2 N2)): a known key missing from the relist gets no tombstone.
+    ReplaceSkipsKnownTombstone,
+    /// E1 (etcd#15271): a watch resuming after a stall re-sends the revision it already delivered.
+    ResumeFromOlderRevision,
+    /// E2 (etcd#17247): the last event of a batch is sent twice.
+    DuplicateEvent,
+    /// E3 (etcd#18089 (broadened)): a delete at compactRev+1 is never sent (broader than the 3.4 loss at compactRev the oracle tolerates).
+    DropDeleteAboveCompaction,
+    /// E4 (etcd#19179 (broadened)): a watch whose next revision is the compact revision gets nothing at it, puts included.
+    SkipCompactRevision,
+    /// E5 (etcd#20221, PR #20229): a watch on a future revision starts at the current one and gets an event below its start.
+    FutureWatchGetsOldEvents,
+}
+
+/// What the catalog says about one bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BugInfo {
+    /// The catalog id (SPEC §8 `B<n>`, or `C<n>` for classic mistakes, `E<n>` for etcd
+    /// robustness-test finds).
+    pub id: &'static str,
+    /// The kebab-case name (the serde name).
+    pub name: &'static str,
+    /// Where upstream it was found or fixed (k/k#…, etcd#…, cg@…, or "classic").
+    pub upstream: &'static str,
+    /// The model it is planted in.
+    pub component: &'static str,
+    /// The library scenario that exposes it; `None` if no world run reaches it (the model's
+    /// unit test for the planted check is then its only proof).
+    pub scenario: Option<&'static str>,
+    /// How many seeds a hunt may take to catch it.
+    pub seeds: u64,
+    /// What the planted check does, on one line.
+    pub description: &'static str,
+}
+
+impl Bug {
+    /// Planted and reachable, but no catalog hunt catches them yet (reported as escapes by
+    /// `informer-sim bugs`; the suite asserts they stay exactly these until fixed).
+    pub const KNOWN_ESCAPES: &'static [Bug] = &[
+        Bug::ReplaceSkipsKeyWithQueuedDelete,
+        Bug::ReplaceSkipsQueuedTombstone,
+        Bug::WatchCacheAcceptsListRvMinusOne,
+        Bug::SkipCompactRevision,
+    ];
+
+    /// Every bug, in catalog order.
+    pub const ALL: &'static [Bug] = &[
+        Bug::ResumeFromAnyEventRv,
+        Bug::EarlyProgress,
+        Bug::RelistWithSameRvOnTooLarge,
+        Bug::RelistWithSameRvOnExpired,
+        Bug::ResumeWatchFromListRv,
+        Bug::ClosedWatchIsEndOfData,
+        Bug::ReplaceSkipsKeyWithQueuedDelete,
+        Bug::ReplaceSkipsQueuedTombstone,
+        Bug::ResyncBehindPendingDelta,
+        Bug::DeleteIgnoresQueuedAdd,
+        Bug::IndexerLosesValueOnGrowth,
+        Bug::WatchCacheServesEventAtRv,
+        Bug::WatchCacheAcceptsListRvMinusOne,
+        Bug::WatchCacheExpiresListRv,
+        Bug::WatchCacheAcceptsEvictedRv,
+        Bug::WatchCacheKeepsHistoryOnRelist,
+        Bug::DedupAnyTwoDeltas,
+        Bug::ReplaceSkipsKnownTombstone,
+        Bug::ResumeFromOlderRevision,
+        Bug::DuplicateEvent,
+        Bug::DropDeleteAboveCompaction,
+        Bug::SkipCompactRevision,
+        Bug::FutureWatchGetsOldEvents,
+    ];
+
+    /// The catalog entry.
+    pub fn info(self) -> BugInfo {
+        let entry = |id, name, upstream, component, scenario, seeds, description| BugInfo {
+            id,
+            name,
+            upstream,
+            component,
+            scenario,
+            seeds,
+            description,
+        };
+        match self {
+            Bug::ResumeFromAnyEventRv => entry(
+                "B11",
+                "resume-from-any-event-rv",
+                "k/k#74022, k/k#136583",
+                "reflector",
+                None,
+                200,
+                "lastSyncRV follows the unordered ADDED events of an RV=0 watch (unreachable: \
+                 world lists never return RV 0, so no reflector watches at RV 0)",
+            ),
+            Bug::EarlyProgress => entry(
+                "B13",
+                "early-progress",
+                "etcd#15220",
+                "etcd watch",
+                Some("etcd-watch"),
+                100,
+                "a requested progress notification is sent before the watch's pending events",
+            ),
+            Bug::RelistWithSameRvOnTooLarge => entry(
+                "B14",
+                "relist-with-same-rv-on-too-large",
+                "k/k#91073, PR #92537",
+                "reflector",
+                None,
+                200,
+                "a 504 TooLargeResourceVersion list is retried with the same RV (no world run \
+                 livelocks: lagging caches always reach the RV once writes stop)",
+            ),
+            Bug::RelistWithSameRvOnExpired => entry(
+                "B15",
+                "relist-with-same-rv-on-expired",
+                "cg@a3f022a93",
+                "reflector",
+                Some("informer-no-cache"),
+                200,
+                "a 410 Expired list is retried with the same (compacted) RV forever",
+            ),
+            Bug::ResumeWatchFromListRv => entry(
+                "C1",
+                "resume-watch-from-list-rv",
+                "classic",
+                "reflector",
+                Some("informer"),
+                200,
+                "after a clean close, re-watch from the last list's RV, not the last event's",
+            ),
+            Bug::ClosedWatchIsEndOfData => entry(
+                "C2",
+                "closed-watch-is-end-of-data",
+                "classic (SPEC §9.2 N7)",
+                "reflector",
+                Some("informer"),
+                200,
+                "a cleanly closed watch ends the reflector: it never watches again",
+            ),
+            Bug::ReplaceSkipsKeyWithQueuedDelete => entry(
+                "B2",
+                "replace-skips-key-with-queued-delete",
+                "k/k#83810, PR #83911",
+                "DeltaFIFO.Replace",
+                Some("informer-slow-consumer"),
+                300,
+                "a listed key whose last queued delta is Deleted gets no Replaced delta",
+            ),
+            Bug::ReplaceSkipsQueuedTombstone => entry(
+                "B4",
+                "replace-skips-queued-tombstone",
+                "k/k#115658, PR #115620",
+                "DeltaFIFO.Replace",
+                Some("informer-slow-consumer"),
+                300,
+                "a queue-only key missing from the relist gets no tombstone",
+            ),
+            Bug::ResyncBehindPendingDelta => entry(
+                "B6",
+                "resync-behind-pending-delta",
+                "k/k#31981, PR #32125",
+                "DeltaFIFO.Resync",
+                Some("informer-slow-consumer"),
+                300,
+                "resync queues Sync(indexer object) behind a pending newer delta",
+            ),
+            Bug::DeleteIgnoresQueuedAdd => entry(
+                "B7",
+                "delete-ignores-queued-add",
+                "k/k#27004, PR #27435",
+                "DeltaFIFO.Delete",
+                Some("informer-slow-consumer"),
+                300,
+                "a Delete is dropped when the key is queued but not yet in the indexer",
+            ),
+            Bug::IndexerLosesValueOnGrowth => entry(
+                "B8",
+                "indexer-loses-value-on-growth",
+                "k/k#109115, PR #109137",
+                "threadSafeMap.updateIndices",
+                None,
+                0,
+                "index values growing from [a] to [a, b] lose a (unreachable: every written object \
+                 has exactly one label)",
+            ),
+            Bug::WatchCacheServesEventAtRv => entry(
+                "B9a",
+                "watch-cache-serves-event-at-rv",
+                "k/k#24004",
+                "watchCache.GetInterval",
+                Some("informer"),
+                200,
+                "a watch from RV N is served the event at N again (a duplicate)",
+            ),
+            Bug::WatchCacheAcceptsListRvMinusOne => entry(
+                "B9b",
+                "watch-cache-accepts-list-rv-minus-one",
+                "k/k#49956, PR #49992",
+                "watchCache.GetInterval",
+                Some("informer-cache-churn"),
+                300,
+                "right after a relist a watch at listRV-1 is accepted and misses the event at listRV",
+            ),
+            Bug::WatchCacheExpiresListRv => entry(
+                "B9c",
+                "watch-cache-expires-list-rv",
+                "PR #68065",
+                "watchCache.GetInterval",
+                Some("informer-cache-churn"),
+                300,
+                "right after a relist a watch at the list RV gets a needless 410",
+            ),
+            Bug::WatchCacheAcceptsEvictedRv => entry(
+                "B9d",
+                "watch-cache-accepts-evicted-rv",
+                "k/k#91415, PR #91417",
+                "watchCache.GetInterval",
+                Some("informer-cache-churn"),
+                300,
+                "after evictions, watches from below the window are accepted and miss the evicted events",
+            ),
+            Bug::WatchCacheKeepsHistoryOnRelist => entry(
+                "C3",
+                "watch-cache-keeps-history-on-relist",
+                "classic",
+                "watchCache.Replace",
+                Some("informer-cache-churn"),
+                300,
+                "a relist of the cacher keeps the old history, so watches resume across the gap",
+            ),
+            Bug::DedupAnyTwoDeltas => entry(
+                "C4",
+                "dedup-any-two-deltas",
+                "classic (cf. delta_fifo.go dedupDeltas)",
+                "DeltaFIFO.queueAction",
+                Some("informer-slow-consumer"),
+                300,
+                "any two consecutive deltas of a key are merged, keeping the older",
+            ),
+            Bug::ReplaceSkipsKnownTombstone => entry(
+                "C5",
+                "replace-skips-known-tombstone",
+                "classic (SPEC §9.2 N2)",
+                "DeltaFIFO.Replace",
+                Some("informer"),
+                300,
+                "a known key missing from the relist gets no tombstone",
+            ),
+            Bug::ResumeFromOlderRevision => entry(
+                "E1",
+                "resume-from-older-revision",
+                "etcd#15271",
+                "etcd watch",
+                Some("etcd-watch"),
+                100,
+                "a watch resuming after a stall re-sends the revision it already delivered",
+            ),
+            Bug::DuplicateEvent => entry(
+                "E2",
+                "duplicate-event",
+                "etcd#17247",
+                "etcd watch",
+                Some("etcd-watch"),
+                100,
+                "the last event of a batch is sent twice",
+            ),
+            Bug::DropDeleteAboveCompaction => entry(
+                "E3",
+                "drop-delete-above-compaction",
+                "etcd#18089 (broadened)",
+                "etcd watch",
+                Some("etcd-watch"),
+                200,
+                "a delete at compactRev+1 is never sent (broader than the 3.4 loss at compactRev the oracle tolerates)",
+            ),
+            Bug::SkipCompactRevision => entry(
+                "E4",
+                "skip-compact-revision",
+                "etcd#19179 (broadened)",
+                "etcd watch",
+                Some("etcd-watch"),
+                200,
+                "a watch whose next revision is the compact revision gets nothing at it, puts included",
+            ),
+            Bug::FutureWatchGetsOldEvents => entry(
+                "E5",
+                "future-watch-gets-old-events",
+                "etcd#20221, PR #20229",
+                "etcd watch",
+                Some("etcd-watch"),
+                100,
+                "a watch on a future revision starts at the current one and gets an event below its start",
+            ),
+        }
+    }
+
+    /// The kebab-case name.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The bug named `name`, or a one-line error listing the allowed names.
+    pub fn from_name(name: &str) -> Result<Bug, String> {
+        Bug::ALL
+            .iter()
+            .copied()
+            .find(|bug| bug.name() == name)
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = Bug::ALL.iter().map(|bug| bug.name()).collect();
+                format!("unknown bug {name:?} (allowed: {})", allowed.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for Bug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The bugs switched on for one run: at most one. Models keep a copy in their config and ask
+/// [`Bugs::is`] at the single place a bug is planted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bugs(Option<Bug>);
+
+impl Bugs {
+    /// No bug: the faithful models.
+    pub const NONE: Bugs = Bugs(None);
+
+    /// `bug` switched on, or none.
+    pub fn new(bug: Option<Bug>) -> Bugs {
+        Bugs(bug)
+    }
+
+    /// Whether `bug` is switched on.
+    pub fn is(self, bug: Bug) -> bool {
+        self.0 == Some(bug)
+    }
+}
+
+/// How long a hunt may go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// The first seed (a hunt uses `first_seed..first_seed + seeds`).
+    pub first_seed: u64,
+    /// At most this many seeds.
+    pub seeds: u64,
+    /// Stop starting new seeds after this much wall time.
+    pub wall: Duration,
+    /// Shrink a caught counterexample with at most this many extra runs (0: do not shrink).
+    pub shrink_runs: u64,
+}
+
+impl Budget {
+    /// The catalog budget of `bug`: its seed count, 20 s, up to 60 shrink runs.
+    pub fn of(bug: Bug) -> Budget {
+        Budget {
+            first_seed: 0,
+            seeds: bug.info().seeds,
+            wall: Duration::from_secs(20),
+            shrink_runs: 60,
+        }
+    }
+}
+
+/// A counterexample with a reduced fault plan that still breaks the same invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shrunk {
+    /// Steps of the shrunk run.
+    pub steps: u64,
+    /// Faults left in its plan.
+    pub faults: usize,
+    /// Faults in the seed's own plan.
+    pub faults_before: usize,
+    /// The shrunk plan.
+    pub plan: FaultPlan,
+}
+
+/// The failing seed of a hunt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caught {
+    /// The seed.
+    pub seed: u64,
+    /// The invariant it broke.
+    pub invariant: &'static str,
+    /// The violation, on one line.
+    pub message: String,
+    /// Steps of the failing run.
+    pub steps: u64,
+    /// The shrunk counterexample, if shrinking was asked for.
+    pub shrunk: Option<Shrunk>,
+}
+
+/// What a hunt found.
+#[derive(Clone, Debug)]
+pub struct HuntResult {
+    /// The scenario swept.
+    pub scenario: String,
+    /// The bug switched on, if any.
+    pub bug: Option<Bug>,
+    /// The first failing seed, if any.
+    pub caught: Option<Caught>,
+    /// Seeds run, the failing one included.
+    pub seeds: u64,
+    /// Wall time, shrinking included.
+    pub wall: Duration,
+}
+
+/// Sweeps `bug`'s scenario with `bug` on until an invariant fails or the budget runs out. A
+/// bug no world run reaches (no scenario) is not hunted: nothing caught, no seeds.
+pub fn hunt(bug: Bug, budget: Budget) -> HuntResult {
+    match scenario_of(bug, Some(bug)) {
+        Some(scenario) => hunt_in(scenario, budget),
+        None => HuntResult {
+            scenario: "-".to_owned(),
+            bug: Some(bug),
+            caught: None,
+            seeds: 0,
+            wall: Duration::ZERO,
+        },
+    }
+}
+
+/// `bug`'s scenario with `switched_on` as its bug (`None` for a control run); `None` if no
+/// world run reaches the bug.
+pub fn scenario_of(bug: Bug, switched_on: Option<Bug>) -> Option<Scenario> {
+    let name = bug.info().scenario?;
+    let mut scenario = Scenario::load(name).expect("catalog scenarios are in the library");
+    scenario.bug = switched_on;
+    Some(scenario)
+}
+
+/// Sweeps `scenario` (with whatever bug it has on) until an invariant fails or the budget runs
+/// out; shrinks the failing seed's fault plan within `budget.shrink_runs`.
+pub fn hunt_in(scenario: Scenario, budget: Budget) -> HuntResult {
+    let started = Instant::now();
+    let mut seeds = 0;
+    let mut caught = None;
+    for seed in budget.first_seed..budget.first_seed.saturating_add(budget.seeds) {
+        if started.elapsed() >= budget.wall {
+            break;
+        }
+        seeds += 1;
+        let outcome = World::new(scenario.clone(), seed, Trace::default()).run();
+        if let Some((_, violation)) = outcome.violation {
+            let shrunk = (budget.shrink_runs > 0)
+                .then(|| shrink(&scenario, seed, violation.invariant, budget.shrink_runs));
+            caught = Some(Caught {
+                seed,
+                invariant: violation.invariant,
+                message: violation.message,
+                steps: outcome.steps,
+                shrunk,
+            });
+            break;
+        }
+    }
+    HuntResult {
+        scenario: scenario.name.clone(),
+        bug: scenario.bug,
+        caught,
+        seeds,
+        wall: started.elapsed(),
+    }
+}
+
+/// Greedy fault-plan shrinking: drop one fault at a time, newest first, keeping each drop under
+/// which the same invariant still fails; at most `runs` re-runs.
+pub fn shrink(scenario: &Scenario, seed: u64, invariant: &str, runs: u64) -> Shrunk {
+    let mut plan = FaultPlan::generate(scenario, &mut RngStream::new(seed, "fault-plan"));
+    let faults_before = plan.faults.len();
+    let run = |plan: &FaultPlan| {
+        World::with_plan(scenario.clone(), seed, plan.clone(), Trace::default()).run()
+    };
+    let mut best = run(&plan);
+    let mut runs_left = runs;
+    let mut index = plan.faults.len();
+    while index > 0 && runs_left > 0 {
+        index -= 1;
+        runs_left -= 1;
+        let mut candidate = plan.clone();
+        candidate.faults.remove(index);
+        let outcome = run(&candidate);
+        if outcome
+            .violation
+            .as_ref()
+            .is_some_and(|(_, violation)| violation.invariant == invariant)
+        {
+            plan = candidate;
+            best = outcome;
+        }
+    }
+    Shrunk {
+        steps: best.steps,
+        faults: plan.faults.len(),
+        faults_before,
+        plan,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serde_names_and_ids_are_unique() {
+        let mut ids = std::collections::BTreeSet::new();
+        for bug in Bug::ALL {
+            let serde_name = serde_json::to_value(bug).expect("serializes");
+            assert_eq!(serde_name.as_str(), Some(bug.name()));
+            assert_eq!(Bug::from_name(bug.name()), Ok(*bug));
+            assert!(ids.insert(bug.info().id), "duplicate id {}", bug.info().id);
+        }
+    }
+
+    #[test]
+    fn every_catalog_scenario_is_in_the_library() {
+        for bug in Bug::ALL {
+            if let Some(scenario) = scenario_of(*bug, Some(*bug)) {
+                assert_eq!(scenario.bug, Some(*bug));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_names_list_the_catalog_on_one_line() {
+        let error = Bug::from_name("nope").unwrap_err();
+        assert!(error.contains("early-progress"), "{error}");
+        assert!(!error.contains('\n'));
+    }
+}
