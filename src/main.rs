@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 use informer_sim::bugs::{Budget, Bug, HuntResult, hunt};
+use informer_sim::check::catalog::CATALOG;
 use informer_sim::client::fifo_script::run_script;
 use informer_sim::conformance::{CASES, run_all};
 use informer_sim::replay::ReplayFile;
@@ -95,6 +96,8 @@ enum Command {
     Scenarios,
     /// Runs kube-apiserver's watch conformance cases, with and without the watch cache.
     Conformance,
+    /// Prints the invariant catalog: name, promise, when it holds, upstream source.
+    Invariants,
     /// Runs a JSON script of FIFO operations and prints one JSON line per step.
     FifoScript {
         /// The script file, or - for standard input.
@@ -153,7 +156,24 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     Ok(Shard { index, count })
 }
 
+/// A closed standard output (`informer-sim invariants | head`) ends the process quietly, as
+/// Unix tools do, instead of `println!` panicking on the broken pipe.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: resetting one signal's disposition to its default touches no Rust memory.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if error.use_stderr() => {
@@ -205,6 +225,15 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Conformance) => Ok(conformance()),
+        Some(Command::Invariants) => {
+            for info in CATALOG {
+                println!(
+                    "{}\n  promise: {}\n  holds:   {}\n  source:  {}",
+                    info.name, info.promise, info.holds_when, info.source
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::FifoScript { file }) => fifo_script(&file),
         None => sweep(
             None,

@@ -237,3 +237,14 @@ fn an_unknown_bug_is_a_one_line_error_listing_the_catalog() {
     assert_eq!(text.trim_end().lines().count(), 1, "{text}");
     assert!(text.contains("early-progress"), "{text}");
 }
+
+#[test]
+fn invariants_prints_the_catalog_with_sources() {
+    let output = informer_sim(&["invariants"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let names = text.lines().filter(|line| !line.starts_with(' ')).count();
+    let sources = text.lines().filter(|line| line.starts_with("  source:  ")).count();
+    assert!(names >= 15, "{text}");
+    assert_eq!(names, sources);
+}

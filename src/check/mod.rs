@@ -4,6 +4,7 @@
 //! and where upstream promises it. A broken invariant is reported as a [`Violation`].
 
 pub mod api_oracle;
+pub mod catalog;
 pub mod client;
 pub mod etcd_watch;
 
