@@ -244,7 +244,10 @@ fn invariants_prints_the_catalog_with_sources() {
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
     let names = text.lines().filter(|line| !line.starts_with(' ')).count();
-    let sources = text.lines().filter(|line| line.starts_with("  source:  ")).count();
+    let sources = text
+        .lines()
+        .filter(|line| line.starts_with("  source:  "))
+        .count();
     assert!(names >= 15, "{text}");
     assert_eq!(names, sources);
 }

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::types::{
-    Compare, CompareResult, CompareTarget, EtcdError, Event, EventType, KeyRange, KeyValue, Op,
-    OpResponse, RangeRequest, RangeResponse, Revision, TxnRequest, TxnResponse,
+    EtcdError, Event, EventType, KeyRange, KeyValue, Op, OpResponse, RangeRequest, RangeResponse,
+    Revision, TxnRequest, TxnResponse,
 };
 
 /// The naive reference model.
@@ -89,7 +89,7 @@ impl ReferenceEtcd {
         let succeeded = request
             .compare
             .iter()
-            .all(|compare| compare_holds(&current, compare));
+            .all(|compare| compare.holds(current.get(&compare.key)));
         let branch = if succeeded {
             &request.success
         } else {
@@ -180,21 +180,6 @@ fn range_of(
         kvs,
         more: request.limit > 0 && count > request.limit,
         count,
-    }
-}
-
-fn compare_holds(state: &BTreeMap<String, KeyValue>, compare: &Compare) -> bool {
-    let kv = state.get(&compare.key);
-    let actual = match compare.target {
-        CompareTarget::Mod => kv.map_or(0, |kv| kv.mod_revision),
-        CompareTarget::Create => kv.map_or(0, |kv| kv.create_revision),
-        CompareTarget::Version => kv.map_or(0, |kv| kv.version),
-    };
-    match compare.result {
-        CompareResult::Equal => actual == compare.value,
-        CompareResult::NotEqual => actual != compare.value,
-        CompareResult::Greater => actual > compare.value,
-        CompareResult::Less => actual < compare.value,
     }
 }
 

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::types::{
-    Compare, CompareResult, CompareTarget, EtcdError, KeyRange, KeyValue, Op, OpResponse,
-    RangeRequest, RangeResponse, Revision, TxnRequest, TxnResponse,
+    EtcdError, KeyRange, KeyValue, Op, OpResponse, RangeRequest, RangeResponse, Revision,
+    TxnRequest, TxnResponse,
 };
 
 /// One state of one key: `kv` is `None` for a deletion.
@@ -124,7 +124,10 @@ impl MvccStore {
     pub(crate) fn txn(&mut self, request: &TxnRequest) -> Result<TxnResponse, EtcdError> {
         check_no_duplicate_keys(&request.success)?;
         check_no_duplicate_keys(&request.failure)?;
-        let succeeded = request.compare.iter().all(|compare| self.holds(compare));
+        let succeeded = request
+            .compare
+            .iter()
+            .all(|compare| compare.holds(self.kv_at(&compare.key, self.revision)));
         let branch = if succeeded {
             &request.success
         } else {
@@ -180,21 +183,6 @@ impl MvccStore {
             succeeded,
             responses,
         })
-    }
-
-    fn holds(&self, compare: &Compare) -> bool {
-        let kv = self.kv_at(&compare.key, self.revision);
-        let actual = match compare.target {
-            CompareTarget::Mod => kv.map_or(0, |kv| kv.mod_revision),
-            CompareTarget::Create => kv.map_or(0, |kv| kv.create_revision),
-            CompareTarget::Version => kv.map_or(0, |kv| kv.version),
-        };
-        match compare.result {
-            CompareResult::Equal => actual == compare.value,
-            CompareResult::NotEqual => actual != compare.value,
-            CompareResult::Greater => actual > compare.value,
-            CompareResult::Less => actual < compare.value,
-        }
     }
 
     /// Writes `key` at `revision`; returns the previous state. A put on an absent key creates it

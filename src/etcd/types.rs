@@ -147,6 +147,23 @@ pub struct Compare {
     pub value: u64,
 }
 
+impl Compare {
+    /// Whether the compare holds for the key's current state (`None`: absent, every field 0).
+    pub fn holds(&self, kv: Option<&KeyValue>) -> bool {
+        let actual = match self.target {
+            CompareTarget::Mod => kv.map_or(0, |kv| kv.mod_revision),
+            CompareTarget::Create => kv.map_or(0, |kv| kv.create_revision),
+            CompareTarget::Version => kv.map_or(0, |kv| kv.version),
+        };
+        match self.result {
+            CompareResult::Equal => actual == self.value,
+            CompareResult::NotEqual => actual != self.value,
+            CompareResult::Greater => actual > self.value,
+            CompareResult::Less => actual < self.value,
+        }
+    }
+}
+
 /// One operation of a transaction branch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {

@@ -12,7 +12,7 @@ use crate::client::reflector::{Reflector, ReflectorConfig};
 use crate::client::{HandlerId, InformerConfig, SharedIndexInformer};
 use crate::object::ResourceVersion;
 use crate::scenario::{ClientsConfig, FifoMode, InitialList};
-use crate::sim::{DelayConfig, Link, RngStream, SimDuration, SimTime};
+use crate::sim::{DelayConfig, Delivery, Link, RngStream, SimDuration, SimTime};
 
 /// One process incarnation: what a restart throws away.
 pub(crate) struct ClientProcess {
@@ -90,7 +90,29 @@ pub(crate) struct Connection {
     pub(crate) silent: bool,
 }
 
+/// Which way a message travels on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    ToServer,
+    ToClient,
+}
+
 impl Connection {
+    /// Whether a message sent on generation `generation` with `delivery` still arrives: the
+    /// connection is the same one, not silent, and its link did not break since.
+    pub(crate) fn delivers(
+        &self,
+        generation: u64,
+        delivery: Delivery,
+        direction: Direction,
+    ) -> bool {
+        let link = match direction {
+            Direction::ToServer => &self.to_server,
+            Direction::ToClient => &self.to_client,
+        };
+        self.generation == generation && !self.silent && link.accepts(delivery)
+    }
+
     pub(crate) fn new(apiserver: usize, generation: u64, delay: DelayConfig) -> Connection {
         Connection {
             apiserver,

@@ -15,7 +15,7 @@ use crate::client::{Delta, DeltaObject, Notification, check_mirror_equals_indexe
 use crate::scenario::Scenario;
 use crate::sim::{DelayConfig, Delivery, RngStream, SimDuration, SimTime};
 
-use super::client::{ClientProcess, ClientSlot, Connection};
+use super::client::{ClientProcess, ClientSlot, Connection, Direction};
 use super::faults::{Fault, TimedFault};
 use super::writer::RESOURCE_PREFIX;
 use super::{Ev, SETTLES, TraceEvent, World};
@@ -304,17 +304,13 @@ impl World {
         message: ClientMessage,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client].as_mut() else {
+        let Some(slot) = self.clients[client].as_mut().filter(|slot| {
+            slot.connection
+                .delivers(generation, delivery, Direction::ToServer)
+        }) else {
             return Ok(());
         };
-        let connection = &slot.connection;
-        if connection.generation != generation
-            || connection.silent
-            || !connection.to_server.accepts(delivery)
-        {
-            return Ok(());
-        }
-        let apiserver = connection.apiserver;
+        let apiserver = slot.connection.apiserver;
         if self.apiserver_down_until[apiserver].is_some_and(|until| until > now) {
             let refused = match message {
                 ClientMessage::List { id, .. } => ServerMessage::List {
@@ -387,16 +383,12 @@ impl World {
         message: ServerMessage,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client].as_mut() else {
+        let Some(slot) = self.clients[client].as_mut().filter(|slot| {
+            slot.connection
+                .delivers(generation, delivery, Direction::ToClient)
+        }) else {
             return Ok(());
         };
-        let connection = &slot.connection;
-        if connection.generation != generation
-            || connection.silent
-            || !connection.to_client.accepts(delivery)
-        {
-            return Ok(());
-        }
         match &message {
             ServerMessage::List { id, result } => {
                 if let (Some((options, freshness)), Ok(page)) = (slot.lists.remove(id), result) {

@@ -550,13 +550,18 @@ impl World {
             },
         );
         self.writers[writer] = Some(plan);
+        self.schedule_commit(writer);
+        Ok(())
+    }
+
+    /// The writer commits after thinking for a while: the window for CAS conflicts.
+    fn schedule_commit(&mut self, writer: usize) {
         let think = self
             .streams
             .workload
             .between(0, self.scenario.workload.think_ms_max);
         self.kernel
             .schedule_in(SimDuration(think), Ev::WriterCommit(writer));
-        Ok(())
     }
 
     fn writer_commit(&mut self, writer: usize) -> Result<(), Violation> {
@@ -577,12 +582,7 @@ impl World {
             CommitOutcome::Conflict => {
                 self.stats.conflicts += 1;
                 self.writers[writer] = Some(write);
-                let think = self
-                    .streams
-                    .workload
-                    .between(0, self.scenario.workload.think_ms_max);
-                self.kernel
-                    .schedule_in(SimDuration(think), Ev::WriterCommit(writer));
+                self.schedule_commit(writer);
             }
             outcome => {
                 self.stats.commits += u64::from(matches!(outcome, CommitOutcome::Committed(_)));
