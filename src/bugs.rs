@@ -237,10 +237,9 @@ impl Bug {
                 "indexer-loses-value-on-growth",
                 "k/k#109115, PR #109137",
                 "threadSafeMap.updateIndices",
-                None,
-                0,
-                "index values growing from [a] to [a, b] lose a (unreachable: every written object \
-                 has exactly one label)",
+                Some("informer-labels"),
+                100,
+                "index values growing from [a] to [a, b] lose a",
             ),
             Bug::WatchCacheServesEventAtRv => entry(
                 "B9a",

@@ -236,6 +236,9 @@ pub struct WorkloadConfig {
     pub delete_probability: f64,
     /// How many values the `app` label takes.
     pub label_values: u32,
+    /// The chance that a write also sets a `tier` label, so objects' index values grow and
+    /// shrink (SPEC §8 B8). 0 draws nothing, keeping older seeds' runs unchanged.
+    pub second_label_probability: f64,
 }
 
 impl Default for WorkloadConfig {
@@ -249,6 +252,7 @@ impl Default for WorkloadConfig {
             think_ms_max: 20,
             delete_probability: 0.25,
             label_values: 2,
+            second_label_probability: 0.0,
         }
     }
 }
@@ -557,6 +561,10 @@ impl Scenario {
             ),
             ("faults.cache_stall_probability", f.cache_stall_probability),
             ("workload.delete_probability", w.delete_probability),
+            (
+                "workload.second_label_probability",
+                w.second_label_probability,
+            ),
             (
                 "etcd_watchers.stall_probability",
                 self.etcd_watchers.stall_probability,

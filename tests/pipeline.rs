@@ -94,6 +94,11 @@ fn informer_with_a_churning_small_cache_converges() {
 }
 
 #[test]
+fn informer_whose_objects_gain_and_lose_labels_keeps_its_indexes() {
+    sweep("informer-labels");
+}
+
+#[test]
 fn informer_with_a_slow_consumer_converges() {
     sweep("informer-slow-consumer");
 }
@@ -134,6 +139,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "apiserver-oracle",
         "informer-cache-churn",
         "informer-slow-consumer",
+        "informer-labels",
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",

@@ -117,7 +117,11 @@ pub fn plan_write(
 
 fn random_labels(config: &WorkloadConfig, rng: &mut RngStream) -> BTreeMap<String, String> {
     let app = format!("app-{}", rng.below(u64::from(config.label_values)));
-    BTreeMap::from([("app".to_owned(), app)])
+    let mut labels = BTreeMap::from([("app".to_owned(), app)]);
+    if rng.chance(config.second_label_probability) {
+        labels.insert("tier".to_owned(), format!("tier-{}", rng.below(2)));
+    }
+    labels
 }
 
 /// The transaction for a pending write: compare the mod revision, then put or delete; on
