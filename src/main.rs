@@ -19,8 +19,8 @@ use informer_sim::world::{RunOutcome, RunStats, World};
 
 /// Where failing runs leave their replay files.
 const REPLAY_DIR: &str = "replays";
-/// How many hazard seeds a sweep prints in full.
-const HAZARDS_SHOWN: u64 = 3;
+/// How many hazard seeds per scenario a sweep shows.
+const HAZARDS_SHOWN: u64 = 1;
 /// The seeds the main job sweeps per library scenario.
 const MAIN_JOB_SEEDS: u64 = 200;
 
@@ -340,17 +340,24 @@ fn run(
     Ok(report(seed, &scenario, plan, &outcome))
 }
 
-/// Prints a run's verdict; a failure also gets a replay file. Returns the exit code.
-fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome) -> ExitCode {
-    let replay_command = format!(
+fn replay_command(seed: u64, scenario: &Scenario) -> String {
+    format!(
         "informer-sim run --seed {seed} --scenario {}",
         scenario.name
-    );
+    )
+}
+
+/// Prints the expected upstream hazards a run hit, one line each.
+fn print_hazards(seed: u64, scenario: &Scenario, outcome: &RunOutcome) {
     for (step, hazard) in &outcome.hazards {
-        println!(
-            "hazard: {hazard} (expected upstream hazard, step {step}; replay: {replay_command})"
-        );
+        let replay = replay_command(seed, scenario);
+        println!("hazard: {hazard} (expected upstream hazard, step {step}; replay: {replay})");
     }
+}
+
+/// Prints a run's verdict; a failure also gets a replay file. Returns the exit code.
+fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome) -> ExitCode {
+    print_hazards(seed, scenario, outcome);
     let Some((step, violation)) = &outcome.violation else {
         println!(
             "ok seed={seed} events={} trace={}",
@@ -363,7 +370,7 @@ fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome)
         Ok(path) => println!("replay file: informer-sim replay {}", path.display()),
         Err(error) => println!("replay file not written: {error}"),
     }
-    println!("replay: {replay_command}");
+    println!("replay: {}", replay_command(seed, scenario));
     println!(
         "FAIL seed={seed} invariant={} step={step}",
         violation.invariant
@@ -415,9 +422,14 @@ fn sweep(
             .collect::<Result<_, _>>()?,
     };
     let started = Instant::now();
-    let (mut swept, mut failed, mut hazards, mut events) = (0u64, 0u64, 0u64, 0u64);
+    let mut rows: Vec<SweepRow> = Vec::new();
     let mut exercised = RunStats::default();
     for scenario in &scenarios {
+        let mut row = SweepRow {
+            scenario: scenario.name.clone(),
+            ..SweepRow::default()
+        };
+        let scenario_started = Instant::now();
         for seed in seeds.start..seeds.end {
             if shard.is_some_and(|shard| (seed - seeds.start) % shard.count != shard.index) {
                 continue;
@@ -428,27 +440,37 @@ fn sweep(
             let world = World::new(scenario.clone(), seed, Trace::default());
             let plan = world.plan().clone();
             let outcome = world.run();
-            swept += 1;
-            events += outcome.steps;
+            row.seeds += 1;
+            row.events += outcome.steps;
             exercised.add(&outcome.stats);
-            hazards += u64::from(!outcome.hazards.is_empty());
+            row.hazards += u64::from(!outcome.hazards.is_empty());
             if outcome.violation.is_some() {
-                failed += 1;
+                row.failed += 1;
                 report(seed, scenario, plan, &outcome);
-            } else if !outcome.hazards.is_empty() && hazards <= HAZARDS_SHOWN {
-                report(seed, scenario, plan, &outcome);
+            } else if !outcome.hazards.is_empty() && row.hazards <= HAZARDS_SHOWN {
+                print_hazards(seed, scenario, &outcome);
             }
-            if swept % 100 == 0 {
-                eprint!("\r{}: {swept} seeds, {failed} failed", scenario.name);
+            if row.seeds.is_multiple_of(100) {
+                eprint!(
+                    "\r{}: {} seeds, {} failed",
+                    scenario.name, row.seeds, row.failed
+                );
                 let _ = std::io::stderr().flush();
             }
         }
+        row.seconds = scenario_started.elapsed().as_secs_f64();
         eprintln!();
+        rows.push(row);
     }
+    print_sweep_table(&rows);
     println!("exercised: {exercised}");
+    let swept: u64 = rows.iter().map(|row| row.seeds).sum();
+    let failed: u64 = rows.iter().map(|row| row.failed).sum();
+    let hazards: u64 = rows.iter().map(|row| row.hazards).sum();
     if hazards > 0 {
         println!("expected upstream hazards: {hazards} seeds (not failures)");
     }
+    let events: u64 = rows.iter().map(|row| row.events).sum();
     let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
     println!("swept {swept} seeds: {failed} failed, {rate:.0} events/s");
     Ok(if failed == 0 {
@@ -456,6 +478,31 @@ fn sweep(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One scenario's line of a sweep's summary table.
+#[derive(Default)]
+struct SweepRow {
+    scenario: String,
+    seeds: u64,
+    failed: u64,
+    hazards: u64,
+    events: u64,
+    seconds: f64,
+}
+
+fn print_sweep_table(rows: &[SweepRow]) {
+    println!(
+        "{:<40} {:>7} {:>7} {:>8} {:>11} {:>10}",
+        "scenario", "seeds", "failed", "hazards", "events", "events/s"
+    );
+    for row in rows {
+        let rate = row.events as f64 / row.seconds.max(1e-9);
+        println!(
+            "{:<40} {:>7} {:>7} {:>8} {:>11} {:>10.0}",
+            row.scenario, row.seeds, row.failed, row.hazards, row.events, rate
+        );
+    }
 }
 
 fn bugs_table(only: Option<&str>, first_seed: u64) -> Result<ExitCode, String> {
