@@ -535,7 +535,7 @@ fn bugs_table(only: Option<&str>, first_seed: u64) -> Result<ExitCode, String> {
     let mut results = results.into_inner().expect("no hunt panics");
     results.sort_by_key(|(index, _)| *index);
     println!(
-        "{:<4} {:<40} {:<7} {:<34} {:>6} {:>8} {:>15}",
+        "{:<4} {:<40} {:<7} {:<40} {:>6} {:>8} {:>15}",
         "id", "bug", "caught", "invariant", "seeds", "time", "shrunk"
     );
     let mut caught_seeds = Vec::new();
@@ -590,7 +590,7 @@ fn print_row(result: &HuntResult) {
         None => ("NO", "-", "-".to_owned()),
     };
     println!(
-        "{:<4} {:<40} {:<7} {:<34} {:>6} {:>7.2}s {:>15}",
+        "{:<4} {:<40} {:<7} {:<38} {:>6} {:>7.2}s {:>15}",
         bug.info().id,
         bug.name(),
         caught,
