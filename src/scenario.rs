@@ -127,8 +127,11 @@ pub struct ClientsConfig {
     pub initial_list: InitialList,
     /// The informer's resync period (0: off).
     pub resync_period_ms: u64,
-    /// Event handlers per informer.
+    /// Event handlers per informer, registered before it starts.
     pub handlers: u32,
+    /// Event handlers registered while the informer runs (`AddEventHandler` after start: they
+    /// get the indexer's objects as initial adds first, SPEC §5.2, §10 T8), at a random time.
+    pub late_handlers: u32,
     /// The longest time a handler takes per notification.
     pub handler_ms_max: u64,
     /// The longest time the informer takes to process one popped item.
@@ -151,6 +154,7 @@ impl Default for ClientsConfig {
             initial_list: InitialList::List,
             resync_period_ms: 0,
             handlers: 1,
+            late_handlers: 0,
             handler_ms_max: 5,
             process_ms_max: 2,
             link: DelayConfig {
@@ -412,7 +416,7 @@ impl Scenario {
         };
         let w = &self.workload;
         let c = &self.clients;
-        let checks: [(&'static str, u64, u64, u64, &'static str); 16] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 17] = [
             (
                 "apiservers.count",
                 u64::from(self.apiservers.count),
@@ -436,6 +440,13 @@ impl Scenario {
             ),
             ("clients.count", u64::from(c.count), 0, 16, "0..=16"),
             ("clients.handlers", u64::from(c.handlers), 0, 8, "0..=8"),
+            (
+                "clients.late_handlers",
+                u64::from(c.late_handlers),
+                0,
+                8,
+                "0..=8",
+            ),
             (
                 "clients.min_watch_timeout_ms",
                 c.min_watch_timeout_ms,

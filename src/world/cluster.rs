@@ -131,6 +131,7 @@ impl World {
         for client in 0..self.scenario.clients.count as usize {
             let slot = self.new_client_slot(client, 0, RvHistory::default());
             self.clients.push(Some(slot));
+            self.schedule_late_handlers(client, 0);
             self.drain_client(client)
                 .expect("a starting client breaks no invariant");
         }
@@ -138,6 +139,49 @@ impl World {
             self.kernel
                 .schedule_at(SimTime(timed.at_ms), Ev::Fault(timed));
         }
+    }
+
+    /// Schedules the scenario's late handlers of a client incarnation at random times.
+    fn schedule_late_handlers(&mut self, client: usize, incarnation: u32) {
+        let window = self.scenario.duration_ms.max(1);
+        for _ in 0..self.scenario.clients.late_handlers {
+            let at = self.kernel.now() + SimDuration(self.streams.clients.below(window));
+            self.kernel
+                .schedule_at(at, Ev::AddLateHandler(client, incarnation));
+        }
+    }
+
+    /// `AddEventHandler` on a running informer: the new handler first gets every indexer
+    /// object as an initial add, then the deltas that follow (SPEC §5.2, §10 T8).
+    pub(super) fn add_late_handler(
+        &mut self,
+        client: usize,
+        incarnation: u32,
+    ) -> Result<(), Violation> {
+        let now = self.kernel.now();
+        let Some(slot) = self.clients[client]
+            .as_mut()
+            .filter(|slot| slot.incarnation == incarnation)
+        else {
+            return Ok(());
+        };
+        let process = &mut slot.process;
+        let resync = SimDuration(self.scenario.clients.resync_period_ms);
+        let id = process.informer.add_event_handler(now, resync);
+        process.handlers.push(id);
+        process.handler_scheduled.push(false);
+        process.handler_synced_checked.push(false);
+        let handler = process.handlers.len() - 1;
+        let initial_adds = process.informer.pending_notifications(id);
+        self.record(
+            &format!("client-{client}"),
+            &TraceEvent::LateHandler {
+                handler,
+                initial_adds,
+            },
+        );
+        self.schedule_handler(client, handler);
+        Ok(())
     }
 
     fn new_client_slot(
@@ -782,9 +826,11 @@ impl World {
         self.flush_apiserver(apiserver);
         let mut history = old.history;
         history.restart();
-        let mut slot = self.new_client_slot(client, old.incarnation + 1, history);
+        let incarnation = old.incarnation + 1;
+        let mut slot = self.new_client_slot(client, incarnation, history);
         slot.relists_before = old.relists_before + old.process.reflector.relist_count();
         self.clients[client] = Some(slot);
+        self.schedule_late_handlers(client, incarnation);
         self.drain_client(client)
     }
 

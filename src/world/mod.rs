@@ -89,6 +89,7 @@ enum Ev {
     Fault(TimedFault),
     SlowConsumerEnd(usize),
     CacheStallEnd(usize, WatchId),
+    AddLateHandler(usize, u32),
 }
 
 /// One line of the trace.
@@ -155,6 +156,10 @@ enum TraceEvent<'a> {
         notification: String,
     },
     ReflectorTimer,
+    LateHandler {
+        handler: usize,
+        initial_adds: usize,
+    },
     Fault {
         fault: &'a TimedFault,
     },
@@ -510,6 +515,7 @@ impl World {
             Ev::Fault(fault) => self.inject(fault),
             Ev::SlowConsumerEnd(client) => self.slow_consumer_end(client),
             Ev::CacheStallEnd(apiserver, watch) => self.cache_stall_end(apiserver, watch),
+            Ev::AddLateHandler(client, incarnation) => self.add_late_handler(client, incarnation),
         }
     }
 
