@@ -30,6 +30,18 @@ pub(super) fn etcd_link_delay(scenario: &Scenario, index: usize) -> DelayConfig 
     }
 }
 
+/// The client's slot, if `incarnation` is still the running one (events of a restarted
+/// process's previous incarnation find nothing).
+fn live_slot(
+    clients: &mut [Option<ClientSlot>],
+    client: usize,
+    incarnation: u32,
+) -> Option<&mut ClientSlot> {
+    clients[client]
+        .as_mut()
+        .filter(|slot| slot.incarnation == incarnation)
+}
+
 fn describe_object(object: &DeltaObject) -> String {
     match object {
         DeltaObject::Object(object) => object.to_string(),
@@ -159,10 +171,7 @@ impl World {
         incarnation: u32,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client]
-            .as_mut()
-            .filter(|slot| slot.incarnation == incarnation)
-        else {
+        let Some(slot) = live_slot(&mut self.clients, client, incarnation) else {
             return Ok(());
         };
         let process = &mut slot.process;
@@ -469,10 +478,7 @@ impl World {
         incarnation: u32,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client]
-            .as_mut()
-            .filter(|slot| slot.incarnation == incarnation)
-        else {
+        let Some(slot) = live_slot(&mut self.clients, client, incarnation) else {
             return Ok(());
         };
         if slot.process.timer_at.is_some_and(|at| at <= now) {
@@ -507,10 +513,7 @@ impl World {
         incarnation: u32,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client]
-            .as_mut()
-            .filter(|slot| slot.incarnation == incarnation)
-        else {
+        let Some(slot) = live_slot(&mut self.clients, client, incarnation) else {
             return Ok(());
         };
         slot.process.pop_scheduled = false;
@@ -614,10 +617,7 @@ impl World {
         handler: usize,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client]
-            .as_mut()
-            .filter(|slot| slot.incarnation == incarnation)
-        else {
+        let Some(slot) = live_slot(&mut self.clients, client, incarnation) else {
             return Ok(());
         };
         slot.process.handler_scheduled[handler] = false;
