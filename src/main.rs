@@ -12,7 +12,7 @@ use informer_sim::check::catalog::CATALOG;
 use informer_sim::client::fifo_script::run_script;
 use informer_sim::conformance::{CASES, run_all};
 use informer_sim::replay::ReplayFile;
-use informer_sim::scenario::{DEFAULT_SCENARIO, FifoMode, LIBRARY, Scenario};
+use informer_sim::scenario::{DEFAULT_SCENARIO, FifoKind, LIBRARY, Scenario};
 use informer_sim::trace::Trace;
 use informer_sim::world::faults::FaultPlan;
 use informer_sim::world::{RunOutcome, RunStats, World};
@@ -48,8 +48,8 @@ enum Command {
         #[arg(long)]
         trace: Option<PathBuf>,
         /// Overrides the clients' FIFO: delta, real or real-atomic.
-        #[arg(long, value_parser = parse_fifo)]
-        fifo: Option<FifoMode>,
+        #[arg(long, value_parser = |text: &str| text.parse::<FifoKind>())]
+        fifo: Option<FifoKind>,
         /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
         #[arg(long)]
         bug: Option<String>,
@@ -69,8 +69,8 @@ enum Command {
         #[arg(long)]
         time_limit: Option<u64>,
         /// Overrides the clients' FIFO: delta, real or real-atomic.
-        #[arg(long, value_parser = parse_fifo)]
-        fifo: Option<FifoMode>,
+        #[arg(long, value_parser = |text: &str| text.parse::<FifoKind>())]
+        fifo: Option<FifoKind>,
         /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
         #[arg(long)]
         bug: Option<String>,
@@ -134,15 +134,6 @@ fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
         return Err(message());
     }
     Ok(SeedRange { start, end })
-}
-
-fn parse_fifo(text: &str) -> Result<FifoMode, String> {
-    match text {
-        "delta" => Ok(FifoMode::Delta),
-        "real" => Ok(FifoMode::Real),
-        "real-atomic" => Ok(FifoMode::RealAtomic),
-        _ => Err("a FIFO is delta, real or real-atomic".to_owned()),
-    }
 }
 
 fn parse_shard(text: &str) -> Result<Shard, String> {
@@ -290,7 +281,7 @@ fn fifo_script(file: &str) -> Result<ExitCode, String> {
 /// What the command line changes in a scenario.
 #[derive(Clone, Copy, Default)]
 struct Overrides<'a> {
-    fifo: Option<FifoMode>,
+    fifo: Option<FifoKind>,
     bug: Option<&'a str>,
 }
 
@@ -300,21 +291,13 @@ fn load(name: &str, overrides: Overrides<'_>) -> Result<Scenario, String> {
     let mut scenario = Scenario::load(name).map_err(|error| error.to_string())?;
     if let Some(fifo) = overrides.fifo {
         scenario.clients.fifo = fifo;
-        scenario.name = format!("{} --fifo {}", scenario.name, fifo_name(fifo));
+        scenario.name = format!("{} --fifo {}", scenario.name, fifo);
     }
     if let Some(bug) = overrides.bug {
         scenario.bug = Some(Bug::from_name(bug)?);
         scenario.name = format!("{} --bug {bug}", scenario.name);
     }
     Ok(scenario)
-}
-
-fn fifo_name(fifo: FifoMode) -> &'static str {
-    match fifo {
-        FifoMode::Delta => "delta",
-        FifoMode::Real => "real",
-        FifoMode::RealAtomic => "real-atomic",
-    }
 }
 
 fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
@@ -329,7 +312,7 @@ fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
 fn run(
     seed: u64,
     scenario_name: &str,
-    fifo: Option<FifoMode>,
+    fifo: Option<FifoKind>,
     bug: Option<&str>,
     trace_path: Option<&Path>,
 ) -> Result<ExitCode, String> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::apiserver::server::ApiserverConfig;
 use crate::bugs::Bug;
+pub use crate::client::FifoKind;
 use crate::sim::DelayConfig;
 
 /// One simulated cluster and what happens to it.
@@ -89,19 +90,6 @@ impl Default for ApiserversConfig {
     }
 }
 
-/// Which FIFO an informer uses (SPEC §0, §12).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FifoMode {
-    /// DeltaFIFO with the indexer as known objects (legacy informers, custom code).
-    #[default]
-    Delta,
-    /// RealFIFO, non-atomic (InOrderInformers).
-    Real,
-    /// RealFIFO with AtomicFIFO: one ReplacedAll per relist.
-    RealAtomic,
-}
-
 /// How a reflector fills its store first (SPEC §3.2, §3.6).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -122,7 +110,7 @@ pub struct ClientsConfig {
     /// How many.
     pub count: u32,
     /// Their FIFO.
-    pub fifo: FifoMode,
+    pub fifo: FifoKind,
     /// How their reflectors fill the store first.
     pub initial_list: InitialList,
     /// The informer's resync period (0: off).
@@ -150,7 +138,7 @@ impl Default for ClientsConfig {
     fn default() -> Self {
         ClientsConfig {
             count: 1,
-            fifo: FifoMode::Delta,
+            fifo: FifoKind::Delta,
             initial_list: InitialList::List,
             resync_period_ms: 0,
             handlers: 1,

@@ -6,7 +6,7 @@ use informer_sim::check::client::{
     HANDLER_SYNCED_AFTER_INITIAL_LIST, NO_TIME_TRAVEL_ACROSS_RESTARTS,
     SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
 };
-use informer_sim::scenario::{FifoMode, InitialList, Scenario};
+use informer_sim::scenario::{FifoKind, InitialList, Scenario};
 use informer_sim::trace::Trace;
 use informer_sim::world::World;
 use informer_sim::world::faults::{Fault, FaultPlan, TimedFault};
@@ -16,7 +16,7 @@ const DURATION_MS: u64 = 20_000;
 
 #[derive(Clone, Debug)]
 struct Knobs {
-    fifo: FifoMode,
+    fifo: FifoKind,
     initial_list: InitialList,
     apiservers: u32,
     watch_cache: bool,
@@ -26,9 +26,9 @@ struct Knobs {
 
 fn knobs() -> impl Strategy<Value = Knobs> {
     let fifo = prop_oneof![
-        Just(FifoMode::Delta),
-        Just(FifoMode::Real),
-        Just(FifoMode::RealAtomic)
+        Just(FifoKind::Delta),
+        Just(FifoKind::Real),
+        Just(FifoKind::RealAtomic)
     ];
     let initial = prop_oneof![
         Just(InitialList::List),
@@ -109,7 +109,7 @@ fn scenario(knobs: &Knobs) -> Scenario {
     // A lagging cache serving an RV "0" list after a client restart may go back in time (B1),
     // and DeltaFIFO reports synced before its last initial item is applied (N6, and so B20).
     let mut hazards = vec![NO_TIME_TRAVEL_ACROSS_RESTARTS];
-    if knobs.fifo == FifoMode::Delta {
+    if knobs.fifo == FifoKind::Delta {
         hazards.extend([
             SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
             HANDLER_SYNCED_AFTER_INITIAL_LIST,

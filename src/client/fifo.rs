@@ -42,8 +42,9 @@ pub enum PopError {
     Closed,
 }
 
-/// Which queue an informer uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which queue an informer uses (SPEC §0, §12); scenarios name it as [`FifoKind::as_str`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FifoKind {
     /// `DeltaFIFO` with `EmitDeltaTypeReplaced` (the legacy informer).
     Delta,

@@ -1567,9 +1567,8 @@ mod tests {
         assert_eq!(fake.outputs()[0], ReflectorOutput::Store(replace));
     }
 
-    #[test]
-    fn pages_assemble_into_one_replace_at_the_first_page_rv() {
-        let mut fake = Fake::started(ReflectorConfig::default());
+    /// Answers the first list with one item (ns/a@10, list RV 50) and a continue token.
+    fn answer_first_of_two_pages(fake: &mut Fake) {
         let (first, _) = fake.expect_list();
         let token = ContinueToken {
             last_key: "ns/a".to_string(),
@@ -1580,6 +1579,12 @@ mod tests {
             ..page(&[("ns/a", 10)], 50)
         };
         fake.answer_list(first, Ok(first_page));
+    }
+
+    #[test]
+    fn pages_assemble_into_one_replace_at_the_first_page_rv() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        answer_first_of_two_pages(&mut fake);
         let (second, _) = fake.expect_list();
         fake.answer_list(second, Ok(page(&[("ns/b", 20)], 60)));
         let replace = StoreOp::Replace {
@@ -1593,16 +1598,7 @@ mod tests {
     #[test]
     fn paginated_rv_zero_list_keeps_later_lists_paginated() {
         let mut fake = Fake::started(ReflectorConfig::default());
-        let (first, _) = fake.expect_list();
-        let token = ContinueToken {
-            last_key: "ns/a".to_string(),
-            resource_version: 50,
-        };
-        let first_page = ListResponse {
-            continue_token: Some(token),
-            ..page(&[("ns/a", 10)], 50)
-        };
-        fake.answer_list(first, Ok(first_page));
+        answer_first_of_two_pages(&mut fake);
         let (second, _) = fake.expect_list();
         fake.answer_list(second, Ok(page(&[], 50)));
         let watch = match fake.outputs().as_slice() {

@@ -7,11 +7,10 @@ use crate::api::{ListOptions, RequestId};
 use crate::bugs::Bugs;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle};
 use crate::check::client::{ReflectorView, RvHistory};
-use crate::client::fifo::FifoKind;
 use crate::client::reflector::{Reflector, ReflectorConfig};
 use crate::client::{HandlerId, InformerConfig, SharedIndexInformer};
 use crate::object::ResourceVersion;
-use crate::scenario::{ClientsConfig, FifoMode, InitialList};
+use crate::scenario::{ClientsConfig, InitialList};
 use crate::sim::{DelayConfig, Delivery, Link, RngStream, SimDuration, SimTime};
 
 /// One process incarnation: what a restart throws away.
@@ -50,12 +49,7 @@ impl ClientProcess {
             bugs,
             ..ReflectorConfig::default()
         };
-        let fifo = match config.fifo {
-            FifoMode::Delta => FifoKind::Delta,
-            FifoMode::Real => FifoKind::Real,
-            FifoMode::RealAtomic => FifoKind::RealAtomic,
-        };
-        let mut informer_config = InformerConfig::new(fifo);
+        let mut informer_config = InformerConfig::new(config.fifo);
         informer_config.resync_check_period = resync_period;
         informer_config.bugs = bugs;
         let mut informer = SharedIndexInformer::new(informer_config);
