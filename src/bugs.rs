@@ -98,7 +98,6 @@ impl Bug {
         Bug::ReplaceSkipsKeyWithQueuedDelete,
         Bug::ReplaceSkipsQueuedTombstone,
         Bug::WatchCacheAcceptsListRvMinusOne,
-        Bug::SkipCompactRevision,
     ];
 
     /// Every bug, in catalog order.
@@ -336,8 +335,8 @@ impl Bug {
                 "skip-compact-revision",
                 "etcd#19179 (broadened)",
                 "etcd watch",
-                Some("etcd-watch"),
-                200,
+                Some("etcd-watch-auto-compaction"),
+                100,
                 "a watch whose next revision is the compact revision gets nothing at it, puts included",
             ),
             Bug::FutureWatchGetsOldEvents => entry(

@@ -257,6 +257,11 @@ pub struct EtcdConfig {
     pub compaction_interval_ms: u64,
     /// etcd's `--experimental-watch-progress-notify-interval` (0: never).
     pub progress_notify_interval_ms: u64,
+    /// etcd's own `--auto-compaction-mode=revision --auto-compaction-retention`: each
+    /// compaction tick compacts at the current revision minus this many, so compact revisions
+    /// land on resource writes (0: kube-apiserver's compactor, whose compact revision is
+    /// always its own `compact_rev_key` bump).
+    pub auto_compaction_retention: u64,
 }
 
 impl Default for EtcdConfig {
@@ -264,6 +269,7 @@ impl Default for EtcdConfig {
         EtcdConfig {
             compaction_interval_ms: 10_000,
             progress_notify_interval_ms: 5_000,
+            auto_compaction_retention: 0,
         }
     }
 }

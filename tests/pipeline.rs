@@ -128,9 +128,15 @@ fn consistent_first_lists_never_travel_back_in_time() {
 }
 
 #[test]
+fn etcd_watches_under_revision_auto_compaction_are_history_suffixes() {
+    assert!(sweep("etcd-watch-auto-compaction").is_empty());
+}
+
+#[test]
 fn every_library_scenario_is_swept_here_or_in_determinism() {
     let covered = [
         "etcd-watch",
+        "etcd-watch-auto-compaction",
         "informer",
         "informer-real-fifo",
         "informer-atomic-watch-list",

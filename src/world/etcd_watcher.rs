@@ -3,7 +3,7 @@
 
 use crate::check::Violation;
 use crate::check::etcd_watch::WatchStreamOracle;
-use crate::etcd::{KeyRange, WatchId, WatchRequest, WatchResponse, WatchResponseKind};
+use crate::etcd::{KeyRange, Revision, WatchId, WatchRequest, WatchResponse, WatchResponseKind};
 use crate::sim::{Delivery, Link, SimDuration};
 
 use super::writer::RESOURCE_PREFIX;
@@ -182,6 +182,7 @@ impl World {
                     watcher,
                     delivery,
                     response,
+                    compact_revision: self.etcd.compact_revision(),
                 },
             );
         }
@@ -192,9 +193,9 @@ impl World {
         watcher: usize,
         delivery: Delivery,
         response: WatchResponse,
+        compact_revision: Revision,
     ) -> Result<(), Violation> {
         let actor = format!("watcher-{watcher}");
-        let compact_revision = self.etcd.compact_revision();
         let state = &mut self.watchers[watcher];
         let Some(watch) = state
             .watch

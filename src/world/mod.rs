@@ -62,6 +62,8 @@ enum Ev {
         watcher: usize,
         delivery: Delivery,
         response: WatchResponse,
+        /// etcd's compact revision when the message was made (what the oracle may excuse).
+        compact_revision: Revision,
     },
     Heal,
     SettleCheck,
@@ -486,7 +488,8 @@ impl World {
                 watcher,
                 delivery,
                 response,
-            } => self.deliver(watcher, delivery, response),
+                compact_revision,
+            } => self.deliver(watcher, delivery, response, compact_revision),
             Ev::Heal => self.heal(),
             Ev::SettleCheck => self.settle_check(),
             Ev::ApiserverTimer(apiserver) => self.apiserver_timer(apiserver),
@@ -607,6 +610,35 @@ impl World {
         if self.healed {
             return Ok(());
         }
+        let target = match self.scenario.etcd.auto_compaction_retention {
+            0 => self.bump_compact_rev_key()?,
+            retention => self.etcd.revision().saturating_sub(retention),
+        };
+        let outcome = if target > 0 {
+            let fake = self.etcd.compact(target);
+            let reference = self.reference.compact(target);
+            self.compare(&fake, &reference, "compact")?;
+            self.stats.compactions += u64::from(fake.is_ok());
+            format!("{fake:?}")
+        } else {
+            "first tick".to_owned()
+        };
+        self.record(
+            "compactor",
+            &TraceEvent::Compact {
+                revision: target,
+                outcome,
+            },
+        );
+        self.flush_watch_responses();
+        let interval = SimDuration(self.scenario.etcd.compaction_interval_ms);
+        self.kernel.schedule_in(interval, Ev::CompactTick);
+        Ok(())
+    }
+
+    /// The CAS bump of kube-apiserver's compactor; returns the revision to compact at (the
+    /// previous tick's bump, 0 on the first tick).
+    fn bump_compact_rev_key(&mut self) -> Result<Revision, Violation> {
         let bump = TxnRequest {
             compare: vec![crate::etcd::Compare {
                 key: COMPACT_REV_KEY.to_owned(),
@@ -633,26 +665,7 @@ impl World {
         self.compactor.version += 1;
         let target = self.compactor.previous_revision;
         self.compactor.previous_revision = response.header_revision;
-        let outcome = if target > 0 {
-            let fake = self.etcd.compact(target);
-            let reference = self.reference.compact(target);
-            self.compare(&fake, &reference, "compact")?;
-            self.stats.compactions += u64::from(fake.is_ok());
-            format!("{fake:?}")
-        } else {
-            "first tick".to_owned()
-        };
-        self.record(
-            "compactor",
-            &TraceEvent::Compact {
-                revision: target,
-                outcome,
-            },
-        );
-        self.flush_watch_responses();
-        let interval = SimDuration(self.scenario.etcd.compaction_interval_ms);
-        self.kernel.schedule_in(interval, Ev::CompactTick);
-        Ok(())
+        Ok(target)
     }
 
     fn progress_tick(&mut self) -> Result<(), Violation> {
