@@ -22,7 +22,7 @@ use crate::world::faults::FaultPlan;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Bug {
-    /// B11: resume from the RV of unordered initial ADDED events.
+    /// B11 (k/k#74022, PR #136583): lastSyncRV taken from the unordered initial ADDED events of a watch-list.
     ResumeFromAnyEventRv,
     /// B13: etcd answers a progress request ahead of pending events.
     EarlyProgress,
@@ -97,7 +97,6 @@ impl Bug {
     pub const KNOWN_ESCAPES: &'static [Bug] = &[
         Bug::ReplaceSkipsKeyWithQueuedDelete,
         Bug::ReplaceSkipsQueuedTombstone,
-        Bug::WatchCacheAcceptsListRvMinusOne,
     ];
 
     /// Every bug, in catalog order.
@@ -142,12 +141,11 @@ impl Bug {
             Bug::ResumeFromAnyEventRv => entry(
                 "B11",
                 "resume-from-any-event-rv",
-                "k/k#74022, k/k#136583",
+                "k/k#74022, PR #136583",
                 "reflector",
-                None,
-                200,
-                "lastSyncRV follows the unordered ADDED events of an RV=0 watch (unreachable: \
-                 world lists never return RV 0, so no reflector watches at RV 0)",
+                Some("informer-atomic-watch-list"),
+                100,
+                "lastSyncRV follows the unordered initial ADDED events of a watch-list, before its bookmark",
             ),
             Bug::EarlyProgress => entry(
                 "B13",
@@ -254,8 +252,8 @@ impl Bug {
                 "watch-cache-accepts-list-rv-minus-one",
                 "k/k#49956, PR #49992",
                 "watchCache.GetInterval",
-                Some("informer-cache-churn"),
-                300,
+                Some("informer-relist-edge"),
+                100,
                 "right after a relist a watch at listRV-1 is accepted and misses the event at listRV",
             ),
             Bug::WatchCacheExpiresListRv => entry(

@@ -99,6 +99,11 @@ fn informer_whose_objects_gain_and_lose_labels_keeps_its_indexes() {
 }
 
 #[test]
+fn informers_resuming_at_the_edge_of_fresh_cache_lists_converge() {
+    sweep("informer-relist-edge");
+}
+
+#[test]
 fn informer_with_a_slow_consumer_converges() {
     sweep("informer-slow-consumer");
 }
@@ -144,6 +149,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-ha",
         "apiserver-oracle",
         "informer-cache-churn",
+        "informer-relist-edge",
         "informer-slow-consumer",
         "informer-labels",
         "stale-relist-ha",

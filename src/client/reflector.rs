@@ -772,11 +772,7 @@ impl Reflector {
         watching.event_received_besides_added |= !matches!(operation, StoreOp::Add(_));
         watching.event_count += 1;
         self.outputs.push_back(ReflectorOutput::Store(operation));
-        if watching.propagate_rv_from_start
-            || watching.event_received_besides_added
-            // Planted: k/k#74022 (B11), the RV of unordered initial ADDED events is taken too.
-            || self.config.bugs.is(Bug::ResumeFromAnyEventRv)
-        {
+        if watching.propagate_rv_from_start || watching.event_received_besides_added {
             self.last_sync_resource_version = Some(resource_version);
         }
     }
@@ -874,6 +870,11 @@ impl Reflector {
         watch_list.event_count += 1;
         match event {
             WatchEvent::Added(object) => {
+                if self.config.bugs.is(Bug::ResumeFromAnyEventRv) {
+                    // Planted: k/k#74022 (B11), before PR #136583 the watch-list handler set
+                    // lastSyncRV from each unordered initial ADDED event, not at the bookmark.
+                    self.last_sync_resource_version = Some(object.resource_version);
+                }
                 watch_list.items.insert(object.key.clone(), object);
             }
             WatchEvent::Modified(object) => {
@@ -1861,19 +1862,16 @@ mod tests {
     }
 
     #[test]
-    fn bug_b11_takes_rv_from_initial_added_events_of_rv_zero_watch() {
-        let mut fake = Fake::started(with_bug(Bug::ResumeFromAnyEventRv));
-        let watch = fake.synced(&[], 0);
-        fake.event(watch, WatchEvent::Added(Object::bare("ns/a", 900)));
-        fake.event(watch, WatchEvent::Added(Object::bare("ns/b", 500)));
-        fake.store_ops();
+    fn bug_b11_takes_rv_from_initial_added_events_of_a_watch_list() {
+        let mut fake = Fake::started(ReflectorConfig {
+            bugs: Bugs::new(Some(Bug::ResumeFromAnyEventRv)),
+            ..watch_list_config()
+        });
+        let (stream, _) = fake.expect_watch();
+        fake.event(stream, WatchEvent::Added(Object::bare("ns/a", 900)));
+        fake.event(stream, WatchEvent::Added(Object::bare("ns/b", 500)));
+        fake.expect_nothing();
         assert_eq!(fake.reflector.last_sync_resource_version(), Some(500));
-        fake.advance(5_000);
-        fake.close(watch);
-        assert_eq!(
-            fake.expect_watch().1.resource_version,
-            ResourceVersionParam::At(500)
-        );
     }
 
     #[test]
