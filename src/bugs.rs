@@ -26,7 +26,7 @@ pub enum Bug {
     ResumeFromAnyEventRv,
     /// B13: etcd answers a progress request ahead of pending events.
     EarlyProgress,
-    /// B14: relist with the same RV after 504 TooLargeResourceVersion.
+    /// B14 (k/k#91073, PR #92537): relist with the same RV after 504 TooLargeResourceVersion.
     RelistWithSameRvOnTooLarge,
     /// B15: relist with the same RV after 410 Expired.
     RelistWithSameRvOnExpired,
@@ -161,10 +161,9 @@ impl Bug {
                 "relist-with-same-rv-on-too-large",
                 "k/k#91073, PR #92537",
                 "reflector",
-                None,
-                200,
-                "a 504 TooLargeResourceVersion list is retried with the same RV (no world run \
-                 livelocks: lagging caches always reach the RV once writes stop)",
+                Some("informer-ha-quiet"),
+                150,
+                "a 504 TooLargeResourceVersion list is retried with the same RV",
             ),
             Bug::RelistWithSameRvOnExpired => entry(
                 "B15",

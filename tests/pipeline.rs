@@ -89,6 +89,11 @@ fn informers_behind_three_lagging_apiservers_converge() {
 }
 
 #[test]
+fn informers_of_a_quiet_resource_behind_older_apiservers_converge() {
+    sweep("informer-ha-quiet");
+}
+
+#[test]
 fn informer_with_a_churning_small_cache_converges() {
     sweep("informer-cache-churn");
 }
@@ -147,6 +152,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-atomic-watch-list",
         "informer-no-cache",
         "informer-ha",
+        "informer-ha-quiet",
         "apiserver-oracle",
         "informer-cache-churn",
         "informer-relist-edge",

@@ -44,6 +44,12 @@ pub struct ApiserverConfig {
     /// Answer a too-old watch with an HTTP 410 status instead of a 200 stream carrying an
     /// ERROR event (a fault form some proxies and fakes produce).
     pub http_410_watch_errors: bool,
+    /// While a read waits for the cache to be fresh, ask etcd for progress every 100 ms
+    /// (kube-apiserver >= 1.28 `progress.conditionalProgressRequester`, KEP-2340). Off: an
+    /// older apiserver whose cache advances only on this resource's events and periodic
+    /// progress notifications, so a quiet resource's cache stays below the global revision
+    /// (SPEC §8 B14).
+    pub progress_requests: bool,
     /// Planted bugs of the watch cache (SPEC §8 B9); set by the world, not by scenarios.
     #[serde(skip)]
     pub bugs: Bugs,
@@ -56,6 +62,7 @@ impl Default for ApiserverConfig {
             history_capacity: 100,
             watcher_buffer: 10,
             http_410_watch_errors: false,
+            progress_requests: true,
             bugs: Bugs::NONE,
         }
     }
@@ -422,7 +429,7 @@ impl Apiserver {
             return self.complete_read(now, read);
         }
         self.waiting.push(read);
-        if self.progress_request_at.is_none() {
+        if self.config.progress_requests && self.progress_request_at.is_none() {
             self.progress_request_at = Some(now);
         }
     }
