@@ -68,6 +68,9 @@ pub enum Bug {
     SkipCompactRevision,
     /// E5 (etcd#20221, PR #20229): a watch on a future revision starts at the current one and gets an event below its start.
     FutureWatchGetsOldEvents,
+    // Server-side bugs around cacher (re)initialization and paginated lists.
+    /// B10 (PR #73845): events buffered in the dispatcher when a watch registers are sent again after its interval.
+    CacherResendsBufferedEvents,
 }
 
 /// What the catalog says about one bug.
@@ -124,6 +127,7 @@ impl Bug {
         Bug::DropDeleteAboveCompaction,
         Bug::SkipCompactRevision,
         Bug::FutureWatchGetsOldEvents,
+        Bug::CacherResendsBufferedEvents,
     ];
 
     /// The catalog entry.
@@ -344,6 +348,15 @@ impl Bug {
                 Some("etcd-watch"),
                 100,
                 "a watch on a future revision starts at the current one and gets an event below its start",
+            ),
+            Bug::CacherResendsBufferedEvents => entry(
+                "B10",
+                "cacher-resends-buffered-events",
+                "PR #73845",
+                "cacheWatcher.processInterval",
+                Some("informer-blocked-dispatch"),
+                100,
+                "events still buffered in the dispatcher when a watch registers are sent again after its interval",
             ),
         }
     }

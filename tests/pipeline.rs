@@ -94,6 +94,11 @@ fn informers_of_a_quiet_resource_behind_older_apiservers_converge() {
 }
 
 #[test]
+fn informers_registering_while_the_dispatcher_blocks_converge() {
+    sweep("informer-blocked-dispatch");
+}
+
+#[test]
 fn informer_with_a_churning_small_cache_converges() {
     sweep("informer-cache-churn");
 }
@@ -155,6 +160,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-ha-quiet",
         "apiserver-oracle",
         "informer-cache-churn",
+        "informer-blocked-dispatch",
         "informer-relist-edge",
         "informer-slow-consumer",
         "informer-labels",

@@ -38,6 +38,7 @@
 use std::collections::VecDeque;
 
 use super::event::{WatchCacheEvent, WatchEvent, WatchEventType};
+use crate::bugs::{Bug, Bugs};
 use crate::object::{Object, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
 
@@ -139,6 +140,8 @@ pub struct CacheWatcherConfig {
     pub input_capacity: usize,
     /// The heartbeat bookmark period.
     pub bookmark_frequency: SimDuration,
+    /// Planted bugs of the cache watcher (SPEC §8 B10).
+    pub bugs: Bugs,
 }
 
 impl Default for CacheWatcherConfig {
@@ -149,6 +152,7 @@ impl Default for CacheWatcherConfig {
             deadline: None,
             input_capacity: WATCH_CHANNEL_SIZE_MIN,
             bookmark_frequency: DEFAULT_BOOKMARK_FREQUENCY,
+            bugs: Bugs::NONE,
         }
     }
 }
@@ -445,7 +449,9 @@ impl CacheWatcher {
     /// Initial (interval) object events raise the last sent RV, so live events they already
     /// covered are not sent twice (k/k#73845); bookmarks do not.
     fn raise_last_sent(&mut self, event: &WatchCacheEvent) {
-        if !event.is_bookmark() {
+        // Planted: PR #73845 (B10), the interval leaves the RV alone, so events still
+        // buffered in the dispatcher's input when the watch registered are sent again.
+        if !event.is_bookmark() && !self.config.bugs.is(Bug::CacherResendsBufferedEvents) {
             self.last_sent_resource_version =
                 self.last_sent_resource_version.max(event.resource_version);
         }

@@ -586,6 +586,7 @@ impl Apiserver {
             allow_watch_bookmarks: options.allow_watch_bookmarks,
             deadline: Some(deadline),
             input_capacity: self.config.watcher_buffer,
+            bugs: self.config.bugs,
             ..CacheWatcherConfig::default()
         };
         let cacher = self.cacher.as_mut().expect("cached watch");
