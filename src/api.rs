@@ -36,7 +36,7 @@ pub enum ResourceVersionMatch {
 /// Where a paginated list continues (`continue` token): after `start_key`, at
 /// `resource_version`; a negative resource version is an "inconsistent continue" that reads
 /// the rest at the latest revision (SPEC §2.1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ContinueToken {
     /// The last key returned; the next page starts after it.
     pub last_key: String,

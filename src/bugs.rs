@@ -71,6 +71,8 @@ pub enum Bug {
     // Server-side bugs around cacher (re)initialization and paginated lists.
     /// B10 (PR #73845): events buffered in the dispatcher when a watch registers are sent again after its interval.
     CacherResendsBufferedEvents,
+    /// B16 (k/k#66981, PR #67284): the pager follows the inconsistent continue token of an expired continuation.
+    PagerFollowsInconsistentContinue,
 }
 
 /// What the catalog says about one bug.
@@ -128,6 +130,7 @@ impl Bug {
         Bug::SkipCompactRevision,
         Bug::FutureWatchGetsOldEvents,
         Bug::CacherResendsBufferedEvents,
+        Bug::PagerFollowsInconsistentContinue,
     ];
 
     /// The catalog entry.
@@ -357,6 +360,15 @@ impl Bug {
                 Some("informer-blocked-dispatch"),
                 100,
                 "events still buffered in the dispatcher when a watch registers are sent again after its interval",
+            ),
+            Bug::PagerFollowsInconsistentContinue => entry(
+                "B16",
+                "pager-follows-inconsistent-continue",
+                "k/k#66981, PR #67284",
+                "ListPager",
+                Some("informer-paged-compaction"),
+                100,
+                "an expired continuation's inconsistent token is followed: one list mixes two snapshots",
             ),
         }
     }

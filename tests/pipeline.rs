@@ -84,6 +84,11 @@ fn informer_without_watch_cache_converges() {
 }
 
 #[test]
+fn informers_whose_paginated_lists_outlive_their_snapshot_converge() {
+    sweep("informer-paged-compaction");
+}
+
+#[test]
 fn informers_behind_three_lagging_apiservers_converge() {
     sweep("informer-ha");
 }
@@ -156,6 +161,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-real-fifo",
         "informer-atomic-watch-list",
         "informer-no-cache",
+        "informer-paged-compaction",
         "informer-ha",
         "informer-ha-quiet",
         "apiserver-oracle",

@@ -671,6 +671,20 @@ mod tests {
     }
 
     #[test]
+    fn bug_b10_sends_live_events_the_interval_covered_again() {
+        let interval = vec![modified("ns/a", 11), modified("ns/b", 12)];
+        let config = CacheWatcherConfig {
+            bugs: Bugs::new(Some(Bug::CacherResendsBufferedEvents)),
+            ..CacheWatcherConfig::default()
+        };
+        let mut watcher = CacheWatcher::new(config, WatchStart::since(10, interval), SimTime::ZERO);
+        for rv in [12, 13] {
+            watcher.dispatch(&modified("ns/c", rv));
+        }
+        assert_eq!(output_rvs(&mut watcher), vec![11, 12, 12, 13]);
+    }
+
+    #[test]
     fn rv_zero_watch_sends_the_state_then_only_newer_events() {
         let state = vec![
             cache_event(WatchEventType::Added, Object::bare("ns/a", 90), None),

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::ContinueToken;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::SimTime;
 
@@ -99,6 +100,11 @@ pub struct Status {
     pub reason: StatusReason,
     /// The human-readable message, e.g. `too old resource version: 5 (9)`.
     pub message: String,
+    /// `ListMeta.Continue` of a 410 on an expired continuation: an inconsistent token that
+    /// reads the rest of the list at the latest revision (etcd3 store.go
+    /// `handleCompactedErrorForPaging`, PR #67284).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<ContinueToken>,
 }
 
 impl Status {
@@ -108,6 +114,7 @@ impl Status {
             code: reason.code(),
             reason,
             message: message.into(),
+            continue_token: None,
         }
     }
 }

@@ -339,14 +339,8 @@ impl Apiserver {
     /// The delegator's decision (`ShouldDelegateList`, `CacheDelegator.GetList`; SPEC §2.4).
     fn list(&mut self, now: SimTime, etcd: &mut Etcd, key: StreamKey, options: ListOptions) {
         if let Some(token) = &options.continue_token {
-            let revision = u64::try_from(token.resource_version).unwrap_or(0);
-            let request = EtcdListRequest {
-                revision,
-                limit: options.limit,
-                after_key: Some(token.last_key.clone()),
-            };
-            let result =
-                storage::list(etcd, &self.prefix, &request).map(|page| filter_list(page, &options));
+            let result = storage::continue_list(etcd, &self.prefix, token, options.limit)
+                .map(|page| filter_list(page, &options));
             return self.reply_list(key, result);
         }
         let exact = match options.resource_version {

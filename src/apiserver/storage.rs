@@ -88,6 +88,35 @@ pub fn status_of(error: EtcdError) -> Status {
     }
 }
 
+/// The next page of a paginated list: after the token's key, at its revision (-1: the latest).
+/// If that revision was compacted, the 410 carries an inconsistent token for the rest at the
+/// latest revision (etcd3 store.go `handleCompactedErrorForPaging`, PR #67284).
+pub fn continue_list(
+    etcd: &Etcd,
+    prefix: &str,
+    token: &ContinueToken,
+    limit: u64,
+) -> Result<ListResponse, Status> {
+    let request = EtcdListRequest {
+        revision: u64::try_from(token.resource_version).unwrap_or(0),
+        limit,
+        after_key: Some(token.last_key.clone()),
+    };
+    list(etcd, prefix, &request).map_err(|status| match status.reason {
+        StatusReason::Expired => Status {
+            continue_token: Some(ContinueToken {
+                last_key: token.last_key.clone(),
+                resource_version: -1,
+            }),
+            ..Status::new(
+                StatusReason::Expired,
+                "The provided continue parameter is too old to display a consistent list result.",
+            )
+        },
+        _ => status,
+    })
+}
+
 /// Where an etcd list reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EtcdListRequest {
@@ -225,6 +254,33 @@ mod tests {
             },
         );
         assert_eq!(future.unwrap_err().reason, StatusReason::Timeout);
+    }
+
+    #[test]
+    fn an_expired_continuation_offers_an_inconsistent_token_for_the_rest_at_the_latest() {
+        let mut etcd = Etcd::default();
+        for name in ["ns/a", "ns/b", "ns/c"] {
+            etcd.put(&format!("{PREFIX}{name}"), &body(1)).unwrap();
+        }
+        let token = ContinueToken {
+            last_key: "ns/a".to_owned(),
+            resource_version: 2,
+        };
+        etcd.put(&format!("{PREFIX}ns/d"), &body(1)).unwrap();
+        etcd.compact(5).unwrap();
+        let expired = continue_list(&etcd, PREFIX, &token, 2).unwrap_err();
+        assert_eq!(expired.reason, StatusReason::Expired);
+        let inconsistent = expired.continue_token.expect("an inconsistent token");
+        assert_eq!(
+            (
+                inconsistent.last_key.as_str(),
+                inconsistent.resource_version
+            ),
+            ("ns/a", -1)
+        );
+        let rest = continue_list(&etcd, PREFIX, &inconsistent, 0).unwrap();
+        assert_eq!(rest.resource_version, 5, "the latest revision");
+        assert_eq!(rest.items.len(), 3, "ns/b, ns/c and the later ns/d");
     }
 
     #[test]

@@ -19,8 +19,10 @@
 //! ```
 
 use crate::api::{
-    ListOptions, ListResponse, RequestError, ResourceVersionMatch, ResourceVersionParam,
+    ContinueToken, ListOptions, ListResponse, RequestError, ResourceVersionMatch,
+    ResourceVersionParam, Status,
 };
+use crate::bugs::{Bug, Bugs};
 use crate::object::{Object, ResourceVersion};
 
 /// The page size when the caller sets none (`defaultPageSize`).
@@ -64,6 +66,8 @@ pub struct ListPager {
     resource_version: Option<ResourceVersion>,
     /// Whether the last request was the full-list fallback.
     full_list: bool,
+    /// Planted bugs of the pager (SPEC §8 B16).
+    bugs: Bugs,
 }
 
 impl ListPager {
@@ -78,8 +82,14 @@ impl ListPager {
             items: Vec::new(),
             resource_version: None,
             full_list: false,
+            bugs: Bugs::NONE,
         };
         (pager, options)
+    }
+
+    /// The same pager with `bugs` switched on.
+    pub fn with_bugs(self, bugs: Bugs) -> ListPager {
+        ListPager { bugs, ..self }
     }
 
     /// Takes the answer to the last request.
@@ -90,6 +100,14 @@ impl ListPager {
         let continuing = self.resource_version.is_some();
         let page = match result {
             Ok(page) => page,
+            Err(RequestError::Status(Status {
+                continue_token: Some(token),
+                ..
+            })) if self.bugs.is(Bug::PagerFollowsInconsistentContinue) => {
+                // Planted: k/k#66981 (B16), the inconsistent token of an expired continuation
+                // is followed, so the rest of the list comes from a later snapshot.
+                return self.next_page(token);
+            }
             Err(error) if error.is_expired() && continuing && !self.full_list => {
                 self.full_list = true;
                 let options = ListOptions {
@@ -119,6 +137,11 @@ impl ListPager {
                 paginated: true,
             });
         };
+        self.next_page(token)
+    }
+
+    /// The request for the page after `token` (the token carries the revision).
+    fn next_page(&self, token: ContinueToken) -> PagerStep {
         PagerStep::Request(ListOptions {
             resource_version: ResourceVersionParam::Unset,
             resource_version_match: ResourceVersionMatch::Unset,
@@ -131,7 +154,7 @@ impl ListPager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ContinueToken, Status, StatusReason};
+    use crate::api::StatusReason;
 
     fn page(keys: &[&str], resource_version: u64, next: Option<&str>) -> ListResponse {
         ListResponse {
@@ -198,6 +221,29 @@ mod tests {
                 paginated: true
             }
         );
+    }
+
+    #[test]
+    fn bug_b16_follows_the_inconsistent_token_of_an_expired_continuation() {
+        let (pager, _) = ListPager::new(paged_options());
+        let mut pager = pager.with_bugs(Bugs::new(Some(Bug::PagerFollowsInconsistentContinue)));
+        pager.handle_page(Ok(page(&["a", "b"], 50, Some("b"))));
+        let inconsistent = ContinueToken {
+            last_key: "b".to_owned(),
+            resource_version: -1,
+        };
+        let expired = RequestError::Status(Status {
+            continue_token: Some(inconsistent.clone()),
+            ..Status::new(StatusReason::Expired, "continue expired")
+        });
+        let PagerStep::Request(next) = pager.handle_page(Err(expired)) else {
+            panic!("the inconsistent token is followed");
+        };
+        assert_eq!(next.continue_token, Some(inconsistent));
+        let PagerStep::Done(list) = pager.handle_page(Ok(page(&["c"], 70, None))) else {
+            panic!("the last page completes the list");
+        };
+        assert_eq!((list.items.len(), list.resource_version), (3, 50));
     }
 
     #[test]

@@ -601,6 +601,7 @@ impl Reflector {
             ..ListOptions::at(request_resource_version)
         };
         let (pager, request) = ListPager::new(options);
+        let pager = pager.with_bugs(self.config.bugs);
         let id = self.send_list(request);
         self.state = State::Listing(Listing {
             id,
