@@ -19,6 +19,10 @@ const FAST: &[Bug] = &[
     Bug::WatchCacheKeepsHistoryOnRelist,
     Bug::ResyncBehindPendingDelta,
     Bug::ClosedWatchIsEndOfData,
+    Bug::ResumeFromAnyEventRv,
+    Bug::RelistWithSameRvOnTooLarge,
+    Bug::SkipCompactRevision,
+    Bug::PagerFollowsInconsistentContinue,
 ];
 
 fn budget(seeds: u64) -> Budget {
