@@ -15,6 +15,7 @@ use informer_sim::replay::ReplayFile;
 use informer_sim::scenario::{DEFAULT_SCENARIO, FifoKind, LIBRARY, Scenario};
 use informer_sim::trace::Trace;
 use informer_sim::world::faults::FaultPlan;
+use informer_sim::world::probes::Probe;
 use informer_sim::world::{RunOutcome, RunStats, World};
 
 /// Where failing runs leave their replay files.
@@ -425,7 +426,7 @@ fn sweep(
             let outcome = world.run();
             row.seeds += 1;
             row.events += outcome.steps;
-            exercised.add(&outcome.stats);
+            row.stats.add(&outcome.stats);
             row.hazards += u64::from(!outcome.hazards.is_empty());
             if outcome.violation.is_some() {
                 row.failed += 1;
@@ -443,10 +444,13 @@ fn sweep(
         }
         row.seconds = scenario_started.elapsed().as_secs_f64();
         eprintln!();
+        row.probe_misses = Probe::misses(&scenario.probes, &row.stats);
+        exercised.add(&row.stats);
         rows.push(row);
     }
     print_sweep_table(&rows);
     println!("exercised: {exercised}");
+    print_probes(&scenarios, &rows);
     let swept: u64 = rows.iter().map(|row| row.seeds).sum();
     let failed: u64 = rows.iter().map(|row| row.failed).sum();
     let hazards: u64 = rows.iter().map(|row| row.hazards).sum();
@@ -455,8 +459,9 @@ fn sweep(
     }
     let events: u64 = rows.iter().map(|row| row.events).sum();
     let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    println!("swept {swept} seeds: {failed} failed, {rate:.0} events/s");
-    Ok(if failed == 0 {
+    let misses: usize = rows.iter().map(|row| row.probe_misses.len()).sum();
+    println!("swept {swept} seeds: {failed} failed, {misses} probes never hit, {rate:.0} events/s");
+    Ok(if failed == 0 && misses == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -472,6 +477,36 @@ struct SweepRow {
     hazards: u64,
     events: u64,
     seconds: f64,
+    stats: RunStats,
+    /// The scenario's coverage probes this sweep never hit.
+    probe_misses: Vec<Probe>,
+}
+
+/// Prints how often each coverage probe was hit, per scenario (`*` marks the probes the
+/// scenario requires), and one line per required probe that was never hit.
+fn print_probes(scenarios: &[Scenario], rows: &[SweepRow]) {
+    for (scenario, row) in scenarios.iter().zip(rows) {
+        let hits: Vec<String> = Probe::ALL
+            .iter()
+            .filter(|probe| probe.hits(&row.stats) > 0 || scenario.probes.contains(probe))
+            .map(|probe| {
+                let required = if scenario.probes.contains(probe) {
+                    "*"
+                } else {
+                    ""
+                };
+                format!("{probe}{required}={}", probe.hits(&row.stats))
+            })
+            .collect();
+        println!("probes {}: {}", scenario.name, hits.join(" "));
+        for probe in &row.probe_misses {
+            println!(
+                "probe never hit: {} in {}: the sweep never reached this state ({} seeds); \
+                 sweep more seeds or change the scenario",
+                probe, scenario.name, row.seeds
+            );
+        }
+    }
 }
 
 fn print_sweep_table(rows: &[SweepRow]) {

@@ -9,6 +9,7 @@ use crate::apiserver::server::ApiserverConfig;
 use crate::bugs::Bug;
 pub use crate::client::FifoKind;
 use crate::sim::DelayConfig;
+use crate::world::probes::Probe;
 
 /// One simulated cluster and what happens to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,10 @@ pub struct Scenario {
     /// Invariants this scenario shows upstream does NOT guarantee (SPEC §9.2): a violation of
     /// one is reported as an expected hazard with its seed, not as a failure.
     pub expected_hazards: Vec<String>,
+    /// Rare states every sweep of this scenario must reach (coverage probes): a sweep that
+    /// never hits one fails, since its random search proved nothing about that state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
     /// The planted bug switched on (SPEC §8, `src/bugs.rs`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bug: Option<Bug>,
@@ -53,6 +58,7 @@ impl Default for Scenario {
             clients: ClientsConfig::default(),
             faults: FaultsConfig::default(),
             expected_hazards: Vec::new(),
+            probes: Vec::new(),
             bug: None,
         }
     }

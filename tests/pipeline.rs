@@ -9,7 +9,8 @@ use informer_sim::check::client::{
 };
 use informer_sim::scenario::{LIBRARY, Scenario};
 use informer_sim::trace::Trace;
-use informer_sim::world::{RunOutcome, World};
+use informer_sim::world::probes::Probe;
+use informer_sim::world::{RunOutcome, RunStats, World};
 
 fn seeds() -> Vec<u64> {
     if let Some(seed) = std::env::var("INFORMER_SIM_SEED")
@@ -29,12 +30,16 @@ fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
     World::new(scenario.clone(), seed, Trace::default()).run()
 }
 
-/// Sweeps `name`; returns how many seeds hit each declared hazard.
+/// Sweeps `name`; returns how many seeds hit each declared hazard. A sweep of more than one
+/// seed must also hit every coverage probe the scenario requires.
 fn sweep(name: &str) -> std::collections::BTreeMap<&'static str, usize> {
     let scenario = Scenario::load(name).expect("library scenario");
     let mut hazards = std::collections::BTreeMap::new();
-    for seed in seeds() {
+    let mut stats = RunStats::default();
+    let seeds = seeds();
+    for &seed in &seeds {
         let outcome = run(&scenario, seed);
+        stats.add(&outcome.stats);
         if let Some((step, violation)) = &outcome.violation {
             panic!(
                 "{violation} at step {step}; replay: informer-sim run --seed {seed} --scenario {name}"
@@ -50,6 +55,14 @@ fn sweep(name: &str) -> std::collections::BTreeMap<&'static str, usize> {
                 "seed {seed} of {name} is not deterministic"
             );
         }
+    }
+    if seeds.len() > 1 {
+        let misses = Probe::misses(&scenario.probes, &stats);
+        assert!(
+            misses.is_empty(),
+            "{name}: {} seeds never reached the probes {misses:?}",
+            seeds.len()
+        );
     }
     hazards
 }

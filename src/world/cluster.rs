@@ -11,12 +11,15 @@ use crate::check::client::{
     SYNCED_IMPLIES_INITIAL_LIST_APPLIED, etcd_state, first_difference,
 };
 use crate::client::reflector::{ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp};
-use crate::client::{Delta, DeltaObject, Notification, check_mirror_equals_indexer};
+use crate::client::{
+    Delta, DeltaObject, Fifo, Notification, SharedIndexInformer, check_mirror_equals_indexer,
+};
 use crate::scenario::Scenario;
 use crate::sim::{DelayConfig, Delivery, RngStream, SimDuration, SimTime};
 
 use super::client::{ClientProcess, ClientSlot, Connection, Direction};
 use super::faults::{Fault, TimedFault};
+use super::probes::ClientMarks;
 use super::writer::RESOURCE_PREFIX;
 use super::{Ev, SETTLES, TraceEvent, World};
 
@@ -40,6 +43,18 @@ fn live_slot(
     clients[client]
         .as_mut()
         .filter(|slot| slot.incarnation == incarnation)
+}
+
+/// Known keys a DeltaFIFO resync skips because they still have queued deltas
+/// (delta_fifo.go `syncKeyLocked`; SPEC §10 T9).
+fn resync_skips(informer: &SharedIndexInformer) -> u64 {
+    match informer.fifo() {
+        Fifo::Delta(fifo) => fifo
+            .queued()
+            .filter(|(key, _)| informer.indexer().get_by_key(key).is_some())
+            .count() as u64,
+        Fifo::Real(_) => 0,
+    }
 }
 
 fn describe_object(object: &DeltaObject) -> String {
@@ -215,6 +230,7 @@ impl World {
             reading: true,
             delay_spike: None,
             relists_before: 0,
+            marks: ClientMarks::default(),
         }
     }
 
@@ -274,6 +290,7 @@ impl World {
             },
         );
         let slot = self.clients[client].as_mut().expect("started");
+        slot.marks.request(&mut self.stats.probes, &message);
         match &message {
             ClientMessage::List { id, options } => {
                 slot.lists.insert(*id, (options.clone(), None));
@@ -328,6 +345,7 @@ impl World {
             }
             StoreOp::Bookmark(resource_version) => process.informer.bookmark(now, resource_version),
             StoreOp::Resync => {
+                self.stats.probes.resync_skips += resync_skips(&process.informer);
                 process.informer.resync(now);
             }
         }
@@ -379,10 +397,10 @@ impl World {
             self.send_to_client(client, apiserver, refused);
             return Ok(());
         }
-        if let ClientMessage::List { id, options } = &message
+        if let ClientMessage::List { id, .. } = &message
             && let Some(entry) = slot.lists.get_mut(id)
         {
-            entry.1 = Some(Freshness::of(options, self.etcd.revision()));
+            entry.1 = Some(self.etcd.revision());
         }
         self.apiservers[apiserver].handle_client_message(now, &mut self.etcd, client, message);
         self.flush_apiserver(apiserver);
@@ -444,12 +462,16 @@ impl World {
         };
         match &message {
             ServerMessage::List { id, result } => {
-                if let (Some((options, freshness)), Ok(page)) = (slot.lists.remove(id), result) {
-                    let freshness = freshness.expect("a list answered after it arrived");
+                if let (Some((options, arrival)), Ok(page)) = (slot.lists.remove(id), result) {
+                    let arrival = arrival.expect("a list answered after it arrived");
+                    slot.marks
+                        .list_answered(&mut self.stats.probes, page, arrival);
+                    let freshness = Freshness::of(&options, arrival);
                     check_list(&self.reference, RESOURCE_PREFIX, &options, freshness, page)?;
                 }
             }
             ServerMessage::WatchEvent { id, event } => {
+                slot.marks.watch_event(&mut self.stats.probes, event);
                 if let Some(oracle) = slot.watch_oracles.get_mut(id) {
                     oracle.observe(&self.reference, event)?;
                 }
@@ -829,6 +851,8 @@ impl World {
         let incarnation = old.incarnation + 1;
         let mut slot = self.new_client_slot(client, incarnation, history);
         slot.relists_before = old.relists_before + old.process.reflector.relist_count();
+        slot.marks = old.marks;
+        slot.marks.restart();
         self.clients[client] = Some(slot);
         self.schedule_late_handlers(client, incarnation);
         self.drain_client(client)

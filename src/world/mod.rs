@@ -9,6 +9,7 @@ mod client;
 mod cluster;
 mod etcd_watcher;
 pub mod faults;
+pub mod probes;
 pub mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -192,6 +193,8 @@ pub struct RunStats {
     pub notifications: u64,
     /// Faults injected.
     pub faults: u64,
+    /// The coverage probes' own counters.
+    pub probes: probes::ProbeCounts,
 }
 
 impl RunStats {
@@ -209,6 +212,7 @@ impl RunStats {
         self.tombstones += other.tombstones;
         self.notifications += other.notifications;
         self.faults += other.faults;
+        self.probes.add(&other.probes);
     }
 }
 
@@ -634,6 +638,7 @@ impl World {
         let target = self.compactor.previous_revision;
         self.compactor.previous_revision = response.header_revision;
         let outcome = if target > 0 {
+            self.stats.probes.compactions_under_watch += u64::from(self.etcd.watch_count() > 0);
             let fake = self.etcd.compact(target);
             let reference = self.reference.compact(target);
             self.compare(&fake, &reference, "compact")?;
