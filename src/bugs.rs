@@ -6,17 +6,16 @@
 //! labelled check in one model: `if bugs.is(Bug::X) { /* planted: upstream ref */ ... }`.
 //!
 //! [`hunt`] sweeps a bug's scenario with the bug on, seed after seed, until an invariant fails
-//! or the budget runs out, then shrinks the failing seed's fault plan.
+//! or the budget runs out, then shrinks the failing case (its fault plan and workload).
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Scenario;
-use crate::sim::RngStream;
+use crate::shrink::{Case, Shrunk, shrink};
 use crate::trace::Trace;
 use crate::world::World;
-use crate::world::faults::FaultPlan;
 
 /// One planted bug. The serde name (kebab-case) is the name `--bug` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -421,21 +420,8 @@ impl Budget {
     }
 }
 
-/// A counterexample with a reduced fault plan that still breaks the same invariant.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Shrunk {
-    /// Steps of the shrunk run.
-    pub steps: u64,
-    /// Faults left in its plan.
-    pub faults: usize,
-    /// Faults in the seed's own plan.
-    pub faults_before: usize,
-    /// The shrunk plan.
-    pub plan: FaultPlan,
-}
-
 /// The failing seed of a hunt.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Caught {
     /// The seed.
     pub seed: u64,
@@ -489,7 +475,7 @@ pub fn scenario_of(bug: Bug, switched_on: Option<Bug>) -> Option<Scenario> {
 }
 
 /// Sweeps `scenario` (with whatever bug it has on) until an invariant fails or the budget runs
-/// out; shrinks the failing seed's fault plan within `budget.shrink_runs`.
+/// out; shrinks the failing case within `budget.shrink_runs`.
 pub fn hunt_in(scenario: Scenario, budget: Budget) -> HuntResult {
     let started = Instant::now();
     let mut seeds = 0;
@@ -501,8 +487,10 @@ pub fn hunt_in(scenario: Scenario, budget: Budget) -> HuntResult {
         seeds += 1;
         let outcome = World::new(scenario.clone(), seed, Trace::default()).run();
         if let Some((_, violation)) = outcome.violation {
-            let shrunk = (budget.shrink_runs > 0)
-                .then(|| shrink(&scenario, seed, violation.invariant, budget.shrink_runs));
+            let shrunk = (budget.shrink_runs > 0).then(|| {
+                let case = Case::of_seed(scenario.clone(), seed);
+                shrink(case, violation.invariant, budget.shrink_runs)
+            });
             caught = Some(Caught {
                 seed,
                 invariant: violation.invariant,
@@ -519,40 +507,6 @@ pub fn hunt_in(scenario: Scenario, budget: Budget) -> HuntResult {
         caught,
         seeds,
         wall: started.elapsed(),
-    }
-}
-
-/// Greedy fault-plan shrinking: drop one fault at a time, newest first, keeping each drop under
-/// which the same invariant still fails; at most `runs` re-runs.
-pub fn shrink(scenario: &Scenario, seed: u64, invariant: &str, runs: u64) -> Shrunk {
-    let mut plan = FaultPlan::generate(scenario, &mut RngStream::new(seed, "fault-plan"));
-    let faults_before = plan.faults.len();
-    let run = |plan: &FaultPlan| {
-        World::with_plan(scenario.clone(), seed, plan.clone(), Trace::default()).run()
-    };
-    let mut best = run(&plan);
-    let mut runs_left = runs;
-    let mut index = plan.faults.len();
-    while index > 0 && runs_left > 0 {
-        index -= 1;
-        runs_left -= 1;
-        let mut candidate = plan.clone();
-        candidate.faults.remove(index);
-        let outcome = run(&candidate);
-        if outcome
-            .violation
-            .as_ref()
-            .is_some_and(|(_, violation)| violation.invariant == invariant)
-        {
-            plan = candidate;
-            best = outcome;
-        }
-    }
-    Shrunk {
-        steps: best.steps,
-        faults: plan.faults.len(),
-        faults_before,
-        plan,
     }
 }
 

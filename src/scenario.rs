@@ -401,7 +401,7 @@ impl Scenario {
         })
     }
 
-    fn validate(&self, source_name: &str) -> Result<(), ScenarioError> {
+    pub(crate) fn validate(&self, source_name: &str) -> Result<(), ScenarioError> {
         let out_of_range = |field, given: String, allowed| ScenarioError::OutOfRange {
             source_name: source_name.to_owned(),
             field,
