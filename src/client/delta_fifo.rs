@@ -197,6 +197,11 @@ impl DeltaFifo {
         self.closed
     }
 
+    /// Items of the first Replace not yet popped (client-go `initialPopulationCount`).
+    pub fn initial_population_count(&self) -> usize {
+        self.initial_population_count
+    }
+
     /// The queued keys in pop order, with their pending deltas.
     pub fn queued(&self) -> impl Iterator<Item = (&ObjectKey, &Deltas)> {
         self.queue.iter().map(|key| (key, &self.items[key]))
