@@ -454,12 +454,15 @@ impl World {
         message: ServerMessage,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client].as_mut().filter(|slot| {
+        let delivers = self.clients[client].as_ref().is_some_and(|slot| {
             slot.connection
                 .delivers(generation, delivery, Direction::ToClient)
-        }) else {
+        });
+        if !delivers {
             return Ok(());
-        };
+        }
+        self.answer_hazards(client, &message)?;
+        let slot = self.clients[client].as_mut().expect("started");
         match &message {
             ServerMessage::List { id, result } => {
                 if let (Some((options, arrival)), Ok(page)) = (slot.lists.remove(id), result) {
@@ -611,6 +614,7 @@ impl World {
             self.schedule_handler(client, handler);
         }
         self.schedule_pop(client);
+        violations.extend(self.pop_hazards(client, &processed.popped));
         violations
             .into_iter()
             .try_for_each(|violation| self.report(violation))
@@ -660,6 +664,7 @@ impl World {
         if let Err(message) = delivered.follows_cache {
             return Err(Violation::new(NOTIFICATION_FOLLOWS_CACHE, message));
         }
+        self.notification_hazards(&delivered.notification)?;
         if pending > 0 {
             self.schedule_handler(client, handler);
         }

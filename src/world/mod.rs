@@ -9,6 +9,7 @@ mod client;
 mod cluster;
 mod etcd_watcher;
 pub mod faults;
+mod hazards;
 pub mod probes;
 pub mod writer;
 
@@ -459,12 +460,7 @@ impl World {
     /// Reports a broken invariant: an error, unless the scenario declares it an expected
     /// upstream hazard, which is recorded (its first occurrence) and the run goes on.
     fn report(&mut self, violation: Violation) -> Result<(), Violation> {
-        if !self
-            .scenario
-            .expected_hazards
-            .iter()
-            .any(|name| name == violation.invariant)
-        {
+        if !self.expects(violation.invariant) {
             return Err(violation);
         }
         if !self
@@ -475,6 +471,15 @@ impl World {
             self.hazards.push((self.trace.steps(), violation));
         }
         Ok(())
+    }
+
+    /// Whether the scenario declares `invariant` an expected upstream hazard. Assumption
+    /// checks (`check::hazards`) run only where it does.
+    fn expects(&self, invariant: &str) -> bool {
+        self.scenario
+            .expected_hazards
+            .iter()
+            .any(|name| name == invariant)
     }
 
     fn handle(&mut self, event: Ev) -> Result<(), Violation> {
