@@ -67,6 +67,14 @@ pub enum Bug {
     SkipCompactRevision,
     /// E5 (etcd#20221, PR #20229): a watch on a future revision starts at the current one and gets an event below its start.
     FutureWatchGetsOldEvents,
+    /// B3 (k/k#86015, cg@08cc53159): a relist's changed object reaches handlers as a sync.
+    RelistDeliveredAsSync,
+    /// B5 (cg@a01b5a2a9, cg@8279635aa): a relist tombstone carries the indexer's object, not the newer queued one.
+    TombstoneCarriesStaleObject,
+    /// B20 (k/k#113763, PR #113985): a registration reports synced before its handler got its initial adds.
+    HandlerSyncedBeforeInitialAdds,
+    /// B24 (cg@52af3bdc0, cg@d853ccf18): a processing error requeues the popped deltas (RetryOnError).
+    RequeueOnProcessError,
 }
 
 /// What the catalog says about one bug.
@@ -94,8 +102,6 @@ impl Bug {
     /// Planted and reachable, but no catalog hunt catches them yet (reported as escapes by
     /// `informer-sim bugs`; the suite asserts they stay exactly these until fixed).
     pub const KNOWN_ESCAPES: &'static [Bug] = &[
-        Bug::ReplaceSkipsKeyWithQueuedDelete,
-        Bug::ReplaceSkipsQueuedTombstone,
         Bug::WatchCacheAcceptsListRvMinusOne,
         Bug::SkipCompactRevision,
     ];
@@ -125,6 +131,10 @@ impl Bug {
         Bug::DropDeleteAboveCompaction,
         Bug::SkipCompactRevision,
         Bug::FutureWatchGetsOldEvents,
+        Bug::RelistDeliveredAsSync,
+        Bug::TombstoneCarriesStaleObject,
+        Bug::HandlerSyncedBeforeInitialAdds,
+        Bug::RequeueOnProcessError,
     ];
 
     /// The catalog entry.
@@ -200,8 +210,8 @@ impl Bug {
                 "replace-skips-key-with-queued-delete",
                 "k/k#83810, PR #83911",
                 "DeltaFIFO.Replace",
-                Some("informer-slow-consumer"),
-                300,
+                Some("informer-fifo-backlog"),
+                200,
                 "a listed key whose last queued delta is Deleted gets no Replaced delta",
             ),
             Bug::ReplaceSkipsQueuedTombstone => entry(
@@ -209,8 +219,8 @@ impl Bug {
                 "replace-skips-queued-tombstone",
                 "k/k#115658, PR #115620",
                 "DeltaFIFO.Replace",
-                Some("informer-slow-consumer"),
-                300,
+                Some("informer-fifo-backlog"),
+                200,
                 "a queue-only key missing from the relist gets no tombstone",
             ),
             Bug::ResyncBehindPendingDelta => entry(
@@ -347,6 +357,42 @@ impl Bug {
                 Some("etcd-watch"),
                 100,
                 "a watch on a future revision starts at the current one and gets an event below its start",
+            ),
+            Bug::RelistDeliveredAsSync => entry(
+                "B3",
+                "relist-delivered-as-sync",
+                "k/k#86015, cg@08cc53159",
+                "sharedIndexInformer.HandleDeltas",
+                Some("informer-handler-without-resync"),
+                100,
+                "an update from a relist (Replaced) is distributed as a sync, so handlers without resync miss it",
+            ),
+            Bug::TombstoneCarriesStaleObject => entry(
+                "B5",
+                "tombstone-carries-stale-object",
+                "cg@a01b5a2a9, cg@8279635aa",
+                "DeltaFIFO.Replace",
+                Some("informer-fifo-backlog"),
+                200,
+                "a queued key missing from the relist gets a tombstone with the indexer's object, not the newest queued one",
+            ),
+            Bug::HandlerSyncedBeforeInitialAdds => entry(
+                "B20",
+                "handler-synced-before-initial-adds",
+                "k/k#113763, PR #113985",
+                "processorListener HasSynced",
+                Some("informer-real-fifo"),
+                50,
+                "a registration reports synced as soon as the informer has, with initial adds still undelivered",
+            ),
+            Bug::RequeueOnProcessError => entry(
+                "B24",
+                "requeue-on-process-error",
+                "cg@52af3bdc0, cg@d853ccf18, cg@8269e4141",
+                "controller.processLoop (RetryOnError)",
+                Some("informer-fifo-backlog"),
+                200,
+                "a processing error re-adds the popped deltas (AddIfNotPresent), so they are applied again over newer state",
             ),
         }
     }

@@ -19,6 +19,9 @@ const FAST: &[Bug] = &[
     Bug::WatchCacheKeepsHistoryOnRelist,
     Bug::ResyncBehindPendingDelta,
     Bug::ClosedWatchIsEndOfData,
+    Bug::HandlerSyncedBeforeInitialAdds,
+    Bug::RelistDeliveredAsSync,
+    Bug::RequeueOnProcessError,
 ];
 
 fn budget(seeds: u64) -> Budget {

@@ -120,6 +120,15 @@ fn informer_with_a_slow_consumer_converges() {
     sweep("informer-slow-consumer");
 }
 
+/// The planted-bug hunt scenarios of the client side (B2, B3, B4, B5, B24) are heavy (a deep
+/// FIFO backlog checked at every step), so they get a few dozen seeds.
+#[test]
+fn informer_hunt_scenarios_hold_without_their_bugs() {
+    for name in ["informer-fifo-backlog", "informer-handler-without-resync"] {
+        sweep_seeds(name, seeds().into_iter().take(20).collect());
+    }
+}
+
 #[test]
 fn apiserver_oracle_holds_under_cache_faults() {
     sweep("apiserver-oracle");
@@ -183,6 +192,8 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-cache-churn",
         "informer-slow-consumer",
         "informer-labels",
+        "informer-fifo-backlog",
+        "informer-handler-without-resync",
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",

@@ -120,6 +120,18 @@ pub const CATALOG: &[InvariantInfo] = &[
         source: "delta_fifo.go, the_real_fifo.go; SPEC §4.1, §8 B5",
     },
     InvariantInfo {
+        name: client::PENDING_STATE_MATCHES_REFLECTOR,
+        promise: "after every store call and every pop, the indexer with the FIFO's queued deltas applied equals the state the reflector's store calls describe",
+        holds_when: ALWAYS,
+        source: "delta_fifo.go Replace and Delete (k/k#83911, #115620, #27435), the_real_fifo.go; SPEC §4.2, §8 B2, B4, B7",
+    },
+    InvariantInfo {
+        name: client::TOMBSTONE_CARRIES_NEWEST_STATE,
+        promise: "a queued DeletedFinalStateUnknown carries the newest state the client knew for its key (the previous queued state, else the indexer's), never an older one",
+        holds_when: ALWAYS,
+        source: "delta_fifo.go Replace (cg@a01b5a2a9, cg@8279635aa); SPEC §4.3, §8 B5",
+    },
+    InvariantInfo {
         name: client::SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
         promise: "when the informer reports synced, every item of its initial list has been applied to the indexer",
         holds_when: DELTA_FIFO_HAZARD,

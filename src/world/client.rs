@@ -55,8 +55,11 @@ impl ClientProcess {
         informer_config.resync_check_period = resync_period;
         informer_config.bugs = bugs;
         let mut informer = SharedIndexInformer::new(informer_config);
-        let handlers = (0..config.handlers)
-            .map(|_| informer.add_event_handler(now, resync_period.unwrap_or(SimDuration::ZERO)))
+        let resyncing = (0..config.handlers).map(|_| resync_period.unwrap_or(SimDuration::ZERO));
+        let never = (0..config.handlers_without_resync).map(|_| SimDuration::ZERO);
+        let handlers = resyncing
+            .chain(never)
+            .map(|period| informer.add_event_handler(now, period))
             .collect::<Vec<_>>();
         informer.run(now);
         let mut reflector = Reflector::new(reflector_config, rng);

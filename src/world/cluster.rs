@@ -8,7 +8,8 @@ use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
 use crate::check::client::{
     FIFO_INTERNALS, HANDLER_MIRROR_CONVERGES, HANDLER_SYNCED_AFTER_INITIAL_LIST,
     INDEX_MATCHES_ITEMS, INDEXER_CONVERGES, NOTIFICATION_FOLLOWS_CACHE, RvHistory,
-    SYNCED_IMPLIES_INITIAL_LIST_APPLIED, etcd_state, first_difference,
+    SYNCED_IMPLIES_INITIAL_LIST_APPLIED, TOMBSTONE_CARRIES_NEWEST_STATE, etcd_state,
+    first_difference,
 };
 use crate::client::reflector::{ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp};
 use crate::client::{
@@ -147,6 +148,21 @@ fn describe_answer(message: &ServerMessage) -> String {
     }
 }
 
+/// The checks of an informer's queue against its indexer and its reflector, after every store
+/// call and every pop: tombstones carry the newest known state (B5), and the indexer with the
+/// queue applied is the reflector's view (B2, B4, B7).
+fn check_queue(process: &ClientProcess) -> Vec<Violation> {
+    let informer = &process.informer;
+    let tombstones = informer
+        .check_tombstones()
+        .map_err(|message| Violation::new(TOMBSTONE_CARRIES_NEWEST_STATE, message));
+    let view = process.view.check_pending_state(&informer.pending_state());
+    [tombstones, view]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+}
+
 impl World {
     pub(super) fn schedule_cluster_start(&mut self) {
         for apiserver in 0..self.apiservers.len() {
@@ -244,7 +260,7 @@ impl World {
         while let Some(output) = self.slot(client).process.reflector.poll_output() {
             match output {
                 ReflectorOutput::Send(message) => self.client_send(client, message),
-                ReflectorOutput::Store(op) => self.apply_store_op(client, op),
+                ReflectorOutput::Store(op) => self.apply_store_op(client, op)?,
             }
         }
         let slot = self.clients[client].as_mut().expect("started");
@@ -320,7 +336,7 @@ impl World {
         }
     }
 
-    fn apply_store_op(&mut self, client: usize, op: StoreOp) {
+    fn apply_store_op(&mut self, client: usize, op: StoreOp) -> Result<(), Violation> {
         let now = self.kernel.now();
         let process = &mut self.clients[client].as_mut().expect("started").process;
         match op {
@@ -350,6 +366,9 @@ impl World {
             }
         }
         self.schedule_pop(client);
+        check_queue(&self.slot(client).process)
+            .into_iter()
+            .try_for_each(|violation| self.report(violation))
     }
 
     fn schedule_pop(&mut self, client: usize) {
@@ -542,6 +561,10 @@ impl World {
             return Ok(());
         };
         slot.process.pop_scheduled = false;
+        let error_probability = self.scenario.clients.process_error_probability;
+        if error_probability > 0.0 && self.streams.clients.chance(error_probability) {
+            slot.process.informer.fail_next_processing();
+        }
         let Some(processed) = slot.process.informer.process_next(now) else {
             return Ok(());
         };
@@ -562,14 +585,20 @@ impl World {
         );
         let slot = self.clients[client].as_mut().expect("started");
         let indexer = slot.process.informer.indexer();
-        let touched = match &key {
-            Some(key) => indexer
-                .get_by_key(key)
-                .into_iter()
-                .cloned()
-                .collect::<Vec<_>>(),
+        // Every indexer write of the pop in order, then what the indexer holds now.
+        let written = processed.distributed.iter().filter_map(|distributed| {
+            match &distributed.notification {
+                Notification::Add { obj, .. } | Notification::Update { new: obj, .. } => {
+                    Some(obj.clone())
+                }
+                Notification::Delete(_) => None,
+            }
+        });
+        let held: Vec<_> = match &key {
+            Some(key) => indexer.get_by_key(key).into_iter().cloned().collect(),
             None => indexer.list().into_iter().cloned().collect(),
         };
+        let touched: Vec<_> = written.chain(held).collect();
         let mut violations: Vec<Violation> = touched
             .iter()
             .filter_map(|object| {
@@ -596,6 +625,7 @@ impl World {
                 violations.push(Violation::new(invariant, message));
             }
         }
+        violations.extend(check_queue(&slot.process));
         let mut recipients: Vec<usize> = Vec::new();
         for distributed in &processed.distributed {
             for id in &distributed.recipients {
