@@ -6,17 +6,16 @@
 //! labelled check in one model: `if bugs.is(Bug::X) { /* planted: upstream ref */ ... }`.
 //!
 //! [`hunt`] sweeps a bug's scenario with the bug on, seed after seed, until an invariant fails
-//! or the budget runs out, then shrinks the failing seed's fault plan.
+//! or the budget runs out, then shrinks the failing case (its fault plan and workload).
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Scenario;
-use crate::sim::RngStream;
+use crate::shrink::{Case, Shrunk, shrink};
 use crate::trace::Trace;
 use crate::world::World;
-use crate::world::faults::FaultPlan;
 
 /// One planted bug. The serde name (kebab-case) is the name `--bug` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -73,6 +72,15 @@ pub enum Bug {
     CacherResendsBufferedEvents,
     /// B16 (k/k#66981, PR #67284): the pager follows the inconsistent continue token of an expired continuation.
     PagerFollowsInconsistentContinue,
+    // Client-side bugs.
+    /// B3 (k/k#86015, cg@08cc53159): a relist's changed object reaches handlers as a sync.
+    RelistDeliveredAsSync,
+    /// B5 (cg@a01b5a2a9, cg@8279635aa): a relist tombstone carries the indexer's object, not the newer queued one.
+    TombstoneCarriesStaleObject,
+    /// B20 (k/k#113763, PR #113985): a registration reports synced before its handler got its initial adds.
+    HandlerSyncedBeforeInitialAdds,
+    /// B24 (cg@52af3bdc0, cg@d853ccf18): a processing error requeues the popped deltas (RetryOnError).
+    RequeueOnProcessError,
 }
 
 /// What the catalog says about one bug.
@@ -99,10 +107,7 @@ pub struct BugInfo {
 impl Bug {
     /// Planted and reachable, but no catalog hunt catches them yet (reported as escapes by
     /// `informer-sim bugs`; the suite asserts they stay exactly these until fixed).
-    pub const KNOWN_ESCAPES: &'static [Bug] = &[
-        Bug::ReplaceSkipsKeyWithQueuedDelete,
-        Bug::ReplaceSkipsQueuedTombstone,
-    ];
+    pub const KNOWN_ESCAPES: &'static [Bug] = &[];
 
     /// Every bug, in catalog order.
     pub const ALL: &'static [Bug] = &[
@@ -131,6 +136,10 @@ impl Bug {
         Bug::FutureWatchGetsOldEvents,
         Bug::CacherResendsBufferedEvents,
         Bug::PagerFollowsInconsistentContinue,
+        Bug::RelistDeliveredAsSync,
+        Bug::TombstoneCarriesStaleObject,
+        Bug::HandlerSyncedBeforeInitialAdds,
+        Bug::RequeueOnProcessError,
     ];
 
     /// The catalog entry.
@@ -204,8 +213,8 @@ impl Bug {
                 "replace-skips-key-with-queued-delete",
                 "k/k#83810, PR #83911",
                 "DeltaFIFO.Replace",
-                Some("informer-slow-consumer"),
-                300,
+                Some("informer-fifo-backlog"),
+                200,
                 "a listed key whose last queued delta is Deleted gets no Replaced delta",
             ),
             Bug::ReplaceSkipsQueuedTombstone => entry(
@@ -213,8 +222,8 @@ impl Bug {
                 "replace-skips-queued-tombstone",
                 "k/k#115658, PR #115620",
                 "DeltaFIFO.Replace",
-                Some("informer-slow-consumer"),
-                300,
+                Some("informer-fifo-backlog"),
+                200,
                 "a queue-only key missing from the relist gets no tombstone",
             ),
             Bug::ResyncBehindPendingDelta => entry(
@@ -370,6 +379,42 @@ impl Bug {
                 100,
                 "an expired continuation's inconsistent token is followed: one list mixes two snapshots",
             ),
+            Bug::RelistDeliveredAsSync => entry(
+                "B3",
+                "relist-delivered-as-sync",
+                "k/k#86015, cg@08cc53159",
+                "sharedIndexInformer.HandleDeltas",
+                Some("informer-handler-without-resync"),
+                100,
+                "an update from a relist (Replaced) is distributed as a sync, so handlers without resync miss it",
+            ),
+            Bug::TombstoneCarriesStaleObject => entry(
+                "B5",
+                "tombstone-carries-stale-object",
+                "cg@a01b5a2a9, cg@8279635aa",
+                "DeltaFIFO.Replace",
+                Some("informer-fifo-backlog"),
+                200,
+                "a queued key missing from the relist gets a tombstone with the indexer's object, not the newest queued one",
+            ),
+            Bug::HandlerSyncedBeforeInitialAdds => entry(
+                "B20",
+                "handler-synced-before-initial-adds",
+                "k/k#113763, PR #113985",
+                "processorListener HasSynced",
+                Some("informer-real-fifo"),
+                50,
+                "a registration reports synced as soon as the informer has, with initial adds still undelivered",
+            ),
+            Bug::RequeueOnProcessError => entry(
+                "B24",
+                "requeue-on-process-error",
+                "cg@52af3bdc0, cg@d853ccf18, cg@8269e4141",
+                "controller.processLoop (RetryOnError)",
+                Some("informer-fifo-backlog"),
+                200,
+                "a processing error re-adds the popped deltas (AddIfNotPresent), so they are applied again over newer state",
+            ),
         }
     }
 
@@ -442,21 +487,8 @@ impl Budget {
     }
 }
 
-/// A counterexample with a reduced fault plan that still breaks the same invariant.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Shrunk {
-    /// Steps of the shrunk run.
-    pub steps: u64,
-    /// Faults left in its plan.
-    pub faults: usize,
-    /// Faults in the seed's own plan.
-    pub faults_before: usize,
-    /// The shrunk plan.
-    pub plan: FaultPlan,
-}
-
 /// The failing seed of a hunt.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Caught {
     /// The seed.
     pub seed: u64,
@@ -510,7 +542,7 @@ pub fn scenario_of(bug: Bug, switched_on: Option<Bug>) -> Option<Scenario> {
 }
 
 /// Sweeps `scenario` (with whatever bug it has on) until an invariant fails or the budget runs
-/// out; shrinks the failing seed's fault plan within `budget.shrink_runs`.
+/// out; shrinks the failing case within `budget.shrink_runs`.
 pub fn hunt_in(scenario: Scenario, budget: Budget) -> HuntResult {
     let started = Instant::now();
     let mut seeds = 0;
@@ -522,8 +554,10 @@ pub fn hunt_in(scenario: Scenario, budget: Budget) -> HuntResult {
         seeds += 1;
         let outcome = World::new(scenario.clone(), seed, Trace::default()).run();
         if let Some((_, violation)) = outcome.violation {
-            let shrunk = (budget.shrink_runs > 0)
-                .then(|| shrink(&scenario, seed, violation.invariant, budget.shrink_runs));
+            let shrunk = (budget.shrink_runs > 0).then(|| {
+                let case = Case::of_seed(scenario.clone(), seed);
+                shrink(case, violation.invariant, budget.shrink_runs)
+            });
             caught = Some(Caught {
                 seed,
                 invariant: violation.invariant,
@@ -540,40 +574,6 @@ pub fn hunt_in(scenario: Scenario, budget: Budget) -> HuntResult {
         caught,
         seeds,
         wall: started.elapsed(),
-    }
-}
-
-/// Greedy fault-plan shrinking: drop one fault at a time, newest first, keeping each drop under
-/// which the same invariant still fails; at most `runs` re-runs.
-pub fn shrink(scenario: &Scenario, seed: u64, invariant: &str, runs: u64) -> Shrunk {
-    let mut plan = FaultPlan::generate(scenario, &mut RngStream::new(seed, "fault-plan"));
-    let faults_before = plan.faults.len();
-    let run = |plan: &FaultPlan| {
-        World::with_plan(scenario.clone(), seed, plan.clone(), Trace::default()).run()
-    };
-    let mut best = run(&plan);
-    let mut runs_left = runs;
-    let mut index = plan.faults.len();
-    while index > 0 && runs_left > 0 {
-        index -= 1;
-        runs_left -= 1;
-        let mut candidate = plan.clone();
-        candidate.faults.remove(index);
-        let outcome = run(&candidate);
-        if outcome
-            .violation
-            .as_ref()
-            .is_some_and(|(_, violation)| violation.invariant == invariant)
-        {
-            plan = candidate;
-            best = outcome;
-        }
-    }
-    Shrunk {
-        steps: best.steps,
-        faults: plan.faults.len(),
-        faults_before,
-        plan,
     }
 }
 

@@ -27,6 +27,7 @@ pub mod etcd;
 pub mod object;
 pub mod replay;
 pub mod scenario;
+pub mod shrink;
 pub mod sim;
 pub mod trace;
 pub mod world;

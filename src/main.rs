@@ -13,8 +13,10 @@ use informer_sim::client::fifo_script::run_script;
 use informer_sim::conformance::{CASES, run_all};
 use informer_sim::replay::ReplayFile;
 use informer_sim::scenario::{DEFAULT_SCENARIO, FifoKind, LIBRARY, Scenario};
+use informer_sim::shrink::{Case, shrink};
 use informer_sim::trace::Trace;
 use informer_sim::world::faults::FaultPlan;
+use informer_sim::world::probes::Probe;
 use informer_sim::world::{RunOutcome, RunStats, World};
 
 /// Where failing runs leave their replay files.
@@ -83,6 +85,25 @@ enum Command {
         /// The first seed of every hunt.
         #[arg(long, value_parser = parse_seed, default_value = "0")]
         first_seed: u64,
+    },
+    /// Shrinks a failing run (its fault plan and workload) to a small one that fails the same
+    /// invariant, prints it and saves it as a replay file.
+    Shrink {
+        /// The failing seed (decimal or 0x-hex).
+        #[arg(long, value_parser = parse_seed)]
+        seed: u64,
+        /// A library scenario name or a path to a .toml file.
+        #[arg(long, default_value = DEFAULT_SCENARIO)]
+        scenario: String,
+        /// Overrides the clients' FIFO: delta, real or real-atomic.
+        #[arg(long, value_parser = |text: &str| text.parse::<FifoKind>())]
+        fifo: Option<FifoKind>,
+        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
+        #[arg(long)]
+        bug: Option<String>,
+        /// At most this many re-runs.
+        #[arg(long, default_value = "300")]
+        runs: u64,
     },
     /// Re-runs a saved run and checks that its trace hash matches.
     Replay {
@@ -201,6 +222,19 @@ fn main() -> ExitCode {
             sweep(scenario.as_deref(), overrides, seeds, shard, time_limit)
         }
         Some(Command::Bugs { bug, first_seed }) => bugs_table(bug.as_deref(), first_seed),
+        Some(Command::Shrink {
+            seed,
+            scenario,
+            fifo,
+            bug,
+            runs,
+        }) => {
+            let overrides = Overrides {
+                fifo,
+                bug: bug.as_deref(),
+            };
+            shrink_command(seed, &scenario, overrides, runs)
+        }
         Some(Command::Replay { file, trace }) => replay(&file, trace.as_deref()),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
@@ -349,7 +383,7 @@ fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome)
         return ExitCode::SUCCESS;
     };
     println!("violation: {violation}");
-    match ReplayFile::of(scenario, seed, plan, outcome).save(Path::new(REPLAY_DIR)) {
+    match ReplayFile::of(scenario, seed, plan, outcome).save(Path::new(REPLAY_DIR), "") {
         Ok(path) => println!("replay file: informer-sim replay {}", path.display()),
         Err(error) => println!("replay file not written: {error}"),
     }
@@ -359,6 +393,49 @@ fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome)
         violation.invariant
     );
     ExitCode::from(1)
+}
+
+fn shrink_command(
+    seed: u64,
+    scenario_name: &str,
+    overrides: Overrides<'_>,
+    runs: u64,
+) -> Result<ExitCode, String> {
+    let scenario = load(scenario_name, overrides)?;
+    let case = Case::of_seed(scenario, seed);
+    let outcome = case.run();
+    let Some((_, violation)) = outcome.violation else {
+        return Err(format!(
+            "seed {seed} of {} breaks no invariant: only a failing run can be shrunk",
+            case.scenario.name
+        ));
+    };
+    println!("violation: {violation}");
+    println!("before: {} steps, {}", outcome.steps, case.describe());
+    let shrunk = shrink(case, violation.invariant, runs);
+    println!(
+        "after {} runs: {} steps, {}",
+        shrunk.runs,
+        shrunk.outcome.steps,
+        shrunk.case.describe()
+    );
+    if let Some((step, violation)) = &shrunk.outcome.violation {
+        println!("shrunk violation at step {step}: {violation}");
+    }
+    for timed in &shrunk.case.plan.faults {
+        println!("fault at {} ms: {:?}", timed.at_ms, timed.fault);
+    }
+    let file = ReplayFile::of(
+        &shrunk.case.scenario,
+        shrunk.case.seed,
+        shrunk.case.plan.clone(),
+        &shrunk.outcome,
+    );
+    let path = file
+        .save(Path::new(REPLAY_DIR), "-shrunk")
+        .map_err(|error| error.to_string())?;
+    println!("replay: informer-sim replay {}", path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay(file: &Path, trace_path: Option<&Path>) -> Result<ExitCode, String> {
@@ -425,7 +502,7 @@ fn sweep(
             let outcome = world.run();
             row.seeds += 1;
             row.events += outcome.steps;
-            exercised.add(&outcome.stats);
+            row.stats.add(&outcome.stats);
             row.hazards += u64::from(!outcome.hazards.is_empty());
             if outcome.violation.is_some() {
                 row.failed += 1;
@@ -443,10 +520,13 @@ fn sweep(
         }
         row.seconds = scenario_started.elapsed().as_secs_f64();
         eprintln!();
+        row.probe_misses = Probe::misses(&scenario.probes, &row.stats);
+        exercised.add(&row.stats);
         rows.push(row);
     }
     print_sweep_table(&rows);
     println!("exercised: {exercised}");
+    print_probes(&scenarios, &rows);
     let swept: u64 = rows.iter().map(|row| row.seeds).sum();
     let failed: u64 = rows.iter().map(|row| row.failed).sum();
     let hazards: u64 = rows.iter().map(|row| row.hazards).sum();
@@ -455,8 +535,9 @@ fn sweep(
     }
     let events: u64 = rows.iter().map(|row| row.events).sum();
     let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    println!("swept {swept} seeds: {failed} failed, {rate:.0} events/s");
-    Ok(if failed == 0 {
+    let misses: usize = rows.iter().map(|row| row.probe_misses.len()).sum();
+    println!("swept {swept} seeds: {failed} failed, {misses} probes never hit, {rate:.0} events/s");
+    Ok(if failed == 0 && misses == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -472,6 +553,36 @@ struct SweepRow {
     hazards: u64,
     events: u64,
     seconds: f64,
+    stats: RunStats,
+    /// The scenario's coverage probes this sweep never hit.
+    probe_misses: Vec<Probe>,
+}
+
+/// Prints how often each coverage probe was hit, per scenario (`*` marks the probes the
+/// scenario requires), and one line per required probe that was never hit.
+fn print_probes(scenarios: &[Scenario], rows: &[SweepRow]) {
+    for (scenario, row) in scenarios.iter().zip(rows) {
+        let hits: Vec<String> = Probe::ALL
+            .iter()
+            .filter(|probe| probe.hits(&row.stats) > 0 || scenario.probes.contains(probe))
+            .map(|probe| {
+                let required = if scenario.probes.contains(probe) {
+                    "*"
+                } else {
+                    ""
+                };
+                format!("{probe}{required}={}", probe.hits(&row.stats))
+            })
+            .collect();
+        println!("probes {}: {}", scenario.name, hits.join(" "));
+        for probe in &row.probe_misses {
+            println!(
+                "probe never hit: {} in {}: the sweep never reached this state ({} seeds); \
+                 sweep more seeds or change the scenario",
+                probe, scenario.name, row.seeds
+            );
+        }
+    }
 }
 
 fn print_sweep_table(rows: &[SweepRow]) {
@@ -562,7 +673,9 @@ fn print_row(result: &HuntResult) {
                 |shrunk| {
                     format!(
                         "{}st/{}of{}f",
-                        shrunk.steps, shrunk.faults, shrunk.faults_before
+                        shrunk.outcome.steps,
+                        shrunk.case.plan.faults.len(),
+                        shrunk.faults_before
                     )
                 },
             ),

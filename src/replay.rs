@@ -67,13 +67,22 @@ impl ReplayFile {
         }
     }
 
-    /// Writes the file into `dir` (created if needed) and returns its path.
-    pub fn save(&self, dir: &Path) -> Result<PathBuf, ReplayError> {
-        let path = dir.join(format!(
-            "{}-{}.json",
-            self.scenario.name.replace(['/', '.'], "_"),
-            self.seed
-        ));
+    /// Writes the file into `dir` (created if needed) as `<scenario>-<seed><tag>.json` and
+    /// returns its path.
+    pub fn save(&self, dir: &Path, tag: &str) -> Result<PathBuf, ReplayError> {
+        let scenario: String = self
+            .scenario
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{scenario}-{}{tag}.json", self.seed));
         let io = |source| ReplayError::Io {
             path: path.clone(),
             source,

@@ -9,6 +9,7 @@ use crate::apiserver::server::ApiserverConfig;
 use crate::bugs::Bug;
 pub use crate::client::FifoKind;
 use crate::sim::DelayConfig;
+use crate::world::probes::Probe;
 
 /// One simulated cluster and what happens to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,10 @@ pub struct Scenario {
     /// Invariants this scenario shows upstream does NOT guarantee (SPEC §9.2): a violation of
     /// one is reported as an expected hazard with its seed, not as a failure.
     pub expected_hazards: Vec<String>,
+    /// Rare states every sweep of this scenario must reach (coverage probes): a sweep that
+    /// never hits one fails, since its random search proved nothing about that state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
     /// The planted bug switched on (SPEC §8, `src/bugs.rs`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bug: Option<Bug>,
@@ -53,6 +58,7 @@ impl Default for Scenario {
             clients: ClientsConfig::default(),
             faults: FaultsConfig::default(),
             expected_hazards: Vec::new(),
+            probes: Vec::new(),
             bug: None,
         }
     }
@@ -117,6 +123,12 @@ pub struct ClientsConfig {
     pub resync_period_ms: u64,
     /// Event handlers per informer, registered before it starts.
     pub handlers: u32,
+    /// Event handlers per informer registered before it starts with resync period 0, after
+    /// the others: they get sync notifications only until the first resync tick (SPEC §5.3, §8 B3).
+    pub handlers_without_resync: u32,
+    /// The chance that processing one popped item reports an error after applying it (SPEC §5.1:
+    /// the controller drops the error; §8 B24). 0: never, and no random number is drawn.
+    pub process_error_probability: f64,
     /// Event handlers registered while the informer runs (`AddEventHandler` after start: they
     /// get the indexer's objects as initial adds first, SPEC §5.2, §10 T8), at a random time.
     pub late_handlers: u32,
@@ -142,6 +154,8 @@ impl Default for ClientsConfig {
             initial_list: InitialList::List,
             resync_period_ms: 0,
             handlers: 1,
+            handlers_without_resync: 0,
+            process_error_probability: 0.0,
             late_handlers: 0,
             handler_ms_max: 5,
             process_ms_max: 2,
@@ -401,7 +415,7 @@ impl Scenario {
         })
     }
 
-    fn validate(&self, source_name: &str) -> Result<(), ScenarioError> {
+    pub(crate) fn validate(&self, source_name: &str) -> Result<(), ScenarioError> {
         let out_of_range = |field, given: String, allowed| ScenarioError::OutOfRange {
             source_name: source_name.to_owned(),
             field,
@@ -410,7 +424,7 @@ impl Scenario {
         };
         let w = &self.workload;
         let c = &self.clients;
-        let checks: [(&'static str, u64, u64, u64, &'static str); 17] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 18] = [
             (
                 "apiservers.count",
                 u64::from(self.apiservers.count),
@@ -434,6 +448,13 @@ impl Scenario {
             ),
             ("clients.count", u64::from(c.count), 0, 16, "0..=16"),
             ("clients.handlers", u64::from(c.handlers), 0, 8, "0..=8"),
+            (
+                "clients.handlers_without_resync",
+                u64::from(c.handlers_without_resync),
+                0,
+                8,
+                "0..=8",
+            ),
             (
                 "clients.late_handlers",
                 u64::from(c.late_handlers),
@@ -566,6 +587,10 @@ impl Scenario {
             ),
             ("faults.cache_stall_probability", f.cache_stall_probability),
             ("workload.delete_probability", w.delete_probability),
+            (
+                "clients.process_error_probability",
+                c.process_error_probability,
+            ),
             (
                 "workload.second_label_probability",
                 w.second_label_probability,

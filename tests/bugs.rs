@@ -23,6 +23,9 @@ const FAST: &[Bug] = &[
     Bug::RelistWithSameRvOnTooLarge,
     Bug::SkipCompactRevision,
     Bug::PagerFollowsInconsistentContinue,
+    Bug::HandlerSyncedBeforeInitialAdds,
+    Bug::RelistDeliveredAsSync,
+    Bug::RequeueOnProcessError,
 ];
 
 fn budget(seeds: u64) -> Budget {

@@ -214,6 +214,47 @@ fn a_failing_run_leaves_a_replay_file_that_replays_to_the_same_hash() {
 }
 
 #[test]
+fn shrink_saves_a_smaller_case_that_replays_to_the_same_failure() {
+    let dir = std::env::temp_dir().join(format!("informer-sim-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let in_dir = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_informer-sim"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("runs")
+    };
+    let args = ["shrink", "--seed", "19", "--scenario", "etcd-watch"];
+    let shrunk = in_dir(&[&args[..], &["--bug", "early-progress"]].concat());
+    let passing = in_dir(&args);
+    let text = stdout(&shrunk);
+    let file = text
+        .lines()
+        .find_map(|line| line.strip_prefix("replay: informer-sim replay "))
+        .expect("a replay line");
+    let replay = stdout(&in_dir(&["replay", file]));
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(shrunk.status.code(), Some(0), "{text}");
+    let steps = |prefix: &str| -> u64 {
+        let line = text.lines().find(|line| line.starts_with(prefix));
+        let line = line.unwrap_or_else(|| panic!("a {prefix} line in {text}"));
+        line.split(" steps")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("N steps")
+    };
+    assert!(steps("after") < steps("before"), "{text}");
+    assert!(
+        replay.contains("invariant=etcd_progress_after_events"),
+        "{replay}"
+    );
+    assert!(replay.contains("(matches the file)"), "{replay}");
+    assert_eq!(passing.status.code(), Some(2));
+    assert!(stderr(&passing).contains("breaks no invariant"));
+}
+
+#[test]
 fn conformance_runs_every_upstream_case_in_both_modes() {
     let output = informer_sim(&["conformance"]);
     assert_eq!(output.status.code(), Some(0));

@@ -51,6 +51,9 @@ pub struct Harness {
     pub reference: ReferenceEtcd,
     /// The apiserver under test.
     pub server: Apiserver,
+    /// More apiservers over the same etcd, each with its own cache (an HA control plane); a
+    /// request goes to one of them through [`Harness::send`].
+    pub peers: Vec<Apiserver>,
     /// While set, etcd's messages for the apiserver are held back: a lagging cache.
     pub lagging: bool,
     held: Vec<WatchResponse>,
@@ -74,6 +77,7 @@ impl Harness {
                 SimTime::ZERO,
                 RngStream::new(1, "apiserver"),
             ),
+            peers: Vec::new(),
             lagging: false,
             held: Vec::new(),
             watches: BTreeMap::new(),
@@ -97,6 +101,16 @@ impl Harness {
             watch_cache: false,
             ..ApiserverConfig::default()
         })
+    }
+
+    /// Adds an apiserver with `config` over the same etcd, its cache (if any) initialized now;
+    /// returns its index for [`Harness::send`] (the first apiserver is 0).
+    pub fn add_peer(&mut self, config: ApiserverConfig) -> usize {
+        let seed = self.peers.len() as u64 + 2;
+        let peer = Apiserver::new(config, PREFIX, self.now, RngStream::new(seed, "apiserver"));
+        self.peers.push(peer);
+        self.advance(SimDuration::ZERO);
+        self.peers.len()
     }
 
     /// Writes `key` (`namespace/name` or `name`) with label `app` and payload `value`.
@@ -188,13 +202,20 @@ impl Harness {
         }
         if !self.lagging {
             for response in std::mem::take(&mut self.held) {
-                if self.server.owns_etcd_watch(response.watch_id) {
-                    self.server
-                        .handle_etcd_response(self.now, &mut self.etcd, response);
+                if let Some(server) = apiservers(&mut self.server, &mut self.peers)
+                    .find(|server| server.owns_etcd_watch(response.watch_id))
+                {
+                    server.handle_etcd_response(self.now, &mut self.etcd, response);
                 }
             }
         }
-        while let Some((client, message)) = self.server.poll_message() {
+        let mut messages = Vec::new();
+        for server in apiservers(&mut self.server, &mut self.peers) {
+            while let Some(message) = server.poll_message() {
+                messages.push(message);
+            }
+        }
+        for (client, message) in messages {
             self.check(client, &message);
             self.received.push(message);
         }
@@ -226,10 +247,16 @@ impl Harness {
         let until = self.now + by;
         loop {
             self.pump();
-            match self.server.poll_timeout() {
+            let next = apiservers(&mut self.server, &mut self.peers)
+                .filter_map(|server| server.poll_timeout())
+                .min();
+            match next {
                 Some(at) if at <= until => {
                     self.now = self.now.max(at);
-                    self.server.handle_timeout(self.now, &mut self.etcd);
+                    let servers = apiservers(&mut self.server, &mut self.peers);
+                    for server in servers.filter(|server| server.poll_timeout() == Some(at)) {
+                        server.handle_timeout(self.now, &mut self.etcd);
+                    }
                 }
                 _ => break,
             }
@@ -241,13 +268,30 @@ impl Harness {
     /// Sends a list request; returns its id.
     pub fn list(&mut self, options: ListOptions) -> u64 {
         let id = self.request_id();
-        let freshness = Freshness::of(&options, self.etcd.revision());
-        self.lists.insert(id, (options.clone(), freshness));
-        let message = ClientMessage::List { id, options };
-        self.server
-            .handle_client_message(self.now, &mut self.etcd, CLIENT, message);
-        self.pump();
+        self.send(0, CLIENT, ClientMessage::List { id, options });
         id
+    }
+
+    /// Sends `message` from `client` (with the client's own request ids) to apiserver
+    /// `apiserver` (0 is [`Harness::server`], `i` is `peers[i - 1]`); its answers are checked
+    /// against the oracles like every other.
+    pub fn send(&mut self, apiserver: usize, client: usize, message: ClientMessage) {
+        match &message {
+            ClientMessage::List { id, options } => {
+                let freshness = Freshness::of(options, self.etcd.revision());
+                self.lists.insert(*id, (options.clone(), freshness));
+            }
+            ClientMessage::Watch { id, options } => {
+                let oracle = WatchStreamOracle::new(PREFIX, options);
+                self.watches.insert(*id, WatchRecord { client, oracle });
+            }
+            ClientMessage::StopWatch { .. } => {}
+        }
+        let server = apiservers(&mut self.server, &mut self.peers)
+            .nth(apiserver)
+            .expect("an apiserver");
+        server.handle_client_message(self.now, &mut self.etcd, client, message);
+        self.pump();
     }
 
     /// Sends a watch request from [`CLIENT`]; returns the stream's id.
@@ -258,12 +302,7 @@ impl Harness {
     /// Sends a watch request from `client`; returns the stream's id (unique across clients).
     pub fn watch_as(&mut self, client: usize, options: WatchOptions) -> u64 {
         let id = self.request_id();
-        let oracle = WatchStreamOracle::new(PREFIX, &options);
-        self.watches.insert(id, WatchRecord { client, oracle });
-        let message = ClientMessage::Watch { id, options };
-        self.server
-            .handle_client_message(self.now, &mut self.etcd, client, message);
-        self.pump();
+        self.send(0, client, ClientMessage::Watch { id, options });
         id
     }
 
@@ -279,6 +318,11 @@ impl Harness {
     fn request_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Every message the clients received so far, in order.
+    pub fn received(&self) -> &[ServerMessage] {
+        &self.received
     }
 
     /// The answer to list `id`, if it came.
@@ -354,6 +398,14 @@ impl Drop for Harness {
             );
         }
     }
+}
+
+/// Every apiserver, the first one first (free of `Harness`, so etcd can be borrowed alongside).
+fn apiservers<'a>(
+    server: &'a mut Apiserver,
+    peers: &'a mut [Apiserver],
+) -> impl Iterator<Item = &'a mut Apiserver> {
+    std::iter::once(server).chain(peers.iter_mut())
 }
 
 /// One line per event: `ADDED ns/a@2`, `BOOKMARK 3 end`, `ERROR 410`.

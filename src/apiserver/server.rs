@@ -206,6 +206,11 @@ impl Apiserver {
             .map(|cacher| cacher.watch_cache.resource_version())
     }
 
+    /// Whether the cache can serve (`ready.go`); `None` without a cache.
+    pub fn cache_ready(&self) -> Option<bool> {
+        self.cacher.as_ref().map(Cacher::is_ready)
+    }
+
     /// Whether etcd watch `id` belongs to this apiserver.
     pub fn owns_etcd_watch(&self, id: WatchId) -> bool {
         self.cacher

@@ -114,6 +114,24 @@ impl WatchStreamOracle {
         result
     }
 
+    /// The last RV the stream delivered (its start RV before any event), once past its
+    /// initial events.
+    pub fn delivered_resource_version(&self) -> Option<ResourceVersion> {
+        match self.phase {
+            Phase::Live { resource_version } => Some(resource_version),
+            Phase::Initial { .. } => None,
+        }
+    }
+
+    /// The first event of the stream's range that etcd has after what the stream delivered.
+    pub fn first_undelivered(
+        &self,
+        reference: &ReferenceEtcd,
+    ) -> Option<(ResourceVersion, WatchEvent)> {
+        let after = self.delivered_resource_version()?;
+        next_event(reference, &self.prefix, &self.filter, after)
+    }
+
     fn check_error(&self, reason: StatusReason) -> Result<(), Violation> {
         if reason == StatusReason::Expired && self.events_seen > 0 {
             return Err(Violation::new(

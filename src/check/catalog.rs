@@ -1,7 +1,7 @@
 //! The invariant catalog: every named check, what it promises, when it holds, and where
 //! upstream makes (or does not make) the promise. `informer-sim invariants` prints it.
 
-use super::{api_oracle, client, etcd_watch};
+use super::{api_oracle, client, etcd_watch, hazards};
 use crate::world;
 
 /// One invariant of the spec.
@@ -120,6 +120,18 @@ pub const CATALOG: &[InvariantInfo] = &[
         source: "delta_fifo.go, the_real_fifo.go; SPEC §4.1, §8 B5",
     },
     InvariantInfo {
+        name: client::PENDING_STATE_MATCHES_REFLECTOR,
+        promise: "after every store call and every pop, the indexer with the FIFO's queued deltas applied equals the state the reflector's store calls describe",
+        holds_when: ALWAYS,
+        source: "delta_fifo.go Replace and Delete (k/k#83911, #115620, #27435), the_real_fifo.go; SPEC §4.2, §8 B2, B4, B7",
+    },
+    InvariantInfo {
+        name: client::TOMBSTONE_CARRIES_NEWEST_STATE,
+        promise: "a queued DeletedFinalStateUnknown carries the newest state the client knew for its key (the previous queued state, else the indexer's), never an older one",
+        holds_when: ALWAYS,
+        source: "delta_fifo.go Replace (cg@a01b5a2a9, cg@8279635aa); SPEC §4.3, §8 B5",
+    },
+    InvariantInfo {
         name: client::SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
         promise: "when the informer reports synced, every item of its initial list has been applied to the indexer",
         holds_when: DELTA_FIFO_HAZARD,
@@ -142,6 +154,42 @@ pub const CATALOG: &[InvariantInfo] = &[
         promise: "after settling, every handler's mirror (rebuilt from OnAdd/OnUpdate/OnDelete) equals the indexer",
         holds_when: "always without handler panics",
         source: "k/k#86015, cg@08cc53159; SPEC §8 B3, §9.1 P1",
+    },
+    InvariantInfo {
+        name: hazards::DELETE_WITH_FINAL_STATE,
+        promise: "every delete reaches handlers as OnDelete with the object's final state",
+        holds_when: "NOT guaranteed upstream: deletes noticed by a relist arrive as DeletedFinalStateUnknown with a stale or nil object, a delete+recreate as OnUpdate across UIDs; checked only where declared (hazard-lost-deletes)",
+        source: "delta_fifo.go Replace; shared_informer.go handler doc; controller.go DeletedObject; SPEC §9.2 N2, §10 T3",
+    },
+    InvariantInfo {
+        name: hazards::RESYNC_REPAIRS_DIVERGENCE,
+        promise: "after a resync, the resynced objects equal etcd's current state",
+        holds_when: "NOT guaranteed upstream: resync replays the indexer's own objects, stale while the watch lags or stalls; checked only where declared (hazard-resync)",
+        source: "delta_fifo.go Resync/syncKeyLocked, the_real_fifo.go Resync; SPEC §9.2 N3",
+    },
+    InvariantInfo {
+        name: hazards::SYNCED_MEANS_UP_TO_DATE,
+        promise: "when the informer first reports synced, its indexer equals etcd's current state",
+        holds_when: "NOT guaranteed upstream: synced means the first list (RV \"0\" may be stale) was popped; checked only where declared (hazard-stale-sync)",
+        source: "shared_informer.go HasSynced doc; delta_fifo.go / the_real_fifo.go HasSynced; SPEC §9.2 N4",
+    },
+    InvariantInfo {
+        name: hazards::LISTER_IS_SNAPSHOT,
+        promise: "after every processed item, the indexer equals etcd's state at one single RV",
+        holds_when: "NOT guaranteed upstream with DeltaFIFO (per-key compression reorders keys) or plain RealFIFO (relists apply key by key): a hazard where declared (hazard-lister-snapshot); holds with atomic RealFIFO, checked in every atomic run",
+        source: "delta_fifo.go doc, k/k#27984, PR #77636; RealFIFO PR #129568, PR #136008 (KEP-5647); SPEC §8 B23, §9.2 N5",
+    },
+    InvariantInfo {
+        name: hazards::CLOSED_WATCH_IS_CAUGHT_UP,
+        promise: "when a watch closes cleanly, etcd has no event for its range after the last RV it delivered",
+        holds_when: "NOT guaranteed upstream: timeouts, slow-consumer terminations, cacher re-inits and shutdowns close streams whatever was sent; checked only where declared (hazard-watch-close)",
+        source: "cache_watcher.go add, cacher.go terminateAllWatchers; SPEC §8 B12, §9.2 N7",
+    },
+    InvariantInfo {
+        name: hazards::WATCH_SERVED_BY_ANY_APISERVER,
+        promise: "a watch from an RV etcd still retains (not below its compact revision) is never answered 410 Gone",
+        holds_when: "NOT guaranteed upstream: an apiserver whose cache was re-initialized after the RV, or whose window is short, answers 410; checked only where declared (hazard-watch-410-ha)",
+        source: "watch_cache.go getAllEventsSinceLocked, cacher.go Watch; SPEC §2.5, §9.2 N8, §10 T5",
     },
     InvariantInfo {
         name: world::SETTLES,

@@ -34,6 +34,12 @@ pub const INDEX_MATCHES_ITEMS: &str = "indexer_indices_match_items";
 /// Invariant: the FIFO's own bookkeeping holds (a key is queued iff it has deltas, no empty
 /// deltas, tombstones carry their own key; SPEC §4.1).
 pub const FIFO_INTERNALS: &str = "fifo_internal_invariants";
+/// Invariant: the indexer with every queued delta applied equals the state the reflector's
+/// store calls describe (pending deltas are never discarded; SPEC §4.2; B2, B4, B6, B7).
+pub const PENDING_STATE_MATCHES_REFLECTOR: &str = "queue_applied_equals_reflector_view";
+/// Invariant: a queued tombstone carries the newest state the client knew for its key, never
+/// an older one (SPEC §8 B5).
+pub const TOMBSTONE_CARRIES_NEWEST_STATE: &str = "tombstone_carries_newest_known_state";
 /// Invariant (hazard with DeltaFIFO, SPEC §9.2 N6): when the informer reports synced, every
 /// item of its initial list has been applied to the indexer.
 pub const SYNCED_IMPLIES_INITIAL_LIST_APPLIED: &str =
@@ -106,6 +112,32 @@ impl ReflectorView {
     /// `store.Delete`.
     pub fn delete(&mut self, key: &ObjectKey) {
         self.objects.remove(key);
+    }
+
+    /// Checks that `pending` (the informer's indexer once its queue drains) is this view.
+    pub fn check_pending_state(
+        &self,
+        pending: &BTreeMap<&ObjectKey, &Object>,
+    ) -> Result<(), Violation> {
+        let same = pending.len() == self.objects.len()
+            && pending
+                .iter()
+                .zip(&self.objects)
+                .all(|((key, obj), (view_key, view_obj))| *key == view_key && *obj == view_obj);
+        if same {
+            return Ok(());
+        }
+        let pending = pending
+            .iter()
+            .map(|(key, obj)| ((*key).clone(), (*obj).clone()))
+            .collect();
+        match first_difference(&pending, &self.objects) {
+            None => Ok(()),
+            Some(difference) => Err(Violation::new(
+                PENDING_STATE_MATCHES_REFLECTOR,
+                format!("indexer plus queue vs reflector: {difference}"),
+            )),
+        }
     }
 
     /// Checks the safe point: the view is etcd's state at `last_sync`.

@@ -7,6 +7,7 @@ pub mod api_oracle;
 pub mod catalog;
 pub mod client;
 pub mod etcd_watch;
+pub mod hazards;
 
 use serde::Serialize;
 

@@ -117,7 +117,14 @@ impl DeltaFifo {
             .iter()
             // Planted: k/k#115658 (B4), queue-only keys missing from the list get no tombstone.
             .filter(|key| !keys.contains(*key) && !self.bugs.is(Bug::ReplaceSkipsQueuedTombstone))
-            .map(|key| (key.clone(), self.newest_state(key)))
+            .map(|key| match known.get_by_key(key) {
+                // Planted: cg@a01b5a2a9 (B5), before the rewrite a known key's tombstone took
+                // the known object even when a newer state was queued.
+                Some(stale) if self.bugs.is(Bug::TombstoneCarriesStaleObject) => {
+                    (key.clone(), Some(stale.clone()))
+                }
+                _ => (key.clone(), self.newest_state(key)),
+            })
             .collect();
         for (key, obj) in missing_queued {
             queued_deletions += 1;
@@ -158,6 +165,22 @@ impl DeltaFifo {
         }
     }
 
+    /// Queues `deltas` under their key at the back, unless the key is already queued (client-go
+    /// `DeltaFIFO.AddIfNotPresent`, removed in cg@d853ccf18; only the B24 planted requeue uses it).
+    pub fn add_if_not_present(&mut self, deltas: Deltas) {
+        let key = deltas
+            .last()
+            .and_then(Delta::key)
+            .expect("popped deltas carry a key")
+            .clone();
+        if self.items.contains_key(&key) {
+            return;
+        }
+        self.populated = true;
+        self.items.insert(key.clone(), deltas);
+        self.queue.push_back(key);
+    }
+
     /// Pops the oldest key with all its deltas, or says why not (client-go `DeltaFIFO.Pop`,
     /// which would block on `Empty`). The initial population count is decremented here, before
     /// the caller processes the item (SPEC §9.2 N6).
@@ -195,6 +218,11 @@ impl DeltaFifo {
     /// Whether [`DeltaFifo::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Items of the first Replace not yet popped (client-go `initialPopulationCount`).
+    pub fn initial_population_count(&self) -> usize {
+        self.initial_population_count
     }
 
     /// The queued keys in pop order, with their pending deltas.
@@ -515,6 +543,38 @@ mod tests {
         assert!(fifo.pop().unwrap().is_in_initial_list);
         assert!(fifo.pop().unwrap().is_in_initial_list);
         assert!(fifo.has_synced());
+    }
+
+    #[test]
+    fn planted_stale_tombstone_takes_the_known_object_over_the_newer_queued_one() {
+        let mut indexer = Indexer::new();
+        indexer.add(obj("k", 1));
+        for (bugs, carried) in [
+            (Bugs::NONE, 2),
+            (Bugs::new(Some(Bug::TombstoneCarriesStaleObject)), 1),
+        ] {
+            let mut fifo = DeltaFifo::with_bugs(true, bugs);
+            fifo.update(obj("k", 2));
+            fifo.replace(vec![], &indexer);
+            let expected = Delta::Deleted(tombstone("k", Some(obj("k", carried))));
+            assert_eq!(deltas_of(&fifo, "k").last(), Some(&expected));
+        }
+    }
+
+    #[test]
+    fn add_if_not_present_requeues_at_the_back_only_an_absent_key() {
+        let mut fifo = DeltaFifo::new(true);
+        fifo.add(obj("a", 1));
+        fifo.add(obj("b", 2));
+        let popped = fifo.pop().unwrap();
+        fifo.add_if_not_present(popped.deltas.clone());
+        assert_eq!(
+            fifo.list_keys(),
+            vec![ObjectKey::new("b"), ObjectKey::new("a")]
+        );
+        fifo.add_if_not_present(vec![Delta::Added(obj("b", 1))]);
+        assert_eq!(deltas_of(&fifo, "b"), &vec![Delta::Added(obj("b", 2))]);
+        assert_eq!(fifo.check_invariants(), Ok(()));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::bugs::Bugs;
-use crate::client::delta::{DeltaObject, Deltas};
+use crate::client::delta::{Delta, DeltaObject, Deltas};
 use crate::client::delta_fifo::DeltaFifo;
 use crate::client::indexer::KnownObjects;
 use crate::client::real_fifo::RealFifo;
@@ -171,6 +171,22 @@ impl Fifo {
     pub fn bookmark(&mut self, resource_version: ResourceVersion) {
         if let Fifo::Real(fifo) = self {
             fifo.bookmark(resource_version);
+        }
+    }
+
+    /// Requeues popped deltas unless their key is queued (DeltaFIFO's removed
+    /// `AddIfNotPresent`, SPEC §8 B24); RealFIFO never had it, so there it does nothing.
+    pub fn add_if_not_present(&mut self, deltas: Deltas) {
+        if let Fifo::Delta(fifo) = self {
+            fifo.add_if_not_present(deltas);
+        }
+    }
+
+    /// The queued deltas in pop order: one slice per key (DeltaFIFO) or per delta (RealFIFO).
+    pub fn pending(&self) -> Vec<&[Delta]> {
+        match self {
+            Fifo::Delta(fifo) => fifo.queued().map(|(_, deltas)| deltas.as_slice()).collect(),
+            Fifo::Real(fifo) => fifo.queued().map(std::slice::from_ref).collect(),
         }
     }
 

@@ -44,7 +44,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bugs::Bugs;
+use crate::bugs::{Bug, Bugs};
 use crate::client::delta::{Delta, DeltaObject};
 use crate::client::fifo::{Fifo, FifoKind, Popped};
 use crate::client::indexer::{
@@ -144,6 +144,10 @@ pub struct SharedIndexInformer {
     initial_list_keys: Option<BTreeSet<ObjectKey>>,
     /// Keys of the initial list whose deltas were not processed yet.
     initial_keys_unprocessed: BTreeSet<ObjectKey>,
+    /// The next processing reports an error (fault injection, SPEC §8 B24).
+    process_error_next: bool,
+    /// Planted bugs of the informer itself (SPEC §8 B3, B24).
+    bugs: Bugs,
     now: SimTime,
 }
 
@@ -158,13 +162,15 @@ impl SharedIndexInformer {
         SharedIndexInformer {
             indexer: Indexer::with_indexers(&indexers).with_bugs(config.bugs),
             fifo: Fifo::with_bugs(config.fifo, config.bugs),
-            processor: SharedProcessor::new(),
+            processor: SharedProcessor::with_bugs(config.bugs),
             resync_check_period: config.resync_check_period.unwrap_or(SimDuration::ZERO),
             started: false,
             synced: false,
             in_flight: None,
             initial_list_keys: None,
             initial_keys_unprocessed: BTreeSet::new(),
+            process_error_next: false,
+            bugs: config.bugs,
             now: SimTime::ZERO,
         }
     }
@@ -285,9 +291,20 @@ impl SharedIndexInformer {
         self.mark_initial_keys_processed(&popped.deltas);
         let distributed = notifications
             .into_iter()
-            .map(|notification| {
-                let is_sync =
-                    matches!(&notification, Notification::Update { old, new } if is_sync(old, new));
+            .enumerate()
+            .map(|(index, notification)| {
+                let from_relist = matches!(popped.deltas.get(index), Some(Delta::Replaced(_)));
+                let is_sync = match &notification {
+                    // Planted: k/k#86015 (B3), before cg@08cc53159 every relist item was a Sync
+                    // delta and went out as a sync, changed or not.
+                    Notification::Update { .. }
+                        if from_relist && self.bugs.is(Bug::RelistDeliveredAsSync) =>
+                    {
+                        true
+                    }
+                    Notification::Update { old, new } => is_sync(old, new),
+                    _ => false,
+                };
                 let recipients = self.processor.distribute(&notification, is_sync);
                 Distributed {
                     notification,
@@ -296,6 +313,12 @@ impl SharedIndexInformer {
                 }
             })
             .collect();
+        if std::mem::take(&mut self.process_error_next) && self.bugs.is(Bug::RequeueOnProcessError)
+        {
+            // Planted: cg@d853ccf18 (B24), RetryOnError re-added the failed item with
+            // AddIfNotPresent, behind newer items, so its old states are applied again.
+            self.fifo.add_if_not_present(popped.deltas.clone());
+        }
         self.fifo.done();
         self.end_step(now);
         Processed {
@@ -365,6 +388,13 @@ impl SharedIndexInformer {
         })
     }
 
+    /// Makes the next processing report an error after it applied its deltas. client-go's
+    /// `processLoop` logs and drops such errors (cg@d853ccf18 removed `RetryOnError`), so it
+    /// changes nothing unless B24 is planted.
+    pub fn fail_next_processing(&mut self) {
+        self.process_error_next = true;
+    }
+
     /// Makes handler `id`'s next delivery panic (`ReallyCrash=false`, SPEC §8 B18).
     pub fn panic_next_delivery(&mut self, id: HandlerId) {
         self.processor.listener_mut(id).panic_next_delivery();
@@ -423,11 +453,65 @@ impl SharedIndexInformer {
 
     /// Nothing queued, nothing in flight, every listener drained.
     pub fn is_quiescent(&self) -> bool {
-        let fifo_empty = match &self.fifo {
-            Fifo::Delta(fifo) => fifo.queued().next().is_none(),
-            Fifo::Real(fifo) => fifo.queued().next().is_none(),
-        };
-        fifo_empty && self.in_flight.is_none() && self.processor.is_drained()
+        self.fifo.pending().is_empty() && self.in_flight.is_none() && self.processor.is_drained()
+    }
+
+    /// The indexer's objects as they will be once every queued delta is processed, applied
+    /// in pop order as processDeltas stores them (without its notifications). Pending deltas
+    /// are never discarded (client-go delta_fifo.go Replace doc, k/k#83911), so this is always
+    /// the state the store calls described.
+    pub fn pending_state(&self) -> BTreeMap<&ObjectKey, &Object> {
+        let mut state: BTreeMap<&ObjectKey, &Object> = self
+            .indexer
+            .list()
+            .into_iter()
+            .map(|obj| (&obj.key, obj))
+            .collect();
+        for delta in self.fifo.pending().into_iter().flatten() {
+            match delta {
+                Delta::Sync(obj)
+                | Delta::Replaced(obj)
+                | Delta::Added(obj)
+                | Delta::Updated(obj) => {
+                    state.insert(&obj.key, obj);
+                }
+                Delta::Deleted(obj) => {
+                    state.remove(obj.key());
+                }
+                Delta::ReplacedAll(info) => {
+                    state = info.objects.iter().map(|obj| (&obj.key, obj)).collect();
+                }
+                Delta::SyncAll | Delta::Bookmark(_) => {}
+            }
+        }
+        state
+    }
+
+    /// Checks `tombstone_carries_newest_known_state`: a queued tombstone carries the newest
+    /// state the client knew for its key when it was built, the key's previous queued state or
+    /// else the indexer's (client-go delta_fifo.go Replace since cg@a01b5a2a9, SPEC §8 B5).
+    pub fn check_tombstones(&self) -> Result<(), String> {
+        let mut known: BTreeMap<&ObjectKey, Option<&Object>> = BTreeMap::new();
+        for delta in self.fifo.pending().into_iter().flatten() {
+            let Some(key) = delta.key() else {
+                continue;
+            };
+            let newest = *known
+                .entry(key)
+                .or_insert_with(|| self.indexer.get_by_key(key));
+            if let Delta::Deleted(DeltaObject::Tombstone(tombstone)) = delta
+                && tombstone.obj.as_ref() != newest
+            {
+                let show = |obj: Option<&Object>| obj.map_or("nil".to_owned(), Object::to_string);
+                return Err(format!(
+                    "tombstone_carries_newest_known_state: DFSU({key}, {}) but the newest known state is {}",
+                    show(tombstone.obj.as_ref()),
+                    show(newest)
+                ));
+            }
+            known.insert(key, delta.newest_state());
+        }
+        Ok(())
     }
 
     /// client-go `LastStoreSyncResourceVersion`: the indexer's resource version, reported only
@@ -677,6 +761,93 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    fn buggy(fifo: FifoKind, bug: Bug) -> SharedIndexInformer {
+        SharedIndexInformer::new(InformerConfig {
+            resync_check_period: Some(SimDuration::from_secs(1)),
+            bugs: Bugs::new(Some(bug)),
+            ..InformerConfig::new(fifo)
+        })
+    }
+
+    #[test]
+    fn planted_relist_as_sync_hides_a_changed_relist_from_a_handler_without_resync() {
+        let mut informer = buggy(FifoKind::Delta, Bug::RelistDeliveredAsSync);
+        let handler = informer.add_event_handler(T0, SimDuration::ZERO);
+        informer.run(T0);
+        informer.replace(T0, vec![obj("x", 10)], 10);
+        process_all(&mut informer, T0);
+        deliver_all(&mut informer, T0, handler);
+        assert!(!informer.resync(SimTime(1_000)));
+        informer.replace(SimTime(1_000), vec![obj("x", 20)], 20);
+        process_all(&mut informer, SimTime(1_000));
+        assert!(deliver_all(&mut informer, SimTime(1_000), handler).is_empty());
+        let mirror = informer.handler_mirror(handler);
+        let error = check_mirror_equals_indexer(mirror, informer.indexer()).unwrap_err();
+        assert!(error.contains("x@10 in the mirror but x@20"), "{error}");
+    }
+
+    #[test]
+    fn planted_early_handler_sync_reports_synced_with_initial_adds_pending() {
+        let mut informer = buggy(FifoKind::Real, Bug::HandlerSyncedBeforeInitialAdds);
+        informer.run(T0);
+        informer.replace(T0, vec![obj("a", 1)], 1);
+        process_all(&mut informer, T0);
+        let late = informer.add_event_handler(T0, SimDuration::ZERO);
+        assert_eq!(informer.pending_notifications(late), 1);
+        assert!(informer.handler_has_synced(late));
+        let check = &informer.handler_synced(late).unwrap().initial_list_check;
+        assert!(check.as_ref().unwrap_err().contains("before seeing a"));
+    }
+
+    #[test]
+    fn a_processing_error_is_dropped_but_the_planted_requeue_applies_old_states_again() {
+        for (bugs, requeued) in [
+            (Bugs::NONE, false),
+            (Bugs::new(Some(Bug::RequeueOnProcessError)), true),
+        ] {
+            let mut informer = SharedIndexInformer::new(InformerConfig {
+                bugs,
+                ..InformerConfig::new(FifoKind::Delta)
+            });
+            informer.run(T0);
+            informer.add(T0, obj("x", 5));
+            informer.update(T0, obj("x", 7));
+            informer.fail_next_processing();
+            informer.process_next(T0).unwrap();
+            assert_eq!(informer.indexer().get_by_key(&key("x")), Some(&obj("x", 7)));
+            let again = informer.process_next(T0);
+            assert_eq!(again.is_some(), requeued);
+            if let Some(again) = again {
+                let first = &again.distributed[0].notification;
+                assert_eq!(first, &update("x", 7, 5), "back in time");
+            }
+        }
+    }
+
+    #[test]
+    fn pending_state_applies_the_queue_and_tombstones_carry_the_newest_known_state() {
+        for kind in FifoKind::ALL {
+            let mut informer = informer(kind, None);
+            informer.run(T0);
+            informer.add(T0, obj("a", 1));
+            informer.add(T0, obj("b", 2));
+            process_all(&mut informer, T0);
+            informer.update(T0, obj("a", 3));
+            informer.replace(T0, vec![obj("c", 4)], 4);
+            let pending: Vec<&Object> = informer.pending_state().into_values().collect();
+            assert_eq!(pending, vec![&obj("c", 4)], "{kind}");
+            assert_eq!(informer.check_tombstones(), Ok(()), "{kind}");
+        }
+        let mut stale = buggy(FifoKind::Delta, Bug::TombstoneCarriesStaleObject);
+        stale.run(T0);
+        stale.add(T0, obj("a", 1));
+        process_all(&mut stale, T0);
+        stale.update(T0, obj("a", 3));
+        stale.replace(T0, vec![], 4);
+        let error = stale.check_tombstones().unwrap_err();
+        assert!(error.contains("DFSU(a, a@1)"), "{error}");
     }
 
     #[test]

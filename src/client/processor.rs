@@ -42,6 +42,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
+use crate::bugs::{Bug, Bugs};
 use crate::client::process_deltas::Notification;
 use crate::object::{Object, ObjectKey};
 use crate::sim::{SimDuration, SimTime};
@@ -125,6 +126,8 @@ pub struct ProcessorListener {
     /// once synced).
     initial_keys_unseen: BTreeSet<ObjectKey>,
     synced: Option<HandlerSynced>,
+    /// Planted bugs (SPEC §8 B20).
+    bugs: Bugs,
 }
 
 impl ProcessorListener {
@@ -133,6 +136,7 @@ impl ProcessorListener {
         now: SimTime,
         requested_resync_period: SimDuration,
         resync_period: SimDuration,
+        bugs: Bugs,
     ) -> ProcessorListener {
         ProcessorListener {
             requested_resync_period,
@@ -145,6 +149,7 @@ impl ProcessorListener {
             panic_next: false,
             initial_keys_unseen: BTreeSet::new(),
             synced: None,
+            bugs,
         }
     }
 
@@ -186,7 +191,11 @@ impl ProcessorListener {
     /// Mirrors client-go `SingleFileTracker.HasSynced`: the informer has synced and every queued
     /// initial add was handled. Not latched: a later initial add turns it false again.
     pub fn has_synced(&self, upstream_has_synced: bool) -> bool {
-        upstream_has_synced && self.initial_adds_undelivered == 0
+        // Planted: k/k#113763 (B20), before PR #113985 a handler had only the informer's
+        // HasSynced, true while its initial adds were still queued.
+        let tracker_done =
+            self.initial_adds_undelivered == 0 || self.bugs.is(Bug::HandlerSyncedBeforeInitialAdds);
+        upstream_has_synced && tracker_done
     }
 
     /// When this registration first reported synced, if it has.
@@ -280,12 +289,22 @@ impl ProcessorListener {
 pub struct SharedProcessor {
     listeners: BTreeMap<HandlerId, ProcessorListener>,
     next_id: u64,
+    /// Planted bugs of the listeners (SPEC §8 B20).
+    bugs: Bugs,
 }
 
 impl SharedProcessor {
     /// No listeners.
     pub fn new() -> SharedProcessor {
         SharedProcessor::default()
+    }
+
+    /// No listeners; the listeners it adds get `bugs` planted.
+    pub fn with_bugs(bugs: Bugs) -> SharedProcessor {
+        SharedProcessor {
+            bugs,
+            ..SharedProcessor::default()
+        }
     }
 
     /// Registers a listener with its final periods (client-go `addListener`; the informer
@@ -298,7 +317,8 @@ impl SharedProcessor {
     ) -> HandlerId {
         let id = HandlerId(self.next_id);
         self.next_id += 1;
-        let listener = ProcessorListener::new(now, requested_resync_period, resync_period);
+        let listener =
+            ProcessorListener::new(now, requested_resync_period, resync_period, self.bugs);
         assert!(self.listeners.insert(id, listener).is_none());
         id
     }

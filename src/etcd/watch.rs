@@ -53,6 +53,11 @@ impl Etcd {
         id
     }
 
+    /// How many watches are open.
+    pub fn watch_count(&self) -> usize {
+        self.watchers.len()
+    }
+
     /// Closes a watch at the client's request.
     pub fn cancel_watch(&mut self, id: WatchId) -> Result<(), EtcdError> {
         self.watchers.remove(&id).ok_or(EtcdError::NoSuchWatch)?;

@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 
 use crate::api::{ListOptions, RequestId};
 use crate::bugs::Bugs;
-use crate::check::api_oracle::{Freshness, WatchStreamOracle};
+use crate::check::api_oracle::WatchStreamOracle;
 use crate::check::client::{ReflectorView, RvHistory};
 use crate::client::reflector::{Reflector, ReflectorConfig};
 use crate::client::{HandlerId, InformerConfig, SharedIndexInformer};
 use crate::object::ResourceVersion;
 use crate::scenario::{ClientsConfig, InitialList};
 use crate::sim::{DelayConfig, Delivery, Link, RngStream, SimDuration, SimTime};
+
+use super::probes::ClientMarks;
 
 /// One process incarnation: what a restart throws away.
 pub(crate) struct ClientProcess {
@@ -53,8 +55,11 @@ impl ClientProcess {
         informer_config.resync_check_period = resync_period;
         informer_config.bugs = bugs;
         let mut informer = SharedIndexInformer::new(informer_config);
-        let handlers = (0..config.handlers)
-            .map(|_| informer.add_event_handler(now, resync_period.unwrap_or(SimDuration::ZERO)))
+        let resyncing = (0..config.handlers).map(|_| resync_period.unwrap_or(SimDuration::ZERO));
+        let never = (0..config.handlers_without_resync).map(|_| SimDuration::ZERO);
+        let handlers = resyncing
+            .chain(never)
+            .map(|period| informer.add_event_handler(now, period))
             .collect::<Vec<_>>();
         informer.run(now);
         let mut reflector = Reflector::new(reflector_config, rng);
@@ -126,12 +131,14 @@ pub(crate) struct ClientSlot {
     /// Per-key RVs seen, persisted across restarts (the B1 oracle).
     pub(crate) history: RvHistory,
     pub(crate) watch_oracles: BTreeMap<RequestId, WatchStreamOracle>,
-    /// Each list request's options and the freshness it demanded when it arrived.
-    pub(crate) lists: BTreeMap<RequestId, (ListOptions, Option<Freshness>)>,
+    /// Each list request's options and etcd's revision when it reached its apiserver.
+    pub(crate) lists: BTreeMap<RequestId, (ListOptions, Option<ResourceVersion>)>,
     /// The client stopped reading (a slow consumer) until this time.
     pub(crate) reading: bool,
     /// The next message to the client is held back by this much.
     pub(crate) delay_spike: Option<SimDuration>,
     /// Relists of earlier incarnations.
     pub(crate) relists_before: u64,
+    /// What the coverage probes track of this client.
+    pub(crate) marks: ClientMarks,
 }

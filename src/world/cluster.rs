@@ -8,15 +8,19 @@ use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
 use crate::check::client::{
     FIFO_INTERNALS, HANDLER_MIRROR_CONVERGES, HANDLER_SYNCED_AFTER_INITIAL_LIST,
     INDEX_MATCHES_ITEMS, INDEXER_CONVERGES, NOTIFICATION_FOLLOWS_CACHE, RvHistory,
-    SYNCED_IMPLIES_INITIAL_LIST_APPLIED, etcd_state, first_difference,
+    SYNCED_IMPLIES_INITIAL_LIST_APPLIED, TOMBSTONE_CARRIES_NEWEST_STATE, etcd_state,
+    first_difference,
 };
 use crate::client::reflector::{ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp};
-use crate::client::{Delta, DeltaObject, Notification, check_mirror_equals_indexer};
+use crate::client::{
+    Delta, DeltaObject, Fifo, Notification, SharedIndexInformer, check_mirror_equals_indexer,
+};
 use crate::scenario::Scenario;
 use crate::sim::{DelayConfig, Delivery, RngStream, SimDuration, SimTime};
 
 use super::client::{ClientProcess, ClientSlot, Connection, Direction};
 use super::faults::{Fault, TimedFault};
+use super::probes::ClientMarks;
 use super::writer::RESOURCE_PREFIX;
 use super::{Ev, SETTLES, TraceEvent, World};
 
@@ -40,6 +44,18 @@ fn live_slot(
     clients[client]
         .as_mut()
         .filter(|slot| slot.incarnation == incarnation)
+}
+
+/// Known keys a DeltaFIFO resync skips because they still have queued deltas
+/// (delta_fifo.go `syncKeyLocked`; SPEC §10 T9).
+fn resync_skips(informer: &SharedIndexInformer) -> u64 {
+    match informer.fifo() {
+        Fifo::Delta(fifo) => fifo
+            .queued()
+            .filter(|(key, _)| informer.indexer().get_by_key(key).is_some())
+            .count() as u64,
+        Fifo::Real(_) => 0,
+    }
 }
 
 fn describe_object(object: &DeltaObject) -> String {
@@ -132,6 +148,21 @@ fn describe_answer(message: &ServerMessage) -> String {
     }
 }
 
+/// The checks of an informer's queue against its indexer and its reflector, after every store
+/// call and every pop: tombstones carry the newest known state (B5), and the indexer with the
+/// queue applied is the reflector's view (B2, B4, B7).
+fn check_queue(process: &ClientProcess) -> Vec<Violation> {
+    let informer = &process.informer;
+    let tombstones = informer
+        .check_tombstones()
+        .map_err(|message| Violation::new(TOMBSTONE_CARRIES_NEWEST_STATE, message));
+    let view = process.view.check_pending_state(&informer.pending_state());
+    [tombstones, view]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+}
+
 impl World {
     pub(super) fn schedule_cluster_start(&mut self) {
         for apiserver in 0..self.apiservers.len() {
@@ -215,6 +246,7 @@ impl World {
             reading: true,
             delay_spike: None,
             relists_before: 0,
+            marks: ClientMarks::default(),
         }
     }
 
@@ -228,7 +260,7 @@ impl World {
         while let Some(output) = self.slot(client).process.reflector.poll_output() {
             match output {
                 ReflectorOutput::Send(message) => self.client_send(client, message),
-                ReflectorOutput::Store(op) => self.apply_store_op(client, op),
+                ReflectorOutput::Store(op) => self.apply_store_op(client, op)?,
             }
         }
         let slot = self.clients[client].as_mut().expect("started");
@@ -274,6 +306,7 @@ impl World {
             },
         );
         let slot = self.clients[client].as_mut().expect("started");
+        slot.marks.request(&mut self.stats.probes, &message);
         match &message {
             ClientMessage::List { id, options } => {
                 slot.lists.insert(*id, (options.clone(), None));
@@ -303,7 +336,7 @@ impl World {
         }
     }
 
-    fn apply_store_op(&mut self, client: usize, op: StoreOp) {
+    fn apply_store_op(&mut self, client: usize, op: StoreOp) -> Result<(), Violation> {
         let now = self.kernel.now();
         let process = &mut self.clients[client].as_mut().expect("started").process;
         match op {
@@ -328,10 +361,14 @@ impl World {
             }
             StoreOp::Bookmark(resource_version) => process.informer.bookmark(now, resource_version),
             StoreOp::Resync => {
+                self.stats.probes.resync_skips += resync_skips(&process.informer);
                 process.informer.resync(now);
             }
         }
         self.schedule_pop(client);
+        check_queue(&self.slot(client).process)
+            .into_iter()
+            .try_for_each(|violation| self.report(violation))
     }
 
     fn schedule_pop(&mut self, client: usize) {
@@ -379,10 +416,10 @@ impl World {
             self.send_to_client(client, apiserver, refused);
             return Ok(());
         }
-        if let ClientMessage::List { id, options } = &message
+        if let ClientMessage::List { id, .. } = &message
             && let Some(entry) = slot.lists.get_mut(id)
         {
-            entry.1 = Some(Freshness::of(options, self.etcd.revision()));
+            entry.1 = Some(self.etcd.revision());
         }
         self.apiservers[apiserver].handle_client_message(now, &mut self.etcd, client, message);
         self.flush_apiserver(apiserver);
@@ -436,20 +473,27 @@ impl World {
         message: ServerMessage,
     ) -> Result<(), Violation> {
         let now = self.kernel.now();
-        let Some(slot) = self.clients[client].as_mut().filter(|slot| {
+        let delivers = self.clients[client].as_ref().is_some_and(|slot| {
             slot.connection
                 .delivers(generation, delivery, Direction::ToClient)
-        }) else {
+        });
+        if !delivers {
             return Ok(());
-        };
+        }
+        self.answer_hazards(client, &message)?;
+        let slot = self.clients[client].as_mut().expect("started");
         match &message {
             ServerMessage::List { id, result } => {
-                if let (Some((options, freshness)), Ok(page)) = (slot.lists.remove(id), result) {
-                    let freshness = freshness.expect("a list answered after it arrived");
+                if let (Some((options, arrival)), Ok(page)) = (slot.lists.remove(id), result) {
+                    let arrival = arrival.expect("a list answered after it arrived");
+                    slot.marks
+                        .list_answered(&mut self.stats.probes, page, arrival);
+                    let freshness = Freshness::of(&options, arrival);
                     check_list(&self.reference, RESOURCE_PREFIX, &options, freshness, page)?;
                 }
             }
             ServerMessage::WatchEvent { id, event } => {
+                slot.marks.watch_event(&mut self.stats.probes, event);
                 if let Some(oracle) = slot.watch_oracles.get_mut(id) {
                     oracle.observe(&self.reference, event)?;
                 }
@@ -517,6 +561,10 @@ impl World {
             return Ok(());
         };
         slot.process.pop_scheduled = false;
+        let error_probability = self.scenario.clients.process_error_probability;
+        if error_probability > 0.0 && self.streams.clients.chance(error_probability) {
+            slot.process.informer.fail_next_processing();
+        }
         let Some(processed) = slot.process.informer.process_next(now) else {
             return Ok(());
         };
@@ -537,14 +585,20 @@ impl World {
         );
         let slot = self.clients[client].as_mut().expect("started");
         let indexer = slot.process.informer.indexer();
-        let touched = match &key {
-            Some(key) => indexer
-                .get_by_key(key)
-                .into_iter()
-                .cloned()
-                .collect::<Vec<_>>(),
+        // Every indexer write of the pop in order, then what the indexer holds now.
+        let written = processed.distributed.iter().filter_map(|distributed| {
+            match &distributed.notification {
+                Notification::Add { obj, .. } | Notification::Update { new: obj, .. } => {
+                    Some(obj.clone())
+                }
+                Notification::Delete(_) => None,
+            }
+        });
+        let held: Vec<_> = match &key {
+            Some(key) => indexer.get_by_key(key).into_iter().cloned().collect(),
             None => indexer.list().into_iter().cloned().collect(),
         };
+        let touched: Vec<_> = written.chain(held).collect();
         let mut violations: Vec<Violation> = touched
             .iter()
             .filter_map(|object| {
@@ -571,6 +625,7 @@ impl World {
                 violations.push(Violation::new(invariant, message));
             }
         }
+        violations.extend(check_queue(&slot.process));
         let mut recipients: Vec<usize> = Vec::new();
         for distributed in &processed.distributed {
             for id in &distributed.recipients {
@@ -589,6 +644,7 @@ impl World {
             self.schedule_handler(client, handler);
         }
         self.schedule_pop(client);
+        violations.extend(self.pop_hazards(client, &processed.popped));
         violations
             .into_iter()
             .try_for_each(|violation| self.report(violation))
@@ -638,6 +694,7 @@ impl World {
         if let Err(message) = delivered.follows_cache {
             return Err(Violation::new(NOTIFICATION_FOLLOWS_CACHE, message));
         }
+        self.notification_hazards(&delivered.notification)?;
         if pending > 0 {
             self.schedule_handler(client, handler);
         }
@@ -829,6 +886,8 @@ impl World {
         let incarnation = old.incarnation + 1;
         let mut slot = self.new_client_slot(client, incarnation, history);
         slot.relists_before = old.relists_before + old.process.reflector.relist_count();
+        slot.marks = old.marks;
+        slot.marks.restart();
         self.clients[client] = Some(slot);
         self.schedule_late_handlers(client, incarnation);
         self.drain_client(client)

@@ -9,6 +9,8 @@ mod client;
 mod cluster;
 mod etcd_watcher;
 pub mod faults;
+mod hazards;
+pub mod probes;
 pub mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -194,6 +196,8 @@ pub struct RunStats {
     pub notifications: u64,
     /// Faults injected.
     pub faults: u64,
+    /// The coverage probes' own counters.
+    pub probes: probes::ProbeCounts,
 }
 
 impl RunStats {
@@ -211,6 +215,7 @@ impl RunStats {
         self.tombstones += other.tombstones;
         self.notifications += other.notifications;
         self.faults += other.faults;
+        self.probes.add(&other.probes);
     }
 }
 
@@ -457,12 +462,7 @@ impl World {
     /// Reports a broken invariant: an error, unless the scenario declares it an expected
     /// upstream hazard, which is recorded (its first occurrence) and the run goes on.
     fn report(&mut self, violation: Violation) -> Result<(), Violation> {
-        if !self
-            .scenario
-            .expected_hazards
-            .iter()
-            .any(|name| name == violation.invariant)
-        {
+        if !self.expects(violation.invariant) {
             return Err(violation);
         }
         if !self
@@ -473,6 +473,15 @@ impl World {
             self.hazards.push((self.trace.steps(), violation));
         }
         Ok(())
+    }
+
+    /// Whether the scenario declares `invariant` an expected upstream hazard. Assumption
+    /// checks (`check::hazards`) run only where it does.
+    fn expects(&self, invariant: &str) -> bool {
+        self.scenario
+            .expected_hazards
+            .iter()
+            .any(|name| name == invariant)
     }
 
     fn handle(&mut self, event: Ev) -> Result<(), Violation> {
@@ -615,6 +624,7 @@ impl World {
             retention => self.etcd.revision().saturating_sub(retention),
         };
         let outcome = if target > 0 {
+            self.stats.probes.compactions_under_watch += u64::from(self.etcd.watch_count() > 0);
             let fake = self.etcd.compact(target);
             let reference = self.reference.compact(target);
             self.compare(&fake, &reference, "compact")?;
