@@ -95,9 +95,8 @@ pub struct BugInfo {
     pub upstream: &'static str,
     /// The model it is planted in.
     pub component: &'static str,
-    /// The library scenario that exposes it; `None` if no world run reaches it (the model's
-    /// unit test for the planted check is then its only proof).
-    pub scenario: Option<&'static str>,
+    /// The library scenario that exposes it.
+    pub scenario: &'static str,
     /// How many seeds a hunt may take to catch it.
     pub seeds: u64,
     /// What the planted check does, on one line.
@@ -105,10 +104,6 @@ pub struct BugInfo {
 }
 
 impl Bug {
-    /// Planted and reachable, but no catalog hunt catches them yet (reported as escapes by
-    /// `informer-sim bugs`; the suite asserts they stay exactly these until fixed).
-    pub const KNOWN_ESCAPES: &'static [Bug] = &[];
-
     /// Every bug, in catalog order.
     pub const ALL: &'static [Bug] = &[
         Bug::ResumeFromAnyEventRv,
@@ -159,7 +154,7 @@ impl Bug {
                 "resume-from-any-event-rv",
                 "k/k#74022, PR #136583",
                 "reflector",
-                Some("informer-atomic-watch-list"),
+                "informer-atomic-watch-list",
                 100,
                 "lastSyncRV follows the unordered initial ADDED events of a watch-list, before its bookmark",
             ),
@@ -168,7 +163,7 @@ impl Bug {
                 "early-progress",
                 "etcd#15220",
                 "etcd watch",
-                Some("etcd-watch"),
+                "etcd-watch",
                 100,
                 "a requested progress notification is sent before the watch's pending events",
             ),
@@ -177,7 +172,7 @@ impl Bug {
                 "relist-with-same-rv-on-too-large",
                 "k/k#91073, PR #92537",
                 "reflector",
-                Some("informer-ha-quiet"),
+                "informer-ha-quiet",
                 150,
                 "a 504 TooLargeResourceVersion list is retried with the same RV",
             ),
@@ -186,7 +181,7 @@ impl Bug {
                 "relist-with-same-rv-on-expired",
                 "cg@a3f022a93",
                 "reflector",
-                Some("informer-no-cache"),
+                "informer-no-cache",
                 200,
                 "a 410 Expired list is retried with the same (compacted) RV forever",
             ),
@@ -195,7 +190,7 @@ impl Bug {
                 "resume-watch-from-list-rv",
                 "classic",
                 "reflector",
-                Some("informer"),
+                "informer",
                 200,
                 "after a clean close, re-watch from the last list's RV, not the last event's",
             ),
@@ -204,7 +199,7 @@ impl Bug {
                 "closed-watch-is-end-of-data",
                 "classic (SPEC §9.2 N7)",
                 "reflector",
-                Some("informer"),
+                "informer",
                 200,
                 "a cleanly closed watch ends the reflector: it never watches again",
             ),
@@ -213,7 +208,7 @@ impl Bug {
                 "replace-skips-key-with-queued-delete",
                 "k/k#83810, PR #83911",
                 "DeltaFIFO.Replace",
-                Some("informer-fifo-backlog"),
+                "informer-fifo-backlog",
                 200,
                 "a listed key whose last queued delta is Deleted gets no Replaced delta",
             ),
@@ -222,7 +217,7 @@ impl Bug {
                 "replace-skips-queued-tombstone",
                 "k/k#115658, PR #115620",
                 "DeltaFIFO.Replace",
-                Some("informer-fifo-backlog"),
+                "informer-fifo-backlog",
                 200,
                 "a queue-only key missing from the relist gets no tombstone",
             ),
@@ -231,7 +226,7 @@ impl Bug {
                 "resync-behind-pending-delta",
                 "k/k#31981, PR #32125",
                 "DeltaFIFO.Resync",
-                Some("informer-slow-consumer"),
+                "informer-slow-consumer",
                 300,
                 "resync queues Sync(indexer object) behind a pending newer delta",
             ),
@@ -240,7 +235,7 @@ impl Bug {
                 "delete-ignores-queued-add",
                 "k/k#27004, PR #27435",
                 "DeltaFIFO.Delete",
-                Some("informer-slow-consumer"),
+                "informer-slow-consumer",
                 300,
                 "a Delete is dropped when the key is queued but not yet in the indexer",
             ),
@@ -249,7 +244,7 @@ impl Bug {
                 "indexer-loses-value-on-growth",
                 "k/k#109115, PR #109137",
                 "threadSafeMap.updateIndices",
-                Some("informer-labels"),
+                "informer-labels",
                 100,
                 "index values growing from [a] to [a, b] lose a",
             ),
@@ -258,7 +253,7 @@ impl Bug {
                 "watch-cache-serves-event-at-rv",
                 "k/k#24004",
                 "watchCache.GetInterval",
-                Some("informer"),
+                "informer",
                 200,
                 "a watch from RV N is served the event at N again (a duplicate)",
             ),
@@ -267,7 +262,7 @@ impl Bug {
                 "watch-cache-accepts-list-rv-minus-one",
                 "k/k#49956, PR #49992",
                 "watchCache.GetInterval",
-                Some("informer-relist-edge"),
+                "informer-relist-edge",
                 100,
                 "right after a relist a watch at listRV-1 is accepted and misses the event at listRV",
             ),
@@ -276,7 +271,7 @@ impl Bug {
                 "watch-cache-expires-list-rv",
                 "PR #68065",
                 "watchCache.GetInterval",
-                Some("informer-cache-churn"),
+                "informer-cache-churn",
                 300,
                 "right after a relist a watch at the list RV gets a needless 410",
             ),
@@ -285,7 +280,7 @@ impl Bug {
                 "watch-cache-accepts-evicted-rv",
                 "k/k#91415, PR #91417",
                 "watchCache.GetInterval",
-                Some("informer-cache-churn"),
+                "informer-cache-churn",
                 300,
                 "after evictions, watches from below the window are accepted and miss the evicted events",
             ),
@@ -294,7 +289,7 @@ impl Bug {
                 "watch-cache-keeps-history-on-relist",
                 "classic",
                 "watchCache.Replace",
-                Some("informer-cache-churn"),
+                "informer-cache-churn",
                 300,
                 "a relist of the cacher keeps the old history, so watches resume across the gap",
             ),
@@ -303,7 +298,7 @@ impl Bug {
                 "dedup-any-two-deltas",
                 "classic (cf. delta_fifo.go dedupDeltas)",
                 "DeltaFIFO.queueAction",
-                Some("informer-slow-consumer"),
+                "informer-slow-consumer",
                 300,
                 "any two consecutive deltas of a key are merged, keeping the older",
             ),
@@ -312,7 +307,7 @@ impl Bug {
                 "replace-skips-known-tombstone",
                 "classic (SPEC §9.2 N2)",
                 "DeltaFIFO.Replace",
-                Some("informer"),
+                "informer",
                 300,
                 "a known key missing from the relist gets no tombstone",
             ),
@@ -321,7 +316,7 @@ impl Bug {
                 "resume-from-older-revision",
                 "etcd#15271",
                 "etcd watch",
-                Some("etcd-watch"),
+                "etcd-watch",
                 100,
                 "a watch resuming after a stall re-sends the revision it already delivered",
             ),
@@ -330,7 +325,7 @@ impl Bug {
                 "duplicate-event",
                 "etcd#17247",
                 "etcd watch",
-                Some("etcd-watch"),
+                "etcd-watch",
                 100,
                 "the last event of a batch is sent twice",
             ),
@@ -339,7 +334,7 @@ impl Bug {
                 "drop-delete-above-compaction",
                 "etcd#18089 (broadened)",
                 "etcd watch",
-                Some("etcd-watch"),
+                "etcd-watch",
                 200,
                 "a delete at compactRev+1 is never sent (broader than the 3.4 loss at compactRev the oracle tolerates)",
             ),
@@ -348,7 +343,7 @@ impl Bug {
                 "skip-compact-revision",
                 "etcd#19179 (broadened)",
                 "etcd watch",
-                Some("etcd-watch-auto-compaction"),
+                "etcd-watch-auto-compaction",
                 100,
                 "a watch whose next revision is the compact revision gets nothing at it, puts included",
             ),
@@ -357,7 +352,7 @@ impl Bug {
                 "future-watch-gets-old-events",
                 "etcd#20221, PR #20229",
                 "etcd watch",
-                Some("etcd-watch"),
+                "etcd-watch",
                 100,
                 "a watch on a future revision starts at the current one and gets an event below its start",
             ),
@@ -366,7 +361,7 @@ impl Bug {
                 "cacher-resends-buffered-events",
                 "PR #73845",
                 "cacheWatcher.processInterval",
-                Some("informer-blocked-dispatch"),
+                "informer-blocked-dispatch",
                 100,
                 "events still buffered in the dispatcher when a watch registers are sent again after its interval",
             ),
@@ -375,7 +370,7 @@ impl Bug {
                 "pager-follows-inconsistent-continue",
                 "k/k#66981, PR #67284",
                 "ListPager",
-                Some("informer-paged-compaction"),
+                "informer-paged-compaction",
                 100,
                 "an expired continuation's inconsistent token is followed: one list mixes two snapshots",
             ),
@@ -384,7 +379,7 @@ impl Bug {
                 "relist-delivered-as-sync",
                 "k/k#86015, cg@08cc53159",
                 "sharedIndexInformer.HandleDeltas",
-                Some("informer-handler-without-resync"),
+                "informer-handler-without-resync",
                 100,
                 "an update from a relist (Replaced) is distributed as a sync, so handlers without resync miss it",
             ),
@@ -393,7 +388,7 @@ impl Bug {
                 "tombstone-carries-stale-object",
                 "cg@a01b5a2a9, cg@8279635aa",
                 "DeltaFIFO.Replace",
-                Some("informer-fifo-backlog"),
+                "informer-fifo-backlog",
                 200,
                 "a queued key missing from the relist gets a tombstone with the indexer's object, not the newest queued one",
             ),
@@ -402,7 +397,7 @@ impl Bug {
                 "handler-synced-before-initial-adds",
                 "k/k#113763, PR #113985",
                 "processorListener HasSynced",
-                Some("informer-real-fifo"),
+                "informer-real-fifo",
                 50,
                 "a registration reports synced as soon as the informer has, with initial adds still undelivered",
             ),
@@ -411,7 +406,7 @@ impl Bug {
                 "requeue-on-process-error",
                 "cg@52af3bdc0, cg@d853ccf18, cg@8269e4141",
                 "controller.processLoop (RetryOnError)",
-                Some("informer-fifo-backlog"),
+                "informer-fifo-backlog",
                 200,
                 "a processing error re-adds the popped deltas (AddIfNotPresent), so they are applied again over newer state",
             ),
@@ -517,28 +512,17 @@ pub struct HuntResult {
     pub wall: Duration,
 }
 
-/// Sweeps `bug`'s scenario with `bug` on until an invariant fails or the budget runs out. A
-/// bug no world run reaches (no scenario) is not hunted: nothing caught, no seeds.
+/// Sweeps `bug`'s scenario with `bug` on until an invariant fails or the budget runs out.
 pub fn hunt(bug: Bug, budget: Budget) -> HuntResult {
-    match scenario_of(bug, Some(bug)) {
-        Some(scenario) => hunt_in(scenario, budget),
-        None => HuntResult {
-            scenario: "-".to_owned(),
-            bug: Some(bug),
-            caught: None,
-            seeds: 0,
-            wall: Duration::ZERO,
-        },
-    }
+    hunt_in(scenario_of(bug, Some(bug)), budget)
 }
 
-/// `bug`'s scenario with `switched_on` as its bug (`None` for a control run); `None` if no
-/// world run reaches the bug.
-pub fn scenario_of(bug: Bug, switched_on: Option<Bug>) -> Option<Scenario> {
-    let name = bug.info().scenario?;
-    let mut scenario = Scenario::load(name).expect("catalog scenarios are in the library");
+/// `bug`'s scenario with `switched_on` as its bug (`None` for a control run).
+pub fn scenario_of(bug: Bug, switched_on: Option<Bug>) -> Scenario {
+    let mut scenario =
+        Scenario::load(bug.info().scenario).expect("catalog scenarios are in the library");
     scenario.bug = switched_on;
-    Some(scenario)
+    scenario
 }
 
 /// Sweeps `scenario` (with whatever bug it has on) until an invariant fails or the budget runs
@@ -595,9 +579,7 @@ mod tests {
     #[test]
     fn every_catalog_scenario_is_in_the_library() {
         for bug in Bug::ALL {
-            if let Some(scenario) = scenario_of(*bug, Some(*bug)) {
-                assert_eq!(scenario.bug, Some(*bug));
-            }
+            assert_eq!(scenario_of(*bug, Some(*bug)).bug, Some(*bug));
         }
     }
 
