@@ -238,7 +238,7 @@ fn main() -> ExitCode {
         Some(Command::Replay { file, trace }) => replay(&file, trace.as_deref()),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
-                println!("{:<28} {}", entry.name, entry.summary());
+                println!("{:<32} {}", entry.name, entry.summary());
             }
             println!();
             println!(
