@@ -22,6 +22,7 @@ const FAST: &[Bug] = &[
     Bug::HandlerSyncedBeforeInitialAdds,
     Bug::RelistDeliveredAsSync,
     Bug::RequeueOnProcessError,
+    Bug::PopMissesClose,
 ];
 
 fn budget(seeds: u64) -> Budget {
