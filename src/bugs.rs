@@ -81,6 +81,8 @@ pub enum Bug {
     HandlerSyncedBeforeInitialAdds,
     /// B24 (cg@52af3bdc0, cg@d853ccf18): a processing error requeues the popped deltas (RetryOnError).
     RequeueOnProcessError,
+    /// B28 (k/k#90581, cg@73aa499de): Close can land between Pop's `closed` check and its wait.
+    PopMissesClose,
 }
 
 /// What the catalog says about one bug.
@@ -135,6 +137,7 @@ impl Bug {
         Bug::TombstoneCarriesStaleObject,
         Bug::HandlerSyncedBeforeInitialAdds,
         Bug::RequeueOnProcessError,
+        Bug::PopMissesClose,
     ];
 
     /// The catalog entry.
@@ -409,6 +412,15 @@ impl Bug {
                 "informer-fifo-backlog",
                 200,
                 "a processing error re-adds the popped deltas (AddIfNotPresent), so they are applied again over newer state",
+            ),
+            Bug::PopMissesClose => entry(
+                "B28",
+                "pop-misses-close",
+                "k/k#90581, cg@73aa499de",
+                "DeltaFIFO.Pop/Close",
+                "informer-restarts",
+                20,
+                "an empty-queue Pop checks `closed` and waits in two steps; a Close between them wakes nobody, so processLoop never returns",
             ),
         }
     }

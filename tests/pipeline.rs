@@ -146,6 +146,12 @@ fn server_hunt_scenarios_hold_without_their_bugs() {
     }
 }
 
+/// SPEC §8 B28: every client restart closes the old FIFO, and its waiting Pop must return.
+#[test]
+fn restarted_informers_wake_their_waiting_pop() {
+    sweep_seeds("informer-restarts", seeds().into_iter().take(20).collect());
+}
+
 #[test]
 fn apiserver_oracle_holds_under_cache_faults() {
     sweep("apiserver-oracle");
@@ -216,6 +222,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-labels",
         "informer-fifo-backlog",
         "informer-handler-without-resync",
+        "informer-restarts",
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",

@@ -144,6 +144,12 @@ pub const CATALOG: &[InvariantInfo] = &[
         source: "k/k#113763, PR #113985; SPEC §8 B20",
     },
     InvariantInfo {
+        name: client::CLOSED_FIFO_WAKES_POP,
+        promise: "when a client process stops, Close wakes the Pop waiting on the empty DeltaFIFO and processLoop returns ErrFIFOClosed within one step",
+        holds_when: "always; checked at every client restart (RealFIFO's Close always held the FIFO lock)",
+        source: "controller.go Run (defer Queue.Close), delta_fifo.go Pop/Close (k/k#90581, cg@73aa499de); SPEC §8 B28",
+    },
+    InvariantInfo {
         name: client::INDEXER_CONVERGES,
         promise: "after faults heal and writes stop, the indexer equals etcd's state (keys, RVs, values)",
         holds_when: ALWAYS,

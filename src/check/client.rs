@@ -47,6 +47,9 @@ pub const SYNCED_IMPLIES_INITIAL_LIST_APPLIED: &str =
 /// Invariant (SPEC §8 B20): when a handler registration first reports synced, the handler has
 /// been notified of every object of its initial list.
 pub const HANDLER_SYNCED_AFTER_INITIAL_LIST: &str = "handler_synced_after_initial_list";
+/// Invariant (liveness, SPEC §8 B28): when a client process stops, its closed FIFO wakes the
+/// Pop waiting on the empty queue, so processLoop returns `ErrFIFOClosed` within one step.
+pub const CLOSED_FIFO_WAKES_POP: &str = "closed_fifo_wakes_pop";
 /// Invariant: after healing and settling, the indexer equals etcd's state (SPEC §9.1 P1).
 pub const INDEXER_CONVERGES: &str = "indexer_converges_to_etcd";
 /// Invariant: after settling, every handler's mirror equals the indexer (SPEC §8 B3).

@@ -25,6 +25,18 @@ use crate::client::fifo::{PopError, Popped};
 use crate::client::indexer::KnownObjects;
 use crate::object::{Object, ObjectKey};
 
+/// Where the consumer's Pop stands once it found the queue empty (client-go Pop's
+/// `for len(f.queue) == 0` loop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PopWait {
+    /// Not in the empty-queue loop: popping, processing, or returned.
+    Running,
+    /// Saw `closed == false` and has not waited yet (only with B28 planted).
+    CheckedOpen,
+    /// Waiting for an Add or a Close to broadcast.
+    Waiting,
+}
+
 /// client-go `DeltaFIFO`.
 #[derive(Clone, Debug)]
 pub struct DeltaFifo {
@@ -37,6 +49,8 @@ pub struct DeltaFifo {
     /// Replace queues `Replaced` (true, as informers build it) or `Sync` (false).
     emit_delta_type_replaced: bool,
     closed: bool,
+    /// Where the consumer's Pop stands on the empty queue.
+    pop_wait: PopWait,
     /// Planted bugs (SPEC §8 B2, B4, B6, B7 and classic mistakes).
     bugs: Bugs,
 }
@@ -56,6 +70,7 @@ impl DeltaFifo {
             initial_population_count: 0,
             emit_delta_type_replaced,
             closed: false,
+            pop_wait: PopWait::Running,
             bugs,
         }
     }
@@ -186,12 +201,9 @@ impl DeltaFifo {
     /// the caller processes the item (SPEC §9.2 N6).
     pub fn pop(&mut self) -> Result<Popped, PopError> {
         let Some(key) = self.queue.pop_front() else {
-            return Err(if self.closed {
-                PopError::Closed
-            } else {
-                PopError::Empty
-            });
+            return Err(self.pop_empty());
         };
+        self.pop_wait = PopWait::Running;
         let is_in_initial_list = !self.has_synced();
         if self.initial_population_count > 0 {
             self.initial_population_count -= 1;
@@ -210,9 +222,51 @@ impl DeltaFifo {
         self.populated && self.initial_population_count == 0
     }
 
-    /// Closes the FIFO: pops drain what is queued, then report [`PopError::Closed`].
+    /// Pop found the queue empty: `ErrFIFOClosed` if closed, else it waits for a broadcast.
+    /// Mirrors client-go delta_fifo.go Pop since cg@73aa499de: Close holds the FIFO lock, so
+    /// Pop's `closed` check and its `cond.Wait` are one step as far as Close is concerned.
+    fn pop_empty(&mut self) -> PopError {
+        if self.closed {
+            self.pop_wait = PopWait::Running;
+            return PopError::Closed;
+        }
+        if self.bugs.is(Bug::PopMissesClose) {
+            // Planted: k/k#90581 (B28), before cg@73aa499de Close set `closed` under its own
+            // lock and broadcast without the FIFO lock, so it could land between the two steps.
+            self.pop_wait = PopWait::CheckedOpen;
+            return PopError::NotYetWaiting;
+        }
+        self.pop_wait = PopWait::Waiting;
+        PopError::Empty
+    }
+
+    /// The second step of a Pop that returned [`PopError::NotYetWaiting`]: it waits, even if
+    /// Close came in between (that broadcast found no waiter and is lost). An item queued
+    /// meanwhile ends the loop instead (upstream's Add could not land there: Pop held the lock).
+    /// A no-op in any other state.
+    pub fn wait(&mut self) {
+        if self.pop_wait == PopWait::CheckedOpen {
+            self.pop_wait = if self.queue.is_empty() {
+                PopWait::Waiting
+            } else {
+                PopWait::Running
+            };
+        }
+    }
+
+    /// Where the consumer's Pop stands on the empty queue.
+    pub fn pop_wait(&self) -> PopWait {
+        self.pop_wait
+    }
+
+    /// Closes the FIFO and wakes a waiting Pop (client-go `Close` broadcasts); pops drain what
+    /// is queued, then report [`PopError::Closed`]. A Pop that has only checked `closed`
+    /// (B28) is not waiting yet, so it is not woken.
     pub fn close(&mut self) {
         self.closed = true;
+        if self.pop_wait == PopWait::Waiting {
+            self.pop_wait = PopWait::Running;
+        }
     }
 
     /// Whether [`DeltaFifo::close`] was called.
@@ -586,6 +640,53 @@ mod tests {
         assert!(fifo.is_closed());
         assert!(fifo.pop().is_ok(), "close does not discard queued items");
         assert_eq!(fifo.pop(), Err(PopError::Closed));
+    }
+
+    #[test]
+    fn close_wakes_the_pop_waiting_on_the_empty_queue() {
+        let mut fifo = DeltaFifo::new(true);
+        assert_eq!(fifo.pop(), Err(PopError::Empty));
+        assert_eq!(
+            fifo.pop_wait(),
+            PopWait::Waiting,
+            "check and wait are one step"
+        );
+        fifo.close();
+        assert_eq!(fifo.pop_wait(), PopWait::Running);
+        fifo.wait();
+        assert_eq!(fifo.pop_wait(), PopWait::Running, "no second step to take");
+        assert_eq!(fifo.pop(), Err(PopError::Closed));
+    }
+
+    #[test]
+    fn planted_b28_a_close_between_check_and_wait_is_lost() {
+        let mut fifo = DeltaFifo::with_bugs(true, Bugs::new(Some(Bug::PopMissesClose)));
+        assert_eq!(fifo.pop(), Err(PopError::NotYetWaiting));
+        assert_eq!(fifo.pop_wait(), PopWait::CheckedOpen);
+        fifo.close();
+        assert_eq!(fifo.pop_wait(), PopWait::CheckedOpen, "no waiter to wake");
+        fifo.wait();
+        assert_eq!(fifo.pop_wait(), PopWait::Waiting, "waits on a closed FIFO");
+    }
+
+    #[test]
+    fn planted_b28_a_pop_that_waits_before_the_close_is_woken() {
+        let mut fifo = DeltaFifo::with_bugs(true, Bugs::new(Some(Bug::PopMissesClose)));
+        assert_eq!(fifo.pop(), Err(PopError::NotYetWaiting));
+        fifo.wait();
+        assert_eq!(fifo.pop_wait(), PopWait::Waiting);
+        fifo.close();
+        assert_eq!(fifo.pop_wait(), PopWait::Running);
+    }
+
+    #[test]
+    fn planted_b28_an_item_queued_before_the_wait_ends_the_loop() {
+        let mut fifo = DeltaFifo::with_bugs(true, Bugs::new(Some(Bug::PopMissesClose)));
+        assert_eq!(fifo.pop(), Err(PopError::NotYetWaiting));
+        fifo.add(obj("a", 1));
+        fifo.wait();
+        assert_eq!(fifo.pop_wait(), PopWait::Running);
+        assert!(fifo.pop().is_ok());
     }
 
     #[test]

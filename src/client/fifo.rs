@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use crate::bugs::Bugs;
 use crate::client::delta::{Delta, DeltaObject, Deltas};
-use crate::client::delta_fifo::DeltaFifo;
+use crate::client::delta_fifo::{DeltaFifo, PopWait};
 use crate::client::indexer::KnownObjects;
 use crate::client::real_fifo::RealFifo;
 use crate::object::{Object, ObjectKey, ResourceVersion};
@@ -37,6 +37,10 @@ pub enum PopError {
     /// Nothing queued: client-go's Pop would block here.
     #[error("fifo is empty")]
     Empty,
+    /// Nothing queued, and the Pop has checked `closed` but not started waiting: call
+    /// [`Fifo::wait`] as its next step (only with B28 planted).
+    #[error("fifo is empty; pop has not started waiting")]
+    NotYetWaiting,
     /// Closed and drained (client-go `ErrFIFOClosed`).
     #[error("DeltaFIFO: manipulating with closed queue")]
     Closed,
@@ -210,6 +214,23 @@ impl Fifo {
         match self {
             Fifo::Delta(fifo) => fifo.has_synced(),
             Fifo::Real(fifo) => fifo.has_synced(),
+        }
+    }
+
+    /// The second step of a DeltaFIFO Pop that returned [`PopError::NotYetWaiting`].
+    pub fn wait(&mut self) {
+        if let Fifo::Delta(fifo) = self {
+            fifo.wait();
+        }
+    }
+
+    /// Where the consumer's Pop stands on the empty queue. RealFIFO is always
+    /// [`PopWait::Running`] here: its Close holds the FIFO lock (the_real_fifo.go Close), so a
+    /// Pop cannot miss it, and the model does not track its waiter.
+    pub fn pop_wait(&self) -> PopWait {
+        match self {
+            Fifo::Delta(fifo) => fifo.pop_wait(),
+            Fifo::Real(_) => PopWait::Running,
         }
     }
 

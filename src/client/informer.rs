@@ -46,6 +46,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bugs::{Bug, Bugs};
 use crate::client::delta::{Delta, DeltaObject};
+use crate::client::delta_fifo::PopWait;
 use crate::client::fifo::{Fifo, FifoKind, Popped};
 use crate::client::indexer::{
     APP_LABEL_INDEX, IndexFunc, Indexer, LABEL_PAIRS_INDEX, NAMESPACE_INDEX, app_label_index_func,
@@ -275,6 +276,27 @@ impl SharedIndexInformer {
         self.in_flight = Some(self.fifo.pop().ok()?);
         self.end_step(now);
         self.in_flight.as_ref()
+    }
+
+    /// The second step of a Pop that found the queue empty and has not waited yet (B28).
+    pub fn wait_for_items(&mut self) {
+        self.fifo.wait();
+    }
+
+    /// Stops the informer: client-go controller.Run defers `Queue.Close`, and processLoop
+    /// returns once Pop reports `ErrFIFOClosed`. A Pop between its `closed` check and its wait
+    /// takes that step first, as its goroutine still would. Returns where Pop stood at the
+    /// Close, or an error if Pop still waits on the closed FIFO: processLoop never returns.
+    pub fn stop(&mut self) -> Result<PopWait, String> {
+        let at_close = self.fifo.pop_wait();
+        self.fifo.close();
+        self.fifo.wait();
+        match self.fifo.pop_wait() {
+            PopWait::Waiting => Err(format!(
+                "Pop still waits on the closed FIFO (it was {at_close:?} at Close)"
+            )),
+            _ => Ok(at_close),
+        }
     }
 
     /// The second half: mirrors client-go `HandleDeltas` (processDeltas with the informer as

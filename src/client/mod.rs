@@ -36,7 +36,7 @@ pub mod real_fifo;
 pub mod reflector;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};
-pub use delta_fifo::DeltaFifo;
+pub use delta_fifo::{DeltaFifo, PopWait};
 pub use fifo::{Fifo, FifoKind, PopError, Popped};
 pub use indexer::{Indexer, IndexerError, KnownObjects, NoKnownObjects};
 pub use informer::{

@@ -6,14 +6,15 @@ use crate::bugs::Bugs;
 use crate::check::Violation;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
 use crate::check::client::{
-    FIFO_INTERNALS, HANDLER_MIRROR_CONVERGES, HANDLER_SYNCED_AFTER_INITIAL_LIST,
-    INDEX_MATCHES_ITEMS, INDEXER_CONVERGES, NOTIFICATION_FOLLOWS_CACHE, RvHistory,
-    SYNCED_IMPLIES_INITIAL_LIST_APPLIED, TOMBSTONE_CARRIES_NEWEST_STATE, etcd_state,
-    first_difference,
+    CLOSED_FIFO_WAKES_POP, FIFO_INTERNALS, HANDLER_MIRROR_CONVERGES,
+    HANDLER_SYNCED_AFTER_INITIAL_LIST, INDEX_MATCHES_ITEMS, INDEXER_CONVERGES,
+    NOTIFICATION_FOLLOWS_CACHE, RvHistory, SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
+    TOMBSTONE_CARRIES_NEWEST_STATE, etcd_state, first_difference,
 };
 use crate::client::reflector::{ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp};
 use crate::client::{
-    Delta, DeltaObject, Fifo, Notification, SharedIndexInformer, check_mirror_equals_indexer,
+    Delta, DeltaObject, Fifo, Notification, PopWait, SharedIndexInformer,
+    check_mirror_equals_indexer,
 };
 use crate::scenario::Scenario;
 use crate::sim::{DelayConfig, Delivery, RngStream, SimDuration, SimTime};
@@ -566,6 +567,9 @@ impl World {
             slot.process.informer.fail_next_processing();
         }
         let Some(processed) = slot.process.informer.process_next(now) else {
+            if slot.process.informer.fifo().pop_wait() == PopWait::CheckedOpen {
+                self.schedule_pop_wait(client, incarnation);
+            }
             return Ok(());
         };
         self.stats.pops += 1;
@@ -648,6 +652,39 @@ impl World {
         violations
             .into_iter()
             .try_for_each(|violation| self.report(violation))
+    }
+
+    /// A Pop that checked `closed` waits a processing delay later: the window a Close can
+    /// land in (SPEC §8 B28). Only reached with the bug planted, so no run without it draws.
+    fn schedule_pop_wait(&mut self, client: usize, incarnation: u32) {
+        let delay = self
+            .streams
+            .clients
+            .between(0, self.scenario.clients.process_ms_max);
+        self.kernel
+            .schedule_in(SimDuration(delay), Ev::InformerWait(client, incarnation));
+    }
+
+    pub(super) fn informer_wait(&mut self, client: usize, incarnation: u32) {
+        if let Some(slot) = live_slot(&mut self.clients, client, incarnation) {
+            slot.process.informer.wait_for_items();
+        }
+    }
+
+    /// A client process stops (SPEC §8 B28): its informer closes the FIFO, and the Pop
+    /// waiting on the empty queue must return `ErrFIFOClosed` within one step.
+    fn stop_client_process(&mut self, client: usize) -> Result<(), Violation> {
+        match self.slot(client).process.informer.stop() {
+            Ok(PopWait::Running) => Ok(()),
+            Ok(_) => {
+                self.stats.probes.closes_under_pop += 1;
+                Ok(())
+            }
+            Err(message) => self.report(Violation::new(
+                CLOSED_FIFO_WAKES_POP,
+                format!("client-{client}: {message}"),
+            )),
+        }
     }
 
     fn schedule_handler(&mut self, client: usize, handler: usize) {
@@ -877,6 +914,7 @@ impl World {
     }
 
     fn restart_client(&mut self, client: usize) -> Result<(), Violation> {
+        self.stop_client_process(client)?;
         let old = self.clients[client].take().expect("started");
         let apiserver = old.connection.apiserver;
         self.apiservers[apiserver].client_disconnected(&mut self.etcd, client);

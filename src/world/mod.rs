@@ -89,6 +89,8 @@ enum Ev {
     },
     ClientTimer(usize, u32),
     InformerPop(usize, u32),
+    /// The second step of a Pop that found the queue empty (B28 planted).
+    InformerWait(usize, u32),
     HandlerRun(usize, u32, usize),
     Fault(TimedFault),
     SlowConsumerEnd(usize),
@@ -521,6 +523,10 @@ impl World {
             } => self.deliver_to_client(client, generation, delivery, message),
             Ev::ClientTimer(client, incarnation) => self.client_timer(client, incarnation),
             Ev::InformerPop(client, incarnation) => self.informer_pop(client, incarnation),
+            Ev::InformerWait(client, incarnation) => {
+                self.informer_wait(client, incarnation);
+                Ok(())
+            }
             Ev::HandlerRun(client, incarnation, handler) => {
                 self.handler_run(client, incarnation, handler)
             }

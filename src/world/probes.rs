@@ -53,6 +53,8 @@ pub enum Probe {
     NotReady429,
     /// A consistent list timed out waiting for the cache and was served by etcd.
     EtcdFallback,
+    /// A client process stopped while its informer's Pop was in the empty-queue loop.
+    CloseUnderPop,
 }
 
 /// The probe counters [`RunStats`] keeps beyond its own counts.
@@ -72,6 +74,8 @@ pub struct ProbeCounts {
     pub compactions_under_watch: u64,
     /// Known keys a DeltaFIFO resync skipped because they had queued deltas.
     pub resync_skips: u64,
+    /// Client processes stopped while their Pop was in the empty-queue loop.
+    pub closes_under_pop: u64,
 }
 
 impl ProbeCounts {
@@ -84,6 +88,7 @@ impl ProbeCounts {
         self.paginated_lists += other.paginated_lists;
         self.compactions_under_watch += other.compactions_under_watch;
         self.resync_skips += other.resync_skips;
+        self.closes_under_pop += other.closes_under_pop;
     }
 }
 
@@ -169,6 +174,7 @@ impl Probe {
         Probe::TooLarge504,
         Probe::NotReady429,
         Probe::EtcdFallback,
+        Probe::CloseUnderPop,
     ];
 
     /// The kebab-case name.
@@ -191,6 +197,7 @@ impl Probe {
             Probe::TooLarge504 => "too-large-504",
             Probe::NotReady429 => "not-ready-429",
             Probe::EtcdFallback => "etcd-fallback",
+            Probe::CloseUnderPop => "close-under-pop",
         }
     }
 
@@ -216,6 +223,7 @@ impl Probe {
             Probe::TooLarge504 => apiservers.too_large,
             Probe::NotReady429 => apiservers.not_ready,
             Probe::EtcdFallback => apiservers.etcd_fallbacks,
+            Probe::CloseUnderPop => probes.closes_under_pop,
         }
     }
 
