@@ -19,7 +19,10 @@ pub struct Scenario {
     pub name: String,
     /// How long writers write and faults strike, in milliseconds.
     pub duration_ms: u64,
-    /// After healing, how long the run may take to settle before it counts as stuck.
+    /// After healing, how long the run may take to settle before it counts as stuck. The
+    /// default (150 s) outlasts a quiet watch's idle timeout (45 s) plus the reflector's
+    /// longest backoff (30 s with 100 % jitter) plus draining a backlog, so only a livelock or
+    /// a hang fails it.
     pub settle_ms_max: u64,
     /// The writers.
     pub workload: WorkloadConfig,
@@ -50,7 +53,7 @@ impl Default for Scenario {
         Scenario {
             name: "default".to_owned(),
             duration_ms: 60_000,
-            settle_ms_max: 60_000,
+            settle_ms_max: 150_000,
             workload: WorkloadConfig::default(),
             etcd: EtcdConfig::default(),
             etcd_watchers: EtcdWatchersConfig::default(),
