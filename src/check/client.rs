@@ -92,6 +92,14 @@ pub fn first_difference(
         })
 }
 
+/// `objects` keyed by their keys (an indexer's or a list's objects as a comparable state).
+pub fn by_key<'a>(objects: impl IntoIterator<Item = &'a Object>) -> BTreeMap<ObjectKey, Object> {
+    objects
+        .into_iter()
+        .map(|object| (object.key.clone(), object.clone()))
+        .collect()
+}
+
 /// The reflector's view: the state its `Replace/Add/Update/Delete` calls describe.
 #[derive(Clone, Debug, Default)]
 pub struct ReflectorView {
@@ -101,10 +109,7 @@ pub struct ReflectorView {
 impl ReflectorView {
     /// `store.Replace`.
     pub fn replace(&mut self, items: &[Object]) {
-        self.objects = items
-            .iter()
-            .map(|object| (object.key.clone(), object.clone()))
-            .collect();
+        self.objects = by_key(items);
     }
 
     /// `store.Add` / `store.Update`.

@@ -4,8 +4,9 @@
 //! They are not promises. The world runs one only in a scenario that lists it in
 //! `expected_hazards`, which shows a concrete seed where the assumption breaks; every other
 //! scenario skips it (and so must not rely on it). The exception is N5, which atomic RealFIFO
-//! does keep: it is also checked, as an invariant, in every atomic RealFIFO run. Each check reads the ground-truth history
-//! of the reference etcd and what the client was handed, and keeps no state of its own.
+//! does keep: it is also checked, as an invariant, in every atomic RealFIFO run. Each check
+//! reads the ground-truth history of the reference etcd and what the client was handed, and
+//! keeps no state of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +17,7 @@ use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 use super::Violation;
-use super::client::{etcd_state, first_difference};
+use super::client::{by_key, etcd_state, first_difference};
 
 /// Hazard (N2): every delete reaches handlers as `OnDelete` with the object's final state.
 pub const DELETE_WITH_FINAL_STATE: &str = "every_delete_is_on_delete_with_final_state";
@@ -83,16 +84,6 @@ pub fn check_delete_has_final_state(
     }
 }
 
-/// The indexer's objects as a map.
-pub fn indexer_map<'a>(
-    objects: impl IntoIterator<Item = &'a Object>,
-) -> BTreeMap<ObjectKey, Object> {
-    objects
-        .into_iter()
-        .map(|object| (object.key.clone(), object.clone()))
-        .collect()
-}
-
 /// Assumed (N3): "a periodic resync repairs divergence from the server". NOT guaranteed: a
 /// resync replays the indexer's *own* objects (`Sync` / `SyncAll` deltas), so after it the
 /// resynced objects are exactly as stale (or leaked, or missing) as before; only a relist,
@@ -107,22 +98,21 @@ pub fn check_resync_repairs(
     deltas: &[Delta],
     indexer: &BTreeMap<ObjectKey, Object>,
 ) -> Result<(), Violation> {
-    let truth = etcd_state(reference, prefix, reference.revision());
-    let (got, want) = if deltas.iter().any(|delta| matches!(delta, Delta::SyncAll)) {
-        (indexer.clone(), truth)
-    } else if let Some(key) = deltas.iter().find_map(|delta| match delta {
+    let whole_store = deltas.iter().any(|delta| matches!(delta, Delta::SyncAll));
+    let synced_key = deltas.iter().find_map(|delta| match delta {
         Delta::Sync(object) => Some(&object.key),
         _ => None,
-    }) {
-        let only = |map: &BTreeMap<ObjectKey, Object>| {
-            map.get_key_value(key)
-                .map(|(key, object)| (key.clone(), object.clone()))
-                .into_iter()
-                .collect::<BTreeMap<_, _>>()
-        };
-        (only(indexer), only(&truth))
-    } else {
+    });
+    if !whole_store && synced_key.is_none() {
         return Ok(());
+    }
+    let truth = etcd_state(reference, prefix, reference.revision());
+    let (got, want) = match synced_key.filter(|_| !whole_store) {
+        Some(key) => {
+            let only = |map: &BTreeMap<ObjectKey, Object>| by_key(map.get(key));
+            (only(indexer), only(&truth))
+        }
+        None => (indexer.clone(), truth),
     };
     match first_difference(&got, &want) {
         None => Ok(()),

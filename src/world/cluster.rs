@@ -9,7 +9,7 @@ use crate::check::client::{
     CLOSED_FIFO_WAKES_POP, FIFO_INTERNALS, HANDLER_MIRROR_CONVERGES,
     HANDLER_SYNCED_AFTER_INITIAL_LIST, INDEX_MATCHES_ITEMS, INDEXER_CONVERGES,
     NOTIFICATION_FOLLOWS_CACHE, RvHistory, SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
-    TOMBSTONE_CARRIES_NEWEST_STATE, etcd_state, first_difference,
+    TOMBSTONE_CARRIES_NEWEST_STATE, by_key, etcd_state, first_difference,
 };
 use crate::client::reflector::{ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp};
 use crate::client::{
@@ -1016,13 +1016,7 @@ impl World {
                     format!("client-{index}: informer still busy"),
                 ));
             }
-            let indexer: std::collections::BTreeMap<_, _> = process
-                .informer
-                .indexer()
-                .list()
-                .into_iter()
-                .map(|object| (object.key.clone(), object.clone()))
-                .collect();
+            let indexer = by_key(process.informer.indexer().list());
             if let Some(difference) = first_difference(&indexer, &truth) {
                 return Err(Violation::new(
                     INDEXER_CONVERGES,

@@ -4,11 +4,12 @@
 
 use crate::api::{RequestId, ServerMessage, StatusReason, WatchEvent};
 use crate::check::Violation;
+use crate::check::client::by_key;
 use crate::check::hazards::{
     CLOSED_WATCH_IS_CAUGHT_UP, DELETE_WITH_FINAL_STATE, LISTER_IS_SNAPSHOT,
     RESYNC_REPAIRS_DIVERGENCE, SYNCED_MEANS_UP_TO_DATE, WATCH_SERVED_BY_ANY_APISERVER,
     check_closed_watch_caught_up, check_delete_has_final_state, check_lister_is_snapshot,
-    check_resync_repairs, check_synced_up_to_date, check_watch_served, indexer_map,
+    check_resync_repairs, check_synced_up_to_date, check_watch_served,
 };
 use crate::client::{FifoKind, Notification, Popped};
 
@@ -21,15 +22,12 @@ impl World {
     /// N5 (the indexer is one snapshot), which is also checked, as a promise, in every atomic
     /// RealFIFO run.
     pub(super) fn pop_hazards(&self, client: usize, popped: &Popped) -> Vec<Violation> {
-        let mut checks = [
-            RESYNC_REPAIRS_DIVERGENCE,
-            SYNCED_MEANS_UP_TO_DATE,
-            LISTER_IS_SNAPSHOT,
-        ]
-        .map(|name| self.expects(name));
+        let resync = self.expects(RESYNC_REPAIRS_DIVERGENCE);
+        let synced = self.expects(SYNCED_MEANS_UP_TO_DATE);
         // Atomic RealFIFO keeps the lister a snapshot (PR #136008): there N5 is a promise.
-        checks[2] |= self.scenario.clients.fifo == FifoKind::RealAtomic;
-        if !checks.contains(&true) {
+        let snapshot =
+            self.expects(LISTER_IS_SNAPSHOT) || self.scenario.clients.fifo == FifoKind::RealAtomic;
+        if !(resync || synced || snapshot) {
             return Vec::new();
         }
         let informer = &self.clients[client]
@@ -37,16 +35,16 @@ impl World {
             .expect("started")
             .process
             .informer;
-        let indexer = indexer_map(informer.indexer().list());
+        let indexer = by_key(informer.indexer().list());
         let reference = &self.reference;
         let first_synced = popped.is_in_initial_list && informer.has_synced();
         let results = [
-            checks[0].then(|| {
+            resync.then(|| {
                 check_resync_repairs(reference, RESOURCE_PREFIX, &popped.deltas, &indexer)
             }),
-            (checks[1] && first_synced)
+            (synced && first_synced)
                 .then(|| check_synced_up_to_date(reference, RESOURCE_PREFIX, &indexer)),
-            checks[2].then(|| check_lister_is_snapshot(reference, RESOURCE_PREFIX, &indexer)),
+            snapshot.then(|| check_lister_is_snapshot(reference, RESOURCE_PREFIX, &indexer)),
         ];
         results
             .into_iter()
