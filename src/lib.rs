@@ -19,15 +19,18 @@
 
 pub mod api;
 pub mod apiserver;
-pub mod bugs;
+pub mod bug;
 pub mod check;
 pub mod client;
 pub mod conformance;
 pub mod etcd;
+pub mod explore;
 pub mod object;
 pub mod replay;
 pub mod scenario;
 pub mod shrink;
 pub mod sim;
+#[doc(hidden)]
+pub mod testkit;
 pub mod trace;
 pub mod world;

@@ -3,20 +3,22 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
-use informer_sim::bugs::{Budget, Bug, HuntResult, hunt};
-use informer_sim::check::catalog::CATALOG;
-use informer_sim::client::fifo_script::run_script;
+use informer_sim::bug::Bug;
+use informer_sim::check::Invariant;
 use informer_sim::conformance::{CASES, run_all};
+use informer_sim::explore::{
+    Budget, Flow, HuntResult, Overrides, SeedRange, Shard, Sweep, SweepRow, hunt, parse_seed,
+    replay_line,
+};
 use informer_sim::replay::ReplayFile;
-use informer_sim::scenario::{DEFAULT_SCENARIO, FifoKind, LIBRARY, Scenario};
+use informer_sim::scenario::{DEFAULT_SCENARIO, FifoKind, LIBRARY, Probe, Scenario};
 use informer_sim::shrink::{Case, shrink};
+use informer_sim::testkit::fifo_script::run_script;
 use informer_sim::trace::Trace;
-use informer_sim::world::faults::FaultPlan;
-use informer_sim::world::probes::Probe;
 use informer_sim::world::{RunOutcome, RunStats, World};
 
 /// Where failing runs leave their replay files.
@@ -49,12 +51,8 @@ enum Command {
         /// Writes the trace as JSON Lines to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
-        /// Overrides the clients' FIFO: delta, real or real-atomic.
-        #[arg(long, value_parser = |text: &str| text.parse::<FifoKind>())]
-        fifo: Option<FifoKind>,
-        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
-        #[arg(long)]
-        bug: Option<String>,
+        #[command(flatten)]
+        overrides: OverrideFlags,
     },
     /// Runs many seeds of one scenario (or of every library scenario).
     Sweep {
@@ -62,26 +60,22 @@ enum Command {
         #[arg(long)]
         scenario: Option<String>,
         /// The seeds, as A..B (B excluded).
-        #[arg(long, value_parser = parse_seed_range, default_value = "0..1000")]
+        #[arg(long, value_parser = |text: &str| text.parse::<SeedRange>(), default_value = "0..1000")]
         seeds: SeedRange,
         /// Runs only the seeds whose index is I modulo N, given as I/N.
-        #[arg(long, value_parser = parse_shard)]
+        #[arg(long, value_parser = |text: &str| text.parse::<Shard>())]
         shard: Option<Shard>,
         /// Stops starting new seeds after this many seconds of wall time.
         #[arg(long)]
         time_limit: Option<u64>,
-        /// Overrides the clients' FIFO: delta, real or real-atomic.
-        #[arg(long, value_parser = |text: &str| text.parse::<FifoKind>())]
-        fifo: Option<FifoKind>,
-        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
-        #[arg(long)]
-        bug: Option<String>,
+        #[command(flatten)]
+        overrides: OverrideFlags,
     },
     /// Hunts every planted bug of the catalog (or one) and prints whether the invariants catch it.
     Bugs {
         /// Only this bug.
-        #[arg(long)]
-        bug: Option<String>,
+        #[arg(long, value_parser = |text: &str| text.parse::<Bug>())]
+        bug: Option<Bug>,
         /// The first seed of every hunt.
         #[arg(long, value_parser = parse_seed, default_value = "0")]
         first_seed: u64,
@@ -95,12 +89,8 @@ enum Command {
         /// A library scenario name or a path to a .toml file.
         #[arg(long, default_value = DEFAULT_SCENARIO)]
         scenario: String,
-        /// Overrides the clients' FIFO: delta, real or real-atomic.
-        #[arg(long, value_parser = |text: &str| text.parse::<FifoKind>())]
-        fifo: Option<FifoKind>,
-        /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
-        #[arg(long)]
-        bug: Option<String>,
+        #[command(flatten)]
+        overrides: OverrideFlags,
         /// At most this many re-runs.
         #[arg(long, default_value = "300")]
         runs: u64,
@@ -126,46 +116,24 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug)]
-struct SeedRange {
-    start: u64,
-    end: u64,
+/// The flags that change a scenario's fields.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+struct OverrideFlags {
+    /// Overrides the clients' FIFO: delta, real or real-atomic.
+    #[arg(long, value_parser = |text: &str| text.parse::<FifoKind>())]
+    fifo: Option<FifoKind>,
+    /// Switches on one planted bug of the catalog (see `informer-sim bugs`).
+    #[arg(long, value_parser = |text: &str| text.parse::<Bug>())]
+    bug: Option<Bug>,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Shard {
-    index: u64,
-    count: u64,
-}
-
-fn parse_seed(text: &str) -> Result<u64, String> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => text.parse(),
-    };
-    parsed.map_err(|_| "a seed is a u64 in decimal or 0x-hex".to_owned())
-}
-
-fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
-    let message = || "seeds are a range A..B of u64 seeds with A < B".to_owned();
-    let (start, end) = text.split_once("..").ok_or_else(message)?;
-    let start = parse_seed(start).map_err(|_| message())?;
-    let end = parse_seed(end).map_err(|_| message())?;
-    if start >= end {
-        return Err(message());
+impl From<OverrideFlags> for Overrides {
+    fn from(flags: OverrideFlags) -> Overrides {
+        Overrides {
+            fifo: flags.fifo,
+            bug: flags.bug,
+        }
     }
-    Ok(SeedRange { start, end })
-}
-
-fn parse_shard(text: &str) -> Result<Shard, String> {
-    let message = || "a shard is I/N with 0 <= I < N".to_owned();
-    let (index, count) = text.split_once('/').ok_or_else(message)?;
-    let index: u64 = index.parse().map_err(|_| message())?;
-    let count: u64 = count.parse().map_err(|_| message())?;
-    if index >= count {
-        return Err(message());
-    }
-    Ok(Shard { index, count })
 }
 
 /// A closed standard output (`informer-sim invariants | head`) ends the process quietly, as
@@ -204,37 +172,29 @@ fn main() -> ExitCode {
             seed,
             scenario,
             trace,
-            fifo,
-            bug,
-        }) => run(seed, &scenario, fifo, bug.as_deref(), trace.as_deref()),
+            overrides,
+        }) => run(seed, &scenario, overrides.into(), trace.as_deref()),
         Some(Command::Sweep {
             scenario,
             seeds,
             shard,
             time_limit,
-            fifo,
-            bug,
+            overrides,
         }) => {
-            let overrides = Overrides {
-                fifo,
-                bug: bug.as_deref(),
+            let sweep = Sweep {
+                seeds,
+                shard,
+                deadline: time_limit.map(|secs| Instant::now() + Duration::from_secs(secs)),
             };
-            sweep(scenario.as_deref(), overrides, seeds, shard, time_limit)
+            sweep_command(scenario.as_deref(), overrides.into(), sweep)
         }
-        Some(Command::Bugs { bug, first_seed }) => bugs_table(bug.as_deref(), first_seed),
+        Some(Command::Bugs { bug, first_seed }) => bugs_table(bug, first_seed),
         Some(Command::Shrink {
             seed,
             scenario,
-            fifo,
-            bug,
+            overrides,
             runs,
-        }) => {
-            let overrides = Overrides {
-                fifo,
-                bug: bug.as_deref(),
-            };
-            shrink_command(seed, &scenario, overrides, runs)
-        }
+        }) => shrink_command(seed, &scenario, overrides.into(), runs),
         Some(Command::Replay { file, trace }) => replay(&file, trace.as_deref()),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
@@ -251,25 +211,21 @@ fn main() -> ExitCode {
         }
         Some(Command::Conformance) => Ok(conformance()),
         Some(Command::Invariants) => {
-            for info in CATALOG {
+            for invariant in Invariant::ALL {
+                let info = invariant.info();
                 println!(
-                    "{}\n  promise: {}\n  holds:   {}\n  source:  {}",
-                    info.name, info.promise, info.holds_when, info.source
+                    "{}\n  class:   {}\n  promise: {}\n  holds:   {}\n  source:  {}",
+                    info.name,
+                    info.kind.as_str(),
+                    info.promise,
+                    info.holds_when,
+                    info.source
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::FifoScript { file }) => fifo_script(&file),
-        None => sweep(
-            None,
-            Overrides::default(),
-            SeedRange {
-                start: 0,
-                end: MAIN_JOB_SEEDS,
-            },
-            None,
-            None,
-        ),
+        None => sweep_command(None, Overrides::default(), Sweep::over(0..MAIN_JOB_SEEDS)),
     };
     result.unwrap_or_else(|message| {
         eprintln!("{message}");
@@ -312,26 +268,10 @@ fn fifo_script(file: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the command line changes in a scenario.
-#[derive(Clone, Copy, Default)]
-struct Overrides<'a> {
-    fifo: Option<FifoKind>,
-    bug: Option<&'a str>,
-}
-
-/// Loads a scenario with the command line's overrides; its name then says them, so the
-/// printed replay command reproduces the run.
-fn load(name: &str, overrides: Overrides<'_>) -> Result<Scenario, String> {
-    let mut scenario = Scenario::load(name).map_err(|error| error.to_string())?;
-    if let Some(fifo) = overrides.fifo {
-        scenario.clients.fifo = fifo;
-        scenario.name = format!("{} --fifo {}", scenario.name, fifo);
-    }
-    if let Some(bug) = overrides.bug {
-        scenario.bug = Some(Bug::from_name(bug)?);
-        scenario.name = format!("{} --bug {bug}", scenario.name);
-    }
-    Ok(scenario)
+/// Loads a scenario by library name or path, with the command line's overrides applied.
+fn load(name: &str, overrides: Overrides) -> Result<Scenario, String> {
+    let scenario = Scenario::load(name).map_err(|error| error.to_string())?;
+    Ok(overrides.apply(scenario))
 }
 
 fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
@@ -346,35 +286,25 @@ fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
 fn run(
     seed: u64,
     scenario_name: &str,
-    fifo: Option<FifoKind>,
-    bug: Option<&str>,
+    overrides: Overrides,
     trace_path: Option<&Path>,
 ) -> Result<ExitCode, String> {
-    let scenario = load(scenario_name, Overrides { fifo, bug })?;
-    let world = World::new(scenario.clone(), seed, open_trace(trace_path)?);
-    let plan = world.plan().clone();
-    let outcome = world.run();
-    Ok(report(seed, &scenario, plan, &outcome))
-}
-
-fn replay_command(seed: u64, scenario: &Scenario) -> String {
-    format!(
-        "informer-sim run --seed {seed} --scenario {}",
-        scenario.name
-    )
+    let scenario = load(scenario_name, overrides)?;
+    let outcome = World::new(scenario.clone(), seed, open_trace(trace_path)?).run();
+    Ok(report(seed, &scenario, overrides, &outcome))
 }
 
 /// Prints the expected upstream hazards a run hit, one line each.
-fn print_hazards(seed: u64, scenario: &Scenario, outcome: &RunOutcome) {
+fn print_hazards(seed: u64, scenario: &Scenario, overrides: Overrides, outcome: &RunOutcome) {
     for (step, hazard) in &outcome.hazards {
-        let replay = replay_command(seed, scenario);
+        let replay = replay_line(&scenario.name, overrides, seed);
         println!("hazard: {hazard} (expected upstream hazard, step {step}; replay: {replay})");
     }
 }
 
 /// Prints a run's verdict; a failure also gets a replay file. Returns the exit code.
-fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome) -> ExitCode {
-    print_hazards(seed, scenario, outcome);
+fn report(seed: u64, scenario: &Scenario, overrides: Overrides, outcome: &RunOutcome) -> ExitCode {
+    print_hazards(seed, scenario, overrides, outcome);
     let Some((step, violation)) = &outcome.violation else {
         println!(
             "ok seed={seed} events={} trace={}",
@@ -383,11 +313,12 @@ fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome)
         return ExitCode::SUCCESS;
     };
     println!("violation: {violation}");
-    match ReplayFile::of(scenario, seed, plan, outcome).save(Path::new(REPLAY_DIR), "") {
+    let file = ReplayFile::of(scenario, overrides, seed, outcome);
+    match file.save(Path::new(REPLAY_DIR), "") {
         Ok(path) => println!("replay file: informer-sim replay {}", path.display()),
         Err(error) => println!("replay file not written: {error}"),
     }
-    println!("replay: {}", replay_command(seed, scenario));
+    println!("replay: {}", replay_line(&scenario.name, overrides, seed));
     println!(
         "FAIL seed={seed} invariant={} step={step}",
         violation.invariant
@@ -398,7 +329,7 @@ fn report(seed: u64, scenario: &Scenario, plan: FaultPlan, outcome: &RunOutcome)
 fn shrink_command(
     seed: u64,
     scenario_name: &str,
-    overrides: Overrides<'_>,
+    overrides: Overrides,
     runs: u64,
 ) -> Result<ExitCode, String> {
     let scenario = load(scenario_name, overrides)?;
@@ -406,7 +337,7 @@ fn shrink_command(
     let outcome = case.run();
     let Some((_, violation)) = outcome.violation else {
         return Err(format!(
-            "seed {seed} of {} breaks no invariant: only a failing run can be shrunk",
+            "seed {seed} of {}{overrides} breaks no invariant: only a failing run can be shrunk",
             case.scenario.name
         ));
     };
@@ -427,8 +358,8 @@ fn shrink_command(
     }
     let file = ReplayFile::of(
         &shrunk.case.scenario,
+        overrides,
         shrunk.case.seed,
-        shrunk.case.plan.clone(),
         &shrunk.outcome,
     );
     let path = file
@@ -467,12 +398,10 @@ fn replay(file: &Path, trace_path: Option<&Path>) -> Result<ExitCode, String> {
     })
 }
 
-fn sweep(
+fn sweep_command(
     scenario_name: Option<&str>,
-    overrides: Overrides<'_>,
-    seeds: SeedRange,
-    shard: Option<Shard>,
-    time_limit_secs: Option<u64>,
+    overrides: Overrides,
+    sweep: Sweep,
 ) -> Result<ExitCode, String> {
     let scenarios: Vec<Scenario> = match scenario_name {
         Some(name) => vec![load(name, overrides)?],
@@ -485,42 +414,23 @@ fn sweep(
     let mut rows: Vec<SweepRow> = Vec::new();
     let mut exercised = RunStats::default();
     for scenario in &scenarios {
-        let mut row = SweepRow {
-            scenario: scenario.name.clone(),
-            ..SweepRow::default()
-        };
-        let scenario_started = Instant::now();
-        for seed in seeds.start..seeds.end {
-            if shard.is_some_and(|shard| (seed - seeds.start) % shard.count != shard.index) {
-                continue;
-            }
-            if time_limit_secs.is_some_and(|limit| started.elapsed().as_secs() >= limit) {
-                break;
-            }
-            let world = World::new(scenario.clone(), seed, Trace::default());
-            let plan = world.plan().clone();
-            let outcome = world.run();
-            row.seeds += 1;
-            row.events += outcome.steps;
-            row.stats.add(&outcome.stats);
-            row.hazards += u64::from(!outcome.hazards.is_empty());
+        let (mut seeds, mut failed, mut hazards_shown) = (0u64, 0u64, 0u64);
+        let row = sweep.run(scenario, |seed, outcome| {
+            seeds += 1;
             if outcome.violation.is_some() {
-                row.failed += 1;
-                report(seed, scenario, plan, &outcome);
-            } else if !outcome.hazards.is_empty() && row.hazards <= HAZARDS_SHOWN {
-                print_hazards(seed, scenario, &outcome);
+                failed += 1;
+                report(seed, scenario, overrides, outcome);
+            } else if !outcome.hazards.is_empty() && hazards_shown < HAZARDS_SHOWN {
+                hazards_shown += 1;
+                print_hazards(seed, scenario, overrides, outcome);
             }
-            if row.seeds.is_multiple_of(100) {
-                eprint!(
-                    "\r{}: {} seeds, {} failed",
-                    scenario.name, row.seeds, row.failed
-                );
+            if seeds.is_multiple_of(100) {
+                eprint!("\r{}: {seeds} seeds, {failed} failed", scenario.name);
                 let _ = std::io::stderr().flush();
             }
-        }
-        row.seconds = scenario_started.elapsed().as_secs_f64();
+            Flow::Continue
+        });
         eprintln!();
-        row.probe_misses = Probe::misses(&scenario.probes, &row.stats);
         exercised.add(&row.stats);
         rows.push(row);
     }
@@ -529,7 +439,7 @@ fn sweep(
     print_probes(&scenarios, &rows);
     let swept: u64 = rows.iter().map(|row| row.seeds).sum();
     let failed: u64 = rows.iter().map(|row| row.failed).sum();
-    let hazards: u64 = rows.iter().map(|row| row.hazards).sum();
+    let hazards: u64 = rows.iter().map(|row| row.hazard_seeds).sum();
     if hazards > 0 {
         println!("expected upstream hazards: {hazards} seeds (not failures)");
     }
@@ -544,34 +454,20 @@ fn sweep(
     })
 }
 
-/// One scenario's line of a sweep's summary table.
-#[derive(Default)]
-struct SweepRow {
-    scenario: String,
-    seeds: u64,
-    failed: u64,
-    hazards: u64,
-    events: u64,
-    seconds: f64,
-    stats: RunStats,
-    /// The scenario's coverage probes this sweep never hit.
-    probe_misses: Vec<Probe>,
-}
-
 /// Prints how often each coverage probe was hit, per scenario (`*` marks the probes the
 /// scenario requires), and one line per required probe that was never hit.
 fn print_probes(scenarios: &[Scenario], rows: &[SweepRow]) {
     for (scenario, row) in scenarios.iter().zip(rows) {
         let hits: Vec<String> = Probe::ALL
             .iter()
-            .filter(|probe| probe.hits(&row.stats) > 0 || scenario.probes.contains(probe))
+            .filter(|probe| row.stats.probe_hits(**probe) > 0 || scenario.probes.contains(probe))
             .map(|probe| {
                 let required = if scenario.probes.contains(probe) {
                     "*"
                 } else {
                     ""
                 };
-                format!("{probe}{required}={}", probe.hits(&row.stats))
+                format!("{probe}{required}={}", row.stats.probe_hits(*probe))
             })
             .collect();
         println!("probes {}: {}", scenario.name, hits.join(" "));
@@ -591,17 +487,21 @@ fn print_sweep_table(rows: &[SweepRow]) {
         "scenario", "seeds", "failed", "hazards", "events", "events/s"
     );
     for row in rows {
-        let rate = row.events as f64 / row.seconds.max(1e-9);
         println!(
             "{:<40} {:>7} {:>7} {:>8} {:>11} {:>10.0}",
-            row.scenario, row.seeds, row.failed, row.hazards, row.events, rate
+            row.scenario,
+            row.seeds,
+            row.failed,
+            row.hazard_seeds,
+            row.events,
+            row.events_per_second()
         );
     }
 }
 
-fn bugs_table(only: Option<&str>, first_seed: u64) -> Result<ExitCode, String> {
+fn bugs_table(only: Option<Bug>, first_seed: u64) -> Result<ExitCode, String> {
     let bugs: Vec<Bug> = match only {
-        Some(name) => vec![Bug::from_name(name)?],
+        Some(bug) => vec![bug],
         None => Bug::ALL.to_vec(),
     };
     let started = Instant::now();
@@ -663,7 +563,7 @@ fn print_row(result: &HuntResult) {
     let (caught, invariant, shrunk) = match &result.caught {
         Some(caught) => (
             "yes",
-            caught.invariant,
+            caught.invariant.name(),
             caught.shrunk.as_ref().map_or_else(
                 || format!("{} steps", caught.steps),
                 |shrunk| {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::Invariant;
+use crate::explore::Overrides;
 use crate::scenario::Scenario;
 use crate::trace::{Trace, TraceHash};
 use crate::world::faults::FaultPlan;
@@ -16,8 +18,11 @@ use crate::world::{RunOutcome, World};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayFile {
-    /// The scenario, in full.
+    /// The scenario, in full (the overrides already applied).
     pub scenario: Scenario,
+    /// The command line's overrides, for the replay command and the file name.
+    #[serde(default)]
+    pub overrides: Overrides,
     /// The seed.
     pub seed: u64,
     /// The fault plan the run followed.
@@ -25,7 +30,7 @@ pub struct ReplayFile {
     /// The trace hash the run produced.
     pub trace_hash: TraceHash,
     /// The invariant that failed, if any.
-    pub invariant: Option<String>,
+    pub invariant: Option<Invariant>,
     /// The step it failed at.
     pub step: Option<u64>,
 }
@@ -53,26 +58,30 @@ pub enum ReplayError {
 
 impl ReplayFile {
     /// The replay file of a finished run.
-    pub fn of(scenario: &Scenario, seed: u64, plan: FaultPlan, outcome: &RunOutcome) -> ReplayFile {
+    pub fn of(
+        scenario: &Scenario,
+        overrides: Overrides,
+        seed: u64,
+        outcome: &RunOutcome,
+    ) -> ReplayFile {
         ReplayFile {
             scenario: scenario.clone(),
+            overrides,
             seed,
-            plan,
+            plan: outcome.plan.clone(),
             trace_hash: outcome.trace_hash,
             invariant: outcome
                 .violation
                 .as_ref()
-                .map(|(_, violation)| violation.invariant.to_owned()),
+                .map(|(_, violation)| violation.invariant),
             step: outcome.violation.as_ref().map(|(step, _)| *step),
         }
     }
 
-    /// Writes the file into `dir` (created if needed) as `<scenario>-<seed><tag>.json` and
-    /// returns its path.
+    /// Writes the file into `dir` (created if needed) as `<scenario><overrides>-<seed><tag>.json`
+    /// and returns its path.
     pub fn save(&self, dir: &Path, tag: &str) -> Result<PathBuf, ReplayError> {
-        let scenario: String = self
-            .scenario
-            .name
+        let scenario: String = format!("{}{}", self.scenario.name, self.overrides)
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' {

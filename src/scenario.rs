@@ -3,13 +3,39 @@
 //! Every field has a default, so an empty file is a valid scenario; unknown fields are
 //! rejected. The scenario library in `sim/scenarios/` is embedded in the binary.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::apiserver::server::ApiserverConfig;
-use crate::bugs::Bug;
+use crate::bug::Bug;
+use crate::check::{Invariant, Kind};
 pub use crate::client::FifoKind;
 use crate::sim::DelayConfig;
-use crate::world::probes::Probe;
+
+/// Reads `expected_hazards`: names of invariants of class [`Kind::Hazard`], or one line naming
+/// the allowed ones.
+fn hazard_names<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Invariant>, D::Error> {
+    let names = Vec::<String>::deserialize(deserializer)?;
+    names
+        .iter()
+        .map(|name| {
+            let hazard = name
+                .parse::<Invariant>()
+                .ok()
+                .filter(|invariant| invariant.kind() == Kind::Hazard);
+            hazard.ok_or_else(|| {
+                let allowed: Vec<&str> = Invariant::hazards().map(Invariant::name).collect();
+                serde::de::Error::custom(format!(
+                    "{name:?} is not an upstream hazard of the catalog (allowed: {})",
+                    allowed.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
 
 /// One simulated cluster and what happens to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,8 +63,10 @@ pub struct Scenario {
     /// The fault mix.
     pub faults: FaultsConfig,
     /// Invariants this scenario shows upstream does NOT guarantee (SPEC §9.2): a violation of
-    /// one is reported as an expected hazard with its seed, not as a failure.
-    pub expected_hazards: Vec<String>,
+    /// one is reported as an expected hazard with its seed, not as a failure. Each must be an
+    /// invariant of class [`Kind::Hazard`].
+    #[serde(deserialize_with = "hazard_names")]
+    pub expected_hazards: Vec<Invariant>,
     /// Rare states every sweep of this scenario must reach (coverage probes): a sweep that
     /// never hits one fails, since its random search proved nothing about that state.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -620,6 +648,105 @@ impl Scenario {
     }
 }
 
+/// One named rare state. The serde name (kebab-case) is what scenarios list under `probes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Probe {
+    /// A reflector ran ListAndWatch again (a relist, or a watch-list restart).
+    Relist,
+    /// An apiserver answered 410 Expired (a list or a watch).
+    #[serde(rename = "expired-410")]
+    Expired410,
+    /// A list was served at an RV below etcd's revision when the request arrived.
+    StaleList,
+    /// A list was served at an RV below one the client had already seen.
+    ListOlderThanSeen,
+    /// A watch resumed from the RV of a bookmark (newer than the client's last event).
+    BookmarkResume,
+    /// A watch-list stream reached its initial-events-end bookmark.
+    InitialEventsEnd,
+    /// A list page was asked for with a continue token.
+    PaginatedList,
+    /// etcd compacted while a watch was open on it.
+    CompactionUnderWatch,
+    /// etcd canceled a watch because its revision was compacted.
+    EtcdWatchCompacted,
+    /// etcd sent a progress notification.
+    ProgressNotify,
+    /// An informer processed a `DeletedFinalStateUnknown` tombstone from a relist.
+    ReplaceTombstone,
+    /// A DeltaFIFO resync skipped a known key that still had queued deltas (SPEC T9).
+    ResyncSkipPending,
+    /// The cacher's dispatcher terminated a slow watcher.
+    SlowWatcherTermination,
+    /// A watch cache re-initialized after its upstream watch failed.
+    CacherReinit,
+    /// An apiserver answered 504 TooLargeResourceVersion.
+    #[serde(rename = "too-large-504")]
+    TooLarge504,
+    /// An apiserver answered 429 while its cache was not ready.
+    #[serde(rename = "not-ready-429")]
+    NotReady429,
+    /// A consistent list timed out waiting for the cache and was served by etcd.
+    EtcdFallback,
+    /// A client process stopped while its informer's Pop was in the empty-queue loop.
+    CloseUnderPop,
+}
+
+impl Probe {
+    /// Every probe.
+    pub const ALL: &'static [Probe] = &[
+        Probe::Relist,
+        Probe::Expired410,
+        Probe::StaleList,
+        Probe::ListOlderThanSeen,
+        Probe::BookmarkResume,
+        Probe::InitialEventsEnd,
+        Probe::PaginatedList,
+        Probe::CompactionUnderWatch,
+        Probe::EtcdWatchCompacted,
+        Probe::ProgressNotify,
+        Probe::ReplaceTombstone,
+        Probe::ResyncSkipPending,
+        Probe::SlowWatcherTermination,
+        Probe::CacherReinit,
+        Probe::TooLarge504,
+        Probe::NotReady429,
+        Probe::EtcdFallback,
+        Probe::CloseUnderPop,
+    ];
+
+    /// The kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Probe::Relist => "relist",
+            Probe::Expired410 => "expired-410",
+            Probe::StaleList => "stale-list",
+            Probe::ListOlderThanSeen => "list-older-than-seen",
+            Probe::BookmarkResume => "bookmark-resume",
+            Probe::InitialEventsEnd => "initial-events-end",
+            Probe::PaginatedList => "paginated-list",
+            Probe::CompactionUnderWatch => "compaction-under-watch",
+            Probe::EtcdWatchCompacted => "etcd-watch-compacted",
+            Probe::ProgressNotify => "progress-notify",
+            Probe::ReplaceTombstone => "replace-tombstone",
+            Probe::ResyncSkipPending => "resync-skip-pending",
+            Probe::SlowWatcherTermination => "slow-watcher-termination",
+            Probe::CacherReinit => "cacher-reinit",
+            Probe::TooLarge504 => "too-large-504",
+            Probe::NotReady429 => "not-ready-429",
+            Probe::EtcdFallback => "etcd-fallback",
+            Probe::CloseUnderPop => "close-under-pop",
+        }
+    }
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,6 +784,14 @@ mod tests {
                 "{} has no summary comment",
                 entry.name
             );
+        }
+    }
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for probe in Probe::ALL {
+            let serde_name = serde_json::to_string(probe).expect("serializes");
+            assert_eq!(serde_name, format!("\"{}\"", probe.name()));
         }
     }
 

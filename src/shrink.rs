@@ -7,6 +7,7 @@
 //! budget is spent. The result is saved whole (a replay file), not as a seed: the smaller
 //! workload draws different numbers, so the seed alone no longer names the case.
 
+use crate::check::Invariant;
 use crate::scenario::Scenario;
 use crate::sim::RngStream;
 use crate::trace::Trace;
@@ -208,7 +209,7 @@ impl Case {
 }
 
 /// Whether `outcome` breaks `invariant`.
-fn breaks(outcome: &RunOutcome, invariant: &str) -> bool {
+fn breaks(outcome: &RunOutcome, invariant: Invariant) -> bool {
     outcome
         .violation
         .as_ref()
@@ -217,7 +218,7 @@ fn breaks(outcome: &RunOutcome, invariant: &str) -> bool {
 
 /// Greedy first-improvement shrinking of `case`, which must fail `invariant`, within `runs`
 /// re-runs.
-pub fn shrink(case: Case, invariant: &str, runs: u64) -> Shrunk {
+pub fn shrink(case: Case, invariant: Invariant, runs: u64) -> Shrunk {
     let faults_before = case.plan.faults.len();
     let mut best = case;
     let mut outcome = best.run();
@@ -248,9 +249,9 @@ pub fn shrink(case: Case, invariant: &str, runs: u64) -> Shrunk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bugs::Bug;
+    use crate::bug::Bug;
 
-    fn failing_case() -> (Case, &'static str) {
+    fn failing_case() -> (Case, Invariant) {
         let mut scenario = Scenario::load("informer").expect("library scenario");
         scenario.bug = Some(Bug::ResyncBehindPendingDelta);
         scenario.clients.resync_period_ms = 1_000;

@@ -17,12 +17,13 @@
 //!
 //! ```
 //! use informer_sim::apiserver::cache_watcher::{CacheWatcher, CacheWatcherConfig, WatchStart};
-//! use informer_sim::apiserver::event::{WatchCacheEvent, WatchEventType, WatchEvent};
+//! use informer_sim::apiserver::event::WatchCacheEvent;
+//! use informer_sim::api::{WatchEvent, WatchEventType};
 //! use informer_sim::object::Object;
 //! use informer_sim::sim::SimTime;
 //!
 //! let start = WatchStart::since(10, Vec::new());
-//! let mut watcher = CacheWatcher::new(CacheWatcherConfig::default(), start, SimTime(0));
+//! let mut watcher = CacheWatcher::new(CacheWatcherConfig::default(), start, SimTime(0), Bugs::NONE);
 //! let event = WatchCacheEvent {
 //!     event_type: WatchEventType::Added,
 //!     object: Object::bare("ns/a", 11),
@@ -37,8 +38,9 @@
 
 use std::collections::VecDeque;
 
-use super::event::{WatchCacheEvent, WatchEvent, WatchEventType};
-use crate::bugs::{Bug, Bugs};
+use super::event::WatchCacheEvent;
+use crate::api::{LabelSelector, WatchEvent, WatchEventType};
+use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
 
@@ -72,15 +74,6 @@ pub fn suggested_watch_channel_size(
         .min(size_max);
     assert!(size >= 1, "a watch channel holds at least one event");
     size
-}
-
-/// An equality label selector: `name=value`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct LabelSelector {
-    /// The label name, e.g. `app`.
-    pub name: String,
-    /// The required value.
-    pub value: String,
 }
 
 /// What a watch asks for: a namespace and a label selector, each optional.
@@ -122,7 +115,7 @@ impl WatchFilter {
         let labels_match = self
             .label_selector
             .as_ref()
-            .is_none_or(|selector| object.label(&selector.name) == Some(selector.value.as_str()));
+            .is_none_or(|selector| selector.matches(object));
         namespace_matches && labels_match
     }
 }
@@ -140,8 +133,6 @@ pub struct CacheWatcherConfig {
     pub input_capacity: usize,
     /// The heartbeat bookmark period.
     pub bookmark_frequency: SimDuration,
-    /// Planted bugs of the cache watcher (SPEC §8 B10).
-    pub bugs: Bugs,
 }
 
 impl Default for CacheWatcherConfig {
@@ -152,7 +143,6 @@ impl Default for CacheWatcherConfig {
             deadline: None,
             input_capacity: WATCH_CHANNEL_SIZE_MIN,
             bookmark_frequency: DEFAULT_BOOKMARK_FREQUENCY,
-            bugs: Bugs::NONE,
         }
     }
 }
@@ -256,6 +246,8 @@ enum Phase {
 #[derive(Clone, Debug)]
 pub struct CacheWatcher {
     config: CacheWatcherConfig,
+    /// Planted bugs of the cache watcher (SPEC §8 B10).
+    bugs: Bugs,
     interval: VecDeque<WatchCacheEvent>,
     initial_events_end: Option<ResourceVersion>,
     input: VecDeque<WatchCacheEvent>,
@@ -272,7 +264,12 @@ pub struct CacheWatcher {
 impl CacheWatcher {
     /// A watcher registered at `now` (`newCacheWatcher`, `setBookmarkAfterResourceVersion`,
     /// `bookmarkWatchers.addWatcher`).
-    pub fn new(config: CacheWatcherConfig, start: WatchStart, now: SimTime) -> CacheWatcher {
+    pub fn new(
+        config: CacheWatcherConfig,
+        start: WatchStart,
+        now: SimTime,
+        bugs: Bugs,
+    ) -> CacheWatcher {
         assert!(
             config.input_capacity >= 1,
             "a watcher needs room for one event"
@@ -298,6 +295,7 @@ impl CacheWatcher {
             next_bookmark_time: None,
             phase: Phase::Running,
             config,
+            bugs,
         };
         watcher.next_bookmark_time = watcher.compute_next_bookmark_time(now);
         watcher
@@ -451,7 +449,7 @@ impl CacheWatcher {
     fn raise_last_sent(&mut self, event: &WatchCacheEvent) {
         // Planted: PR #73845 (B10), the interval leaves the RV alone, so events still
         // buffered in the dispatcher's input when the watch registered are sent again.
-        if !event.is_bookmark() && !self.config.bugs.is(Bug::CacherResendsBufferedEvents) {
+        if !event.is_bookmark() && !self.bugs.is(Bug::CacherResendsBufferedEvents) {
             self.last_sent_resource_version =
                 self.last_sent_resource_version.max(event.resource_version);
         }
@@ -532,7 +530,12 @@ mod tests {
             filter,
             ..CacheWatcherConfig::default()
         };
-        CacheWatcher::new(config, WatchStart::since(0, Vec::new()), SimTime::ZERO)
+        CacheWatcher::new(
+            config,
+            WatchStart::since(0, Vec::new()),
+            SimTime::ZERO,
+            Bugs::NONE,
+        )
     }
 
     fn bookmark_watcher(deadline: Option<SimTime>, start: WatchStart) -> CacheWatcher {
@@ -541,7 +544,7 @@ mod tests {
             deadline,
             ..CacheWatcherConfig::default()
         };
-        CacheWatcher::new(config, start, SimTime::ZERO)
+        CacheWatcher::new(config, start, SimTime::ZERO, Bugs::NONE)
     }
 
     fn drain(watcher: &mut CacheWatcher) -> Vec<WatchEvent> {
@@ -645,6 +648,7 @@ mod tests {
             CacheWatcherConfig::default(),
             WatchStart::since(12, Vec::new()),
             SimTime::ZERO,
+            Bugs::NONE,
         );
         for rv in [11, 12, 13] {
             assert_eq!(
@@ -663,6 +667,7 @@ mod tests {
             CacheWatcherConfig::default(),
             WatchStart::since(10, interval),
             SimTime::ZERO,
+            Bugs::NONE,
         );
         for rv in [12, 13] {
             watcher.dispatch(&modified("ns/c", rv));
@@ -673,11 +678,12 @@ mod tests {
     #[test]
     fn bug_b10_sends_live_events_the_interval_covered_again() {
         let interval = vec![modified("ns/a", 11), modified("ns/b", 12)];
-        let config = CacheWatcherConfig {
-            bugs: Bugs::new(Some(Bug::CacherResendsBufferedEvents)),
-            ..CacheWatcherConfig::default()
-        };
-        let mut watcher = CacheWatcher::new(config, WatchStart::since(10, interval), SimTime::ZERO);
+        let mut watcher = CacheWatcher::new(
+            CacheWatcherConfig::default(),
+            WatchStart::since(10, interval),
+            SimTime::ZERO,
+            Bugs::new(Some(Bug::CacherResendsBufferedEvents)),
+        );
         for rv in [12, 13] {
             watcher.dispatch(&modified("ns/c", rv));
         }
@@ -700,6 +706,7 @@ mod tests {
             CacheWatcherConfig::default(),
             WatchStart::initial_state(100, state),
             SimTime::ZERO,
+            Bugs::NONE,
         );
         watcher.dispatch(&modified("ns/a", 100));
         watcher.dispatch(&modified("ns/a", 101));
@@ -717,8 +724,12 @@ mod tests {
             input_capacity: 2,
             ..CacheWatcherConfig::default()
         };
-        let mut watcher =
-            CacheWatcher::new(config, WatchStart::since(0, Vec::new()), SimTime::ZERO);
+        let mut watcher = CacheWatcher::new(
+            config,
+            WatchStart::since(0, Vec::new()),
+            SimTime::ZERO,
+            Bugs::NONE,
+        );
         assert_eq!(
             watcher.dispatch(&modified("ns/a", 1)),
             DispatchResult::Accepted
@@ -800,8 +811,12 @@ mod tests {
             allow_watch_bookmarks: true,
             ..app_a_watcher().config
         };
-        let mut filtered =
-            CacheWatcher::new(config, WatchStart::since(10, Vec::new()), SimTime::ZERO);
+        let mut filtered = CacheWatcher::new(
+            config,
+            WatchStart::since(10, Vec::new()),
+            SimTime::ZERO,
+            Bugs::NONE,
+        );
         for watcher in [&mut watcher, &mut filtered] {
             watcher.dispatch(&modified("ns/a", 11));
             let due = watcher.next_bookmark_time().expect("heartbeat scheduled");
@@ -881,8 +896,12 @@ mod tests {
             input_capacity: 1,
             ..CacheWatcherConfig::default()
         };
-        let mut watcher =
-            CacheWatcher::new(config, WatchStart::since(10, Vec::new()), SimTime::ZERO);
+        let mut watcher = CacheWatcher::new(
+            config,
+            WatchStart::since(10, Vec::new()),
+            SimTime::ZERO,
+            Bugs::NONE,
+        );
         watcher.dispatch(&modified("ns/a", 11));
         assert_eq!(
             watcher.on_bookmark_tick(SimTime(60_000), 11),
@@ -917,6 +936,7 @@ mod tests {
             CacheWatcherConfig::default(),
             WatchStart::since(10, interval),
             SimTime::ZERO,
+            Bugs::NONE,
         );
         watcher.dispatch(&modified("ns/a", 12));
         watcher.terminate(false);
@@ -931,6 +951,7 @@ mod tests {
             CacheWatcherConfig::default(),
             WatchStart::since(10, interval),
             SimTime::ZERO,
+            Bugs::NONE,
         );
         watcher.dispatch(&modified("ns/a", 12));
         watcher.terminate(true);

@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::api::{RequestId, ServerMessage, Status};
+use crate::api::{WatchEvent, WatchEventType};
 use crate::apiserver::cache_watcher::{CacheWatcher, DispatchResult};
-use crate::apiserver::event::{WatchCacheEvent, WatchEvent, WatchEventType};
+use crate::apiserver::event::WatchCacheEvent;
 use crate::apiserver::storage::{self, EtcdListRequest, ParsedEvent};
 use crate::apiserver::time_budget::TimeBudget;
 use crate::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
+use crate::bug::Bugs;
 use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest};
 use crate::object::ResourceVersion;
 use crate::sim::{SimDuration, SimTime};
@@ -102,10 +104,10 @@ pub(crate) struct Cacher {
 }
 
 impl Cacher {
-    pub(crate) fn new(prefix: &str, config: WatchCacheConfig, now: SimTime) -> Cacher {
+    pub(crate) fn new(prefix: &str, config: WatchCacheConfig, now: SimTime, bugs: Bugs) -> Cacher {
         Cacher {
             prefix: prefix.to_owned(),
-            watch_cache: WatchCache::new(config),
+            watch_cache: WatchCache::new(config, bugs),
             readiness: Readiness::Pending,
             generation: 0,
             upstream: None,

@@ -6,8 +6,6 @@
 //!   bookmarks (SPEC §2.6, §2.7, §2.10).
 //! - [`time_budget`]: how long the dispatcher may wait for slow watchers (SPEC §2.6).
 //! - [`event`]: the events between them and the client.
-//! - [`harness`]: one apiserver over etcd and its reference, every message checked by the
-//!   server oracles, for tests and conformance cases.
 //!
 //! None of them reads a clock or does IO: time comes in as an argument and every output is
 //! returned as data, for the simulated apiserver to schedule.
@@ -15,10 +13,7 @@
 pub mod cache_watcher;
 pub mod cacher;
 pub mod event;
-pub mod harness;
 pub mod server;
-#[cfg(test)]
-mod server_tests;
 pub mod storage;
 pub mod time_budget;
 pub mod watch_cache;

@@ -17,7 +17,7 @@ use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, StreamKey};
 use crate::apiserver::event::WatchCacheEvent;
 use crate::apiserver::storage::{self, EtcdListRequest};
 use crate::apiserver::watch_cache::WatchCacheConfig;
-use crate::bugs::Bugs;
+use crate::bug::Bugs;
 use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest, WatchResponse, WatchResponseKind};
 use crate::object::ResourceVersion;
 use crate::sim::{RngStream, SimDuration, SimTime};
@@ -50,9 +50,6 @@ pub struct ApiserverConfig {
     /// progress notifications, so a quiet resource's cache stays below the global revision
     /// (SPEC §8 B14).
     pub progress_requests: bool,
-    /// Planted bugs of the watch cache (SPEC §8 B9); set by the world, not by scenarios.
-    #[serde(skip)]
-    pub bugs: Bugs,
 }
 
 impl Default for ApiserverConfig {
@@ -63,7 +60,6 @@ impl Default for ApiserverConfig {
             watcher_buffer: 10,
             http_410_watch_errors: false,
             progress_requests: true,
-            bugs: Bugs::NONE,
         }
     }
 }
@@ -123,6 +119,8 @@ enum WaitingRequest {
 /// One kube-apiserver serving one resource.
 pub struct Apiserver {
     config: ApiserverConfig,
+    /// Planted bugs of the watch cache and its watchers (SPEC §8 B9, B10).
+    bugs: Bugs,
     prefix: String,
     cacher: Option<Cacher>,
     direct: BTreeMap<StreamKey, DirectStream>,
@@ -136,17 +134,23 @@ pub struct Apiserver {
 
 impl Apiserver {
     /// An apiserver for the resource under `prefix`; its cache initializes at once.
-    pub fn new(config: ApiserverConfig, prefix: &str, now: SimTime, rng: RngStream) -> Apiserver {
+    pub fn new(
+        config: ApiserverConfig,
+        prefix: &str,
+        now: SimTime,
+        rng: RngStream,
+        bugs: Bugs,
+    ) -> Apiserver {
         let cacher = config.watch_cache.then(|| {
             let cache_config = WatchCacheConfig {
                 capacity_lower_bound: config.history_capacity,
-                bugs: config.bugs,
                 ..WatchCacheConfig::default()
             };
-            Cacher::new(prefix, cache_config, now)
+            Cacher::new(prefix, cache_config, now, bugs)
         });
         Apiserver {
             config,
+            bugs,
             prefix: prefix.to_owned(),
             cacher,
             direct: BTreeMap::new(),
@@ -171,7 +175,13 @@ impl Apiserver {
         }
         let config = self.config.clone();
         let stats = std::mem::take(&mut self.stats);
-        *self = Apiserver::new(config, &self.prefix.clone(), now, self.rng.clone());
+        *self = Apiserver::new(
+            config,
+            &self.prefix.clone(),
+            now,
+            self.rng.clone(),
+            self.bugs,
+        );
         self.stats = stats;
         if let Some(cacher) = self.cacher.as_mut() {
             cacher.restart_at(ready_at, reinits + 1);
@@ -585,11 +595,10 @@ impl Apiserver {
             allow_watch_bookmarks: options.allow_watch_bookmarks,
             deadline: Some(deadline),
             input_capacity: self.config.watcher_buffer,
-            bugs: self.config.bugs,
             ..CacheWatcherConfig::default()
         };
         let cacher = self.cacher.as_mut().expect("cached watch");
-        let watcher = CacheWatcher::new(config, start, now);
+        let watcher = CacheWatcher::new(config, start, now, self.bugs);
         let stream = CachedStream::new(watcher, deadline, self.config.watcher_buffer);
         cacher.streams.insert(key, stream);
         cacher.pump(key);

@@ -4,8 +4,8 @@
 //! The cacher uses it for its own list and watch, the delegator for requests the cache cannot
 //! serve, and the no-cache mode for everything.
 
+use crate::api::WatchEventType;
 use crate::api::{ContinueToken, ListResponse, Status, StatusReason};
-use crate::apiserver::event::WatchEventType;
 use crate::etcd::{Etcd, EtcdError, Event, EventType, KeyRange, KeyValue, RangeRequest, Revision};
 use crate::object::Object;
 

@@ -20,7 +20,7 @@
 //! use informer_sim::object::Object;
 //! use informer_sim::sim::SimTime;
 //!
-//! let mut cache = WatchCache::new(WatchCacheConfig::default());
+//! let mut cache = WatchCache::new(WatchCacheConfig::default(), Bugs::NONE);
 //! cache.replace(vec![Object::bare("ns/a", 5)], 10);
 //! cache.update(Object::bare("ns/a", 11), SimTime(1));
 //! let events = cache.get_interval(10).expect("listRV is inside the window");
@@ -30,8 +30,9 @@
 
 use std::collections::BTreeMap;
 
-use super::event::{Status, StatusReason, WatchCacheEvent, WatchEventType};
-use crate::bugs::{Bug, Bugs};
+use super::event::WatchCacheEvent;
+use crate::api::{Status, StatusReason, WatchEventType};
+use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
 
@@ -56,8 +57,6 @@ pub struct WatchCacheConfig {
     pub event_fresh_duration: SimDuration,
     /// Whether the buffer resizes at all; off, it stays at `capacity_lower_bound`.
     pub resize_enabled: bool,
-    /// Planted bugs (SPEC §8 B9 and a classic mistake).
-    pub bugs: Bugs,
 }
 
 impl Default for WatchCacheConfig {
@@ -67,7 +66,6 @@ impl Default for WatchCacheConfig {
             capacity_upper_bound: DEFAULT_CAPACITY_UPPER_BOUND,
             event_fresh_duration: DEFAULT_EVENT_FRESH_DURATION,
             resize_enabled: false,
-            bugs: Bugs::NONE,
         }
     }
 }
@@ -109,6 +107,8 @@ pub enum ExactListError {
 #[derive(Clone, Debug)]
 pub struct WatchCache {
     config: WatchCacheConfig,
+    /// Planted bugs (SPEC §8 B9 and a classic mistake).
+    bugs: Bugs,
     /// Slot `index % cache.len()` holds the event at `index` for `start_index <= index <
     /// end_index`; every other slot is `None`.
     cache: Vec<Option<WatchCacheEvent>>,
@@ -122,7 +122,7 @@ pub struct WatchCache {
 
 impl WatchCache {
     /// An empty, never-listed cache.
-    pub fn new(config: WatchCacheConfig) -> WatchCache {
+    pub fn new(config: WatchCacheConfig, bugs: Bugs) -> WatchCache {
         assert!(
             config.capacity_lower_bound >= 1,
             "history capacity must be at least 1"
@@ -134,6 +134,7 @@ impl WatchCache {
         WatchCache {
             cache: vec![None; config.capacity_lower_bound],
             config,
+            bugs,
             start_index: 0,
             end_index: 0,
             removed_event_since_relist: false,
@@ -222,7 +223,7 @@ impl WatchCache {
             self.store.insert(object.key.clone(), object);
         }
         assert_eq!(self.store.len(), count, "a list holds each key once");
-        if !self.config.bugs.is(Bug::WatchCacheKeepsHistoryOnRelist) {
+        if !self.bugs.is(Bug::WatchCacheKeepsHistoryOnRelist) {
             // (Planted: classic, skipped: the history before the relist is kept.)
             self.cache.iter_mut().for_each(|slot| *slot = None);
             self.start_index = self.end_index;
@@ -250,7 +251,7 @@ impl WatchCache {
             });
         }
         // Planted: k/k#24004 (B9), the event *at* the requested RV is served again.
-        let after = if self.config.bugs.is(Bug::WatchCacheServesEventAtRv) {
+        let after = if self.bugs.is(Bug::WatchCacheServesEventAtRv) {
             resource_version.saturating_sub(1)
         } else {
             resource_version
@@ -409,7 +410,7 @@ impl WatchCache {
     /// The RV of the oldest event a watch can still be served: `listRV + 1` while nothing was
     /// dropped since the relist, else the first buffered event's RV.
     fn oldest_resource_version(&self) -> ResourceVersion {
-        let bugs = self.config.bugs;
+        let bugs = self.bugs;
         // Planted: k/k#91415 (B9), evictions are forgotten and too-old watches are accepted.
         if self.removed_event_since_relist && !bugs.is(Bug::WatchCacheAcceptsEvictedRv) {
             assert!(
@@ -467,10 +468,13 @@ mod tests {
     use super::*;
 
     fn cache_with_capacity(capacity: usize) -> WatchCache {
-        WatchCache::new(WatchCacheConfig {
-            capacity_lower_bound: capacity,
-            ..WatchCacheConfig::default()
-        })
+        WatchCache::new(
+            WatchCacheConfig {
+                capacity_lower_bound: capacity,
+                ..WatchCacheConfig::default()
+            },
+            Bugs::NONE,
+        )
     }
 
     fn resource_versions(events: &[WatchCacheEvent]) -> Vec<ResourceVersion> {
@@ -701,12 +705,15 @@ mod tests {
     }
 
     fn resizing_cache(lower: usize, upper: usize) -> WatchCache {
-        let mut cache = WatchCache::new(WatchCacheConfig {
-            capacity_lower_bound: lower,
-            capacity_upper_bound: upper,
-            resize_enabled: true,
-            ..WatchCacheConfig::default()
-        });
+        let mut cache = WatchCache::new(
+            WatchCacheConfig {
+                capacity_lower_bound: lower,
+                capacity_upper_bound: upper,
+                resize_enabled: true,
+                ..WatchCacheConfig::default()
+            },
+            Bugs::NONE,
+        );
         cache.replace(Vec::new(), 1);
         cache
     }

@@ -2,6 +2,7 @@
 //! B16, B22): every watch stream is exactly etcd's history after its start, and every list is
 //! exactly etcd's state at its resource version, as fresh as its request demands.
 
+use crate::check::Invariant;
 use std::collections::BTreeMap;
 
 use crate::api::{
@@ -17,17 +18,6 @@ use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::SimTime;
 
 use super::Violation;
-
-/// Invariant: a watch stream's events are exactly etcd's history after its start, in order,
-/// with synthetic ADDED events only at its start (SPEC §9.1 P4; B9, B10).
-pub const WATCH_STREAM_IS_HISTORY_SUFFIX: &str = "server_watch_is_history_suffix";
-/// Invariant: a bookmark's RV is at least every earlier event's and below every later one's,
-/// and says every event up to it was sent (SPEC §2.7; B13).
-pub const BOOKMARK_IS_PROGRESS: &str = "server_bookmark_is_progress";
-/// Invariant: a list holds exactly etcd's state at its RV (SPEC §9.3 item 3; B16).
-pub const LIST_IS_STATE_AT_RV: &str = "server_list_is_state_at_rv";
-/// Invariant: a list is as fresh as its request demands (SPEC §9.1 P5).
-pub const LIST_IS_FRESH_ENOUGH: &str = "server_list_is_fresh_enough";
 
 /// The state of `prefix` at `revision`, decoded and filtered.
 fn state_at(
@@ -135,7 +125,7 @@ impl WatchStreamOracle {
     fn check_error(&self, reason: StatusReason) -> Result<(), Violation> {
         if reason == StatusReason::Expired && self.events_seen > 0 {
             return Err(Violation::new(
-                WATCH_STREAM_IS_HISTORY_SUFFIX,
+                Invariant::ServerWatchIsHistorySuffix,
                 "a 410 after events were delivered",
             ));
         }
@@ -156,7 +146,7 @@ impl WatchStreamOracle {
             let got: Vec<String> = added.values().map(ToString::to_string).collect();
             let want: Vec<String> = expected.values().map(ToString::to_string).collect();
             return Err(Violation::new(
-                WATCH_STREAM_IS_HISTORY_SUFFIX,
+                Invariant::ServerWatchIsHistorySuffix,
                 format!("initial events {got:?} are not the state at {snapshot}: {want:?}"),
             ));
         }
@@ -182,7 +172,7 @@ impl WatchStreamOracle {
         {
             if let Some((at, _)) = expected.filter(|(at, _)| at <= bookmark) {
                 return Err(Violation::new(
-                    BOOKMARK_IS_PROGRESS,
+                    Invariant::ServerBookmarkIsProgress,
                     format!("bookmark at {bookmark} before the event at {at}"),
                 ));
             }
@@ -195,7 +185,7 @@ impl WatchStreamOracle {
                 Ok(())
             }
             expected => Err(Violation::new(
-                WATCH_STREAM_IS_HISTORY_SUFFIX,
+                Invariant::ServerWatchIsHistorySuffix,
                 format!("after {resource_version}: delivered {event:?}, history says {expected:?}"),
             )),
         }
@@ -281,7 +271,7 @@ pub fn check_list(
     };
     if !fresh_enough {
         return Err(Violation::new(
-            LIST_IS_FRESH_ENOUGH,
+            Invariant::ServerListIsFreshEnough,
             format!(
                 "list at {} does not meet {freshness:?}",
                 response.resource_version
@@ -307,7 +297,7 @@ pub fn check_list(
     let got: Vec<&Object> = response.items.iter().collect();
     if got != expected {
         return Err(Violation::new(
-            LIST_IS_STATE_AT_RV,
+            Invariant::ServerListIsStateAtRv,
             format!(
                 "list at {} has {} items, etcd had {}",
                 response.resource_version,

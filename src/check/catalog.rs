@@ -1,14 +1,56 @@
-//! The invariant catalog: every named check, what it promises, when it holds, and where
-//! upstream makes (or does not make) the promise. `informer-sim invariants` prints it.
+//! The invariant catalog: every named check, its class, what it promises, when it holds, and
+//! where upstream makes (or does not make) the promise. `informer-sim invariants` prints it.
+//!
+//! Each invariant has one name: the enum variant, whose snake case is the string violations
+//! and scenario files use.
 
-use super::{api_oracle, client, etcd_watch, hazards};
-use crate::world;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The class of an invariant, as stateright's `Expectation` classes properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Holds at every step of every run: a violation is a failure.
+    Always,
+    /// Upstream does NOT guarantee it in general (SPEC §9.2): a scenario may declare it in
+    /// `expected_hazards`, and then a violation is reported as an expected hazard.
+    Hazard,
+    /// Must eventually hold once faults heal: checked when the run settles (or at a stop).
+    Liveness,
+}
+
+impl Kind {
+    /// The class's name as `informer-sim invariants` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Always => "always",
+            Kind::Hazard => "upstream hazard",
+            Kind::Liveness => "liveness",
+        }
+    }
+}
+
+/// Where a check runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// In every run.
+    EveryRun,
+    /// Only in scenarios that declare it an expected hazard (an assumption check: cheap runs
+    /// elsewhere must not rely on it, and must not pay for it).
+    WhereDeclared,
+}
 
 /// One invariant of the spec.
 #[derive(Clone, Copy, Debug)]
 pub struct InvariantInfo {
     /// Its name, as violations report it.
     pub name: &'static str,
+    /// Its class.
+    pub kind: Kind,
+    /// Where it is checked.
+    pub checked: Checked,
     /// What it promises.
     pub promise: &'static str,
     /// The scenario settings under which it holds (or that it is a hazard).
@@ -17,208 +59,360 @@ pub struct InvariantInfo {
     pub source: &'static str,
 }
 
-const ALWAYS: &str = "always";
-const DELTA_FIFO_HAZARD: &str =
-    "RealFIFO and atomic RealFIFO; an expected hazard with DeltaFIFO (SPEC §9.2 N6)";
+/// Writes the `Invariant` enum, `Invariant::ALL` and `Invariant::info` from one list of rows.
+macro_rules! invariant_catalog {
+    ($(
+        $variant:ident {
+            name: $name:literal,
+            kind: $kind:ident,
+            checked: $checked:ident,
+            promise: $promise:literal,
+            holds_when: $holds_when:literal,
+            source: $source:literal $(,)?
+        },
+    )*) => {
+        /// One invariant of the catalog. Its serde name is its snake-case name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum Invariant {
+            $(
+                #[doc = $promise]
+                #[serde(rename = $name)]
+                $variant,
+            )*
+        }
 
-/// Every invariant, grouped by the part of the pipeline it watches.
-pub const CATALOG: &[InvariantInfo] = &[
-    InvariantInfo {
-        name: world::ETCD_MATCHES_REFERENCE,
+        impl Invariant {
+            /// Every invariant, grouped by the part of the pipeline it watches.
+            pub const ALL: &'static [Invariant] = &[$(Invariant::$variant),*];
+
+            /// The catalog entry.
+            pub fn info(self) -> InvariantInfo {
+                match self {
+                    $(Invariant::$variant => InvariantInfo {
+                        name: $name,
+                        kind: Kind::$kind,
+                        checked: Checked::$checked,
+                        promise: $promise,
+                        holds_when: $holds_when,
+                        source: $source,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+invariant_catalog! {
+    EtcdMatchesReference {
+        name: "etcd_matches_reference",
+        kind: Always,
+        checked: EveryRun,
         promise: "the fake etcd answers every request exactly as a naive full-copy-per-revision model does",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "etcd API doc (KV, Txn, revisions); SPEC §1.1-§1.3",
     },
-    InvariantInfo {
-        name: etcd_watch::WATCH_IS_HISTORY_SUFFIX,
+    EtcdWatchIsHistorySuffix {
+        name: "etcd_watch_is_history_suffix",
+        kind: Always,
+        checked: EveryRun,
         promise: "an etcd watch stream is exactly the history after its start revision for its range: ordered, gap-free, whole revisions",
         holds_when: "always; a delete at exactly the compact revision may be missing, as etcd 3.4 does",
         source: "etcd api.md \"Watch streams\" (ordered, reliable, atomic); SPEC §1.4",
     },
-    InvariantInfo {
-        name: etcd_watch::PROGRESS_AFTER_EVENTS,
+    EtcdProgressAfterEvents {
+        name: "etcd_progress_after_events",
+        kind: Always,
+        checked: EveryRun,
         promise: "a progress notification at R comes only after every event at or below R was sent",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "etcd#15220, etcd#17507; SPEC §1.4, §8 B13",
     },
-    InvariantInfo {
-        name: etcd_watch::CANCEL_ONLY_WHEN_COMPACTED,
+    EtcdCancelOnlyWhenCompacted {
+        name: "etcd_cancel_only_when_compacted",
+        kind: Always,
+        checked: EveryRun,
         promise: "a watch is canceled for compaction only when its next revision is below the compact revision",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "etcd watcher_group.go chooseAll; SPEC §1.4",
     },
-    InvariantInfo {
-        name: world::WATCHERS_CAUGHT_UP,
+    EtcdWatchersCaughtUp {
+        name: "etcd_watchers_caught_up",
+        kind: Liveness,
+        checked: EveryRun,
         promise: "after healing, every raw etcd watcher has an open watch that delivered all of its range",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "etcd api.md \"Watch streams\" (reliable)",
     },
-    InvariantInfo {
-        name: api_oracle::WATCH_STREAM_IS_HISTORY_SUFFIX,
+    ServerWatchIsHistorySuffix {
+        name: "server_watch_is_history_suffix",
+        kind: Always,
+        checked: EveryRun,
         promise: "an apiserver watch stream is etcd's history after its start RV (selector transitions included), synthetic ADDED only at its start, or a 410 before any event",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "api-concepts \"Semantics for watch\"; k/k#24004, #49956, #91415, #73845, #116122; SPEC §2.5, §8 B9, B10",
     },
-    InvariantInfo {
-        name: api_oracle::BOOKMARK_IS_PROGRESS,
+    ServerBookmarkIsProgress {
+        name: "server_bookmark_is_progress",
+        kind: Always,
+        checked: EveryRun,
         promise: "a bookmark's RV is at least every earlier event's and below every later one's",
         holds_when: "always, unless etcd's progress contract is broken (etcd#15220)",
         source: "KEP-956; cacher.go dispatchEvents; SPEC §2.7, §8 B13",
     },
-    InvariantInfo {
-        name: api_oracle::LIST_IS_STATE_AT_RV,
+    ServerListIsStateAtRv {
+        name: "server_list_is_state_at_rv",
+        kind: Always,
+        checked: EveryRun,
         promise: "every list page holds exactly etcd's state at its resourceVersion",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "etcd3/store.go GetList; k/k#66981; SPEC §2.1, §8 B16",
     },
-    InvariantInfo {
-        name: api_oracle::LIST_IS_FRESH_ENOUGH,
+    ServerListIsFreshEnough {
+        name: "server_list_is_fresh_enough",
+        kind: Always,
+        checked: EveryRun,
         promise: "RV \"\" lists are at least etcd's revision at arrival, RV=N not-older-than lists at least N, exact lists exactly N; RV \"0\" promises nothing",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "api-concepts \"Semantics for get and list\"; KEP-2340, KEP-2523; SPEC §2.4, §9.1 P5",
     },
-    InvariantInfo {
-        name: client::REFLECTOR_SAFE_POINT,
+    ReflectorLastSyncRvIsASafePoint {
+        name: "reflector_last_sync_rv_is_a_safe_point",
+        kind: Always,
+        checked: EveryRun,
         promise: "whenever the reflector sets its last synced RV to R, what it told its store is etcd's state at R",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "reflector.go watchHandler (k/k#136583); SPEC §8 B11, §9.3 item 4",
     },
-    InvariantInfo {
-        name: client::INDEXER_RV_MONOTONIC,
+    IndexerRvNeverDecreases {
+        name: "indexer_rv_never_decreases",
+        kind: Always,
+        checked: EveryRun,
         promise: "per key, the RV the indexer holds never decreases within one process",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "shared_informer.go contract (subsequence of states); k/k#31981, cg@52af3bdc0; SPEC §9.1 P2, §8 B6, B24",
     },
-    InvariantInfo {
-        name: client::INDEXER_STATE_EXISTED,
+    IndexerObjectsExistedInEtcd {
+        name: "indexer_objects_existed_in_etcd",
+        kind: Always,
+        checked: EveryRun,
         promise: "every object the indexer holds is a state etcd really had",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "shared_informer.go contract; SPEC §9.1 P2",
     },
-    InvariantInfo {
-        name: client::NO_TIME_TRAVEL_ACROSS_RESTARTS,
+    NoTimeTravelAcrossRestarts {
+        name: "no_time_travel_across_restarts",
+        kind: Hazard,
+        checked: EveryRun,
         promise: "across restarts of one client, no key goes back to an older RV",
         holds_when: "NOT guaranteed upstream: an expected hazard with RV \"0\" initial lists from a lagging cache (stale-relist-ha); holds with consistent lists and watch-list",
         source: "k/k#59848, #67998, #83520, KEP-3157; SPEC §8 B1, §9.2 N1",
     },
-    InvariantInfo {
-        name: client::NOTIFICATION_FOLLOWS_CACHE,
+    NotificationFollowsCacheUpdate {
+        name: "notification_follows_cache_update",
+        kind: Always,
+        checked: EveryRun,
         promise: "a handler is notified of a state only once the indexer holds it or a newer one",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "shared_informer.go contract; SPEC §9.1 P3",
     },
-    InvariantInfo {
-        name: client::INDEX_MATCHES_ITEMS,
+    IndexerIndicesMatchItems {
+        name: "indexer_indices_match_items",
+        kind: Always,
+        checked: EveryRun,
         promise: "every index holds exactly the keys its function gives for the items, with no empty sets",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "thread_safe_store.go updateIndices; k/k#109115; SPEC §6, §8 B8",
     },
-    InvariantInfo {
-        name: client::FIFO_INTERNALS,
+    FifoInternalInvariants {
+        name: "fifo_internal_invariants",
+        kind: Always,
+        checked: EveryRun,
         promise: "the FIFO's bookkeeping holds: a key is queued iff it has deltas, no empty deltas, tombstones carry their own key",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "delta_fifo.go, the_real_fifo.go; SPEC §4.1, §8 B5",
     },
-    InvariantInfo {
-        name: client::PENDING_STATE_MATCHES_REFLECTOR,
+    QueueAppliedEqualsReflectorView {
+        name: "queue_applied_equals_reflector_view",
+        kind: Always,
+        checked: EveryRun,
         promise: "after every store call and every pop, the indexer with the FIFO's queued deltas applied equals the state the reflector's store calls describe",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "delta_fifo.go Replace and Delete (k/k#83911, #115620, #27435), the_real_fifo.go; SPEC §4.2, §8 B2, B4, B7",
     },
-    InvariantInfo {
-        name: client::TOMBSTONE_CARRIES_NEWEST_STATE,
+    TombstoneCarriesNewestKnownState {
+        name: "tombstone_carries_newest_known_state",
+        kind: Always,
+        checked: EveryRun,
         promise: "a queued DeletedFinalStateUnknown carries the newest state the client knew for its key (the previous queued state, else the indexer's), never an older one",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "delta_fifo.go Replace (cg@a01b5a2a9, cg@8279635aa); SPEC §4.3, §8 B5",
     },
-    InvariantInfo {
-        name: client::SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
+    InformerSyncedImpliesInitialListApplied {
+        name: "informer_synced_implies_initial_list_applied",
+        kind: Hazard,
+        checked: EveryRun,
         promise: "when the informer reports synced, every item of its initial list has been applied to the indexer",
-        holds_when: DELTA_FIFO_HAZARD,
+        holds_when: "RealFIFO and atomic RealFIFO; an expected hazard with DeltaFIFO (SPEC §9.2 N6)",
         source: "delta_fifo.go Pop vs the_real_fifo.go Pop; SPEC §9.2 N6, §8 B20",
     },
-    InvariantInfo {
-        name: client::HANDLER_SYNCED_AFTER_INITIAL_LIST,
+    HandlerSyncedAfterInitialList {
+        name: "handler_synced_after_initial_list",
+        kind: Hazard,
+        checked: EveryRun,
         promise: "when a handler registration first reports synced, the handler was notified of every object of its initial list",
-        holds_when: DELTA_FIFO_HAZARD,
+        holds_when: "RealFIFO and atomic RealFIFO; an expected hazard with DeltaFIFO (SPEC §9.2 N6)",
         source: "k/k#113763, PR #113985; SPEC §8 B20",
     },
-    InvariantInfo {
-        name: client::CLOSED_FIFO_WAKES_POP,
+    ClosedFifoWakesPop {
+        name: "closed_fifo_wakes_pop",
+        kind: Liveness,
+        checked: EveryRun,
         promise: "when a client process stops, Close wakes the Pop waiting on the empty DeltaFIFO and processLoop returns ErrFIFOClosed within one step",
         holds_when: "always; checked at every client restart (RealFIFO's Close always held the FIFO lock)",
         source: "controller.go Run (defer Queue.Close), delta_fifo.go Pop/Close (k/k#90581, cg@73aa499de); SPEC §8 B28",
     },
-    InvariantInfo {
-        name: client::INDEXER_CONVERGES,
+    IndexerConvergesToEtcd {
+        name: "indexer_converges_to_etcd",
+        kind: Liveness,
+        checked: EveryRun,
         promise: "after faults heal and writes stop, the indexer equals etcd's state (keys, RVs, values)",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "shared_informer.go contract (eventual consistency); SPEC §9.1 P1, §8 B2, B4, B7",
     },
-    InvariantInfo {
-        name: client::HANDLER_MIRROR_CONVERGES,
+    HandlerMirrorEqualsIndexer {
+        name: "handler_mirror_equals_indexer",
+        kind: Liveness,
+        checked: EveryRun,
         promise: "after settling, every handler's mirror (rebuilt from OnAdd/OnUpdate/OnDelete) equals the indexer",
         holds_when: "always without handler panics",
         source: "k/k#86015, cg@08cc53159; SPEC §8 B3, §9.1 P1",
     },
-    InvariantInfo {
-        name: hazards::DELETE_WITH_FINAL_STATE,
+    EveryDeleteIsOnDeleteWithFinalState {
+        name: "every_delete_is_on_delete_with_final_state",
+        kind: Hazard,
+        checked: WhereDeclared,
         promise: "every delete reaches handlers as OnDelete with the object's final state",
         holds_when: "NOT guaranteed upstream: deletes noticed by a relist arrive as DeletedFinalStateUnknown with a stale or nil object, a delete+recreate as OnUpdate across UIDs; checked only where declared (hazard-lost-deletes)",
         source: "delta_fifo.go Replace; shared_informer.go handler doc; controller.go DeletedObject; SPEC §9.2 N2, §10 T3",
     },
-    InvariantInfo {
-        name: hazards::RESYNC_REPAIRS_DIVERGENCE,
+    ResyncRepairsDivergence {
+        name: "resync_repairs_divergence",
+        kind: Hazard,
+        checked: WhereDeclared,
         promise: "after a resync, the resynced objects equal etcd's current state",
         holds_when: "NOT guaranteed upstream: resync replays the indexer's own objects, stale while the watch lags or stalls; checked only where declared (hazard-resync)",
         source: "delta_fifo.go Resync/syncKeyLocked, the_real_fifo.go Resync; SPEC §9.2 N3",
     },
-    InvariantInfo {
-        name: hazards::SYNCED_MEANS_UP_TO_DATE,
+    SyncedMeansCacheUpToDate {
+        name: "synced_means_cache_up_to_date",
+        kind: Hazard,
+        checked: WhereDeclared,
         promise: "when the informer first reports synced, its indexer equals etcd's current state",
         holds_when: "NOT guaranteed upstream: synced means the first list (RV \"0\" may be stale) was popped; checked only where declared (hazard-stale-sync)",
         source: "shared_informer.go HasSynced doc; delta_fifo.go / the_real_fifo.go HasSynced; SPEC §9.2 N4",
     },
-    InvariantInfo {
-        name: hazards::LISTER_IS_SNAPSHOT,
+    ListerIsASnapshotAtOneRv {
+        name: "lister_is_a_snapshot_at_one_rv",
+        kind: Hazard,
+        checked: WhereDeclared,
         promise: "after every processed item, the indexer equals etcd's state at one single RV",
         holds_when: "NOT guaranteed upstream with DeltaFIFO (per-key compression reorders keys) or plain RealFIFO (relists apply key by key): a hazard where declared (hazard-lister-snapshot); holds with atomic RealFIFO, checked in every atomic run",
         source: "delta_fifo.go doc, k/k#27984, PR #77636; RealFIFO PR #129568, PR #136008 (KEP-5647); SPEC §8 B23, §9.2 N5",
     },
-    InvariantInfo {
-        name: hazards::CLOSED_WATCH_IS_CAUGHT_UP,
+    ClosedWatchIsCaughtUp {
+        name: "closed_watch_is_caught_up",
+        kind: Hazard,
+        checked: WhereDeclared,
         promise: "when a watch closes cleanly, etcd has no event for its range after the last RV it delivered",
         holds_when: "NOT guaranteed upstream: timeouts, slow-consumer terminations, cacher re-inits and shutdowns close streams whatever was sent; checked only where declared (hazard-watch-close)",
         source: "cache_watcher.go add, cacher.go terminateAllWatchers; SPEC §8 B12, §9.2 N7",
     },
-    InvariantInfo {
-        name: hazards::WATCH_SERVED_BY_ANY_APISERVER,
+    WatchFromRetainedRvServedAnywhere {
+        name: "watch_from_retained_rv_served_anywhere",
+        kind: Hazard,
+        checked: WhereDeclared,
         promise: "a watch from an RV etcd still retains (not below its compact revision) is never answered 410 Gone",
         holds_when: "NOT guaranteed upstream: an apiserver whose cache was re-initialized after the RV, or whose window is short, answers 410; checked only where declared (hazard-watch-410-ha)",
         source: "watch_cache.go getAllEventsSinceLocked, cacher.go Watch; SPEC §2.5, §9.2 N8, §10 T5",
     },
-    InvariantInfo {
-        name: world::SETTLES,
+    RunSettles {
+        name: "run_settles",
+        kind: Liveness,
+        checked: EveryRun,
         promise: "after faults heal, every reflector is watching and every informer idle within settle_ms_max: no livelock, no hang",
-        holds_when: ALWAYS,
+        holds_when: "always",
         source: "reflector.go relistResourceVersion; k/k#91073, cg@a3f022a93; SPEC §8 B14, B15, §9.3 item 8",
     },
-];
+}
+
+impl Invariant {
+    /// The snake-case name.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The class.
+    pub fn kind(self) -> Kind {
+        self.info().kind
+    }
+
+    /// The invariants a scenario may declare an expected hazard.
+    pub fn hazards() -> impl Iterator<Item = Invariant> {
+        Invariant::ALL
+            .iter()
+            .copied()
+            .filter(|invariant| invariant.kind() == Kind::Hazard)
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Invariant {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Invariant, String> {
+        Invariant::ALL
+            .iter()
+            .copied()
+            .find(|invariant| invariant.name() == name)
+            .ok_or_else(|| format!("unknown invariant {name:?}"))
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// One spelling: the variant, in snake case, is the name.
     #[test]
-    fn the_catalog_names_each_invariant_once_with_a_source() {
-        let names: std::collections::BTreeSet<&str> =
-            CATALOG.iter().map(|info| info.name).collect();
-        assert_eq!(names.len(), CATALOG.len());
-        assert!(CATALOG.len() >= 15);
-        assert!(
-            CATALOG
-                .iter()
-                .all(|info| !info.source.is_empty() && !info.promise.is_empty())
-        );
+    fn each_invariant_has_one_spelling_and_a_source() {
+        for invariant in Invariant::ALL {
+            let variant = format!("{invariant:?}");
+            let mut snake = String::new();
+            for (index, c) in variant.chars().enumerate() {
+                if c.is_ascii_uppercase() && index > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(snake, invariant.name());
+            assert_eq!(invariant.name().parse(), Ok(*invariant));
+            let info = invariant.info();
+            assert!(!info.source.is_empty() && !info.promise.is_empty());
+        }
+        assert!(Invariant::ALL.len() >= 15);
+    }
+
+    #[test]
+    fn only_hazards_are_checked_where_declared() {
+        for invariant in Invariant::ALL {
+            if invariant.info().checked == Checked::WhereDeclared {
+                assert_eq!(invariant.kind(), Kind::Hazard, "{invariant}");
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@
 //!   with RV="0" initial lists served by a lagging cache, not a guarantee.
 //! - At quiescence the indexer equals etcd's state (P1; B2, B4, B7).
 
+use crate::check::Invariant;
 use std::collections::BTreeMap;
 
 use crate::apiserver::storage;
@@ -15,45 +16,6 @@ use crate::etcd::reference::ReferenceEtcd;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 use super::Violation;
-
-/// Invariant: when the reflector sets its last synced RV to R, what it has told its store
-/// is exactly etcd's state at R (SPEC §8 B11, B16).
-pub const REFLECTOR_SAFE_POINT: &str = "reflector_last_sync_rv_is_a_safe_point";
-/// Invariant: per key, the indexer's RV never decreases within one process (SPEC §9.1 P2).
-pub const INDEXER_RV_MONOTONIC: &str = "indexer_rv_never_decreases";
-/// Invariant: every object in the indexer is a state etcd really had (SPEC §9.1 P2).
-pub const INDEXER_STATE_EXISTED: &str = "indexer_objects_existed_in_etcd";
-/// Hazard (not a guarantee): across restarts, no key goes back to an older RV (SPEC §8 B1).
-pub const NO_TIME_TRAVEL_ACROSS_RESTARTS: &str = "no_time_travel_across_restarts";
-/// Invariant: a handler is notified of a state only once the indexer holds it or a newer one
-/// (SPEC §9.1 P3).
-pub const NOTIFICATION_FOLLOWS_CACHE: &str = "notification_follows_cache_update";
-/// Invariant: every index holds exactly the keys its function gives for the items, with no
-/// empty sets (SPEC §6; B8).
-pub const INDEX_MATCHES_ITEMS: &str = "indexer_indices_match_items";
-/// Invariant: the FIFO's own bookkeeping holds (a key is queued iff it has deltas, no empty
-/// deltas, tombstones carry their own key; SPEC §4.1).
-pub const FIFO_INTERNALS: &str = "fifo_internal_invariants";
-/// Invariant: the indexer with every queued delta applied equals the state the reflector's
-/// store calls describe (pending deltas are never discarded; SPEC §4.2; B2, B4, B6, B7).
-pub const PENDING_STATE_MATCHES_REFLECTOR: &str = "queue_applied_equals_reflector_view";
-/// Invariant: a queued tombstone carries the newest state the client knew for its key, never
-/// an older one (SPEC §8 B5).
-pub const TOMBSTONE_CARRIES_NEWEST_STATE: &str = "tombstone_carries_newest_known_state";
-/// Invariant (hazard with DeltaFIFO, SPEC §9.2 N6): when the informer reports synced, every
-/// item of its initial list has been applied to the indexer.
-pub const SYNCED_IMPLIES_INITIAL_LIST_APPLIED: &str =
-    "informer_synced_implies_initial_list_applied";
-/// Invariant (SPEC §8 B20): when a handler registration first reports synced, the handler has
-/// been notified of every object of its initial list.
-pub const HANDLER_SYNCED_AFTER_INITIAL_LIST: &str = "handler_synced_after_initial_list";
-/// Invariant (liveness, SPEC §8 B28): when a client process stops, its closed FIFO wakes the
-/// Pop waiting on the empty queue, so processLoop returns `ErrFIFOClosed` within one step.
-pub const CLOSED_FIFO_WAKES_POP: &str = "closed_fifo_wakes_pop";
-/// Invariant: after healing and settling, the indexer equals etcd's state (SPEC §9.1 P1).
-pub const INDEXER_CONVERGES: &str = "indexer_converges_to_etcd";
-/// Invariant: after settling, every handler's mirror equals the indexer (SPEC §8 B3).
-pub const HANDLER_MIRROR_CONVERGES: &str = "handler_mirror_equals_indexer";
 
 /// etcd's state of the resource at `revision`, decoded.
 pub fn etcd_state(
@@ -142,7 +104,7 @@ impl ReflectorView {
         match first_difference(&pending, &self.objects) {
             None => Ok(()),
             Some(difference) => Err(Violation::new(
-                PENDING_STATE_MATCHES_REFLECTOR,
+                Invariant::QueueAppliedEqualsReflectorView,
                 format!("indexer plus queue vs reflector: {difference}"),
             )),
         }
@@ -159,7 +121,7 @@ impl ReflectorView {
         match first_difference(&self.objects, &want) {
             None => Ok(()),
             Some(difference) => Err(Violation::new(
-                REFLECTOR_SAFE_POINT,
+                Invariant::ReflectorLastSyncRvIsASafePoint,
                 format!("at last sync RV {last_sync}: {difference}"),
             )),
         }
@@ -199,14 +161,14 @@ impl RvHistory {
         let truth = stored.and_then(|kv| storage::decode_kv(prefix, kv).ok());
         if truth.as_ref() != Some(object) {
             return Err(Violation::new(
-                INDEXER_STATE_EXISTED,
+                Invariant::IndexerObjectsExistedInEtcd,
                 format!("{object} (value {}) was never in etcd", object.value),
             ));
         }
         let seen = self.process_max.entry(object.key.clone()).or_default();
         if object.resource_version < *seen {
             return Err(Violation::new(
-                INDEXER_RV_MONOTONIC,
+                Invariant::IndexerRvNeverDecreases,
                 format!(
                     "{} went back from RV {seen} to {}",
                     object.key, object.resource_version
@@ -218,7 +180,7 @@ impl RvHistory {
             && object.resource_version < *persisted
         {
             return Err(Violation::new(
-                NO_TIME_TRAVEL_ACROSS_RESTARTS,
+                Invariant::NoTimeTravelAcrossRestarts,
                 format!(
                     "{} is back at RV {} after an earlier incarnation saw {persisted}",
                     object.key, object.resource_version
@@ -283,7 +245,7 @@ mod tests {
                 .observe(&reference, PREFIX, &old)
                 .unwrap_err()
                 .invariant,
-            INDEXER_RV_MONOTONIC
+            Invariant::IndexerRvNeverDecreases
         );
         history.restart();
         assert_eq!(
@@ -291,7 +253,7 @@ mod tests {
                 .observe(&reference, PREFIX, &old)
                 .unwrap_err()
                 .invariant,
-            NO_TIME_TRAVEL_ACROSS_RESTARTS
+            Invariant::NoTimeTravelAcrossRestarts
         );
     }
 
@@ -304,6 +266,6 @@ mod tests {
         let error = RvHistory::default()
             .observe(&reference, PREFIX, &forged)
             .unwrap_err();
-        assert_eq!(error.invariant, INDEXER_STATE_EXISTED);
+        assert_eq!(error.invariant, Invariant::IndexerObjectsExistedInEtcd);
     }
 }

@@ -4,18 +4,11 @@
 //! notification contract after etcd#15220 (SPEC §1.4). The ground truth is the naive
 //! [`ReferenceEtcd`], which shares no code with the fake.
 
+use crate::check::Invariant;
 use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{Event, EventType, KeyRange, Revision, WatchResponse, WatchResponseKind};
 
 use super::Violation;
-
-/// Name of the invariant: a stream delivers exactly the history suffix, in order, gap-free,
-/// whole revisions per message.
-pub const WATCH_IS_HISTORY_SUFFIX: &str = "etcd_watch_is_history_suffix";
-/// Name of the invariant: a progress notification at R comes only after every event <= R.
-pub const PROGRESS_AFTER_EVENTS: &str = "etcd_progress_after_events";
-/// Name of the invariant: a compaction cancel comes only when the next revision was compacted.
-pub const CANCEL_ONLY_WHEN_COMPACTED: &str = "etcd_cancel_only_when_compacted";
 
 /// The oracle's view of one watch stream.
 #[derive(Clone, Debug)]
@@ -75,7 +68,7 @@ impl WatchStreamOracle {
                     self.pending(reference, revision, compact_revision).next()
                 {
                     return Err(Violation::new(
-                        PROGRESS_AFTER_EVENTS,
+                        Invariant::EtcdProgressAfterEvents,
                         format!("progress at {revision} before the event at {missed} was sent"),
                     ));
                 }
@@ -87,7 +80,7 @@ impl WatchStreamOracle {
             } => {
                 if self.next_revision >= *at {
                     return Err(Violation::new(
-                        CANCEL_ONLY_WHEN_COMPACTED,
+                        Invariant::EtcdCancelOnlyWhenCompacted,
                         format!(
                             "canceled at compact revision {at}, but only {} was needed",
                             self.next_revision
@@ -131,7 +124,7 @@ impl WatchStreamOracle {
     ) -> Result<(), Violation> {
         let Some(last) = events.last() else {
             return Err(Violation::new(
-                WATCH_IS_HISTORY_SUFFIX,
+                Invariant::EtcdWatchIsHistorySuffix,
                 "an empty events message",
             ));
         };
@@ -140,7 +133,7 @@ impl WatchStreamOracle {
             self.pending(reference, through, compact_revision).collect();
         if expected.len() != events.len() {
             return Err(Violation::new(
-                WATCH_IS_HISTORY_SUFFIX,
+                Invariant::EtcdWatchIsHistorySuffix,
                 format!(
                     "from revision {} through {through}: {} events delivered, {} in history",
                     self.next_revision,
@@ -152,7 +145,7 @@ impl WatchStreamOracle {
         for (delivered, (revision, truth)) in events.iter().zip(&expected) {
             if !same_event(delivered, truth, compact_revision, self.prev_kv) {
                 return Err(Violation::new(
-                    WATCH_IS_HISTORY_SUFFIX,
+                    Invariant::EtcdWatchIsHistorySuffix,
                     format!(
                         "at revision {revision}: delivered {delivered:?}, history has {truth:?}"
                     ),

@@ -8,6 +8,7 @@
 //! reads the ground-truth history of the reference etcd and what the client was handed, and
 //! keeps no state of its own.
 
+use crate::check::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::WatchEvent;
@@ -18,19 +19,6 @@ use crate::object::{Object, ObjectKey, ResourceVersion};
 
 use super::Violation;
 use super::client::{by_key, etcd_state, first_difference};
-
-/// Hazard (N2): every delete reaches handlers as `OnDelete` with the object's final state.
-pub const DELETE_WITH_FINAL_STATE: &str = "every_delete_is_on_delete_with_final_state";
-/// Hazard (N3): a resync leaves the resynced objects equal to etcd's current state.
-pub const RESYNC_REPAIRS_DIVERGENCE: &str = "resync_repairs_divergence";
-/// Hazard (N4): when the informer first reports synced, its indexer equals etcd's state.
-pub const SYNCED_MEANS_UP_TO_DATE: &str = "synced_means_cache_up_to_date";
-/// Hazard (N5): the indexer always equals etcd's state at one single RV.
-pub const LISTER_IS_SNAPSHOT: &str = "lister_is_a_snapshot_at_one_rv";
-/// Hazard (N7): when a watch closes cleanly, the client has every event etcd has.
-pub const CLOSED_WATCH_IS_CAUGHT_UP: &str = "closed_watch_is_caught_up";
-/// Hazard (N8): a watch from an RV etcd still retains is served by any apiserver.
-pub const WATCH_SERVED_BY_ANY_APISERVER: &str = "watch_from_retained_rv_served_anywhere";
 
 /// The revision at which etcd deleted `key` after `after`, if it did.
 fn deletion_after(
@@ -65,7 +53,7 @@ pub fn check_delete_has_final_state(
             let deleted_at = deletion_after(reference, prefix, &tombstone.key, known_rv)
                 .map_or("never".to_owned(), |revision| format!("at RV {revision}"));
             Err(Violation::new(
-                DELETE_WITH_FINAL_STATE,
+                Invariant::EveryDeleteIsOnDeleteWithFinalState,
                 format!(
                     "OnDelete({}) got DeletedFinalStateUnknown with {}; etcd deleted it {deleted_at}",
                     tombstone.key,
@@ -74,7 +62,7 @@ pub fn check_delete_has_final_state(
             ))
         }
         Notification::Update { old, new } if old.uid != new.uid => Err(Violation::new(
-            DELETE_WITH_FINAL_STATE,
+            Invariant::EveryDeleteIsOnDeleteWithFinalState,
             format!(
                 "OnUpdate({}) from uid {} (RV {}) to uid {} (RV {}): deleted and re-created with no OnDelete",
                 new.key, old.uid, old.resource_version, new.uid, new.resource_version
@@ -117,7 +105,7 @@ pub fn check_resync_repairs(
     match first_difference(&got, &want) {
         None => Ok(()),
         Some(difference) => Err(Violation::new(
-            RESYNC_REPAIRS_DIVERGENCE,
+            Invariant::ResyncRepairsDivergence,
             format!(
                 "after a resync at etcd RV {}: {difference}",
                 reference.revision()
@@ -142,7 +130,7 @@ pub fn check_synced_up_to_date(
     match first_difference(indexer, &truth) {
         None => Ok(()),
         Some(difference) => Err(Violation::new(
-            SYNCED_MEANS_UP_TO_DATE,
+            Invariant::SyncedMeansCacheUpToDate,
             format!(
                 "first synced while etcd is at RV {}: {difference}",
                 reference.revision()
@@ -216,7 +204,7 @@ pub fn check_lister_is_snapshot(
     }
     let difference = first_difference(indexer, &at_newest).unwrap_or_default();
     Err(Violation::new(
-        LISTER_IS_SNAPSHOT,
+        Invariant::ListerIsASnapshotAtOneRv,
         format!("the indexer is etcd's state at no RV; at its newest RV {newest}: {difference}"),
     ))
 }
@@ -244,7 +232,7 @@ pub fn check_closed_watch_caught_up(
         other => format!("{other:?}"),
     };
     Err(Violation::new(
-        CLOSED_WATCH_IS_CAUGHT_UP,
+        Invariant::ClosedWatchIsCaughtUp,
         format!(
             "watch {watch} closed cleanly after RV {delivered}, but etcd already has the event for {key} at RV {at}"
         ),
@@ -267,7 +255,7 @@ pub fn check_watch_served(
         return Ok(());
     }
     Err(Violation::new(
-        WATCH_SERVED_BY_ANY_APISERVER,
+        Invariant::WatchFromRetainedRvServedAnywhere,
         format!(
             "apiserver-{apiserver} answered 410 Gone to a watch from RV {from}, which etcd (compacted at {compacted}, now at {}) still serves",
             reference.revision()
@@ -336,7 +324,7 @@ mod tests {
             state(&reference, 5)[&ObjectKey::new("ns/a")].clone(),
         );
         let error = check_lister_is_snapshot(&reference, PREFIX, &reordered).unwrap_err();
-        assert_eq!(error.invariant, LISTER_IS_SNAPSHOT);
+        assert_eq!(error.invariant, Invariant::ListerIsASnapshotAtOneRv);
     }
 
     #[test]

@@ -11,18 +11,20 @@ pub mod hazards;
 
 use serde::Serialize;
 
+pub use catalog::{Invariant, Kind};
+
 /// A broken invariant: which one, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// The invariant's name.
-    pub invariant: &'static str,
+    /// The invariant.
+    pub invariant: Invariant,
     /// What went wrong, on one line.
     pub message: String,
 }
 
 impl Violation {
     /// A violation of `invariant`.
-    pub fn new(invariant: &'static str, message: impl Into<String>) -> Violation {
+    pub fn new(invariant: Invariant, message: impl Into<String>) -> Violation {
         Violation {
             invariant,
             message: message.into(),

@@ -19,23 +19,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::bugs::{Bug, Bugs};
+use crate::bug::{Bug, Bugs};
 use crate::client::delta::{DeletedFinalStateUnknown, Delta, DeltaObject, Deltas};
-use crate::client::fifo::{PopError, Popped};
 use crate::client::indexer::KnownObjects;
+use crate::client::queue::{PopError, PopWait, Popped};
 use crate::object::{Object, ObjectKey};
-
-/// Where the consumer's Pop stands once it found the queue empty (client-go Pop's
-/// `for len(f.queue) == 0` loop).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PopWait {
-    /// Not in the empty-queue loop: popping, processing, or returned.
-    Running,
-    /// Saw `closed == false` and has not waited yet (only with B28 planted).
-    CheckedOpen,
-    /// Waiting for an Add or a Close to broadcast.
-    Waiting,
-}
 
 /// client-go `DeltaFIFO`.
 #[derive(Clone, Debug)]
@@ -56,13 +44,9 @@ pub struct DeltaFifo {
 }
 
 impl DeltaFifo {
-    /// An empty FIFO. Informers set `emit_delta_type_replaced` (client-go `newQueueFIFO`).
-    pub fn new(emit_delta_type_replaced: bool) -> DeltaFifo {
-        DeltaFifo::with_bugs(emit_delta_type_replaced, Bugs::NONE)
-    }
-
-    /// An empty FIFO with `bugs` planted.
-    pub fn with_bugs(emit_delta_type_replaced: bool, bugs: Bugs) -> DeltaFifo {
+    /// An empty FIFO with `bugs` planted. Informers set `emit_delta_type_replaced` (client-go
+    /// `newQueueFIFO`).
+    pub fn new(emit_delta_type_replaced: bool, bugs: Bugs) -> DeltaFifo {
         DeltaFifo {
             items: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -425,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_key_keeps_its_first_queue_position() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.add(obj("a", 1));
         fifo.add(obj("b", 2));
         fifo.update(obj("a", 3));
@@ -443,8 +427,8 @@ mod tests {
 
     #[test]
     fn delete_of_a_key_neither_known_nor_queued_is_dropped() {
-        let mut fifo = DeltaFifo::new(true);
-        let indexer = Indexer::new();
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
+        let indexer = Indexer::default();
         assert!(!fifo.delete(deleted(obj("a", 1)), &indexer));
         assert!(fifo.list_keys().is_empty());
         assert!(fifo.has_synced(), "a Delete still marks the FIFO populated");
@@ -452,7 +436,7 @@ mod tests {
 
     #[test]
     fn delete_while_the_add_is_still_queued_is_kept() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.add(obj("a", 1));
         assert!(fifo.delete(deleted(obj("a", 2)), &NoKnownObjects));
         assert_eq!(deltas_of(&fifo, "a").len(), 2);
@@ -460,8 +444,8 @@ mod tests {
 
     #[test]
     fn delete_of_a_key_known_only_to_the_indexer_is_queued_with_the_passed_object() {
-        let mut fifo = DeltaFifo::new(true);
-        let mut indexer = Indexer::new();
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
+        let mut indexer = Indexer::default();
         indexer.add(obj("a", 1));
         assert!(fifo.delete(deleted(obj("a", 9)), &indexer));
         assert_eq!(
@@ -472,9 +456,9 @@ mod tests {
 
     #[test]
     fn replace_emits_tombstone_for_queued_key_missing_from_list() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.add(obj("o", 200));
-        fifo.replace(vec![obj("p", 205)], &Indexer::new());
+        fifo.replace(vec![obj("p", 205)], &Indexer::default());
         let expected = vec![
             Delta::Added(obj("o", 200)),
             Delta::Deleted(tombstone("o", Some(obj("o", 200)))),
@@ -485,7 +469,7 @@ mod tests {
 
     #[test]
     fn replace_unwraps_a_queued_tombstone_instead_of_wrapping_it_again() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.add(obj("o", 1));
         fifo.replace(vec![], &NoKnownObjects);
         fifo.replace(vec![], &NoKnownObjects);
@@ -498,8 +482,8 @@ mod tests {
 
     #[test]
     fn replace_emits_tombstone_with_the_known_object_for_an_unqueued_known_key() {
-        let mut fifo = DeltaFifo::new(true);
-        let mut indexer = Indexer::new();
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
+        let mut indexer = Indexer::default();
         indexer.add(obj("k", 3));
         fifo.replace(vec![], &indexer);
         assert_eq!(
@@ -510,8 +494,8 @@ mod tests {
 
     #[test]
     fn replace_keeps_a_pending_deleted_before_the_replaced() {
-        let mut fifo = DeltaFifo::new(true);
-        let mut indexer = Indexer::new();
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
+        let mut indexer = Indexer::default();
         indexer.add(obj("x", 1));
         fifo.delete(deleted(obj("x", 2)), &indexer);
         fifo.replace(vec![obj("x", 3)], &indexer);
@@ -524,8 +508,8 @@ mod tests {
 
     #[test]
     fn replace_queues_new_keys_in_list_order_after_queued_keys_then_known_tombstones() {
-        let mut fifo = DeltaFifo::new(true);
-        let mut indexer = Indexer::new();
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
+        let mut indexer = Indexer::default();
         indexer.add(obj("k2", 1));
         indexer.add(obj("k1", 1));
         fifo.add(obj("q", 1));
@@ -536,15 +520,15 @@ mod tests {
 
     #[test]
     fn replace_without_emit_delta_type_replaced_queues_sync() {
-        let mut fifo = DeltaFifo::new(false);
+        let mut fifo = DeltaFifo::new(false, Bugs::NONE);
         fifo.replace(vec![obj("a", 1)], &NoKnownObjects);
         assert_eq!(deltas_of(&fifo, "a"), &vec![Delta::Sync(obj("a", 1))]);
     }
 
     #[test]
     fn resync_skips_keys_with_pending_deltas() {
-        let mut fifo = DeltaFifo::new(true);
-        let mut indexer = Indexer::new();
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
+        let mut indexer = Indexer::default();
         indexer.add(obj("x", 10));
         indexer.add(obj("y", 10));
         fifo.update(obj("x", 20));
@@ -555,7 +539,7 @@ mod tests {
 
     #[test]
     fn resync_without_known_objects_is_a_no_op() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.resync(&NoKnownObjects);
         assert!(fifo.list_keys().is_empty());
         assert!(!fifo.has_synced());
@@ -563,7 +547,7 @@ mod tests {
 
     #[test]
     fn has_synced_turns_true_when_the_last_initial_item_is_popped_before_processing() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.replace(vec![obj("a", 1), obj("b", 1)], &NoKnownObjects);
         assert!(!fifo.has_synced());
         assert!(fifo.pop().unwrap().is_in_initial_list);
@@ -578,10 +562,10 @@ mod tests {
 
     #[test]
     fn has_synced_is_true_at_once_after_an_empty_first_replace_or_an_add_first() {
-        let mut empty = DeltaFifo::new(true);
+        let mut empty = DeltaFifo::new(true, Bugs::NONE);
         empty.replace(vec![], &NoKnownObjects);
         assert!(empty.has_synced());
-        let mut added = DeltaFifo::new(true);
+        let mut added = DeltaFifo::new(true, Bugs::NONE);
         added.add(obj("a", 1));
         added.replace(vec![obj("b", 1)], &NoKnownObjects);
         assert!(added.has_synced(), "only the first populating call counts");
@@ -589,8 +573,8 @@ mod tests {
 
     #[test]
     fn initial_population_counts_tombstones_of_the_first_replace() {
-        let mut fifo = DeltaFifo::new(true);
-        let mut indexer = Indexer::new();
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
+        let mut indexer = Indexer::default();
         indexer.add(obj("gone", 1));
         fifo.replace(vec![obj("a", 1)], &indexer);
         assert_eq!(fifo.initial_population_count, 2);
@@ -601,13 +585,13 @@ mod tests {
 
     #[test]
     fn planted_stale_tombstone_takes_the_known_object_over_the_newer_queued_one() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("k", 1));
         for (bugs, carried) in [
             (Bugs::NONE, 2),
             (Bugs::new(Some(Bug::TombstoneCarriesStaleObject)), 1),
         ] {
-            let mut fifo = DeltaFifo::with_bugs(true, bugs);
+            let mut fifo = DeltaFifo::new(true, bugs);
             fifo.update(obj("k", 2));
             fifo.replace(vec![], &indexer);
             let expected = Delta::Deleted(tombstone("k", Some(obj("k", carried))));
@@ -617,7 +601,7 @@ mod tests {
 
     #[test]
     fn add_if_not_present_requeues_at_the_back_only_an_absent_key() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.add(obj("a", 1));
         fifo.add(obj("b", 2));
         let popped = fifo.pop().unwrap();
@@ -633,7 +617,7 @@ mod tests {
 
     #[test]
     fn pop_reports_empty_then_closed_after_draining() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         assert_eq!(fifo.pop(), Err(PopError::Empty));
         fifo.add(obj("a", 1));
         fifo.close();
@@ -644,7 +628,7 @@ mod tests {
 
     #[test]
     fn close_wakes_the_pop_waiting_on_the_empty_queue() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         assert_eq!(fifo.pop(), Err(PopError::Empty));
         assert_eq!(
             fifo.pop_wait(),
@@ -660,7 +644,7 @@ mod tests {
 
     #[test]
     fn planted_b28_a_close_between_check_and_wait_is_lost() {
-        let mut fifo = DeltaFifo::with_bugs(true, Bugs::new(Some(Bug::PopMissesClose)));
+        let mut fifo = DeltaFifo::new(true, Bugs::new(Some(Bug::PopMissesClose)));
         assert_eq!(fifo.pop(), Err(PopError::NotYetWaiting));
         assert_eq!(fifo.pop_wait(), PopWait::CheckedOpen);
         fifo.close();
@@ -671,7 +655,7 @@ mod tests {
 
     #[test]
     fn planted_b28_a_pop_that_waits_before_the_close_is_woken() {
-        let mut fifo = DeltaFifo::with_bugs(true, Bugs::new(Some(Bug::PopMissesClose)));
+        let mut fifo = DeltaFifo::new(true, Bugs::new(Some(Bug::PopMissesClose)));
         assert_eq!(fifo.pop(), Err(PopError::NotYetWaiting));
         fifo.wait();
         assert_eq!(fifo.pop_wait(), PopWait::Waiting);
@@ -681,7 +665,7 @@ mod tests {
 
     #[test]
     fn planted_b28_an_item_queued_before_the_wait_ends_the_loop() {
-        let mut fifo = DeltaFifo::with_bugs(true, Bugs::new(Some(Bug::PopMissesClose)));
+        let mut fifo = DeltaFifo::new(true, Bugs::new(Some(Bug::PopMissesClose)));
         assert_eq!(fifo.pop(), Err(PopError::NotYetWaiting));
         fifo.add(obj("a", 1));
         fifo.wait();
@@ -691,7 +675,7 @@ mod tests {
 
     #[test]
     fn the_invariant_check_catches_a_queue_entry_without_deltas() {
-        let mut fifo = DeltaFifo::new(true);
+        let mut fifo = DeltaFifo::new(true, Bugs::NONE);
         fifo.add(obj("a", 1));
         fifo.queue.push_back(ObjectKey::new("b"));
         assert!(

@@ -8,43 +8,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::bugs::Bugs;
+use crate::bug::Bugs;
 use crate::client::delta::{Delta, DeltaObject, Deltas};
-use crate::client::delta_fifo::{DeltaFifo, PopWait};
+use crate::client::delta_fifo::DeltaFifo;
 use crate::client::indexer::KnownObjects;
+use crate::client::queue::{PopError, PopWait, Popped};
 use crate::client::real_fifo::RealFifo;
-use crate::object::{Object, ObjectKey, ResourceVersion};
-
-/// What one pop hands the consumer (client-go `Pop`'s `process(deltas, isInInitialList)`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Popped {
-    /// The deltas, oldest first: all of one key's (DeltaFIFO) or exactly one (RealFIFO).
-    pub deltas: Deltas,
-    /// Whether the FIFO had not synced when this was popped.
-    pub is_in_initial_list: bool,
-}
-
-impl Popped {
-    /// The key the deltas are about; `None` for a whole-store delta.
-    pub fn key(&self) -> Option<&ObjectKey> {
-        self.deltas.last().and_then(|delta| delta.key())
-    }
-}
-
-/// Why a pop returned nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PopError {
-    /// Nothing queued: client-go's Pop would block here.
-    #[error("fifo is empty")]
-    Empty,
-    /// Nothing queued, and the Pop has checked `closed` but not started waiting: call
-    /// [`Fifo::wait`] as its next step (only with B28 planted).
-    #[error("fifo is empty; pop has not started waiting")]
-    NotYetWaiting,
-    /// Closed and drained (client-go `ErrFIFOClosed`).
-    #[error("DeltaFIFO: manipulating with closed queue")]
-    Closed,
-}
+use crate::object::{Object, ResourceVersion};
 
 /// Which queue an informer uses (SPEC §0, §12); scenarios name it as [`FifoKind::as_str`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -99,15 +69,11 @@ pub enum Fifo {
 }
 
 impl Fifo {
-    /// An empty queue wired as client-go's `newQueueFIFO` wires it.
-    pub fn new(kind: FifoKind) -> Fifo {
-        Fifo::with_bugs(kind, Bugs::NONE)
-    }
-
-    /// An empty queue with `bugs` planted (DeltaFIFO's only).
-    pub fn with_bugs(kind: FifoKind, bugs: Bugs) -> Fifo {
+    /// An empty queue wired as client-go's `newQueueFIFO` wires it, with `bugs` planted
+    /// (DeltaFIFO's only).
+    pub fn new(kind: FifoKind, bugs: Bugs) -> Fifo {
         match kind {
-            FifoKind::Delta => Fifo::Delta(DeltaFifo::with_bugs(true, bugs)),
+            FifoKind::Delta => Fifo::Delta(DeltaFifo::new(true, bugs)),
             FifoKind::Real => Fifo::Real(RealFifo::new(false)),
             FifoKind::RealAtomic => Fifo::Real(RealFifo::new(true)),
         }
@@ -262,12 +228,13 @@ impl Fifo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::object::ObjectKey;
 
     #[test]
     fn kind_names_round_trip() {
         for kind in FifoKind::ALL {
             assert_eq!(kind.as_str().parse::<FifoKind>(), Ok(kind));
-            assert_eq!(Fifo::new(kind).kind(), kind);
+            assert_eq!(Fifo::new(kind, Bugs::NONE).kind(), kind);
         }
         assert!(
             "deque"
@@ -279,7 +246,7 @@ mod tests {
 
     #[test]
     fn done_is_a_no_op_for_delta_fifo_whose_count_drops_at_pop() {
-        let mut fifo = Fifo::new(FifoKind::Delta);
+        let mut fifo = Fifo::new(FifoKind::Delta, Bugs::NONE);
         fifo.replace(
             vec![Object::bare("a", 1)],
             1,
@@ -301,6 +268,7 @@ mod tests {
         use crate::client::delta::DeletedFinalStateUnknown;
         use crate::client::indexer::Indexer;
         use crate::client::process_deltas::process_deltas;
+        use crate::object::ObjectKey;
 
         const KEYS: [&str; 4] = ["ns1/a", "ns1/b", "ns2/a", "c"];
 
@@ -398,8 +366,8 @@ mod tests {
                 final_list in list(),
             ) {
                 for kind in FifoKind::ALL {
-                    let mut fifo = Fifo::new(kind);
-                    let mut indexer = Indexer::new();
+                    let mut fifo = Fifo::new(kind, Bugs::NONE);
+                    let mut indexer = Indexer::default();
                     for op in ops.iter().cloned() {
                         apply(&mut fifo, &mut indexer, op);
                         prop_assert_eq!(fifo.check_invariants(), Ok(()), "{}", kind);

@@ -11,7 +11,7 @@
 //! use informer_sim::client::indexer::{Indexer, NAMESPACE_INDEX};
 //! use informer_sim::object::Object;
 //!
-//! let mut indexer = Indexer::new();
+//! let mut indexer = Indexer::default();
 //! indexer.add(Object::bare("ns1/a", 3));
 //! indexer.add(Object::bare("ns2/b", 4));
 //! let keys = indexer.index_keys(NAMESPACE_INDEX, "ns1").unwrap();
@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bugs::{Bug, Bugs};
+use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 /// Maps an object to its index values (client-go `IndexFunc`; errors are not modelled).
@@ -113,15 +113,17 @@ pub struct Indexer {
 }
 
 impl Default for Indexer {
+    /// [`Indexer::new`] with no bug planted.
     fn default() -> Indexer {
-        Indexer::new()
+        Indexer::new(Bugs::NONE)
     }
 }
 
 impl Indexer {
-    /// An empty indexer with the built-in indexes: namespace, `app` label, label pairs.
-    pub fn new() -> Indexer {
-        let mut indexer = Indexer::with_indexers(&[]);
+    /// An empty indexer with the built-in indexes (namespace, `app` label, label pairs) and
+    /// `bugs` planted.
+    pub fn new(bugs: Bugs) -> Indexer {
+        let mut indexer = Indexer::with_indexers(&[], bugs);
         indexer
             .add_indexers(&[
                 (NAMESPACE_INDEX, meta_namespace_index_func),
@@ -132,25 +134,19 @@ impl Indexer {
         indexer
     }
 
-    /// An empty indexer with exactly `indexers`.
-    pub fn with_indexers(indexers: &[(&str, IndexFunc)]) -> Indexer {
+    /// An empty indexer with exactly `indexers` and `bugs` planted.
+    pub fn with_indexers(indexers: &[(&str, IndexFunc)], bugs: Bugs) -> Indexer {
         let mut indexer = Indexer {
             items: BTreeMap::new(),
             indexers: BTreeMap::new(),
             indices: BTreeMap::new(),
             resource_version: None,
-            bugs: Bugs::NONE,
+            bugs,
         };
         indexer
             .add_indexers(indexers)
             .expect("indexer names must be distinct");
         indexer
-    }
-
-    /// This indexer with `bugs` planted.
-    pub fn with_bugs(mut self, bugs: Bugs) -> Indexer {
-        self.bugs = bugs;
-        self
     }
 
     /// Stores `obj` under its key and updates every index (client-go `threadSafeMap.Add`).
@@ -441,8 +437,10 @@ mod tests {
 
     #[test]
     fn planted_b8_loses_the_first_value_when_values_grow() {
-        let mut indexer = Indexer::with_indexers(&[(LABEL_PAIRS_INDEX, label_pairs_index_func)])
-            .with_bugs(Bugs::new(Some(Bug::IndexerLosesValueOnGrowth)));
+        let mut indexer = Indexer::with_indexers(
+            &[(LABEL_PAIRS_INDEX, label_pairs_index_func)],
+            Bugs::new(Some(Bug::IndexerLosesValueOnGrowth)),
+        );
         indexer.add(labelled("ns/a", 1, &[("app", "x")]));
         indexer.update(labelled("ns/a", 2, &[("app", "x"), ("tier", "y")]));
         assert!(indexer.check_index_invariant().is_err());
@@ -450,7 +448,7 @@ mod tests {
 
     #[test]
     fn growing_from_one_index_value_to_two_keeps_the_first_value() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(labelled("ns/a", 1, &[("app", "x")]));
         indexer.update(labelled("ns/a", 2, &[("app", "x"), ("tier", "y")]));
         assert_eq!(
@@ -466,7 +464,7 @@ mod tests {
 
     #[test]
     fn update_removes_the_key_from_values_it_no_longer_has_and_drops_empty_sets() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(labelled("ns/a", 1, &[("app", "x")]));
         indexer.update(labelled("ns/a", 2, &[("app", "z")]));
         assert_eq!(
@@ -479,7 +477,7 @@ mod tests {
 
     #[test]
     fn an_index_func_may_return_no_value() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(labelled("ns/a", 1, &[("app", "x")]));
         indexer.update(Object::bare("ns/a", 2));
         assert!(
@@ -499,7 +497,7 @@ mod tests {
 
     #[test]
     fn delete_removes_the_item_and_its_index_entries() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(labelled("ns/a", 1, &[("app", "x")]));
         indexer.add(Object::bare("ns/b", 2));
         indexer.delete(&ObjectKey::new("ns/a"));
@@ -516,7 +514,7 @@ mod tests {
 
     #[test]
     fn replace_rebuilds_every_index_and_sets_the_resource_version() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(labelled("ns/a", 1, &[("app", "x")]));
         indexer.replace(vec![labelled("other/b", 5, &[("app", "y")])], 9);
         assert_eq!(
@@ -533,7 +531,7 @@ mod tests {
 
     #[test]
     fn by_index_and_index_answer_from_the_same_sets() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(Object::bare("ns/b", 2));
         indexer.add(Object::bare("ns/a", 1));
         indexer.add(Object::bare("cluster", 3));
@@ -554,7 +552,7 @@ mod tests {
 
     #[test]
     fn an_unknown_index_name_is_an_error() {
-        let indexer = Indexer::new();
+        let indexer = Indexer::default();
         let error = IndexerError::UnknownIndex("nope".to_owned());
         assert_eq!(indexer.index_keys("nope", "x"), Err(error.clone()));
         assert_eq!(indexer.list_index_func_values("nope"), Err(error.clone()));
@@ -568,7 +566,7 @@ mod tests {
 
     #[test]
     fn add_indexers_indexes_existing_items_and_rejects_conflicts() {
-        let mut indexer = Indexer::with_indexers(&[]);
+        let mut indexer = Indexer::with_indexers(&[], Bugs::NONE);
         indexer.add(labelled("ns/a", 1, &[("app", "x")]));
         indexer
             .add_indexers(&[(APP_LABEL_INDEX, app_label_index_func)])
@@ -587,7 +585,7 @@ mod tests {
 
     #[test]
     fn transaction_applies_in_order_and_takes_the_last_objects_resource_version() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.transaction(vec![
             Transaction::Add(Object::bare("ns/a", 4)),
             Transaction::Update(Object::bare("ns/b", 6)),
@@ -599,7 +597,7 @@ mod tests {
 
     #[test]
     fn bookmark_sets_only_the_resource_version() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(Object::bare("ns/a", 4));
         indexer.bookmark(40);
         assert_eq!(indexer.last_store_sync_resource_version(), Some(40));
@@ -608,7 +606,7 @@ mod tests {
 
     #[test]
     fn the_invariant_check_catches_a_lost_index_entry() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(labelled("ns/a", 1, &[("app", "x"), ("tier", "y")]));
         let pairs = indexer.indices.get_mut(LABEL_PAIRS_INDEX).unwrap();
         pairs.remove("app=x");

@@ -25,12 +25,13 @@
 //! before). Between `pop_next` and `finish_processing` the FIFO lock is held: no store call.
 //!
 //! ```
+//! use informer_sim::bug::Bugs;
 //! use informer_sim::client::{FifoKind, InformerConfig, SharedIndexInformer};
 //! use informer_sim::object::Object;
 //! use informer_sim::sim::{SimDuration, SimTime};
 //!
 //! let now = SimTime::ZERO;
-//! let mut informer = SharedIndexInformer::new(InformerConfig::new(FifoKind::Real));
+//! let mut informer = SharedIndexInformer::new(InformerConfig::new(FifoKind::Real), Bugs::NONE);
 //! let handler = informer.add_event_handler(now, SimDuration::ZERO);
 //! informer.run(now);
 //! informer.replace(now, vec![Object::bare("ns/a", 5)], 5);
@@ -44,10 +45,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bugs::{Bug, Bugs};
+use crate::bug::{Bug, Bugs};
 use crate::client::delta::{Delta, DeltaObject};
-use crate::client::delta_fifo::PopWait;
-use crate::client::fifo::{Fifo, FifoKind, Popped};
+use crate::client::fifo::{Fifo, FifoKind};
 use crate::client::indexer::{
     APP_LABEL_INDEX, IndexFunc, Indexer, LABEL_PAIRS_INDEX, NAMESPACE_INDEX, app_label_index_func,
     label_pairs_index_func, meta_namespace_index_func,
@@ -57,6 +57,7 @@ use crate::client::processor::{
     HandlerId, HandlerOutcome, HandlerSynced, MINIMUM_RESYNC_PERIOD, ProcessorListener,
     SharedProcessor, determine_resync_period,
 };
+use crate::client::queue::{PopWait, Popped};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
 
@@ -70,8 +71,6 @@ pub struct InformerConfig {
     pub resync_check_period: Option<SimDuration>,
     /// The indexer's index functions, exactly these.
     pub indexers: Vec<(String, IndexFunc)>,
-    /// Planted bugs of the FIFO and the indexer (SPEC §8).
-    pub bugs: Bugs,
 }
 
 impl InformerConfig {
@@ -89,7 +88,6 @@ impl InformerConfig {
                 .into_iter()
                 .map(|(name, index_func)| (name.to_owned(), index_func))
                 .collect(),
-            bugs: Bugs::NONE,
         }
     }
 }
@@ -153,17 +151,18 @@ pub struct SharedIndexInformer {
 }
 
 impl SharedIndexInformer {
-    /// A stopped informer with an empty indexer and queue.
-    pub fn new(config: InformerConfig) -> SharedIndexInformer {
+    /// A stopped informer with an empty indexer and queue, with `bugs` planted in it, its FIFO,
+    /// its indexer and its listeners.
+    pub fn new(config: InformerConfig, bugs: Bugs) -> SharedIndexInformer {
         let indexers: Vec<(&str, IndexFunc)> = config
             .indexers
             .iter()
             .map(|(name, index_func)| (name.as_str(), *index_func))
             .collect();
         SharedIndexInformer {
-            indexer: Indexer::with_indexers(&indexers).with_bugs(config.bugs),
-            fifo: Fifo::with_bugs(config.fifo, config.bugs),
-            processor: SharedProcessor::with_bugs(config.bugs),
+            indexer: Indexer::with_indexers(&indexers, bugs),
+            fifo: Fifo::new(config.fifo, bugs),
+            processor: SharedProcessor::new(bugs),
             resync_check_period: config.resync_check_period.unwrap_or(SimDuration::ZERO),
             started: false,
             synced: false,
@@ -171,7 +170,7 @@ impl SharedIndexInformer {
             initial_list_keys: None,
             initial_keys_unprocessed: BTreeSet::new(),
             process_error_next: false,
-            bugs: config.bugs,
+            bugs,
             now: SimTime::ZERO,
         }
     }
@@ -689,10 +688,11 @@ mod tests {
     }
 
     fn informer(fifo: FifoKind, resync_check_period: Option<SimDuration>) -> SharedIndexInformer {
-        SharedIndexInformer::new(InformerConfig {
+        let config = InformerConfig {
             resync_check_period,
             ..InformerConfig::new(fifo)
-        })
+        };
+        SharedIndexInformer::new(config, Bugs::NONE)
     }
 
     fn process_all(informer: &mut SharedIndexInformer, now: SimTime) -> Vec<Processed> {
@@ -786,11 +786,11 @@ mod tests {
     }
 
     fn buggy(fifo: FifoKind, bug: Bug) -> SharedIndexInformer {
-        SharedIndexInformer::new(InformerConfig {
+        let config = InformerConfig {
             resync_check_period: Some(SimDuration::from_secs(1)),
-            bugs: Bugs::new(Some(bug)),
             ..InformerConfig::new(fifo)
-        })
+        };
+        SharedIndexInformer::new(config, Bugs::new(Some(bug)))
     }
 
     #[test]
@@ -829,10 +829,7 @@ mod tests {
             (Bugs::NONE, false),
             (Bugs::new(Some(Bug::RequeueOnProcessError)), true),
         ] {
-            let mut informer = SharedIndexInformer::new(InformerConfig {
-                bugs,
-                ..InformerConfig::new(FifoKind::Delta)
-            });
+            let mut informer = SharedIndexInformer::new(InformerConfig::new(FifoKind::Delta), bugs);
             informer.run(T0);
             informer.add(T0, obj("x", 5));
             informer.update(T0, obj("x", 7));
@@ -1067,7 +1064,7 @@ mod tests {
 
     #[test]
     fn notification_follows_cache_accepts_the_notified_or_a_later_state_only() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("a", 5));
         let check = |n: &Notification| check_notification_follows_cache(&indexer, n);
         assert_eq!(check(&add("a", 5, false)), Ok(()));
@@ -1094,7 +1091,7 @@ mod tests {
 
     #[test]
     fn mirror_equals_indexer_names_the_first_differing_key() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("a", 1));
         indexer.add(obj("b", 2));
         let mut mirror = BTreeMap::from([(key("a"), obj("a", 1)), (key("b"), obj("b", 2))]);

@@ -11,8 +11,8 @@
 //! use informer_sim::client::{Fifo, FifoKind, Indexer, process_deltas};
 //! use informer_sim::object::Object;
 //!
-//! let mut indexer = Indexer::new();
-//! let mut fifo = Fifo::new(FifoKind::Delta);
+//! let mut indexer = Indexer::default();
+//! let mut fifo = Fifo::new(FifoKind::Delta, Bugs::NONE);
 //! fifo.replace(vec![Object::bare("ns/a", 10)], 10, &indexer);
 //! let popped = fifo.pop().expect("one item queued");
 //! let notifications = process_deltas(&mut indexer, &popped.deltas, popped.is_in_initial_list);
@@ -26,18 +26,18 @@ pub mod backoff;
 pub mod delta;
 pub mod delta_fifo;
 pub mod fifo;
-pub mod fifo_script;
 pub mod indexer;
 pub mod informer;
 pub mod pager;
 pub mod process_deltas;
 pub mod processor;
+pub mod queue;
 pub mod real_fifo;
 pub mod reflector;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};
-pub use delta_fifo::{DeltaFifo, PopWait};
-pub use fifo::{Fifo, FifoKind, PopError, Popped};
+pub use delta_fifo::DeltaFifo;
+pub use fifo::{Fifo, FifoKind};
 pub use indexer::{Indexer, IndexerError, KnownObjects, NoKnownObjects};
 pub use informer::{
     Delivered, Distributed, InformerConfig, Processed, SharedIndexInformer,
@@ -45,4 +45,5 @@ pub use informer::{
 };
 pub use process_deltas::{Notification, is_sync, process_deltas};
 pub use processor::{HandlerId, HandlerOutcome, HandlerSynced, ProcessorListener, SharedProcessor};
+pub use queue::{PopError, PopWait, Popped};
 pub use real_fifo::RealFifo;

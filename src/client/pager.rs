@@ -11,7 +11,7 @@
 //! use informer_sim::client::pager::{ListPager, PagerStep};
 //! use informer_sim::object::Object;
 //!
-//! let (mut pager, first) = ListPager::new(ListOptions::at(ResourceVersionParam::Zero));
+//! let (mut pager, first) = ListPager::new(ListOptions::at(ResourceVersionParam::Zero), Bugs::NONE);
 //! assert_eq!(first.resource_version, ResourceVersionParam::Zero);
 //! let page = ListResponse { items: vec![Object::bare("a", 3)], resource_version: 9, continue_token: None };
 //! let PagerStep::Done(list) = pager.handle_page(Ok(page)) else { panic!("one page") };
@@ -22,7 +22,7 @@ use crate::api::{
     ContinueToken, ListOptions, ListResponse, RequestError, ResourceVersionMatch,
     ResourceVersionParam, Status,
 };
-use crate::bugs::{Bug, Bugs};
+use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ResourceVersion};
 
 /// The page size when the caller sets none (`defaultPageSize`).
@@ -71,8 +71,8 @@ pub struct ListPager {
 }
 
 impl ListPager {
-    /// A pager for `options` and the first request to send.
-    pub fn new(options: ListOptions) -> (ListPager, ListOptions) {
+    /// A pager for `options`, with `bugs` planted, and the first request to send.
+    pub fn new(options: ListOptions, bugs: Bugs) -> (ListPager, ListOptions) {
         assert!(
             options.continue_token.is_none(),
             "a list starts without a token"
@@ -82,14 +82,9 @@ impl ListPager {
             items: Vec::new(),
             resource_version: None,
             full_list: false,
-            bugs: Bugs::NONE,
+            bugs,
         };
         (pager, options)
-    }
-
-    /// The same pager with `bugs` switched on.
-    pub fn with_bugs(self, bugs: Bugs) -> ListPager {
-        ListPager { bugs, ..self }
     }
 
     /// Takes the answer to the last request.
@@ -180,7 +175,7 @@ mod tests {
 
     #[test]
     fn continuation_pages_send_unset_resource_version_with_the_token() {
-        let (mut pager, first) = ListPager::new(paged_options());
+        let (mut pager, first) = ListPager::new(paged_options(), Bugs::NONE);
         assert_eq!(first.limit, 2);
         let PagerStep::Request(next) = pager.handle_page(Ok(page(&["a", "b"], 50, Some("b"))))
         else {
@@ -205,7 +200,7 @@ mod tests {
 
     #[test]
     fn expired_continuation_falls_back_to_one_full_list_at_the_original_resource_version() {
-        let (mut pager, _) = ListPager::new(paged_options());
+        let (mut pager, _) = ListPager::new(paged_options(), Bugs::NONE);
         pager.handle_page(Ok(page(&["a", "b"], 50, Some("b"))));
         let PagerStep::Request(full) = pager.handle_page(Err(expired())) else {
             panic!("a full list follows");
@@ -225,8 +220,10 @@ mod tests {
 
     #[test]
     fn bug_b16_follows_the_inconsistent_token_of_an_expired_continuation() {
-        let (pager, _) = ListPager::new(paged_options());
-        let mut pager = pager.with_bugs(Bugs::new(Some(Bug::PagerFollowsInconsistentContinue)));
+        let (mut pager, _) = ListPager::new(
+            paged_options(),
+            Bugs::new(Some(Bug::PagerFollowsInconsistentContinue)),
+        );
         pager.handle_page(Ok(page(&["a", "b"], 50, Some("b"))));
         let inconsistent = ContinueToken {
             last_key: "b".to_owned(),
@@ -248,7 +245,7 @@ mod tests {
 
     #[test]
     fn expired_first_page_is_returned_as_is() {
-        let (mut pager, _) = ListPager::new(paged_options());
+        let (mut pager, _) = ListPager::new(paged_options(), Bugs::NONE);
         let step = pager.handle_page(Err(expired()));
         assert_eq!(
             step,

@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn presence_in_the_indexer_not_the_delta_type_decides_add_or_update() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("known", 1));
         let deltas = vec![
             Delta::Updated(obj("unknown", 2)),
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn deleted_always_notifies_even_for_an_absent_key() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         let ghost = DeltaObject::Object(obj("ghost", 4));
         let notifications = process_deltas(&mut indexer, &[Delta::Deleted(ghost.clone())], false);
         assert_eq!(notifications, vec![Notification::Delete(ghost)]);
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn deleted_then_updated_in_one_pop_gives_delete_then_add() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("x", 1));
         let deleted = DeltaObject::Object(obj("x", 2));
         let deltas = vec![Delta::Deleted(deleted.clone()), Delta::Updated(obj("x", 3))];
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_relisted_unchanged_object_gives_a_sync_update() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("o", 12));
         let notifications = process_deltas(&mut indexer, &[Delta::Replaced(obj("o", 12))], false);
         assert_eq!(notifications, vec![update("o", 12, 12)]);
@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn replaced_all_notifies_deletions_in_key_order_then_list_order_after_replacing() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         for (key, resource_version) in [("d2", 1), ("d1", 1), ("kept", 1)] {
             indexer.add(obj(key, resource_version));
         }
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn sync_all_updates_every_indexer_object_with_itself_in_key_order() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("b", 2));
         indexer.add(obj("a", 1));
         let notifications = process_deltas(&mut indexer, &[Delta::SyncAll], false);
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn bookmark_sets_the_indexer_resource_version_without_notifying() {
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         let notifications = process_deltas(&mut indexer, &[Delta::Bookmark(77)], false);
         assert!(notifications.is_empty());
         assert_eq!(indexer.last_store_sync_resource_version(), Some(77));

@@ -27,7 +27,7 @@
 //! use informer_sim::object::Object;
 //! use informer_sim::sim::{SimDuration, SimTime};
 //!
-//! let mut processor = SharedProcessor::new();
+//! let mut processor = SharedProcessor::default();
 //! let never = processor.add_listener(SimTime::ZERO, SimDuration::ZERO, SimDuration::ZERO);
 //! let every_second = processor.add_listener(SimTime::ZERO, SimDuration::from_secs(1), SimDuration::from_secs(1));
 //! assert!(processor.should_resync(SimTime(1000)));
@@ -42,7 +42,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use crate::bugs::{Bug, Bugs};
+use crate::bug::{Bug, Bugs};
 use crate::client::process_deltas::Notification;
 use crate::object::{Object, ObjectKey};
 use crate::sim::{SimDuration, SimTime};
@@ -294,13 +294,8 @@ pub struct SharedProcessor {
 }
 
 impl SharedProcessor {
-    /// No listeners.
-    pub fn new() -> SharedProcessor {
-        SharedProcessor::default()
-    }
-
     /// No listeners; the listeners it adds get `bugs` planted.
-    pub fn with_bugs(bugs: Bugs) -> SharedProcessor {
+    pub fn new(bugs: Bugs) -> SharedProcessor {
         SharedProcessor {
             bugs,
             ..SharedProcessor::default()
@@ -430,7 +425,7 @@ mod tests {
 
     #[test]
     fn non_sync_notifications_reach_every_listener_and_sync_ones_only_the_syncing() {
-        let mut processor = SharedProcessor::new();
+        let mut processor = SharedProcessor::default();
         let period = SimDuration::from_secs(10);
         let never = processor.add_listener(SimTime::ZERO, SimDuration::ZERO, SimDuration::ZERO);
         let resyncing = processor.add_listener(SimTime::ZERO, period, period);
@@ -465,7 +460,7 @@ mod tests {
 
     #[test]
     fn should_resync_moves_next_resync_of_flagged_listeners_and_never_flags_period_zero() {
-        let mut processor = SharedProcessor::new();
+        let mut processor = SharedProcessor::default();
         let period = SimDuration::from_secs(3);
         let never = processor.add_listener(SimTime::ZERO, SimDuration::ZERO, SimDuration::ZERO);
         let every_3s = processor.add_listener(SimTime::ZERO, period, period);
@@ -502,7 +497,7 @@ mod tests {
 
     #[test]
     fn a_delivery_updates_the_mirror_and_a_panic_skips_it() {
-        let mut processor = SharedProcessor::new();
+        let mut processor = SharedProcessor::default();
         let id = processor.add_listener(SimTime::ZERO, SimDuration::ZERO, SimDuration::ZERO);
         let add = Notification::Add {
             obj: Object::bare("a", 1),

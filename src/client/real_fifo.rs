@@ -21,8 +21,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::client::delta::{DeletedFinalStateUnknown, Delta, DeltaObject, ReplacedAllInfo};
-use crate::client::fifo::{PopError, Popped};
 use crate::client::indexer::KnownObjects;
+use crate::client::queue::{PopError, Popped};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 /// client-go `RealFIFO`, non-atomic or atomic.
@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn replace_queues_tombstones_before_every_replaced() {
         let mut fifo = RealFifo::new(false);
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("known", 1));
         indexer.add(obj("kept", 1));
         fifo.add(obj("queued", 2));
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn replace_skips_a_queued_key_whose_last_delta_is_deleted() {
         let mut fifo = RealFifo::new(false);
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("x", 1));
         fifo.delete(DeltaObject::Object(obj("x", 2)));
         fifo.replace(vec![], 5, &indexer);
@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn resync_queues_sync_only_for_known_keys_absent_from_the_log() {
         let mut fifo = RealFifo::new(false);
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("x", 10));
         indexer.add(obj("y", 10));
         fifo.update(obj("x", 20));
@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn atomic_replace_resync_and_bookmark_queue_one_delta_each() {
         let mut fifo = RealFifo::new(true);
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("old", 1));
         fifo.replace(vec![obj("a", 5)], 5, &indexer);
         fifo.resync(&indexer);
@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn initial_population_counts_every_delta_in_the_log_after_the_first_replace() {
         let mut fifo = RealFifo::new(false);
-        let mut indexer = Indexer::new();
+        let mut indexer = Indexer::default();
         indexer.add(obj("gone", 1));
         fifo.replace(vec![obj("a", 1)], 1, &indexer);
         assert_eq!(fifo.initial_population_count, 2);

@@ -22,11 +22,12 @@
 //!
 //! ```
 //! use informer_sim::api::{ClientMessage, ListResponse, ResourceVersionParam, ServerMessage};
+//! use informer_sim::bug::Bugs;
 //! use informer_sim::client::reflector::{Reflector, ReflectorConfig, ReflectorOutput, StoreOp};
 //! use informer_sim::object::Object;
 //! use informer_sim::sim::{RngStream, SimTime};
 //!
-//! let mut reflector = Reflector::new(ReflectorConfig::default(), RngStream::new(1, "reflector"));
+//! let mut reflector = Reflector::new(ReflectorConfig::default(), RngStream::new(1, "reflector"), Bugs::NONE);
 //! reflector.start(SimTime(0));
 //! let Some(ReflectorOutput::Send(ClientMessage::List { id, options })) = reflector.poll_output()
 //! else { panic!("the first thing a reflector does is list") };
@@ -48,7 +49,7 @@ use crate::api::{
     ClientMessage, LabelSelector, ListOptions, ListResponse, RequestError, RequestId,
     ResourceVersionMatch, ResourceVersionParam, ServerMessage, WatchEvent, WatchOptions,
 };
-use crate::bugs::{Bug, Bugs};
+use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::{RngStream, SimDuration, SimTime};
 
@@ -85,8 +86,6 @@ pub struct ReflectorConfig {
     pub idle_timeout: Option<SimDuration>,
     /// The label selector of every list and watch.
     pub label_selector: Option<LabelSelector>,
-    /// Planted bugs (SPEC §8): B11, B14, B15 and two classic mistakes.
-    pub bugs: Bugs,
 }
 
 impl Default for ReflectorConfig {
@@ -100,7 +99,6 @@ impl Default for ReflectorConfig {
             max_internal_error_retry_duration: SimDuration::ZERO,
             idle_timeout: None,
             label_selector: None,
-            bugs: Bugs::NONE,
         }
     }
 }
@@ -216,7 +214,7 @@ enum Resume {
     WatchList,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Listing {
     id: RequestId,
     heard_at: SimTime,
@@ -227,7 +225,7 @@ struct Listing {
     retried_at_unset: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct WatchListing {
     id: RequestId,
     heard_at: SimTime,
@@ -239,7 +237,7 @@ struct WatchListing {
     resource_version: Option<ResourceVersion>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Watching {
     id: RequestId,
     heard_at: SimTime,
@@ -250,7 +248,7 @@ struct Watching {
     event_received_besides_added: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum State {
     Idle,
     Listing(Listing),
@@ -297,9 +295,11 @@ impl InternalErrorRetry {
 }
 
 /// The reflector of one informer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Reflector {
     config: ReflectorConfig,
+    /// Planted bugs (SPEC §8): B11, B14, B15 and two classic mistakes.
+    bugs: Bugs,
     rng: RngStream,
     backoff: Backoff,
     state: State,
@@ -322,8 +322,9 @@ pub struct Reflector {
 }
 
 impl Reflector {
-    /// A reflector that has not started. `rng` draws watch timeouts and backoff jitter only.
-    pub fn new(config: ReflectorConfig, rng: RngStream) -> Reflector {
+    /// A reflector that has not started, with `bugs` planted. `rng` draws watch timeouts and
+    /// backoff jitter only.
+    pub fn new(config: ReflectorConfig, rng: RngStream, bugs: Bugs) -> Reflector {
         assert!(
             config.min_watch_timeout > SimDuration::ZERO,
             "watch timeout must be positive"
@@ -338,6 +339,7 @@ impl Reflector {
         );
         Reflector {
             config,
+            bugs,
             rng,
             backoff: Backoff::new(),
             state: State::Idle,
@@ -600,8 +602,7 @@ impl Reflector {
             label_selector: self.config.label_selector.clone(),
             ..ListOptions::at(request_resource_version)
         };
-        let (pager, request) = ListPager::new(options);
-        let pager = pager.with_bugs(self.config.bugs);
+        let (pager, request) = ListPager::new(options, self.bugs);
         let id = self.send_list(request);
         self.state = State::Listing(Listing {
             id,
@@ -660,7 +661,7 @@ impl Reflector {
     /// Whether `error` means lastSyncRV is unavailable (`isExpiredError`,
     /// `isTooLargeResourceVersionError`), unless a planted bug ignores that class.
     fn is_unavailable_error(&self, error: &ReflectorError) -> bool {
-        let bugs = self.config.bugs;
+        let bugs = self.bugs;
         // Planted: cg@a3f022a93 (B15), an Expired list keeps lastSyncRV.
         (error.is_expired() && !bugs.is(Bug::RelistWithSameRvOnExpired))
             // Planted: k/k#91073 (B14), a TooLargeResourceVersion list keeps lastSyncRV.
@@ -808,7 +809,7 @@ impl Reflector {
     }
 
     fn watch_closed_cleanly(&mut self, now: SimTime) {
-        let bugs = self.config.bugs;
+        let bugs = self.bugs;
         if bugs.is(Bug::ClosedWatchIsEndOfData) {
             // Planted: classic (SPEC §9.2 N7), a clean close taken as the end of the data.
             self.state = State::Finished;
@@ -871,7 +872,7 @@ impl Reflector {
         watch_list.event_count += 1;
         match event {
             WatchEvent::Added(object) => {
-                if self.config.bugs.is(Bug::ResumeFromAnyEventRv) {
+                if self.bugs.is(Bug::ResumeFromAnyEventRv) {
                     // Planted: k/k#74022 (B11), before PR #136583 the watch-list handler set
                     // lastSyncRV from each unordered initial ADDED event, not at the bookmark.
                     self.last_sync_resource_version = Some(object.resource_version);
@@ -1077,7 +1078,11 @@ mod tests {
 
     impl Fake {
         fn started(config: ReflectorConfig) -> Fake {
-            let mut reflector = Reflector::new(config, RngStream::new(7, "reflector"));
+            Fake::started_with(config, Bugs::NONE)
+        }
+
+        fn started_with(config: ReflectorConfig, bugs: Bugs) -> Fake {
+            let mut reflector = Reflector::new(config, RngStream::new(7, "reflector"), bugs);
             reflector.start(SimTime::ZERO);
             Fake {
                 reflector,
@@ -1855,19 +1860,16 @@ mod tests {
 
     // ---- Planted bugs -------------------------------------------------------------------------
 
-    fn with_bug(bug: Bug) -> ReflectorConfig {
-        ReflectorConfig {
-            bugs: Bugs::new(Some(bug)),
-            ..ReflectorConfig::default()
-        }
+    fn with_bug(bug: Bug) -> Fake {
+        Fake::started_with(ReflectorConfig::default(), Bugs::new(Some(bug)))
     }
 
     #[test]
     fn bug_b11_takes_rv_from_initial_added_events_of_a_watch_list() {
-        let mut fake = Fake::started(ReflectorConfig {
-            bugs: Bugs::new(Some(Bug::ResumeFromAnyEventRv)),
-            ..watch_list_config()
-        });
+        let mut fake = Fake::started_with(
+            watch_list_config(),
+            Bugs::new(Some(Bug::ResumeFromAnyEventRv)),
+        );
         let (stream, _) = fake.expect_watch();
         fake.event(stream, WatchEvent::Added(Object::bare("ns/a", 900)));
         fake.event(stream, WatchEvent::Added(Object::bare("ns/b", 500)));
@@ -1877,7 +1879,7 @@ mod tests {
 
     #[test]
     fn bug_b14_relists_with_the_same_rv_on_too_large() {
-        let mut fake = Fake::started(with_bug(Bug::RelistWithSameRvOnTooLarge));
+        let mut fake = with_bug(Bug::RelistWithSameRvOnTooLarge);
         let watch = fake.synced(&[], 900);
         fake.event(
             watch,
@@ -1894,7 +1896,7 @@ mod tests {
 
     #[test]
     fn bug_b15_relists_with_the_same_rv_on_expired() {
-        let mut fake = Fake::started(with_bug(Bug::RelistWithSameRvOnExpired));
+        let mut fake = with_bug(Bug::RelistWithSameRvOnExpired);
         let watch = fake.synced(&[], 900);
         fake.event(
             watch,
@@ -1911,7 +1913,7 @@ mod tests {
 
     #[test]
     fn bug_resume_watch_from_list_rv_rewatches_from_the_list_rv() {
-        let mut fake = Fake::started(with_bug(Bug::ResumeWatchFromListRv));
+        let mut fake = with_bug(Bug::ResumeWatchFromListRv);
         let watch = fake.synced(&[], 100);
         fake.event(watch, WatchEvent::Added(Object::bare("ns/a", 150)));
         fake.store_ops();
@@ -1925,7 +1927,7 @@ mod tests {
 
     #[test]
     fn bug_closed_watch_is_end_of_data_never_watches_again() {
-        let mut fake = Fake::started(with_bug(Bug::ClosedWatchIsEndOfData));
+        let mut fake = with_bug(Bug::ClosedWatchIsEndOfData);
         let watch = fake.synced(&[], 100);
         fake.advance(300_000);
         fake.close(watch);

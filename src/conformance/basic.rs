@@ -5,9 +5,9 @@ use super::{
     wait_for,
 };
 use crate::api::{ListOptions, ResourceVersionParam as Rv, WatchEvent};
-use crate::apiserver::harness::{CLIENT, watch_options};
 use crate::object::Object;
 use crate::sim::SimDuration;
+use crate::testkit::apiserver_pair::{CLIENT, watch_options};
 
 /// `RunTestWatchFromZero`: a watch from "0" starts with the current state as ADDED, then
 /// streams changes; after compaction a watch from "0" still works, and one from a compacted
@@ -58,7 +58,7 @@ fn watch_from_zero(mode: Mode) -> Result<(), String> {
 }
 
 /// Writes `foo` and watches it from its RV; returns the stored object and the stream.
-fn watch_after_create(h: &mut crate::apiserver::harness::Harness) -> (Object, u64) {
+fn watch_after_create(h: &mut crate::testkit::apiserver_pair::Harness) -> (Object, u64) {
     let stored = pod("test-ns", "foo").write(h);
     let id = h.watch(watch_options(Rv::At(stored.resource_version)));
     (stored, id)

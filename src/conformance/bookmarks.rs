@@ -2,8 +2,8 @@
 
 use super::{ConformanceCase, Mode, ensure, ensure_stream, harness, in_namespace, pod, selector};
 use crate::api::{ListOptions, ResourceVersionParam as Rv, WatchEvent, WatchOptions};
-use crate::apiserver::harness::watch_options;
 use crate::sim::SimDuration;
+use crate::testkit::apiserver_pair::watch_options;
 
 /// A watch from `resource_version` that allows bookmarks and ends after `timeout_ms`.
 fn bookmark_watch(resource_version: Rv, timeout_ms: u64) -> WatchOptions {

@@ -12,9 +12,9 @@ use super::{
     ConformanceCase, Mode, ensure, ensure_stream, harness, is_rejected_too_many_requests, pod,
 };
 use crate::api::{ListOptions, ResourceVersionParam as Rv};
-use crate::apiserver::harness::{Harness, watch_options};
 use crate::object::ResourceVersion;
 use crate::sim::SimDuration;
+use crate::testkit::apiserver_pair::{Harness, watch_options};
 
 const CORRUPT: &[u8] = b"corrupt";
 

@@ -32,10 +32,10 @@ use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::api::{LabelSelector, WatchEvent, WatchOptions};
-use crate::apiserver::harness::{Harness, describe};
 use crate::apiserver::server::ApiserverConfig;
 use crate::object::Object;
 use crate::sim::SimDuration;
+use crate::testkit::apiserver_pair::{Harness, describe};
 
 /// Which storage the apiserver serves watches from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::{ConformanceCase, Mode, Pod, ensure_events, harness, pod, run_rows, selector};
 use crate::api::{ListOptions, ResourceVersionParam as Rv, WatchEvent, WatchOptions};
-use crate::apiserver::harness::watch_options;
 use crate::object::Object;
+use crate::testkit::apiserver_pair::watch_options;
 
 /// The event a write must produce on the row's watch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

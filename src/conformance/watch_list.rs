@@ -6,8 +6,8 @@ use super::{
 use crate::api::{
     ListOptions, ResourceVersionMatch, ResourceVersionParam as Rv, WatchEvent, WatchOptions,
 };
-use crate::apiserver::harness::{Harness, watch_list_options, watch_options};
 use crate::object::{Object, ResourceVersion};
+use crate::testkit::apiserver_pair::{Harness, watch_list_options, watch_options};
 
 /// Creates `pod-<i>` in `namespace` for each `i`; returns the stored objects.
 fn create_pods(

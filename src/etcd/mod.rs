@@ -44,7 +44,7 @@ pub use types::*;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::bugs::Bugs;
+use crate::bug::Bugs;
 use store::MvccStore;
 use watch::Watcher;
 
@@ -60,7 +60,7 @@ pub struct Etcd {
 
 impl Etcd {
     /// A new store at revision 1 whose watches misbehave as `bugs` says.
-    pub fn with_bugs(bugs: Bugs) -> Etcd {
+    pub fn new(bugs: Bugs) -> Etcd {
         Etcd {
             bugs,
             ..Etcd::default()

@@ -1,7 +1,7 @@
 //! One test per rule of SPEC §1, named after the rule.
 
 use super::*;
-use crate::bugs::{Bug, Bugs};
+use crate::bug::{Bug, Bugs};
 
 const PODS: &str = "/registry/pods/";
 
@@ -604,7 +604,7 @@ fn periodic_progress_skips_unsynced_watchers() {
 
 #[test]
 fn early_progress_bug_notifies_before_pending_events() {
-    let mut etcd = Etcd::with_bugs(Bugs::new(Some(Bug::EarlyProgress)));
+    let mut etcd = Etcd::new(Bugs::new(Some(Bug::EarlyProgress)));
     let id = watch_from(&mut etcd, 0);
     etcd.stall_watcher(id).unwrap();
     etcd.put(&key("a"), b"1").unwrap();

@@ -6,7 +6,7 @@ use super::types::{
     EtcdError, Event, EventType, KeyRange, KeyValue, Revision, WatchId, WatchRequest,
     WatchResponse, WatchResponseKind,
 };
-use crate::bugs::Bug;
+use crate::bug::Bug;
 
 /// One open watch.
 #[derive(Clone, Debug)]

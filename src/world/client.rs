@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{ListOptions, RequestId};
-use crate::bugs::Bugs;
+use crate::bug::Bugs;
 use crate::check::api_oracle::WatchStreamOracle;
 use crate::check::client::{ReflectorView, RvHistory};
 use crate::client::reflector::{Reflector, ReflectorConfig};
@@ -48,13 +48,11 @@ impl ClientProcess {
             page_size: (config.page_size > 0).then_some(config.page_size),
             idle_timeout: (config.idle_timeout_ms > 0)
                 .then_some(SimDuration(config.idle_timeout_ms)),
-            bugs,
             ..ReflectorConfig::default()
         };
         let mut informer_config = InformerConfig::new(config.fifo);
         informer_config.resync_check_period = resync_period;
-        informer_config.bugs = bugs;
-        let mut informer = SharedIndexInformer::new(informer_config);
+        let mut informer = SharedIndexInformer::new(informer_config, bugs);
         let resyncing = (0..config.handlers).map(|_| resync_period.unwrap_or(SimDuration::ZERO));
         let never = (0..config.handlers_without_resync).map(|_| SimDuration::ZERO);
         let handlers = resyncing
@@ -62,7 +60,7 @@ impl ClientProcess {
             .map(|period| informer.add_event_handler(now, period))
             .collect::<Vec<_>>();
         informer.run(now);
-        let mut reflector = Reflector::new(reflector_config, rng);
+        let mut reflector = Reflector::new(reflector_config, rng, bugs);
         reflector.start(now);
         ClientProcess {
             reflector,

@@ -2,15 +2,11 @@
 //! faults, the oracles on every message, and the settle check.
 
 use crate::api::{ClientMessage, RequestError, ServerMessage, WatchEvent};
-use crate::bugs::Bugs;
+use crate::bug::Bugs;
+use crate::check::Invariant;
 use crate::check::Violation;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
-use crate::check::client::{
-    CLOSED_FIFO_WAKES_POP, FIFO_INTERNALS, HANDLER_MIRROR_CONVERGES,
-    HANDLER_SYNCED_AFTER_INITIAL_LIST, INDEX_MATCHES_ITEMS, INDEXER_CONVERGES,
-    NOTIFICATION_FOLLOWS_CACHE, RvHistory, SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
-    TOMBSTONE_CARRIES_NEWEST_STATE, by_key, etcd_state, first_difference,
-};
+use crate::check::client::{RvHistory, by_key, etcd_state, first_difference};
 use crate::client::reflector::{ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp};
 use crate::client::{
     Delta, DeltaObject, Fifo, Notification, PopWait, SharedIndexInformer,
@@ -23,7 +19,7 @@ use super::client::{ClientProcess, ClientSlot, Connection, Direction};
 use super::faults::{Fault, TimedFault};
 use super::probes::ClientMarks;
 use super::writer::RESOURCE_PREFIX;
-use super::{Ev, SETTLES, TraceEvent, World};
+use super::{Ev, TraceEvent, World};
 
 /// The etcd link of apiserver `index`: the base delay plus its lag.
 pub(super) fn etcd_link_delay(scenario: &Scenario, index: usize) -> DelayConfig {
@@ -156,7 +152,7 @@ fn check_queue(process: &ClientProcess) -> Vec<Violation> {
     let informer = &process.informer;
     let tombstones = informer
         .check_tombstones()
-        .map_err(|message| Violation::new(TOMBSTONE_CARRIES_NEWEST_STATE, message));
+        .map_err(|message| Violation::new(Invariant::TombstoneCarriesNewestKnownState, message));
     let view = process.view.check_pending_state(&informer.pending_state());
     [tombstones, view]
         .into_iter()
@@ -615,14 +611,20 @@ impl World {
         if processed.popped.is_in_initial_list && processed.has_synced_while_processing {
             let key = key.as_ref().map_or("?".to_owned(), ToString::to_string);
             let message = format!("synced while the initial item {key} was still being processed");
-            violations.push(Violation::new(SYNCED_IMPLIES_INITIAL_LIST_APPLIED, message));
+            violations.push(Violation::new(
+                Invariant::InformerSyncedImpliesInitialListApplied,
+                message,
+            ));
         }
         let internals = [
             (
-                INDEX_MATCHES_ITEMS,
+                Invariant::IndexerIndicesMatchItems,
                 informer.indexer().check_index_invariant(),
             ),
-            (FIFO_INTERNALS, informer.fifo().check_invariants()),
+            (
+                Invariant::FifoInternalInvariants,
+                informer.fifo().check_invariants(),
+            ),
         ];
         for (invariant, result) in internals {
             if let Err(message) = result {
@@ -681,7 +683,7 @@ impl World {
                 Ok(())
             }
             Err(message) => self.report(Violation::new(
-                CLOSED_FIFO_WAKES_POP,
+                Invariant::ClosedFifoWakesPop,
                 format!("client-{client}: {message}"),
             )),
         }
@@ -729,7 +731,10 @@ impl World {
             },
         );
         if let Err(message) = delivered.follows_cache {
-            return Err(Violation::new(NOTIFICATION_FOLLOWS_CACHE, message));
+            return Err(Violation::new(
+                Invariant::NotificationFollowsCacheUpdate,
+                message,
+            ));
         }
         self.notification_hazards(&delivered.notification)?;
         if pending > 0 {
@@ -751,7 +756,10 @@ impl World {
         }
         match synced.initial_list_check.clone() {
             Ok(()) => Ok(()),
-            Err(message) => self.report(Violation::new(HANDLER_SYNCED_AFTER_INITIAL_LIST, message)),
+            Err(message) => self.report(Violation::new(
+                Invariant::HandlerSyncedAfterInitialList,
+                message,
+            )),
         }
     }
 
@@ -987,7 +995,9 @@ impl World {
             let informer = &slot.process.informer;
             for id in &slot.process.handlers {
                 check_mirror_equals_indexer(informer.handler_mirror(*id), informer.indexer())
-                    .map_err(|message| Violation::new(HANDLER_MIRROR_CONVERGES, message))?;
+                    .map_err(|message| {
+                        Violation::new(Invariant::HandlerMirrorEqualsIndexer, message)
+                    })?;
             }
         }
         Ok(())
@@ -1003,7 +1013,7 @@ impl World {
             let process = &slot.process;
             if process.reflector.phase() != ReflectorPhase::Watching {
                 return Err(Violation::new(
-                    SETTLES,
+                    Invariant::RunSettles,
                     format!(
                         "client-{index}: reflector is {:?}",
                         process.reflector.phase()
@@ -1012,14 +1022,14 @@ impl World {
             }
             if !process.informer.is_quiescent() {
                 return Err(Violation::new(
-                    SETTLES,
+                    Invariant::RunSettles,
                     format!("client-{index}: informer still busy"),
                 ));
             }
             let indexer = by_key(process.informer.indexer().list());
             if let Some(difference) = first_difference(&indexer, &truth) {
                 return Err(Violation::new(
-                    INDEXER_CONVERGES,
+                    Invariant::IndexerConvergesToEtcd,
                     format!("client-{index}: {difference}"),
                 ));
             }

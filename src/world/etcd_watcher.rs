@@ -1,13 +1,14 @@
 //! Raw etcd watch clients: they start at old, current or future revisions, fall behind, get
 //! compacted, lose their connection and resume from the last revision they saw.
 
+use crate::check::Invariant;
 use crate::check::Violation;
 use crate::check::etcd_watch::WatchStreamOracle;
 use crate::etcd::{KeyRange, Revision, WatchId, WatchRequest, WatchResponse, WatchResponseKind};
 use crate::sim::{Delivery, Link, SimDuration};
 
 use super::writer::RESOURCE_PREFIX;
-use super::{Ev, TraceEvent, WATCHERS_CAUGHT_UP, World, tolerate_gone};
+use super::{Ev, TraceEvent, World, tolerate_gone};
 
 /// One client of etcd's watch API.
 pub(crate) struct EtcdWatcher {
@@ -248,7 +249,7 @@ impl World {
         for (index, watcher) in self.watchers.iter().enumerate() {
             let Some(watch) = &watcher.watch else {
                 return Err(Violation::new(
-                    WATCHERS_CAUGHT_UP,
+                    Invariant::EtcdWatchersCaughtUp,
                     format!("watcher-{index} has no watch after healing"),
                 ));
             };
@@ -257,7 +258,7 @@ impl World {
                 .first_undelivered(&self.reference, compact_revision)
             {
                 return Err(Violation::new(
-                    WATCHERS_CAUGHT_UP,
+                    Invariant::EtcdWatchersCaughtUp,
                     format!("watcher-{index} never received the event at revision {missed}"),
                 ));
             }

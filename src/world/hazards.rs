@@ -3,11 +3,10 @@
 //! the one exception is N5, a promise with atomic RealFIFO.
 
 use crate::api::{RequestId, ServerMessage, StatusReason, WatchEvent};
+use crate::check::Invariant;
 use crate::check::Violation;
 use crate::check::client::by_key;
 use crate::check::hazards::{
-    CLOSED_WATCH_IS_CAUGHT_UP, DELETE_WITH_FINAL_STATE, LISTER_IS_SNAPSHOT,
-    RESYNC_REPAIRS_DIVERGENCE, SYNCED_MEANS_UP_TO_DATE, WATCH_SERVED_BY_ANY_APISERVER,
     check_closed_watch_caught_up, check_delete_has_final_state, check_lister_is_snapshot,
     check_resync_repairs, check_synced_up_to_date, check_watch_served,
 };
@@ -22,11 +21,11 @@ impl World {
     /// N5 (the indexer is one snapshot), which is also checked, as a promise, in every atomic
     /// RealFIFO run.
     pub(super) fn pop_hazards(&self, client: usize, popped: &Popped) -> Vec<Violation> {
-        let resync = self.expects(RESYNC_REPAIRS_DIVERGENCE);
-        let synced = self.expects(SYNCED_MEANS_UP_TO_DATE);
+        let resync = self.expects(Invariant::ResyncRepairsDivergence);
+        let synced = self.expects(Invariant::SyncedMeansCacheUpToDate);
         // Atomic RealFIFO keeps the lister a snapshot (PR #136008): there N5 is a promise.
-        let snapshot =
-            self.expects(LISTER_IS_SNAPSHOT) || self.scenario.clients.fifo == FifoKind::RealAtomic;
+        let snapshot = self.expects(Invariant::ListerIsASnapshotAtOneRv)
+            || self.scenario.clients.fifo == FifoKind::RealAtomic;
         if !(resync || synced || snapshot) {
             return Vec::new();
         }
@@ -58,7 +57,7 @@ impl World {
         &mut self,
         notification: &Notification,
     ) -> Result<(), Violation> {
-        if !self.expects(DELETE_WITH_FINAL_STATE) {
+        if !self.expects(Invariant::EveryDeleteIsOnDeleteWithFinalState) {
             return Ok(());
         }
         match check_delete_has_final_state(&self.reference, RESOURCE_PREFIX, notification) {
@@ -76,18 +75,20 @@ impl World {
     ) -> Result<(), Violation> {
         let slot = self.clients[client].as_ref().expect("started");
         let violation = match message {
-            ServerMessage::WatchClosed { id } if self.expects(CLOSED_WATCH_IS_CAUGHT_UP) => {
+            ServerMessage::WatchClosed { id } if self.expects(Invariant::ClosedWatchIsCaughtUp) => {
                 slot.watch_oracles.get(id).and_then(|oracle| {
                     let delivered = oracle.delivered_resource_version()?;
                     let undelivered = oracle.first_undelivered(&self.reference);
                     check_closed_watch_caught_up(id, delivered, undelivered).err()
                 })
             }
-            _ if self.expects(WATCH_SERVED_BY_ANY_APISERVER) => expired_watch(message)
-                .and_then(|id| slot.watch_oracles.get(&id)?.delivered_resource_version())
-                .and_then(|from| {
-                    check_watch_served(&self.reference, slot.connection.apiserver, from).err()
-                }),
+            _ if self.expects(Invariant::WatchFromRetainedRvServedAnywhere) => {
+                expired_watch(message)
+                    .and_then(|id| slot.watch_oracles.get(&id)?.delivered_resource_version())
+                    .and_then(|from| {
+                        check_watch_served(&self.reference, slot.connection.apiserver, from).err()
+                    })
+            }
             _ => None,
         };
         violation.map_or(Ok(()), |violation| self.report(violation))

@@ -13,13 +13,14 @@ mod hazards;
 pub mod probes;
 pub mod writer;
 
+use crate::check::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::api::{ClientMessage, ServerMessage};
-use crate::apiserver::server::{Apiserver, ApiserverConfig, ApiserverStats};
-use crate::bugs::Bugs;
+use crate::apiserver::server::{Apiserver, ApiserverStats};
+use crate::bug::Bugs;
 use crate::check::Violation;
 use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{
@@ -42,13 +43,6 @@ const STEPS_MAX: u64 = 2_000_000;
 
 /// How often a healed run checks whether it has settled.
 const SETTLE_CHECK_PERIOD: SimDuration = SimDuration::from_millis(500);
-
-/// Invariant: the fake etcd answers every request exactly as the naive reference does.
-pub const ETCD_MATCHES_REFERENCE: &str = "etcd_matches_reference";
-/// Invariant: after healing, the run settles within `settle_ms_max`.
-pub const SETTLES: &str = "run_settles";
-/// Invariant: after settling, every etcd watcher has seen every event of its range.
-pub const WATCHERS_CAUGHT_UP: &str = "etcd_watchers_caught_up";
 
 /// Everything that can happen, in the kernel's queue.
 #[derive(Clone, Debug)]
@@ -264,6 +258,8 @@ pub struct RunOutcome {
     pub trace_hash: TraceHash,
     /// What the run exercised.
     pub stats: RunStats,
+    /// The fault plan the run followed.
+    pub plan: FaultPlan,
 }
 
 struct Streams {
@@ -327,11 +323,9 @@ impl World {
         let apiservers = (0..apiserver_count)
             .map(|index| {
                 let rng = RngStream::new(seed, &format!("apiserver-{index}"));
-                let config = ApiserverConfig {
-                    bugs: Bugs::new(scenario.bug),
-                    ..scenario.apiservers.server.clone()
-                };
-                Apiserver::new(config, writer::RESOURCE_PREFIX, SimTime::ZERO, rng)
+                let config = scenario.apiservers.server.clone();
+                let bugs = Bugs::new(scenario.bug);
+                Apiserver::new(config, writer::RESOURCE_PREFIX, SimTime::ZERO, rng, bugs)
             })
             .collect();
         let apiserver_links = (0..apiserver_count)
@@ -339,7 +333,7 @@ impl World {
             .collect();
         World {
             kernel: Kernel::new(STEPS_MAX),
-            etcd: Etcd::with_bugs(Bugs::new(scenario.bug)),
+            etcd: Etcd::new(Bugs::new(scenario.bug)),
             reference: ReferenceEtcd::default(),
             streams: Streams {
                 seed,
@@ -389,6 +383,7 @@ impl World {
             steps: self.trace.steps(),
             trace_hash: self.trace.hash(),
             stats: self.stats,
+            plan: self.plan,
         }
     }
 
@@ -401,7 +396,7 @@ impl World {
                 Ok(None) => return self.check_settled().map(|_| ()),
                 Err(KernelError::StepBudgetExhausted { steps_max, now }) => {
                     return Err(Violation::new(
-                        SETTLES,
+                        Invariant::RunSettles,
                         format!("{steps_max} steps exhausted at {now}"),
                     ));
                 }
@@ -412,7 +407,7 @@ impl World {
                     .err()
                     .map_or_else(|| "busy".to_owned(), |violation| violation.to_string());
                 return Err(Violation::new(
-                    SETTLES,
+                    Invariant::RunSettles,
                     format!("not settled at {}: {why}", self.kernel.now()),
                 ));
             }
@@ -479,11 +474,8 @@ impl World {
 
     /// Whether the scenario declares `invariant` an expected upstream hazard. Assumption
     /// checks (`check::hazards`) run only where it does.
-    fn expects(&self, invariant: &str) -> bool {
-        self.scenario
-            .expected_hazards
-            .iter()
-            .any(|name| name == invariant)
+    fn expects(&self, invariant: Invariant) -> bool {
+        self.scenario.expected_hazards.contains(&invariant)
     }
 
     fn handle(&mut self, event: Ev) -> Result<(), Violation> {
@@ -705,7 +697,10 @@ impl World {
         let reference = self.reference.range(request);
         self.compare(&fake, &reference, "range")?;
         fake.map_err(|error| {
-            Violation::new(ETCD_MATCHES_REFERENCE, format!("range failed: {error}"))
+            Violation::new(
+                Invariant::EtcdMatchesReference,
+                format!("range failed: {error}"),
+            )
         })
     }
 
@@ -713,7 +708,12 @@ impl World {
         let fake = self.etcd.txn(request);
         let reference = self.reference.txn(request);
         self.compare(&fake, &reference, "txn")?;
-        fake.map_err(|error| Violation::new(ETCD_MATCHES_REFERENCE, format!("txn failed: {error}")))
+        fake.map_err(|error| {
+            Violation::new(
+                Invariant::EtcdMatchesReference,
+                format!("txn failed: {error}"),
+            )
+        })
     }
 
     fn compare<T: PartialEq + std::fmt::Debug>(
@@ -726,7 +726,7 @@ impl World {
             return Ok(());
         }
         Err(Violation::new(
-            ETCD_MATCHES_REFERENCE,
+            Invariant::EtcdMatchesReference,
             format!("{what}: fake {fake:?}, reference {reference:?}"),
         ))
     }

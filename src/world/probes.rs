@@ -3,59 +3,13 @@
 //! a bookmark or never re-initializes a cache proves nothing about the code that handles them,
 //! so each scenario names the probes its sweep must hit, and a sweep that misses one fails.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::RunStats;
+use crate::api::WatchEvent;
 use crate::api::{ClientMessage, ListResponse, ResourceVersionParam};
-use crate::apiserver::event::WatchEvent;
 use crate::object::ResourceVersion;
-
-/// One named rare state. The serde name (kebab-case) is what scenarios list under `probes`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Probe {
-    /// A reflector ran ListAndWatch again (a relist, or a watch-list restart).
-    Relist,
-    /// An apiserver answered 410 Expired (a list or a watch).
-    #[serde(rename = "expired-410")]
-    Expired410,
-    /// A list was served at an RV below etcd's revision when the request arrived.
-    StaleList,
-    /// A list was served at an RV below one the client had already seen.
-    ListOlderThanSeen,
-    /// A watch resumed from the RV of a bookmark (newer than the client's last event).
-    BookmarkResume,
-    /// A watch-list stream reached its initial-events-end bookmark.
-    InitialEventsEnd,
-    /// A list page was asked for with a continue token.
-    PaginatedList,
-    /// etcd compacted while a watch was open on it.
-    CompactionUnderWatch,
-    /// etcd canceled a watch because its revision was compacted.
-    EtcdWatchCompacted,
-    /// etcd sent a progress notification.
-    ProgressNotify,
-    /// An informer processed a `DeletedFinalStateUnknown` tombstone from a relist.
-    ReplaceTombstone,
-    /// A DeltaFIFO resync skipped a known key that still had queued deltas (SPEC T9).
-    ResyncSkipPending,
-    /// The cacher's dispatcher terminated a slow watcher.
-    SlowWatcherTermination,
-    /// A watch cache re-initialized after its upstream watch failed.
-    CacherReinit,
-    /// An apiserver answered 504 TooLargeResourceVersion.
-    #[serde(rename = "too-large-504")]
-    TooLarge504,
-    /// An apiserver answered 429 while its cache was not ready.
-    #[serde(rename = "not-ready-429")]
-    NotReady429,
-    /// A consistent list timed out waiting for the cache and was served by etcd.
-    EtcdFallback,
-    /// A client process stopped while its informer's Pop was in the empty-queue loop.
-    CloseUnderPop,
-}
+use crate::scenario::Probe;
 
 /// The probe counters [`RunStats`] keeps beyond its own counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -154,58 +108,13 @@ impl ClientMarks {
     }
 }
 
-impl Probe {
-    /// Every probe.
-    pub const ALL: &'static [Probe] = &[
-        Probe::Relist,
-        Probe::Expired410,
-        Probe::StaleList,
-        Probe::ListOlderThanSeen,
-        Probe::BookmarkResume,
-        Probe::InitialEventsEnd,
-        Probe::PaginatedList,
-        Probe::CompactionUnderWatch,
-        Probe::EtcdWatchCompacted,
-        Probe::ProgressNotify,
-        Probe::ReplaceTombstone,
-        Probe::ResyncSkipPending,
-        Probe::SlowWatcherTermination,
-        Probe::CacherReinit,
-        Probe::TooLarge504,
-        Probe::NotReady429,
-        Probe::EtcdFallback,
-        Probe::CloseUnderPop,
-    ];
-
-    /// The kebab-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Probe::Relist => "relist",
-            Probe::Expired410 => "expired-410",
-            Probe::StaleList => "stale-list",
-            Probe::ListOlderThanSeen => "list-older-than-seen",
-            Probe::BookmarkResume => "bookmark-resume",
-            Probe::InitialEventsEnd => "initial-events-end",
-            Probe::PaginatedList => "paginated-list",
-            Probe::CompactionUnderWatch => "compaction-under-watch",
-            Probe::EtcdWatchCompacted => "etcd-watch-compacted",
-            Probe::ProgressNotify => "progress-notify",
-            Probe::ReplaceTombstone => "replace-tombstone",
-            Probe::ResyncSkipPending => "resync-skip-pending",
-            Probe::SlowWatcherTermination => "slow-watcher-termination",
-            Probe::CacherReinit => "cacher-reinit",
-            Probe::TooLarge504 => "too-large-504",
-            Probe::NotReady429 => "not-ready-429",
-            Probe::EtcdFallback => "etcd-fallback",
-            Probe::CloseUnderPop => "close-under-pop",
-        }
-    }
-
-    /// How often a run (or a sum of runs) reached this state.
-    pub fn hits(self, stats: &RunStats) -> u64 {
+impl RunStats {
+    /// How often a run (or a sum of runs) reached `probe`'s state.
+    pub fn probe_hits(&self, probe: Probe) -> u64 {
+        let stats = self;
         let probes = &stats.probes;
         let apiservers = &stats.apiservers;
-        match self {
+        match probe {
             Probe::Relist => stats.relists,
             Probe::Expired410 => apiservers.expired,
             Probe::StaleList => probes.stale_lists,
@@ -227,33 +136,19 @@ impl Probe {
         }
     }
 
-    /// The probes of `required` that `stats` never hit.
-    pub fn misses(required: &[Probe], stats: &RunStats) -> Vec<Probe> {
+    /// The probes of `required` these counts never hit.
+    pub fn probe_misses(&self, required: &[Probe]) -> Vec<Probe> {
         required
             .iter()
             .copied()
-            .filter(|probe| probe.hits(stats) == 0)
+            .filter(|probe| self.probe_hits(*probe) == 0)
             .collect()
-    }
-}
-
-impl fmt::Display for Probe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_the_serde_names() {
-        for probe in Probe::ALL {
-            let serde_name = serde_json::to_string(probe).expect("serializes");
-            assert_eq!(serde_name, format!("\"{}\"", probe.name()));
-        }
-    }
 
     #[test]
     fn misses_lists_exactly_the_probes_never_hit() {
@@ -266,6 +161,6 @@ mod tests {
             ..RunStats::default()
         };
         let required = [Probe::Relist, Probe::BookmarkResume, Probe::CacherReinit];
-        assert_eq!(Probe::misses(&required, &stats), vec![Probe::CacherReinit]);
+        assert_eq!(stats.probe_misses(&required), vec![Probe::CacherReinit]);
     }
 }

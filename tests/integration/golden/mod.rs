@@ -17,9 +17,8 @@ use informer_sim::api::{
     ClientMessage, ListOptions, ListResponse, RequestError, ResourceVersionMatch,
     ResourceVersionParam, ServerMessage, WatchOptions,
 };
-use informer_sim::apiserver::harness::{CLIENT, Harness, describe};
 use informer_sim::apiserver::server::Apiserver;
-use informer_sim::bugs::Bugs;
+use informer_sim::bug::Bugs;
 use informer_sim::client::reflector::{
     Reflector, ReflectorConfig, ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp,
 };
@@ -30,6 +29,7 @@ use informer_sim::client::{
 use informer_sim::etcd::Etcd;
 use informer_sim::object::{Object, ResourceVersion};
 use informer_sim::sim::{RngStream, SimDuration, SimTime};
+use informer_sim::testkit::apiserver_pair::{CLIENT, Harness, describe};
 
 /// How many timer firings one `advance` may take before the scene is declared stuck.
 const STEPS_MAX: usize = 10_000;
@@ -94,11 +94,10 @@ impl Scene {
     pub fn with_bugs(fifo: FifoKind, reflector: ReflectorConfig, bugs: Bugs) -> Scene {
         let mut informer_config = InformerConfig::new(fifo);
         informer_config.resync_check_period = reflector.resync_period;
-        informer_config.bugs = bugs;
         Scene {
             h: Harness::cached(),
-            reflector: Reflector::new(reflector, RngStream::new(1, "reflector")),
-            informer: SharedIndexInformer::new(informer_config),
+            reflector: Reflector::new(reflector, RngStream::new(1, "reflector"), Bugs::NONE),
+            informer: SharedIndexInformer::new(informer_config, bugs),
             apiserver: 0,
             delivered: 0,
             holding: false,

@@ -2,21 +2,13 @@
 //! scenario that declares it and a pinned seed where it breaks. The run reports it as an
 //! expected upstream hazard whose message names the key and RVs, and is otherwise clean.
 
-use informer_sim::check::hazards::{
-    CLOSED_WATCH_IS_CAUGHT_UP, DELETE_WITH_FINAL_STATE, LISTER_IS_SNAPSHOT,
-    RESYNC_REPAIRS_DIVERGENCE, SYNCED_MEANS_UP_TO_DATE, WATCH_SERVED_BY_ANY_APISERVER,
-};
+use informer_sim::check::Invariant;
+use informer_sim::explore::run_seed as run;
 use informer_sim::scenario::{FifoKind, Scenario};
-use informer_sim::trace::Trace;
-use informer_sim::world::{RunOutcome, World};
-
-fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
-    World::new(scenario.clone(), seed, Trace::default()).run()
-}
 
 /// Runs `seed` of library scenario `name`: no failure, and `invariant` reported as a hazard
 /// whose message holds every one of `parts`.
-fn shows_hazard(name: &str, seed: u64, invariant: &str, parts: &[&str]) {
+fn shows_hazard(name: &str, seed: u64, invariant: Invariant, parts: &[&str]) {
     let outcome = run(&Scenario::load(name).expect("library scenario"), seed);
     assert!(
         outcome.violation.is_none(),
@@ -42,7 +34,7 @@ fn n2_a_delete_noticed_by_a_relist_arrives_as_a_stale_tombstone() {
     shows_hazard(
         "hazard-lost-deletes",
         0,
-        DELETE_WITH_FINAL_STATE,
+        Invariant::EveryDeleteIsOnDeleteWithFinalState,
         &[
             "OnDelete(ns-0/obj-6) got DeletedFinalStateUnknown",
             "stale RV 48",
@@ -56,7 +48,7 @@ fn n2_a_delete_and_recreate_arrives_as_an_update_across_uids() {
     shows_hazard(
         "hazard-lost-deletes",
         5,
-        DELETE_WITH_FINAL_STATE,
+        Invariant::EveryDeleteIsOnDeleteWithFinalState,
         &["OnUpdate(ns-0/obj-4) from uid 6 (RV 6) to uid 33 (RV 33)"],
     );
 }
@@ -66,7 +58,7 @@ fn n3_a_resync_replays_a_stale_object_while_the_cache_lags() {
     shows_hazard(
         "hazard-resync",
         0,
-        RESYNC_REPAIRS_DIVERGENCE,
+        Invariant::ResyncRepairsDivergence,
         &["etcd RV 7", "ns-1/obj-11@2", "etcd ns-1/obj-11@6"],
     );
 }
@@ -76,7 +68,7 @@ fn n4_synced_after_a_stale_rv_0_list_is_behind_etcd() {
     shows_hazard(
         "hazard-stale-sync",
         0,
-        SYNCED_MEANS_UP_TO_DATE,
+        Invariant::SyncedMeansCacheUpToDate,
         &["etcd is at RV 165", "ns-0/obj-0@94", "etcd ns-0/obj-0@118"],
     );
 }
@@ -86,7 +78,7 @@ fn n5_a_delta_fifo_indexer_is_no_snapshot() {
     shows_hazard(
         "hazard-lister-snapshot",
         0,
-        LISTER_IS_SNAPSHOT,
+        Invariant::ListerIsASnapshotAtOneRv,
         &[
             "newest RV 18",
             "ns-0/obj-10: missing, etcd has ns-0/obj-10@15",
@@ -116,7 +108,7 @@ fn n7_a_cleanly_closed_watch_is_behind_etcd() {
     shows_hazard(
         "hazard-watch-close",
         0,
-        CLOSED_WATCH_IS_CAUGHT_UP,
+        Invariant::ClosedWatchIsCaughtUp,
         &["closed cleanly after RV 180", "ns-0/obj-2 at RV 181"],
     );
 }
@@ -126,7 +118,7 @@ fn n8_an_apiserver_answers_410_for_an_rv_etcd_still_serves() {
     shows_hazard(
         "hazard-watch-410-ha",
         1,
-        WATCH_SERVED_BY_ANY_APISERVER,
+        Invariant::WatchFromRetainedRvServedAnywhere,
         &[
             "apiserver-0 answered 410 Gone to a watch from RV 140",
             "compacted at 0",

@@ -16,9 +16,9 @@ use informer_sim::etcd::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::model::{Reply, Step, StreamItem};
-use crate::runner::Side;
-use crate::watch_stream::WatchStream;
+use super::model::{Reply, Step, StreamItem};
+use super::runner::Side;
+use super::watch_stream::WatchStream;
 
 /// A real etcd on loopback ports, with a fresh data dir; killed by PID on drop.
 pub struct EtcdProcess {

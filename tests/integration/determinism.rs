@@ -1,23 +1,17 @@
 //! The same seed gives the same run: twice in one process, and the same as the committed
 //! hashes (a change there is a bug, or a deliberate snapshot update).
 
+use informer_sim::explore::run_seed;
 use informer_sim::scenario::Scenario;
-use informer_sim::trace::Trace;
-use informer_sim::world::World;
 
-fn seeds() -> u64 {
-    std::env::var("INFORMER_SIM_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(100)
-}
+use crate::util::cases;
 
 #[test]
 fn every_seed_runs_twice_to_the_same_trace_hash() {
     let scenario = Scenario::load("etcd-watch").expect("library scenario");
-    for seed in 0..seeds() {
-        let first = World::new(scenario.clone(), seed, Trace::default()).run();
-        let second = World::new(scenario.clone(), seed, Trace::default()).run();
+    for seed in 0..cases(100) {
+        let first = run_seed(&scenario, seed);
+        let second = run_seed(&scenario, seed);
         assert_eq!(
             first.trace_hash, second.trace_hash,
             "seed {seed} is not deterministic"
@@ -35,12 +29,7 @@ fn every_seed_runs_twice_to_the_same_trace_hash() {
 fn different_seeds_give_different_runs() {
     let scenario = Scenario::load("etcd-watch").expect("library scenario");
     let hashes: std::collections::BTreeSet<String> = (0..20)
-        .map(|seed| {
-            World::new(scenario.clone(), seed, Trace::default())
-                .run()
-                .trace_hash
-                .to_string()
-        })
+        .map(|seed| run_seed(&scenario, seed).trace_hash.to_string())
         .collect();
     assert_eq!(hashes.len(), 20);
 }
@@ -51,14 +40,14 @@ fn trace_hashes_are_pinned() {
     let pinned: Vec<String> = [0u64, 1, 42, 0xdead_beef]
         .iter()
         .map(|&seed| {
-            let outcome = World::new(scenario.clone(), seed, Trace::default()).run();
+            let outcome = run_seed(&scenario, seed);
             format!(
                 "seed={seed} events={} trace={}",
                 outcome.steps, outcome.trace_hash
             )
         })
         .collect();
-    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_yaml_snapshot!("etcd_watch_trace_hashes", pinned);
     });
 }

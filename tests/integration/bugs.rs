@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use informer_sim::bugs::{Budget, Bug, hunt, hunt_in, scenario_of};
+use informer_sim::bug::Bug;
+use informer_sim::explore::{Budget, hunt, hunt_in, scenario_of};
 
 fn budget(seeds: u64) -> Budget {
     Budget {
@@ -30,7 +31,7 @@ fn caught_and_control_clean(bug: Bug, seeds: u64) {
         "{bug}'s scenario fails without the bug: {:?}",
         clean.caught
     );
-    assert!(!caught.invariant.is_empty());
+    assert!(!caught.message.is_empty());
 }
 
 #[test]

@@ -353,15 +353,8 @@ impl Pair {
     }
 }
 
-fn cases() -> u32 {
-    std::env::var("INFORMER_SIM_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(256)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::util::cases(256) as u32, ..ProptestConfig::default() })]
 
     #[test]
     fn fake_etcd_matches_the_naive_reference(actions in proptest::collection::vec(action(), 1..80)) {

@@ -6,6 +6,7 @@ use informer_sim::api::{
     ClientMessage, ListResponse, RequestError, RequestId, ServerMessage, Status, StatusReason,
     WatchEvent,
 };
+use informer_sim::bug::Bugs;
 use informer_sim::client::reflector::{
     Reflector, ReflectorConfig, ReflectorOutput, ReflectorPhase, StoreOp,
 };
@@ -58,7 +59,7 @@ fn server_input(choice: u8, id: RequestId, is_list: bool, revision: &mut u64) ->
 }
 
 fn run(config: ReflectorConfig, seed: u64, choices: &[u8]) {
-    let mut reflector = Reflector::new(config, RngStream::new(seed, "reflector"));
+    let mut reflector = Reflector::new(config, RngStream::new(seed, "reflector"), Bugs::NONE);
     let mut now = SimTime::ZERO;
     let mut revision = 10u64;
     let mut in_flight: Option<(RequestId, bool)> = None;

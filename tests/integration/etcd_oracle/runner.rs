@@ -6,7 +6,7 @@ use std::fmt;
 
 use informer_sim::etcd::{Etcd, Op, TxnRequest, WatchId, WatchResponse, WatchResponseKind};
 
-use crate::model::{Reply, Session, Step, StreamItem};
+use super::model::{Reply, Session, Step, StreamItem};
 
 /// Something that answers steps like etcd.
 pub trait Side {

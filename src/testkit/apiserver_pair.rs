@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use informer_sim::api::ResourceVersionParam;
-//! use informer_sim::apiserver::harness::{Harness, watch_options};
+//! use informer_sim::testkit::apiserver_pair::{Harness, watch_options};
 //!
 //! let mut h = Harness::cached();
 //! h.write("ns/a", "x", 1);
@@ -24,6 +24,7 @@ use crate::api::{
     ResourceVersionParam, ServerMessage, StatusReason, WatchEvent, WatchOptions,
 };
 use crate::apiserver::server::{Apiserver, ApiserverConfig};
+use crate::bug::Bugs;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
 use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{Etcd, KeyRange, Op, TxnRequest, WatchResponse};
@@ -76,6 +77,7 @@ impl Harness {
                 PREFIX,
                 SimTime::ZERO,
                 RngStream::new(1, "apiserver"),
+                Bugs::NONE,
             ),
             peers: Vec::new(),
             lagging: false,
@@ -107,7 +109,13 @@ impl Harness {
     /// returns its index for [`Harness::send`] (the first apiserver is 0).
     pub fn add_peer(&mut self, config: ApiserverConfig) -> usize {
         let seed = self.peers.len() as u64 + 2;
-        let peer = Apiserver::new(config, PREFIX, self.now, RngStream::new(seed, "apiserver"));
+        let peer = Apiserver::new(
+            config,
+            PREFIX,
+            self.now,
+            RngStream::new(seed, "apiserver"),
+            Bugs::NONE,
+        );
         self.peers.push(peer);
         self.advance(SimDuration::ZERO);
         self.peers.len()

@@ -2,10 +2,7 @@
 //! and shrinks a failing one to a minimal list of faults. Failures are persisted in
 //! `proptest-regressions/` and re-run first. `INFORMER_SIM_CASES` scales the cases.
 
-use informer_sim::check::client::{
-    HANDLER_SYNCED_AFTER_INITIAL_LIST, NO_TIME_TRAVEL_ACROSS_RESTARTS,
-    SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
-};
+use informer_sim::check::Invariant;
 use informer_sim::scenario::{FifoKind, InitialList, Scenario};
 use informer_sim::trace::Trace;
 use informer_sim::world::World;
@@ -108,26 +105,19 @@ fn scenario(knobs: &Knobs) -> Scenario {
     scenario.clients.handlers = 2;
     // A lagging cache serving an RV "0" list after a client restart may go back in time (B1),
     // and DeltaFIFO reports synced before its last initial item is applied (N6, and so B20).
-    let mut hazards = vec![NO_TIME_TRAVEL_ACROSS_RESTARTS];
+    let mut hazards = vec![Invariant::NoTimeTravelAcrossRestarts];
     if knobs.fifo == FifoKind::Delta {
         hazards.extend([
-            SYNCED_IMPLIES_INITIAL_LIST_APPLIED,
-            HANDLER_SYNCED_AFTER_INITIAL_LIST,
+            Invariant::InformerSyncedImpliesInitialListApplied,
+            Invariant::HandlerSyncedAfterInitialList,
         ]);
     }
-    scenario.expected_hazards = hazards.into_iter().map(str::to_owned).collect();
+    scenario.expected_hazards = hazards;
     scenario
 }
 
-fn cases() -> u32 {
-    std::env::var("INFORMER_SIM_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(64)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::util::cases(64) as u32, ..ProptestConfig::default() })]
 
     #[test]
     fn every_fault_plan_keeps_every_invariant((knobs, plan, seed) in case()) {

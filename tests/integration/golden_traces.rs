@@ -6,11 +6,9 @@
 //! reflector's lastSyncRV. Revisions are moved with writes to other resources so that the
 //! numbers match the SPEC's where the trace names them.
 
-mod golden;
-
-use golden::{Scene, render_notification};
+use crate::golden::{Scene, render_notification};
 use informer_sim::api::{LabelSelector, ServerMessage, WatchEvent};
-use informer_sim::bugs::{Bug, Bugs};
+use informer_sim::bug::{Bug, Bugs};
 use informer_sim::client::reflector::{ReflectorConfig, ReflectorError};
 use informer_sim::client::{Delta, DeltaObject, Fifo, FifoKind, Notification};
 use informer_sim::object::ObjectKey;
@@ -22,7 +20,7 @@ fn snapshot(name: &str, title: &str, scene: &Scene) {
 
 fn snapshot_text(name: &str, title: &str, timeline: &str) {
     insta::with_settings!({
-        snapshot_path => "../snapshots",
+        snapshot_path => "../../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
         description => title,

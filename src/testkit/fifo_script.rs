@@ -23,7 +23,7 @@
 //! Q is `[[key, [D, ...]], ...]` in queue order for `delta`, `[D, ...]` in log order otherwise.
 //!
 //! ```
-//! use informer_sim::client::fifo_script::run_script;
+//! use informer_sim::testkit::fifo_script::run_script;
 //!
 //! let script = r#"{"fifo": "delta", "steps": [{"op": "add", "obj": "ns/a@1"}, {"op": "pop"}]}"#;
 //! let output = run_script(script).unwrap();
@@ -37,6 +37,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bug::Bugs;
 use crate::client::delta::{DeletedFinalStateUnknown, Delta, DeltaObject};
 use crate::client::fifo::{Fifo, FifoKind};
 use crate::client::indexer::Indexer;
@@ -106,8 +107,8 @@ pub fn run_script(input: &str) -> Result<String, ScriptError> {
         serde_json::from_str(input).map_err(|e| ScriptError::Script(e.to_string()))?;
     let kind: FifoKind = script.fifo.parse().map_err(ScriptError::Script)?;
     let mut run = Run {
-        fifo: Fifo::new(kind),
-        indexer: Indexer::new(),
+        fifo: Fifo::new(kind, Bugs::NONE),
+        indexer: Indexer::default(),
     };
     let mut output = String::new();
     for (index, value) in script.steps.into_iter().enumerate() {

@@ -1,9 +1,10 @@
 //! Worked examples of SPEC §4, §8, §10 and §12 run through the FIFO script language, one test per
 //! example, pinning the exact output lines for every FIFO mode.
 
-use informer_sim::client::fifo_script::run_script;
+use informer_sim::bug::Bugs;
 use informer_sim::client::{Fifo, FifoKind, Indexer, NoKnownObjects, process_deltas};
 use informer_sim::object::Object;
+use informer_sim::testkit::fifo_script::run_script;
 
 /// Runs `steps` against `fifo` and compares every output line.
 #[track_caller]
@@ -493,8 +494,8 @@ fn delta_fifo_reports_synced_before_the_last_initial_item_is_processed() {
         (FifoKind::Real, false),
         (FifoKind::RealAtomic, false),
     ] {
-        let mut indexer = Indexer::new();
-        let mut fifo = Fifo::new(kind);
+        let mut indexer = Indexer::default();
+        let mut fifo = Fifo::new(kind, Bugs::NONE);
         fifo.replace(vec![Object::bare("ns/a", 1)], 1, &NoKnownObjects);
         let popped = fifo.pop().expect("the initial item");
         assert!(popped.is_in_initial_list, "{kind}");

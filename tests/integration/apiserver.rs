@@ -1,14 +1,15 @@
 //! One test per row of the LIST (SPEC §2.4) and WATCH (SPEC §2.5) tables, and per rule of
 //! readiness (§2.8) and slow watchers (§2.6). A harness mirrors every write into the reference
-//! etcd and runs the server oracles on every message a client receives ([`super::harness`]).
+//! etcd and runs the server oracles on every message a client receives (the testkit's
+//! apiserver pair).
 
-use super::harness::{CLIENT, Harness, watch_list_options, watch_options};
-use super::server::ApiserverConfig;
-use crate::api::{
+use informer_sim::api::{
     ContinueToken, LabelSelector, ListOptions, ResourceVersionMatch, ResourceVersionParam as Rv,
     StatusReason, WatchOptions,
 };
-use crate::sim::SimDuration;
+use informer_sim::apiserver::server::ApiserverConfig;
+use informer_sim::sim::SimDuration;
+use informer_sim::testkit::apiserver_pair::{CLIENT, Harness, watch_list_options, watch_options};
 
 fn not_older_than(revision: u64) -> ListOptions {
     ListOptions {

@@ -1,0 +1,19 @@
+//! The integration tests, as one binary (as regex-automata does): each module is one concern,
+//! and they share the crate's build and the helpers of [`util`].
+
+mod apiserver;
+mod bugs;
+mod cli;
+mod conformance;
+mod determinism;
+mod etcd_oracle;
+mod etcd_reference;
+mod fault_plans;
+mod fifo_script;
+mod golden;
+mod golden_traces;
+mod hazards;
+mod layers;
+mod pipeline;
+mod reflector;
+mod util;
