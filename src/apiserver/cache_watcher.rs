@@ -16,6 +16,7 @@
 //!   [`CacheWatcher::should_drain_when_blocked`].
 //!
 //! ```
+//! use informer_sim::bug::Bugs;
 //! use informer_sim::apiserver::cache_watcher::{CacheWatcher, CacheWatcherConfig, WatchStart};
 //! use informer_sim::apiserver::event::WatchCacheEvent;
 //! use informer_sim::api::{WatchEvent, WatchEventType};

@@ -16,6 +16,7 @@
 //! history, so the snapshots available are exactly the RVs a watch could resume from.
 //!
 //! ```
+//! use informer_sim::bug::Bugs;
 //! use informer_sim::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
 //! use informer_sim::object::Object;
 //! use informer_sim::sim::SimTime;

@@ -2,7 +2,7 @@
 //! B16, B22): every watch stream is exactly etcd's history after its start, and every list is
 //! exactly etcd's state at its resource version, as fresh as its request demands.
 
-use crate::check::Invariant;
+use super::catalog::Invariant;
 use std::collections::BTreeMap;
 
 use crate::api::{
@@ -17,7 +17,7 @@ use crate::etcd::reference::ReferenceEtcd;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::SimTime;
 
-use super::Violation;
+use super::violation::Violation;
 
 /// The state of `prefix` at `revision`, decoded and filtered.
 fn state_at(

@@ -8,14 +8,141 @@
 //!   with RV="0" initial lists served by a lagging cache, not a guarantee.
 //! - At quiescence the indexer equals etcd's state (P1; B2, B4, B7).
 
-use crate::check::Invariant;
-use std::collections::BTreeMap;
+use super::catalog::Invariant;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apiserver::storage;
+use crate::client::{
+    Delta, DeltaObject, HandlerSynced, Indexer, Notification, PopWait, SharedIndexInformer, Stopped,
+};
 use crate::etcd::reference::ReferenceEtcd;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
-use super::Violation;
+use super::violation::Violation;
+
+/// P3 (SPEC §9.1): at delivery, the indexer already reflects the notified state or a later
+/// one. Add/update: the key is held at a resource version at least the notified one, or is
+/// absent (deleted since). Delete: the key is absent, or held at a newer resource version
+/// (re-created); a tombstone without an object says nothing to compare.
+pub fn check_notification_follows_cache(
+    indexer: &Indexer,
+    notification: &Notification,
+) -> Result<(), Violation> {
+    let (key, notified) = match notification {
+        Notification::Add { obj, .. } | Notification::Update { new: obj, .. } => {
+            (&obj.key, obj.resource_version)
+        }
+        Notification::Delete(DeltaObject::Object(obj)) => (&obj.key, obj.resource_version),
+        Notification::Delete(DeltaObject::Tombstone(tombstone)) => match &tombstone.obj {
+            Some(obj) => (&tombstone.key, obj.resource_version),
+            None => return Ok(()),
+        },
+    };
+    let Some(cached) = indexer.get_by_key(key) else {
+        return Ok(());
+    };
+    let follows = if matches!(notification, Notification::Delete(_)) {
+        cached.resource_version > notified
+    } else {
+        cached.resource_version >= notified
+    };
+    if follows {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Invariant::NotificationFollowsCacheUpdate,
+        format!("{key}@{notified} notified while the indexer holds {cached}"),
+    ))
+}
+
+/// B3 (SPEC §8 B3, §9.1 P1): at quiescence a handler's mirror equals the indexer, key for key
+/// and object for object.
+pub fn check_mirror_equals_indexer(
+    mirror: &BTreeMap<ObjectKey, Object>,
+    indexer: &Indexer,
+) -> Result<(), Violation> {
+    let cached = indexer.list();
+    let keys: BTreeSet<&ObjectKey> = mirror
+        .keys()
+        .chain(cached.iter().map(|obj| &obj.key))
+        .collect();
+    for key in keys {
+        let in_mirror = mirror.get(key);
+        let in_indexer = indexer.get_by_key(key);
+        if in_mirror != in_indexer {
+            let show = |obj: Option<&Object>| obj.map_or("absent".to_owned(), Object::to_string);
+            return Err(Violation::new(
+                Invariant::HandlerMirrorEqualsIndexer,
+                format!(
+                    "{key} is {} in the mirror but {} in the indexer",
+                    show(in_mirror),
+                    show(in_indexer)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// B5 (SPEC §8 B5): a queued tombstone carries the newest state the client knew for its key
+/// when it was built, the key's previous queued state or else the indexer's (client-go
+/// delta_fifo.go Replace since cg@a01b5a2a9).
+pub fn check_tombstones(informer: &SharedIndexInformer) -> Result<(), Violation> {
+    let indexer = informer.indexer();
+    let mut known: BTreeMap<&ObjectKey, Option<&Object>> = BTreeMap::new();
+    for delta in informer.fifo().pending().into_iter().flatten() {
+        let Some(key) = delta.key() else {
+            continue;
+        };
+        let newest = *known.entry(key).or_insert_with(|| indexer.get_by_key(key));
+        if let Delta::Deleted(DeltaObject::Tombstone(tombstone)) = delta
+            && tombstone.obj.as_ref() != newest
+        {
+            let show = |obj: Option<&Object>| obj.map_or("nil".to_owned(), Object::to_string);
+            return Err(Violation::new(
+                Invariant::TombstoneCarriesNewestKnownState,
+                format!(
+                    "DFSU({key}, {}) but the newest known state is {}",
+                    show(tombstone.obj.as_ref()),
+                    show(newest)
+                ),
+            ));
+        }
+        known.insert(key, delta.newest_state());
+    }
+    Ok(())
+}
+
+/// B20 (SPEC §8 B20): when a registration first reports synced, its handler has been notified
+/// of every key of its initial list.
+pub fn check_initial_list_seen(synced: &HandlerSynced) -> Result<(), Violation> {
+    let unseen = &synced.initial_list_unseen;
+    match unseen.first() {
+        None => Ok(()),
+        Some(first) => Err(Violation::new(
+            Invariant::HandlerSyncedAfterInitialList,
+            format!(
+                "synced before seeing {first} ({} of the initial list unseen)",
+                unseen.len()
+            ),
+        )),
+    }
+}
+
+/// B28 (SPEC §8 B28): when a client process stops, its closed FIFO wakes the Pop waiting on
+/// the empty queue, so processLoop returns.
+pub fn check_closed_fifo_wakes_pop(stopped: Stopped) -> Result<(), Violation> {
+    if stopped.after != PopWait::Waiting {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Invariant::ClosedFifoWakesPop,
+        format!(
+            "Pop still waits on the closed FIFO (it was {:?} at Close)",
+            stopped.at_close
+        ),
+    ))
+}
 
 /// etcd's state of the resource at `revision`, decoded.
 pub fn etcd_state(

@@ -4,11 +4,11 @@
 //! notification contract after etcd#15220 (SPEC §1.4). The ground truth is the naive
 //! [`ReferenceEtcd`], which shares no code with the fake.
 
-use crate::check::Invariant;
+use super::catalog::Invariant;
 use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{Event, EventType, KeyRange, Revision, WatchResponse, WatchResponseKind};
 
-use super::Violation;
+use super::violation::Violation;
 
 /// The oracle's view of one watch stream.
 #[derive(Clone, Debug)]

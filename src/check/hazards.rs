@@ -8,17 +8,17 @@
 //! reads the ground-truth history of the reference etcd and what the client was handed, and
 //! keeps no state of its own.
 
-use crate::check::Invariant;
+use super::catalog::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::WatchEvent;
+use crate::api::{RequestId, ServerMessage, StatusReason, WatchEvent};
 use crate::client::{Delta, DeltaObject, Notification};
 use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
-use super::Violation;
 use super::client::{by_key, etcd_state, first_difference};
+use super::violation::Violation;
 
 /// The revision at which etcd deleted `key` after `after`, if it did.
 fn deletion_after(
@@ -261,6 +261,18 @@ pub fn check_watch_served(
             reference.revision()
         ),
     ))
+}
+
+/// The watch a 410 Gone answers, in either form: a refused watch or an ERROR event.
+pub fn expired_watch(message: &ServerMessage) -> Option<RequestId> {
+    match message {
+        ServerMessage::WatchRejected { id, error } if error.is_expired() => Some(*id),
+        ServerMessage::WatchEvent {
+            id,
+            event: WatchEvent::Error(status),
+        } if status.reason == StatusReason::Expired => Some(*id),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

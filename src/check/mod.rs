@@ -5,35 +5,12 @@
 
 pub mod api_oracle;
 pub mod catalog;
+pub mod checker;
 pub mod client;
 pub mod etcd_watch;
 pub mod hazards;
+mod violation;
 
-use serde::Serialize;
-
-pub use catalog::{Invariant, Kind};
-
-/// A broken invariant: which one, and what was seen.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    /// The invariant.
-    pub invariant: Invariant,
-    /// What went wrong, on one line.
-    pub message: String,
-}
-
-impl Violation {
-    /// A violation of `invariant`.
-    pub fn new(invariant: Invariant, message: impl Into<String>) -> Violation {
-        Violation {
-            invariant,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Violation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.invariant, self.message)
-    }
-}
+pub use catalog::{Checked, Invariant, Kind};
+pub use checker::Checker;
+pub use violation::Violation;

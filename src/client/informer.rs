@@ -3,9 +3,9 @@
 //!
 //! Contract (client-go's doc comment, paraphrased), each sentence with the check that holds it:
 //! - "the cache is eventually consistent": at quiescence after a relist the indexer equals the
-//!   list and every handler mirror equals the indexer ([`check_mirror_equals_indexer`], P1, B3);
+//!   list and every handler mirror equals the indexer (`check_mirror_equals_indexer`, P1, B3);
 //! - "a notification happens after the cache/index update, and later updates may already be
-//!   visible": [`check_notification_follows_cache`] at every delivery (P3);
+//!   visible": `check_notification_follows_cache` at every delivery (P3);
 //! - "notifications to one handler are sequential and, per object, in order": one queue per
 //!   handler, delivered front to back ([`SharedIndexInformer::deliver_next`]);
 //! - `registration.HasSynced` means the handler saw its initial list: recorded when it first
@@ -122,8 +122,15 @@ pub struct Delivered {
     pub notification: Notification,
     /// Whether the handler ran or panicked.
     pub outcome: HandlerOutcome,
-    /// [`check_notification_follows_cache`] at delivery time.
-    pub follows_cache: Result<(), String>,
+}
+
+/// Where the consumer's Pop stood when the informer stopped (SPEC §8 B28).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// At the Close.
+    pub at_close: PopWait,
+    /// After the Close and the Pop's next step.
+    pub after: PopWait,
 }
 
 /// client-go `sharedIndexInformer` with its controller's consumer loop.
@@ -285,16 +292,14 @@ impl SharedIndexInformer {
     /// Stops the informer: client-go controller.Run defers `Queue.Close`, and processLoop
     /// returns once Pop reports `ErrFIFOClosed`. A Pop between its `closed` check and its wait
     /// takes that step first, as its goroutine still would. Returns where Pop stood at the
-    /// Close, or an error if Pop still waits on the closed FIFO: processLoop never returns.
-    pub fn stop(&mut self) -> Result<PopWait, String> {
+    /// Close and where it stands after: still `Waiting` means processLoop never returns.
+    pub fn stop(&mut self) -> Stopped {
         let at_close = self.fifo.pop_wait();
         self.fifo.close();
         self.fifo.wait();
-        match self.fifo.pop_wait() {
-            PopWait::Waiting => Err(format!(
-                "Pop still waits on the closed FIFO (it was {at_close:?} at Close)"
-            )),
-            _ => Ok(at_close),
+        Stopped {
+            at_close,
+            after: self.fifo.pop_wait(),
         }
     }
 
@@ -400,12 +405,10 @@ impl SharedIndexInformer {
     pub fn deliver_next(&mut self, now: SimTime, id: HandlerId) -> Option<Delivered> {
         self.advance(now);
         let (notification, outcome) = self.processor.deliver_next(id)?;
-        let follows_cache = check_notification_follows_cache(&self.indexer, &notification);
         self.end_step(now);
         Some(Delivered {
             notification,
             outcome,
-            follows_cache,
         })
     }
 
@@ -508,33 +511,6 @@ impl SharedIndexInformer {
         state
     }
 
-    /// Checks `tombstone_carries_newest_known_state`: a queued tombstone carries the newest
-    /// state the client knew for its key when it was built, the key's previous queued state or
-    /// else the indexer's (client-go delta_fifo.go Replace since cg@a01b5a2a9, SPEC §8 B5).
-    pub fn check_tombstones(&self) -> Result<(), String> {
-        let mut known: BTreeMap<&ObjectKey, Option<&Object>> = BTreeMap::new();
-        for delta in self.fifo.pending().into_iter().flatten() {
-            let Some(key) = delta.key() else {
-                continue;
-            };
-            let newest = *known
-                .entry(key)
-                .or_insert_with(|| self.indexer.get_by_key(key));
-            if let Delta::Deleted(DeltaObject::Tombstone(tombstone)) = delta
-                && tombstone.obj.as_ref() != newest
-            {
-                let show = |obj: Option<&Object>| obj.map_or("nil".to_owned(), Object::to_string);
-                return Err(format!(
-                    "tombstone_carries_newest_known_state: DFSU({key}, {}) but the newest known state is {}",
-                    show(tombstone.obj.as_ref()),
-                    show(newest)
-                ));
-            }
-            known.insert(key, delta.newest_state());
-        }
-        Ok(())
-    }
-
     /// client-go `LastStoreSyncResourceVersion`: the indexer's resource version, reported only
     /// with the atomic FIFO (SPEC §6).
     pub fn last_store_sync_resource_version(&self) -> Option<ResourceVersion> {
@@ -596,71 +572,14 @@ impl SharedIndexInformer {
     }
 }
 
-/// The P3 check (SPEC §9.1): at delivery, the indexer already reflects the notified state or a
-/// later one. Add/update: the key is held at a resource version at least the notified one, or
-/// is absent (deleted since). Delete: the key is absent, or held at a newer resource version
-/// (re-created); a tombstone without an object says nothing to compare.
-pub fn check_notification_follows_cache(
-    indexer: &Indexer,
-    notification: &Notification,
-) -> Result<(), String> {
-    let (key, notified) = match notification {
-        Notification::Add { obj, .. } | Notification::Update { new: obj, .. } => {
-            (&obj.key, obj.resource_version)
-        }
-        Notification::Delete(DeltaObject::Object(obj)) => (&obj.key, obj.resource_version),
-        Notification::Delete(DeltaObject::Tombstone(tombstone)) => match &tombstone.obj {
-            Some(obj) => (&tombstone.key, obj.resource_version),
-            None => return Ok(()),
-        },
-    };
-    let Some(cached) = indexer.get_by_key(key) else {
-        return Ok(());
-    };
-    let is_delete = matches!(notification, Notification::Delete(_));
-    let follows = if is_delete {
-        cached.resource_version > notified
-    } else {
-        cached.resource_version >= notified
-    };
-    if follows {
-        Ok(())
-    } else {
-        Err(format!(
-            "notification_follows_cache: {key}@{notified} notified while the indexer holds {cached}"
-        ))
-    }
-}
-
-/// The B3 check (SPEC §8 B3, §9.1 P1): at quiescence a handler's mirror equals the indexer,
-/// key for key and object for object.
-pub fn check_mirror_equals_indexer(
-    mirror: &BTreeMap<ObjectKey, Object>,
-    indexer: &Indexer,
-) -> Result<(), String> {
-    let cached = indexer.list();
-    let keys: BTreeSet<&ObjectKey> = mirror
-        .keys()
-        .chain(cached.iter().map(|obj| &obj.key))
-        .collect();
-    for key in keys {
-        let in_mirror = mirror.get(key);
-        let in_indexer = indexer.get_by_key(key);
-        if in_mirror != in_indexer {
-            let show = |obj: Option<&Object>| obj.map_or("absent".to_owned(), Object::to_string);
-            return Err(format!(
-                "mirror_equals_indexer: {key} is {} in the mirror but {} in the indexer",
-                show(in_mirror),
-                show(in_indexer)
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Invariant;
+    use crate::check::client::{
+        check_initial_list_seen, check_mirror_equals_indexer, check_notification_follows_cache,
+        check_tombstones,
+    };
     use crate::client::delta::DeletedFinalStateUnknown;
 
     const T0: SimTime = SimTime::ZERO;
@@ -704,12 +623,16 @@ mod tests {
         now: SimTime,
         id: HandlerId,
     ) -> Vec<Notification> {
-        std::iter::from_fn(|| informer.deliver_next(now, id))
-            .map(|delivered| {
-                assert_eq!(delivered.follows_cache, Ok(()));
-                delivered.notification
-            })
-            .collect()
+        let mut notifications = Vec::new();
+        while let Some(delivered) = informer.deliver_next(now, id) {
+            let indexer = informer.indexer();
+            assert_eq!(
+                check_notification_follows_cache(indexer, &delivered.notification),
+                Ok(())
+            );
+            notifications.push(delivered.notification);
+        }
+        notifications
     }
 
     #[test]
@@ -807,7 +730,10 @@ mod tests {
         assert!(deliver_all(&mut informer, SimTime(1_000), handler).is_empty());
         let mirror = informer.handler_mirror(handler);
         let error = check_mirror_equals_indexer(mirror, informer.indexer()).unwrap_err();
-        assert!(error.contains("x@10 in the mirror but x@20"), "{error}");
+        assert!(
+            error.message.contains("x@10 in the mirror but x@20"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -819,8 +745,9 @@ mod tests {
         let late = informer.add_event_handler(T0, SimDuration::ZERO);
         assert_eq!(informer.pending_notifications(late), 1);
         assert!(informer.handler_has_synced(late));
-        let check = &informer.handler_synced(late).unwrap().initial_list_check;
-        assert!(check.as_ref().unwrap_err().contains("before seeing a"));
+        let synced = informer.handler_synced(late).unwrap();
+        let error = check_initial_list_seen(synced).unwrap_err();
+        assert!(error.message.contains("before seeing a"), "{error}");
     }
 
     #[test]
@@ -857,7 +784,7 @@ mod tests {
             informer.replace(T0, vec![obj("c", 4)], 4);
             let pending: Vec<&Object> = informer.pending_state().into_values().collect();
             assert_eq!(pending, vec![&obj("c", 4)], "{kind}");
-            assert_eq!(informer.check_tombstones(), Ok(()), "{kind}");
+            assert_eq!(check_tombstones(&informer), Ok(()), "{kind}");
         }
         let mut stale = buggy(FifoKind::Delta, Bug::TombstoneCarriesStaleObject);
         stale.run(T0);
@@ -865,8 +792,8 @@ mod tests {
         process_all(&mut stale, T0);
         stale.update(T0, obj("a", 3));
         stale.replace(T0, vec![], 4);
-        let error = stale.check_tombstones().unwrap_err();
-        assert!(error.contains("DFSU(a, a@1)"), "{error}");
+        let error = check_tombstones(&stale).unwrap_err();
+        assert!(error.message.contains("DFSU(a, a@1)"), "{error}");
     }
 
     #[test]
@@ -884,9 +811,12 @@ mod tests {
             deliver_all(&mut informer, T0, late),
             vec![add("a", 1, true), add("b", 2, true), add("c", 3, false)]
         );
-        assert_eq!(
-            informer.handler_synced(late).unwrap().initial_list_check,
-            Ok(())
+        assert!(
+            informer
+                .handler_synced(late)
+                .unwrap()
+                .initial_list_unseen
+                .is_empty()
         );
     }
 
@@ -905,7 +835,7 @@ mod tests {
         assert!(informer.handler_has_synced(handler));
         let synced = informer.handler_synced(handler).unwrap();
         assert_eq!(synced.at, SimTime(7));
-        assert_eq!(synced.initial_list_check, Ok(()));
+        assert!(synced.initial_list_unseen.is_empty());
         assert_eq!(
             informer.initial_list_keys(),
             Some(&BTreeSet::from([key("a"), key("b")]))
@@ -956,8 +886,11 @@ mod tests {
             );
             deliver_all(&mut informer, T0, handler);
             assert!(informer.handler_has_synced(handler));
-            let check = &informer.handler_synced(handler).unwrap().initial_list_check;
-            assert_eq!(check.is_err(), gap, "{kind}: B20 verdict {check:?}");
+            let unseen = &informer
+                .handler_synced(handler)
+                .unwrap()
+                .initial_list_unseen;
+            assert_eq!(!unseen.is_empty(), gap, "{kind}: B20 unseen {unseen:?}");
         }
     }
 
@@ -984,7 +917,12 @@ mod tests {
         assert!(informer.is_quiescent());
         let error =
             check_mirror_equals_indexer(informer.handler_mirror(panicking), informer.indexer());
-        assert!(error.unwrap_err().contains("b is absent in the mirror"));
+        assert!(
+            error
+                .unwrap_err()
+                .message
+                .contains("b is absent in the mirror")
+        );
         let healthy_mirror = informer.handler_mirror(healthy);
         assert_eq!(
             check_mirror_equals_indexer(healthy_mirror, informer.indexer()),
@@ -1070,7 +1008,12 @@ mod tests {
         assert_eq!(check(&add("a", 5, false)), Ok(()));
         assert_eq!(check(&update("a", 1, 4)), Ok(()));
         assert_eq!(check(&add("gone", 9, false)), Ok(()), "deleted since");
-        assert!(check(&update("a", 5, 6)).unwrap_err().contains("a@5"));
+        assert!(
+            check(&update("a", 5, 6))
+                .unwrap_err()
+                .message
+                .contains("a@5")
+        );
         let delete = |resource_version| {
             Notification::Delete(DeltaObject::Object(obj("a", resource_version)))
         };
@@ -1099,9 +1042,10 @@ mod tests {
         mirror.insert(key("b"), obj("b", 1));
         mirror.insert(key("c"), obj("c", 3));
         let error = check_mirror_equals_indexer(&mirror, &indexer).unwrap_err();
+        assert_eq!(error.invariant, Invariant::HandlerMirrorEqualsIndexer);
         assert_eq!(
-            error,
-            "mirror_equals_indexer: b is b@1 in the mirror but b@2 in the indexer"
+            error.message,
+            "b is b@1 in the mirror but b@2 in the indexer"
         );
     }
 
@@ -1206,7 +1150,10 @@ mod tests {
                     return Ok(());
                 };
                 if let Some(delivered) = self.informer.deliver_next(self.now, id) {
-                    prop_assert_eq!(delivered.follows_cache, Ok(()));
+                    let indexer = self.informer.indexer();
+                    let verdict =
+                        check_notification_follows_cache(indexer, &delivered.notification);
+                    prop_assert_eq!(verdict, Ok(()));
                 }
                 Ok(())
             }
@@ -1273,7 +1220,7 @@ mod tests {
                         prop_assert!(run.informer.handler_has_synced(id), "{} {}", kind, id);
                         let synced = run.informer.handler_synced(id).expect("synced once");
                         if kind != FifoKind::Delta {
-                            prop_assert_eq!(&synced.initial_list_check, &Ok(()), "{} {}", kind, id);
+                            prop_assert!(synced.initial_list_unseen.is_empty(), "{} {}", kind, id);
                         }
                     }
                 }

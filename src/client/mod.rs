@@ -8,6 +8,7 @@
 //! FIFO again (for `RealFIFO` it reports the end of processing with `done`).
 //!
 //! ```
+//! use informer_sim::bug::Bugs;
 //! use informer_sim::client::{Fifo, FifoKind, Indexer, process_deltas};
 //! use informer_sim::object::Object;
 //!
@@ -40,8 +41,7 @@ pub use delta_fifo::DeltaFifo;
 pub use fifo::{Fifo, FifoKind};
 pub use indexer::{Indexer, IndexerError, KnownObjects, NoKnownObjects};
 pub use informer::{
-    Delivered, Distributed, InformerConfig, Processed, SharedIndexInformer,
-    check_mirror_equals_indexer, check_notification_follows_cache,
+    Delivered, Distributed, InformerConfig, Processed, SharedIndexInformer, Stopped,
 };
 pub use process_deltas::{Notification, is_sync, process_deltas};
 pub use processor::{HandlerId, HandlerOutcome, HandlerSynced, ProcessorListener, SharedProcessor};

@@ -7,6 +7,7 @@
 //! returned as is.
 //!
 //! ```
+//! use informer_sim::bug::Bugs;
 //! use informer_sim::api::{ListOptions, ListResponse, ResourceVersionParam};
 //! use informer_sim::client::pager::{ListPager, PagerStep};
 //! use informer_sim::object::Object;

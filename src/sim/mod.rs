@@ -9,11 +9,13 @@ pub mod link;
 pub mod queue;
 pub mod rng;
 pub mod time;
+pub mod wakeup;
 
 pub use link::{DelayConfig, Delivery, Link};
 pub use queue::EventQueue;
 pub use rng::{RngStream, fnv1a64};
 pub use time::{SimDuration, SimTime};
+pub use wakeup::Wakeup;
 
 /// Why a run stopped before its queue ran dry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -5,11 +5,9 @@
 
 use serde::Serialize;
 
-use super::RunStats;
 use crate::api::WatchEvent;
 use crate::api::{ClientMessage, ListResponse, ResourceVersionParam};
 use crate::object::ResourceVersion;
-use crate::scenario::Probe;
 
 /// The probe counters [`RunStats`] keeps beyond its own counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -105,62 +103,5 @@ impl ClientMarks {
     /// The client process restarts: it keeps what it saw, not where it was.
     pub(crate) fn restart(&mut self) {
         self.bookmark = None;
-    }
-}
-
-impl RunStats {
-    /// How often a run (or a sum of runs) reached `probe`'s state.
-    pub fn probe_hits(&self, probe: Probe) -> u64 {
-        let stats = self;
-        let probes = &stats.probes;
-        let apiservers = &stats.apiservers;
-        match probe {
-            Probe::Relist => stats.relists,
-            Probe::Expired410 => apiservers.expired,
-            Probe::StaleList => probes.stale_lists,
-            Probe::ListOlderThanSeen => probes.lists_older_than_seen,
-            Probe::BookmarkResume => probes.bookmark_resumes,
-            Probe::InitialEventsEnd => probes.initial_events_ends,
-            Probe::PaginatedList => probes.paginated_lists,
-            Probe::CompactionUnderWatch => probes.compactions_under_watch,
-            Probe::EtcdWatchCompacted => stats.compacted_watches,
-            Probe::ProgressNotify => stats.progress_notifications,
-            Probe::ReplaceTombstone => stats.tombstones,
-            Probe::ResyncSkipPending => probes.resync_skips,
-            Probe::SlowWatcherTermination => apiservers.slow_terminations,
-            Probe::CacherReinit => apiservers.reinits,
-            Probe::TooLarge504 => apiservers.too_large,
-            Probe::NotReady429 => apiservers.not_ready,
-            Probe::EtcdFallback => apiservers.etcd_fallbacks,
-            Probe::CloseUnderPop => probes.closes_under_pop,
-        }
-    }
-
-    /// The probes of `required` these counts never hit.
-    pub fn probe_misses(&self, required: &[Probe]) -> Vec<Probe> {
-        required
-            .iter()
-            .copied()
-            .filter(|probe| self.probe_hits(*probe) == 0)
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn misses_lists_exactly_the_probes_never_hit() {
-        let stats = RunStats {
-            relists: 3,
-            probes: ProbeCounts {
-                bookmark_resumes: 1,
-                ..ProbeCounts::default()
-            },
-            ..RunStats::default()
-        };
-        let required = [Probe::Relist, Probe::BookmarkResume, Probe::CacherReinit];
-        assert_eq!(stats.probe_misses(&required), vec![Probe::CacherReinit]);
     }
 }

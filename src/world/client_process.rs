@@ -1,34 +1,21 @@
-//! An informer client process: a Reflector feeding a shared informer with its handlers, the
-//! connection it talks to an apiserver over, and the observers that check it.
+//! One informer client process (a Reflector feeding a shared informer with its handlers) and
+//! the connection it talks to an apiserver over.
 
-use std::collections::BTreeMap;
-
-use crate::api::{ListOptions, RequestId};
 use crate::bug::Bugs;
-use crate::check::api_oracle::WatchStreamOracle;
-use crate::check::client::{ReflectorView, RvHistory};
 use crate::client::reflector::{Reflector, ReflectorConfig};
 use crate::client::{HandlerId, InformerConfig, SharedIndexInformer};
-use crate::object::ResourceVersion;
 use crate::scenario::{ClientsConfig, InitialList};
-use crate::sim::{DelayConfig, Delivery, Link, RngStream, SimDuration, SimTime};
-
-use super::probes::ClientMarks;
+use crate::sim::{DelayConfig, Delivery, Link, RngStream, SimDuration, SimTime, Wakeup};
 
 /// One process incarnation: what a restart throws away.
 pub(crate) struct ClientProcess {
     pub(crate) reflector: Reflector,
     pub(crate) informer: SharedIndexInformer,
     pub(crate) handlers: Vec<HandlerId>,
-    /// The state the reflector's store calls describe (the safe-point oracle's view).
-    pub(crate) view: ReflectorView,
-    /// The last synced RV already checked against etcd.
-    pub(crate) last_sync_checked: Option<ResourceVersion>,
     pub(crate) pop_scheduled: bool,
     pub(crate) handler_scheduled: Vec<bool>,
-    /// Whether each registration's first synced moment was checked (B20).
-    pub(crate) handler_synced_checked: Vec<bool>,
-    pub(crate) timer_at: Option<SimTime>,
+    /// The kernel event armed for the reflector's timer.
+    pub(crate) timer: Wakeup,
 }
 
 impl ClientProcess {
@@ -66,12 +53,9 @@ impl ClientProcess {
             reflector,
             informer,
             handler_scheduled: vec![false; handlers.len()],
-            handler_synced_checked: vec![false; handlers.len()],
             handlers,
-            view: ReflectorView::default(),
-            last_sync_checked: None,
             pop_scheduled: false,
-            timer_at: None,
+            timer: Wakeup::default(),
         }
     }
 }
@@ -119,24 +103,4 @@ impl Connection {
             silent: false,
         }
     }
-}
-
-/// Everything the world keeps for one client identity.
-pub(crate) struct ClientSlot {
-    pub(crate) process: ClientProcess,
-    pub(crate) incarnation: u32,
-    pub(crate) connection: Connection,
-    /// Per-key RVs seen, persisted across restarts (the B1 oracle).
-    pub(crate) history: RvHistory,
-    pub(crate) watch_oracles: BTreeMap<RequestId, WatchStreamOracle>,
-    /// Each list request's options and etcd's revision when it reached its apiserver.
-    pub(crate) lists: BTreeMap<RequestId, (ListOptions, Option<ResourceVersion>)>,
-    /// The client stopped reading (a slow consumer) until this time.
-    pub(crate) reading: bool,
-    /// The next message to the client is held back by this much.
-    pub(crate) delay_spike: Option<SimDuration>,
-    /// Relists of earlier incarnations.
-    pub(crate) relists_before: u64,
-    /// What the coverage probes track of this client.
-    pub(crate) marks: ClientMarks,
 }

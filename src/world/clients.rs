@@ -1,0 +1,447 @@
+//! The informer clients of a world: each client identity's slot (its running process, its
+//! connection, the bookkeeping of its requests) and the handlers that touch only the client:
+//! its reflector's requests and timer, its store calls, pops and handler calls. What crosses
+//! to an apiserver is routed by the world.
+
+use std::collections::BTreeMap;
+
+use crate::api::{ClientMessage, ListOptions, RequestId, ServerMessage};
+use crate::bug::Bugs;
+use crate::check::Violation;
+use crate::client::reflector::{ReflectorError, ReflectorOutput, StoreOp};
+use crate::client::{Delta, Fifo, PopWait, SharedIndexInformer};
+use crate::object::ResourceVersion;
+use crate::sim::{Delivery, RngStream, SimDuration};
+
+use super::client_process::{ClientProcess, Connection, Direction};
+use super::core::Core;
+use super::event::Ev;
+use super::probes::ClientMarks;
+use super::trace_event::{TraceEvent, describe_answer, describe_delta, describe_notification};
+
+/// Everything the world keeps for one client identity.
+pub(crate) struct ClientSlot {
+    pub(crate) process: ClientProcess,
+    pub(crate) incarnation: u32,
+    pub(crate) connection: Connection,
+    /// Each list request's options and etcd's revision when it reached its apiserver.
+    pub(crate) lists: BTreeMap<RequestId, (ListOptions, Option<ResourceVersion>)>,
+    /// Whether the client reads its streams (not a slow consumer right now).
+    pub(crate) reading: bool,
+    /// The next message to the client is held back by this much.
+    pub(crate) delay_spike: Option<SimDuration>,
+    /// Relists of earlier incarnations.
+    pub(crate) relists_before: u64,
+    /// What the coverage probes track of this client.
+    pub(crate) marks: ClientMarks,
+}
+
+/// What a reflector timer event did.
+pub(crate) enum TimerOutcome {
+    /// The reflector's timer was not due: the event was stale.
+    Stale,
+    /// The timer fired; with `reconnect`, the transport gives up on a half-open connection.
+    Fired { reconnect: bool },
+}
+
+impl ClientSlot {
+    /// Incarnation `incarnation` of client `client`, connected to the apiserver the balancer
+    /// picks among `apiservers`.
+    pub(crate) fn new(
+        core: &mut Core,
+        client: usize,
+        incarnation: u32,
+        apiservers: usize,
+    ) -> ClientSlot {
+        let now = core.now();
+        let rng = RngStream::new(core.streams.seed, &format!("client-{client}-{incarnation}"));
+        let bugs = Bugs::new(core.scenario.bug);
+        let process = ClientProcess::new(&core.scenario.clients, bugs, now, rng);
+        core.checker
+            .on_client_started(client, process.handlers.len());
+        let apiserver = core.streams.balancer.below(apiservers as u64) as usize;
+        let generation = u64::from(incarnation) << 32;
+        ClientSlot {
+            process,
+            incarnation,
+            connection: Connection::new(apiserver, generation, core.scenario.clients.link),
+            lists: BTreeMap::new(),
+            reading: true,
+            delay_spike: None,
+            relists_before: 0,
+            marks: ClientMarks::default(),
+        }
+    }
+
+    /// Schedules the scenario's late handlers of this incarnation at random times.
+    pub(crate) fn schedule_late_handlers(&self, core: &mut Core, client: usize) {
+        let window = core.scenario.duration_ms.max(1);
+        for _ in 0..core.scenario.clients.late_handlers {
+            let at = core.now() + SimDuration(core.streams.clients.below(window));
+            let incarnation = self.incarnation;
+            core.kernel.schedule_at(
+                at,
+                Ev::AddLateHandler {
+                    client,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// `AddEventHandler` on a running informer: the new handler first gets every indexer
+    /// object as an initial add, then the deltas that follow (SPEC §5.2, §10 T8).
+    pub(crate) fn add_late_handler(&mut self, core: &mut Core, client: usize) {
+        let process = &mut self.process;
+        let resync = SimDuration(core.scenario.clients.resync_period_ms);
+        let id = process.informer.add_event_handler(core.now(), resync);
+        process.handlers.push(id);
+        process.handler_scheduled.push(false);
+        core.checker.on_handler_added(client);
+        let handler = process.handlers.len() - 1;
+        let initial_adds = process.informer.pending_notifications(id);
+        core.record(
+            &format!("client-{client}"),
+            &TraceEvent::LateHandler {
+                handler,
+                initial_adds,
+            },
+        );
+        self.schedule_handler(core, client, handler);
+    }
+
+    /// Runs the reflector's outputs: requests go on the link, store calls into the informer.
+    /// Then checks the safe point and re-arms the reflector's timer.
+    pub(crate) fn drain(&mut self, core: &mut Core, client: usize) -> Result<(), Violation> {
+        while let Some(output) = self.process.reflector.poll_output() {
+            match output {
+                ReflectorOutput::Send(message) => self.send(core, client, message),
+                ReflectorOutput::Store(op) => self.apply_store_op(core, client, op)?,
+            }
+        }
+        let last_sync = self.process.reflector.last_sync_resource_version();
+        let found = core.checker.on_last_sync(client, last_sync);
+        core.report(found)?;
+        self.schedule_timer(core, client);
+        Ok(())
+    }
+
+    fn schedule_timer(&mut self, core: &mut Core, client: usize) {
+        let Some(at) = self.process.reflector.poll_timeout() else {
+            return;
+        };
+        if let Some(at) = self.process.timer.arm(at) {
+            let incarnation = self.incarnation;
+            core.kernel.schedule_at(
+                at.max(core.now()),
+                Ev::ClientTimer {
+                    client,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// The reflector's timer event.
+    pub(crate) fn timer(&mut self, core: &mut Core, client: usize) -> TimerOutcome {
+        let now = core.now();
+        self.process.timer.fire(now);
+        let reflector = &mut self.process.reflector;
+        if reflector.poll_timeout().is_none_or(|at| at > now) {
+            self.schedule_timer(core, client);
+            return TimerOutcome::Stale;
+        }
+        reflector.handle_timeout(now);
+        let idle = matches!(reflector.last_error(), Some(ReflectorError::IdleTimeout));
+        core.record(&format!("client-{client}"), &TraceEvent::ReflectorTimer);
+        TimerOutcome::Fired {
+            reconnect: idle && self.connection.silent,
+        }
+    }
+
+    fn send(&mut self, core: &mut Core, client: usize, message: ClientMessage) {
+        core.record(
+            &format!("client-{client}"),
+            &TraceEvent::Request {
+                client,
+                message: &message,
+            },
+        );
+        self.marks.request(&mut core.stats.probes, &message);
+        if let ClientMessage::List { id, options } = &message {
+            self.lists.insert(*id, (options.clone(), None));
+        }
+        core.checker.on_request(client, &message);
+        if self.connection.silent {
+            return;
+        }
+        let generation = self.connection.generation;
+        let now = core.now();
+        if let Some(delivery) = self.connection.to_server.send(now, &mut core.streams.links) {
+            core.kernel.schedule_at(
+                delivery.at,
+                Ev::ToServer {
+                    client,
+                    generation,
+                    delivery,
+                    message,
+                },
+            );
+        }
+    }
+
+    fn apply_store_op(
+        &mut self,
+        core: &mut Core,
+        client: usize,
+        op: StoreOp,
+    ) -> Result<(), Violation> {
+        let now = core.now();
+        core.checker.on_store_op(client, &op);
+        let informer = &mut self.process.informer;
+        match op {
+            StoreOp::Replace {
+                items,
+                resource_version,
+            } => informer.replace(now, items, resource_version),
+            StoreOp::Add(object) => informer.add(now, object),
+            StoreOp::Update(object) => informer.update(now, object),
+            StoreOp::Delete(object) => {
+                informer.delete(now, object);
+            }
+            StoreOp::Bookmark(resource_version) => informer.bookmark(now, resource_version),
+            StoreOp::Resync => {
+                core.stats.probes.resync_skips += resync_skips(informer);
+                informer.resync(now);
+            }
+        }
+        self.schedule_pop(core, client);
+        let found = core.checker.check_queue(client, &self.process.informer);
+        core.report(found)
+    }
+
+    fn schedule_pop(&mut self, core: &mut Core, client: usize) {
+        let delay = core.client_delay(core.scenario.clients.process_ms_max);
+        if !self.process.pop_scheduled {
+            self.process.pop_scheduled = true;
+            let incarnation = self.incarnation;
+            core.kernel.schedule_in(
+                delay,
+                Ev::InformerPop {
+                    client,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// A server message on this client's connection (sent on `generation`) arrives.
+    pub(crate) fn delivers(
+        &self,
+        generation: u64,
+        delivery: Delivery,
+        direction: Direction,
+    ) -> bool {
+        self.connection.delivers(generation, delivery, direction)
+    }
+
+    /// Puts a message from `apiserver` on the link to this client, unless the connection went
+    /// elsewhere or silent.
+    pub(crate) fn send_answer(
+        &mut self,
+        core: &mut Core,
+        client: usize,
+        apiserver: usize,
+        message: ServerMessage,
+    ) {
+        if self.connection.apiserver != apiserver || self.connection.silent {
+            return;
+        }
+        let now = core.now();
+        let generation = self.connection.generation;
+        let link = &mut self.connection.to_client;
+        let delivery = match self.delay_spike.take() {
+            Some(extra) => link.send_delayed(now, extra, &mut core.streams.links),
+            None => link.send(now, &mut core.streams.links),
+        };
+        if let Some(delivery) = delivery {
+            core.kernel.schedule_at(
+                delivery.at,
+                Ev::ToClient {
+                    client,
+                    generation,
+                    delivery,
+                    message,
+                },
+            );
+        }
+    }
+
+    /// A server message reaches the client: the checker sees it first, then the reflector.
+    pub(crate) fn answer(
+        &mut self,
+        core: &mut Core,
+        client: usize,
+        message: ServerMessage,
+    ) -> Result<(), Violation> {
+        let apiserver = self.connection.apiserver;
+        let mut found = core.checker.on_answer(client, apiserver, &message);
+        match &message {
+            ServerMessage::List { id, result } => {
+                if let (Some((options, arrival)), Ok(page)) = (self.lists.remove(id), result) {
+                    let arrival = arrival.expect("a list answered after it arrived");
+                    self.marks
+                        .list_answered(&mut core.stats.probes, page, arrival);
+                    found.extend(core.checker.on_list_page(&options, arrival, page));
+                }
+            }
+            ServerMessage::WatchEvent { event, .. } => {
+                self.marks.watch_event(&mut core.stats.probes, event);
+            }
+            ServerMessage::WatchRejected { .. } | ServerMessage::WatchClosed { .. } => {}
+        }
+        core.report(found)?;
+        core.record(
+            &format!("client-{client}"),
+            &TraceEvent::Answer {
+                client,
+                message: describe_answer(&message),
+            },
+        );
+        self.process.reflector.handle_message(core.now(), message);
+        self.drain(core, client)
+    }
+
+    /// The informer pops and processes one item; the checker sees what it did.
+    pub(crate) fn pop(&mut self, core: &mut Core, client: usize) -> Result<(), Violation> {
+        let now = core.now();
+        self.process.pop_scheduled = false;
+        let error_probability = core.scenario.clients.process_error_probability;
+        let informer = &mut self.process.informer;
+        if error_probability > 0.0 && core.streams.clients.chance(error_probability) {
+            informer.fail_next_processing();
+        }
+        let Some(processed) = informer.process_next(now) else {
+            if informer.fifo().pop_wait() == PopWait::CheckedOpen {
+                self.schedule_pop_wait(core, client);
+            }
+            return Ok(());
+        };
+        core.stats.pops += 1;
+        let deltas = &processed.popped.deltas;
+        core.stats.tombstones += deltas
+            .iter()
+            .filter(|delta| matches!(delta, Delta::Deleted(object) if object.is_tombstone()))
+            .count() as u64;
+        let summary: Vec<String> = deltas.iter().map(describe_delta).collect();
+        core.record(
+            &format!("client-{client}"),
+            &TraceEvent::Pop {
+                key: processed.popped.key().map(ToString::to_string),
+                deltas: summary,
+            },
+        );
+        let found = core
+            .checker
+            .on_pop(client, &self.process.informer, &processed);
+        let mut recipients: Vec<usize> = Vec::new();
+        for id in processed.distributed.iter().flat_map(|d| &d.recipients) {
+            if let Some(index) = self
+                .process
+                .handlers
+                .iter()
+                .position(|handler| handler == id)
+                && !recipients.contains(&index)
+            {
+                recipients.push(index);
+            }
+        }
+        for handler in recipients {
+            self.schedule_handler(core, client, handler);
+        }
+        self.schedule_pop(core, client);
+        core.report(found)
+    }
+
+    /// A Pop that checked `closed` waits a processing delay later: the window a Close can
+    /// land in (SPEC §8 B28). Only reached with the bug planted, so no run without it draws.
+    fn schedule_pop_wait(&self, core: &mut Core, client: usize) {
+        let delay = core.client_delay(core.scenario.clients.process_ms_max);
+        let incarnation = self.incarnation;
+        core.kernel.schedule_in(
+            delay,
+            Ev::InformerWait {
+                client,
+                incarnation,
+            },
+        );
+    }
+
+    /// The process stops (SPEC §8 B28): its informer closes the FIFO, and the Pop waiting on
+    /// the empty queue must return `ErrFIFOClosed` within one step.
+    pub(crate) fn stop(&mut self, core: &mut Core, client: usize) -> Result<(), Violation> {
+        let stopped = self.process.informer.stop();
+        core.stats.probes.closes_under_pop += u64::from(stopped.at_close != PopWait::Running);
+        let found = core.checker.on_client_stopped(client, stopped);
+        core.report(found)
+    }
+
+    fn schedule_handler(&mut self, core: &mut Core, client: usize, handler: usize) {
+        let delay = core.client_delay(core.scenario.clients.handler_ms_max);
+        if !self.process.handler_scheduled[handler] {
+            self.process.handler_scheduled[handler] = true;
+            let incarnation = self.incarnation;
+            core.kernel.schedule_in(
+                delay,
+                Ev::HandlerRun {
+                    client,
+                    incarnation,
+                    handler,
+                },
+            );
+        }
+    }
+
+    /// Handler `handler` takes its next notification; the checker sees it.
+    pub(crate) fn run_handler(
+        &mut self,
+        core: &mut Core,
+        client: usize,
+        handler: usize,
+    ) -> Result<(), Violation> {
+        self.process.handler_scheduled[handler] = false;
+        let id = self.process.handlers[handler];
+        let informer = &mut self.process.informer;
+        let Some(delivered) = informer.deliver_next(core.now(), id) else {
+            return Ok(());
+        };
+        let pending = informer.pending_notifications(id);
+        core.stats.notifications += 1;
+        core.record(
+            &format!("client-{client}"),
+            &TraceEvent::Handler {
+                handler,
+                notification: describe_notification(&delivered.notification),
+            },
+        );
+        let found =
+            core.checker
+                .on_delivery(client, handler, id, &self.process.informer, &delivered);
+        if pending > 0 {
+            self.schedule_handler(core, client, handler);
+        }
+        core.report(found)
+    }
+}
+
+/// Known keys a DeltaFIFO resync skips because they still have queued deltas
+/// (delta_fifo.go `syncKeyLocked`; SPEC §10 T9).
+fn resync_skips(informer: &SharedIndexInformer) -> u64 {
+    match informer.fifo() {
+        Fifo::Delta(fifo) => fifo
+            .queued()
+            .filter(|(key, _)| informer.indexer().get_by_key(key).is_some())
+            .count() as u64,
+        Fifo::Real(_) => 0,
+    }
+}

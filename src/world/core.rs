@@ -1,0 +1,87 @@
+//! What every part of a world shares: the scenario, the kernel with its queue, the named random
+//! streams, the trace, the checker and the counts. Each part's handlers take it by `&mut`.
+
+use crate::check::{Checker, Violation};
+use crate::scenario::Scenario;
+use crate::sim::{Kernel, RngStream, SimDuration, SimTime};
+use crate::trace::Trace;
+
+use super::event::Ev;
+use super::stats::RunStats;
+use super::trace_event::TraceEvent;
+
+/// The most steps one run may take: a run that needs more is stuck.
+pub(crate) const STEPS_MAX: u64 = 2_000_000;
+
+/// The run's random streams, one per concern, so that a new draw in one never reshuffles
+/// another.
+pub(crate) struct Streams {
+    pub(crate) seed: u64,
+    pub(crate) workload: RngStream,
+    pub(crate) faults: RngStream,
+    pub(crate) links: RngStream,
+    pub(crate) balancer: RngStream,
+    pub(crate) clients: RngStream,
+}
+
+impl Streams {
+    fn new(seed: u64) -> Streams {
+        Streams {
+            seed,
+            workload: RngStream::new(seed, "workload"),
+            faults: RngStream::new(seed, "faults"),
+            links: RngStream::new(seed, "links"),
+            balancer: RngStream::new(seed, "balancer"),
+            clients: RngStream::new(seed, "clients"),
+        }
+    }
+}
+
+/// The shared state of one world.
+pub(crate) struct Core {
+    pub(crate) scenario: Scenario,
+    pub(crate) kernel: Kernel<Ev>,
+    pub(crate) streams: Streams,
+    pub(crate) trace: Trace,
+    pub(crate) checker: Checker,
+    pub(crate) stats: RunStats,
+    /// The fault phase is over: writers, compaction and faults stop.
+    pub(crate) healed: bool,
+}
+
+impl Core {
+    pub(crate) fn new(scenario: Scenario, seed: u64, trace: Trace, checker: Checker) -> Core {
+        Core {
+            scenario,
+            kernel: Kernel::new(STEPS_MAX),
+            streams: Streams::new(seed),
+            trace,
+            checker,
+            stats: RunStats::default(),
+            healed: false,
+        }
+    }
+
+    pub(crate) fn now(&self) -> SimTime {
+        self.kernel.now()
+    }
+
+    /// Writes one trace line for `actor`.
+    pub(crate) fn record(&mut self, actor: &str, event: &TraceEvent<'_>) {
+        self.trace.record(self.kernel.now(), actor, event);
+    }
+
+    /// Hands what a check found to the checker's one reporting path, at the current step.
+    pub(crate) fn report(
+        &mut self,
+        found: impl IntoIterator<Item = Violation>,
+    ) -> Result<(), Violation> {
+        let step = self.trace.steps();
+        self.checker.report(step, found)
+    }
+
+    /// A uniform delay in `0..=max_ms` from the clients' stream (processing and handler times).
+    pub(crate) fn client_delay(&mut self, max_ms: u64) -> SimDuration {
+        SimDuration(self.streams.clients.between(0, max_ms))
+    }
+}

@@ -1,0 +1,275 @@
+//! The etcd side of a world: the fake etcd, the writers that change it, kube-apiserver's
+//! compactor and etcd's progress-notify timer. Every request goes to the fake and, through the
+//! checker, to the naive reference, and their answers must agree (double entry).
+
+use crate::check::{Invariant, Violation};
+use crate::etcd::{
+    Compare, CompareResult, CompareTarget, Etcd, KeyRange, Op, RangeRequest, RangeResponse,
+    Revision, TxnRequest, TxnResponse,
+};
+use crate::sim::SimDuration;
+
+use super::core::Core;
+use super::event::Ev;
+use super::trace_event::TraceEvent;
+use super::writer::{self, CommitOutcome, PendingWrite};
+
+/// kube-apiserver's compaction bookkeeping key: outside every resource prefix.
+const COMPACT_REV_KEY: &str = "compact_rev_key";
+
+/// kube-apiserver's compactor (`etcd3/compact.go compact`) as it stands between ticks.
+#[derive(Default)]
+struct Compactor {
+    /// The version of `compact_rev_key` last seen (`compact`'s `t`).
+    version: u64,
+    /// The revision seen at the previous tick: what this tick compacts to.
+    previous_revision: Revision,
+}
+
+/// The fake etcd, its writers and its periodic work.
+pub(crate) struct EtcdSide {
+    pub(crate) etcd: Etcd,
+    /// Each writer's write in progress (between its read and its commit).
+    writers: Vec<Option<PendingWrite>>,
+    /// The payload of the next write: every write changes the stored bytes.
+    next_value: u64,
+    compactor: Compactor,
+}
+
+impl EtcdSide {
+    pub(crate) fn new(etcd: Etcd, writers: usize) -> EtcdSide {
+        EtcdSide {
+            etcd,
+            writers: vec![None; writers],
+            next_value: 1,
+            compactor: Compactor::default(),
+        }
+    }
+
+    /// Schedules the writers' first wakes and the periodic ticks.
+    pub(crate) fn schedule_start(&mut self, core: &mut Core) {
+        for writer in 0..self.writers.len() {
+            let delay = random_write_interval(core);
+            core.kernel.schedule_in(delay, Ev::WriterWake { writer });
+        }
+        let etcd = &core.scenario.etcd;
+        if etcd.compaction_interval_ms > 0 {
+            let interval = SimDuration(etcd.compaction_interval_ms);
+            core.kernel.schedule_in(interval, Ev::CompactTick);
+        }
+        if etcd.progress_notify_interval_ms > 0 {
+            let interval = SimDuration(etcd.progress_notify_interval_ms);
+            core.kernel.schedule_in(interval, Ev::ProgressTick);
+        }
+    }
+
+    /// A range read on the fake, checked against the reference.
+    pub(crate) fn checked_range(
+        &self,
+        core: &mut Core,
+        request: &RangeRequest,
+    ) -> Result<RangeResponse, Violation> {
+        let fake = self.etcd.range(request);
+        let found = core.checker.on_etcd_range(request, &fake);
+        core.report(found)?;
+        fake.map_err(|error| {
+            Violation::new(
+                Invariant::EtcdMatchesReference,
+                format!("range failed: {error}"),
+            )
+        })
+    }
+
+    /// A transaction on the fake, checked against the reference.
+    pub(crate) fn checked_txn(
+        &mut self,
+        core: &mut Core,
+        request: &TxnRequest,
+    ) -> Result<TxnResponse, Violation> {
+        let fake = self.etcd.txn(request);
+        let found = core.checker.on_etcd_txn(request, &fake);
+        core.report(found)?;
+        fake.map_err(|error| {
+            Violation::new(
+                Invariant::EtcdMatchesReference,
+                format!("txn failed: {error}"),
+            )
+        })
+    }
+
+    /// A writer reads a random key and plans what to do with it.
+    pub(crate) fn writer_wake(&mut self, core: &mut Core, writer: usize) -> Result<(), Violation> {
+        if core.healed {
+            return Ok(());
+        }
+        let workload = &core.scenario.workload;
+        let index = core.streams.workload.below(u64::from(workload.keys)) as u32;
+        let key = writer::object_key(workload, index);
+        let read = RangeRequest {
+            range: KeyRange::single(&key),
+            revision: 0,
+            limit: 0,
+        };
+        let current = self.checked_range(core, &read)?;
+        let value = self.next_value;
+        self.next_value += 1;
+        let plan = writer::plan_write(
+            &core.scenario.workload,
+            current.kvs.first(),
+            key,
+            value,
+            &mut core.streams.workload,
+        );
+        core.record(
+            &format!("writer-{writer}"),
+            &TraceEvent::Read {
+                key: &plan.key,
+                mod_revision: plan.expected_mod_revision,
+            },
+        );
+        self.writers[writer] = Some(plan);
+        schedule_commit(core, writer);
+        Ok(())
+    }
+
+    /// A writer commits: on a conflict it retries from the fresh state, else it sleeps until
+    /// its next write. The caller flushes etcd's watch responses afterwards.
+    pub(crate) fn writer_commit(
+        &mut self,
+        core: &mut Core,
+        writer: usize,
+    ) -> Result<(), Violation> {
+        let mut write = self.writers[writer]
+            .take()
+            .expect("a commit follows a read");
+        let response = self.checked_txn(core, &writer::commit_txn(&write))?;
+        let outcome = writer::after_commit(&mut write, &response);
+        core.record(
+            &format!("writer-{writer}"),
+            &TraceEvent::Commit {
+                write: &write,
+                outcome: &outcome,
+            },
+        );
+        match outcome {
+            CommitOutcome::Conflict => {
+                core.stats.conflicts += 1;
+                self.writers[writer] = Some(write);
+                schedule_commit(core, writer);
+            }
+            outcome => {
+                core.stats.commits += u64::from(matches!(outcome, CommitOutcome::Committed(_)));
+                let delay = random_write_interval(core);
+                core.kernel.schedule_in(delay, Ev::WriterWake { writer });
+            }
+        }
+        Ok(())
+    }
+
+    /// Mirrors kube-apiserver `etcd3/compact.go compact`: CAS-bump `compact_rev_key`, then
+    /// compact at the revision seen on the previous tick (the bump moves the global revision
+    /// while no resource changes); or, with etcd's own revision-mode auto-compaction, at the
+    /// current revision minus the retention. Returns whether the tick ran (not after healing);
+    /// the caller then flushes and schedules the next one.
+    pub(crate) fn compact_tick(&mut self, core: &mut Core) -> Result<bool, Violation> {
+        if core.healed {
+            return Ok(false);
+        }
+        let target = match core.scenario.etcd.auto_compaction_retention {
+            0 => self.bump_compact_rev_key(core)?,
+            retention => self.etcd.revision().saturating_sub(retention),
+        };
+        let outcome = if target > 0 {
+            core.stats.probes.compactions_under_watch += u64::from(self.etcd.watch_count() > 0);
+            let fake = self.etcd.compact(target);
+            let found = core.checker.on_etcd_compact(target, &fake);
+            core.report(found)?;
+            core.stats.compactions += u64::from(fake.is_ok());
+            format!("{fake:?}")
+        } else {
+            "first tick".to_owned()
+        };
+        core.record(
+            "compactor",
+            &TraceEvent::Compact {
+                revision: target,
+                outcome,
+            },
+        );
+        Ok(true)
+    }
+
+    /// The next compaction tick.
+    pub(crate) fn schedule_compact_tick(core: &mut Core) {
+        let interval = SimDuration(core.scenario.etcd.compaction_interval_ms);
+        core.kernel.schedule_in(interval, Ev::CompactTick);
+    }
+
+    /// The CAS bump of kube-apiserver's compactor; returns the revision to compact at (the
+    /// previous tick's bump, 0 on the first tick).
+    fn bump_compact_rev_key(&mut self, core: &mut Core) -> Result<Revision, Violation> {
+        let bump = TxnRequest {
+            compare: vec![Compare {
+                key: COMPACT_REV_KEY.to_owned(),
+                target: CompareTarget::Version,
+                result: CompareResult::Equal,
+                value: self.compactor.version,
+            }],
+            success: vec![Op::Put {
+                key: COMPACT_REV_KEY.to_owned(),
+                value: Vec::new(),
+                prev_kv: false,
+            }],
+            failure: vec![Op::Range(RangeRequest {
+                range: KeyRange::single(COMPACT_REV_KEY),
+                revision: 0,
+                limit: 0,
+            })],
+        };
+        let response = self.checked_txn(core, &bump)?;
+        assert!(
+            response.succeeded,
+            "the compactor is the only writer of its key"
+        );
+        self.compactor.version += 1;
+        let target = self.compactor.previous_revision;
+        self.compactor.previous_revision = response.header_revision;
+        Ok(target)
+    }
+
+    /// etcd's progress-notify timer: every synced watch gets a progress notification. Returns
+    /// whether it ran; the caller then flushes and schedules the next one.
+    pub(crate) fn progress_tick(&mut self, core: &mut Core) -> bool {
+        if core.healed {
+            return false;
+        }
+        self.etcd.progress_tick();
+        let revision = self.etcd.revision();
+        core.record("etcd", &TraceEvent::ProgressTick { revision });
+        true
+    }
+
+    /// The next progress-notify tick.
+    pub(crate) fn schedule_progress_tick(core: &mut Core) {
+        let interval = SimDuration(core.scenario.etcd.progress_notify_interval_ms);
+        core.kernel.schedule_in(interval, Ev::ProgressTick);
+    }
+}
+
+fn random_write_interval(core: &mut Core) -> SimDuration {
+    let workload = &core.scenario.workload;
+    SimDuration(core.streams.workload.between(
+        workload.write_interval_ms_min,
+        workload.write_interval_ms_max,
+    ))
+}
+
+/// The writer commits after thinking for a while: the window for CAS conflicts.
+fn schedule_commit(core: &mut Core, writer: usize) {
+    let think = core
+        .streams
+        .workload
+        .between(0, core.scenario.workload.think_ms_max);
+    core.kernel
+        .schedule_in(SimDuration(think), Ev::WriterCommit { writer });
+}

@@ -1,0 +1,328 @@
+//! The world's routes between its parts: etcd's watch responses to raw watchers and cachers,
+//! requests from clients to apiservers (which call etcd), answers back, reconnections, and
+//! the faults that strike several parts at once.
+
+use crate::api::{ClientMessage, RequestError, ServerMessage};
+use crate::check::Violation;
+use crate::etcd::{WatchId, WatchResponse};
+use crate::sim::{Delivery, SimDuration};
+
+use super::apiservers::restart_duration;
+use super::client_process::{Connection, Direction};
+use super::clients::{ClientSlot, TimerOutcome};
+use super::event::Ev;
+use super::faults::{Fault, TimedFault};
+use super::trace_event::TraceEvent;
+use super::{World, live_slot};
+
+impl World {
+    fn slot(&mut self, client: usize) -> &mut ClientSlot {
+        self.clients[client].as_mut().expect("a started client")
+    }
+
+    /// Runs a client's reflector outputs (see [`ClientSlot::drain`]).
+    pub(super) fn drain_client(&mut self, client: usize) -> Result<(), Violation> {
+        let slot = self.clients[client].as_mut().expect("a started client");
+        slot.drain(&mut self.core, client)
+    }
+
+    /// Puts every message etcd produced on the link of the raw watcher or the cacher it is
+    /// for, in etcd's order.
+    pub(super) fn flush_etcd(&mut self) {
+        while let Some(response) = self.etcd.etcd.poll_response() {
+            if self.watchers.owns(response.watch_id) {
+                let compact_revision = self.etcd.etcd.compact_revision();
+                self.watchers
+                    .send(&mut self.core, response, compact_revision);
+            } else if let Some(apiserver) = self
+                .apiservers
+                .iter()
+                .position(|slot| slot.server.owns_etcd_watch(response.watch_id))
+            {
+                self.apiservers[apiserver].send_from_etcd(&mut self.core, apiserver, response);
+            }
+        }
+    }
+
+    /// Routes what an apiserver produced: answers to its clients, its etcd calls' watch
+    /// responses, and its next timer.
+    fn flush_apiserver(&mut self, apiserver: usize) {
+        while let Some((client, message)) = self.apiservers[apiserver].server.poll_message() {
+            if let Some(slot) = self.clients.get_mut(client).and_then(Option::as_mut) {
+                slot.send_answer(&mut self.core, client, apiserver, message);
+            }
+        }
+        self.flush_etcd();
+        self.apiservers[apiserver].schedule_timer(&mut self.core, apiserver);
+    }
+
+    pub(super) fn apiserver_timer(&mut self, apiserver: usize) {
+        if !self.apiservers[apiserver].timer_due(&mut self.core, apiserver) {
+            return;
+        }
+        let now = self.core.now();
+        self.core.record(
+            &format!("apiserver-{apiserver}"),
+            &TraceEvent::ApiserverTimer,
+        );
+        self.apiservers[apiserver]
+            .server
+            .handle_timeout(now, &mut self.etcd.etcd);
+        self.flush_apiserver(apiserver);
+    }
+
+    pub(super) fn etcd_to_apiserver(
+        &mut self,
+        apiserver: usize,
+        delivery: Delivery,
+        response: WatchResponse,
+    ) {
+        if !self.apiservers[apiserver].accepts_from_etcd(delivery, &response) {
+            return;
+        }
+        self.core.record(
+            &format!("apiserver-{apiserver}"),
+            &TraceEvent::ApiserverEtcd {
+                response: &response,
+            },
+        );
+        let now = self.core.now();
+        self.apiservers[apiserver]
+            .server
+            .handle_etcd_response(now, &mut self.etcd.etcd, response);
+        self.flush_apiserver(apiserver);
+    }
+
+    /// A client message reaches its apiserver (or a refused connection).
+    pub(super) fn deliver_to_server(
+        &mut self,
+        client: usize,
+        generation: u64,
+        delivery: Delivery,
+        message: ClientMessage,
+    ) {
+        let now = self.core.now();
+        let Some(slot) = self.clients[client]
+            .as_mut()
+            .filter(|slot| slot.delivers(generation, delivery, Direction::ToServer))
+        else {
+            return;
+        };
+        let apiserver = slot.connection.apiserver;
+        if self.apiservers[apiserver].is_down(now) {
+            let refused = match message {
+                ClientMessage::List { id, .. } => ServerMessage::List {
+                    id,
+                    result: Err(RequestError::ConnectionRefused),
+                },
+                ClientMessage::Watch { id, .. } => ServerMessage::WatchRejected {
+                    id,
+                    error: RequestError::ConnectionRefused,
+                },
+                ClientMessage::StopWatch { .. } => return,
+            };
+            slot.send_answer(&mut self.core, client, apiserver, refused);
+            return;
+        }
+        if let ClientMessage::List { id, .. } = &message
+            && let Some(entry) = slot.lists.get_mut(id)
+        {
+            entry.1 = Some(self.etcd.etcd.revision());
+        }
+        self.apiservers[apiserver].server.handle_client_message(
+            now,
+            &mut self.etcd.etcd,
+            client,
+            message,
+        );
+        self.flush_apiserver(apiserver);
+    }
+
+    /// A server message reaches its client, if its connection still stands.
+    pub(super) fn deliver_to_client(
+        &mut self,
+        client: usize,
+        generation: u64,
+        delivery: Delivery,
+        message: ServerMessage,
+    ) -> Result<(), Violation> {
+        match self.clients[client]
+            .as_mut()
+            .filter(|slot| slot.delivers(generation, delivery, Direction::ToClient))
+        {
+            Some(slot) => slot.answer(&mut self.core, client, message),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn client_timer(
+        &mut self,
+        client: usize,
+        incarnation: u32,
+    ) -> Result<(), Violation> {
+        let Some(slot) = live_slot(&mut self.clients, client, incarnation) else {
+            return Ok(());
+        };
+        match slot.timer(&mut self.core, client) {
+            TimerOutcome::Stale => return Ok(()),
+            TimerOutcome::Fired { reconnect } if reconnect => self.reconnect(client, false),
+            TimerOutcome::Fired { .. } => {}
+        }
+        self.drain_client(client)
+    }
+
+    /// The client's connection goes away; a new one goes to the apiserver the balancer picks.
+    /// With `notify`, the reflector learns that its request in flight was lost.
+    fn reconnect(&mut self, client: usize, notify: bool) {
+        let now = self.core.now();
+        let old = self.slot(client).connection.apiserver;
+        self.apiservers[old]
+            .server
+            .client_disconnected(&mut self.etcd.etcd, client);
+        self.flush_apiserver(old);
+        let apiserver = self
+            .core
+            .streams
+            .balancer
+            .below(self.apiservers.len() as u64) as usize;
+        let link = self.core.scenario.clients.link;
+        self.core.checker.on_reconnect(client);
+        let slot = self.slot(client);
+        let generation = slot.connection.generation + 1;
+        slot.connection = Connection::new(apiserver, generation, link);
+        slot.reading = true;
+        if notify && let Some(id) = slot.process.reflector.request_in_flight() {
+            slot.process.reflector.handle_connection_lost(now, id);
+        }
+    }
+
+    pub(super) fn inject(&mut self, timed: TimedFault) -> Result<(), Violation> {
+        if self.core.healed {
+            return Ok(());
+        }
+        let now = self.core.now();
+        self.core.stats.faults += 1;
+        self.core
+            .record("faults", &TraceEvent::Fault { fault: &timed });
+        match timed.fault {
+            Fault::Disconnect { client } => {
+                self.reconnect(client as usize, true);
+                self.drain_client(client as usize)?;
+            }
+            Fault::SlowConsumer { client, ms } => {
+                let client = client as usize;
+                let apiserver = self.slot(client).connection.apiserver;
+                self.slot(client).reading = false;
+                self.apiservers[apiserver]
+                    .server
+                    .set_client_reading(now, client, false);
+                self.flush_apiserver(apiserver);
+                self.core
+                    .kernel
+                    .schedule_in(SimDuration(ms), Ev::SlowConsumerEnd { client });
+            }
+            Fault::SilentConnection { client } => {
+                self.slot(client as usize).connection.silent = true
+            }
+            Fault::DelaySpike { client, ms } => {
+                self.slot(client as usize).delay_spike = Some(SimDuration(ms))
+            }
+            Fault::CacherReinit { apiserver } => {
+                let apiserver = apiserver as usize;
+                self.apiservers[apiserver]
+                    .server
+                    .fail_cache_upstream(now, &mut self.etcd.etcd);
+                self.flush_apiserver(apiserver);
+            }
+            Fault::ApiserverRestart { apiserver } => self.restart_apiserver(apiserver as usize)?,
+            Fault::ClientRestart { client } => self.restart_client(client as usize)?,
+            Fault::CacheStall { apiserver, ms } => {
+                let apiserver = apiserver as usize;
+                if let Some(watch) = self.apiservers[apiserver].server.cache_upstream_watch()
+                    && self.etcd.etcd.stall_watcher(watch).is_ok()
+                {
+                    self.stalled_upstreams.insert(watch);
+                    self.core
+                        .kernel
+                        .schedule_in(SimDuration(ms), Ev::CacheStallEnd { watch });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn restart_apiserver(&mut self, apiserver: usize) -> Result<(), Violation> {
+        let now = self.core.now();
+        let ready_at = now + restart_duration(&self.core.scenario);
+        let slot = &mut self.apiservers[apiserver];
+        slot.server.restart(now, ready_at, &mut self.etcd.etcd);
+        slot.go_down(ready_at);
+        self.flush_apiserver(apiserver);
+        for client in 0..self.clients.len() {
+            if self.slot(client).connection.apiserver == apiserver {
+                self.reconnect(client, true);
+                self.drain_client(client)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn restart_client(&mut self, client: usize) -> Result<(), Violation> {
+        let slot = self.clients[client].as_mut().expect("a started client");
+        slot.stop(&mut self.core, client)?;
+        let old = self.clients[client].take().expect("started");
+        let apiserver = old.connection.apiserver;
+        self.apiservers[apiserver]
+            .server
+            .client_disconnected(&mut self.etcd.etcd, client);
+        self.flush_apiserver(apiserver);
+        let incarnation = old.incarnation + 1;
+        let mut slot = ClientSlot::new(&mut self.core, client, incarnation, self.apiservers.len());
+        slot.relists_before = old.relists_before + old.process.reflector.relist_count();
+        slot.marks = old.marks;
+        slot.marks.restart();
+        slot.schedule_late_handlers(&mut self.core, client);
+        self.clients[client] = Some(slot);
+        self.drain_client(client)
+    }
+
+    pub(super) fn slow_consumer_end(&mut self, client: usize) {
+        let now = self.core.now();
+        let Some(slot) = self.clients[client].as_mut() else {
+            return;
+        };
+        slot.reading = true;
+        let apiserver = slot.connection.apiserver;
+        self.apiservers[apiserver]
+            .server
+            .set_client_reading(now, client, true);
+        self.flush_apiserver(apiserver);
+    }
+
+    pub(super) fn cache_stall_end(&mut self, watch: WatchId) {
+        if self.stalled_upstreams.remove(&watch) {
+            let _ = self.etcd.etcd.resume_watcher(watch);
+            self.flush_etcd();
+        }
+    }
+
+    /// Ends the fault phase for the cluster: stalls end, slow clients read, silent
+    /// connections are noticed and replaced.
+    pub(super) fn heal_cluster(&mut self) {
+        for watch in std::mem::take(&mut self.stalled_upstreams) {
+            let _ = self.etcd.etcd.resume_watcher(watch);
+        }
+        self.flush_etcd();
+        for client in 0..self.clients.len() {
+            let slot = self.slot(client);
+            slot.delay_spike = None;
+            let (silent, reading) = (slot.connection.silent, slot.reading);
+            if silent {
+                self.reconnect(client, true);
+            } else if !reading {
+                self.slow_consumer_end(client);
+            }
+            let _ = self.drain_client(client);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Counts of what runs exercised, for sweep summaries and coverage probes.
+
+use serde::Serialize;
+
+use crate::apiserver::server::ApiserverStats;
+
+use super::probes::ProbeCounts;
+use crate::scenario::Probe;
+
+/// Counts of what a run exercised, for sweep summaries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunStats {
+    /// Writes committed.
+    pub commits: u64,
+    /// CAS conflicts.
+    pub conflicts: u64,
+    /// Compactions done.
+    pub compactions: u64,
+    /// Watches canceled because their revision was compacted.
+    pub compacted_watches: u64,
+    /// Watch events delivered.
+    pub watch_events: u64,
+    /// Progress notifications delivered.
+    pub progress_notifications: u64,
+    /// What the apiservers answered and did.
+    pub apiservers: ApiserverStats,
+    /// Relists (ListAndWatch runs after the first) of every reflector.
+    pub relists: u64,
+    /// FIFO items processed by informers.
+    pub pops: u64,
+    /// Tombstones (`DeletedFinalStateUnknown`) processed by informers.
+    pub tombstones: u64,
+    /// Handler notifications delivered.
+    pub notifications: u64,
+    /// Faults injected.
+    pub faults: u64,
+    /// The coverage probes' own counters.
+    pub probes: ProbeCounts,
+}
+
+impl RunStats {
+    /// Adds another run's counts to these.
+    pub fn add(&mut self, other: &RunStats) {
+        self.commits += other.commits;
+        self.conflicts += other.conflicts;
+        self.compactions += other.compactions;
+        self.compacted_watches += other.compacted_watches;
+        self.watch_events += other.watch_events;
+        self.progress_notifications += other.progress_notifications;
+        self.apiservers.add(&other.apiservers);
+        self.relists += other.relists;
+        self.pops += other.pops;
+        self.tombstones += other.tombstones;
+        self.notifications += other.notifications;
+        self.faults += other.faults;
+        self.probes.add(&other.probes);
+    }
+}
+
+impl std::fmt::Display for RunStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "commits={} conflicts={} compactions={} etcd_compacted_watches={} etcd_watch_events={} \
+             etcd_progress={} faults={} relists={} pops={} tombstones={} notifications={} \
+             expired_410={} too_large_504={} not_ready_429={} etcd_fallbacks={} \
+             slow_watcher_terminations={} cacher_reinits={}",
+            self.commits,
+            self.conflicts,
+            self.compactions,
+            self.compacted_watches,
+            self.watch_events,
+            self.progress_notifications,
+            self.faults,
+            self.relists,
+            self.pops,
+            self.tombstones,
+            self.notifications,
+            self.apiservers.expired,
+            self.apiservers.too_large,
+            self.apiservers.not_ready,
+            self.apiservers.etcd_fallbacks,
+            self.apiservers.slow_terminations,
+            self.apiservers.reinits
+        )
+    }
+}
+
+impl RunStats {
+    /// How often a run (or a sum of runs) reached `probe`'s state.
+    pub fn probe_hits(&self, probe: Probe) -> u64 {
+        let stats = self;
+        let probes = &stats.probes;
+        let apiservers = &stats.apiservers;
+        match probe {
+            Probe::Relist => stats.relists,
+            Probe::Expired410 => apiservers.expired,
+            Probe::StaleList => probes.stale_lists,
+            Probe::ListOlderThanSeen => probes.lists_older_than_seen,
+            Probe::BookmarkResume => probes.bookmark_resumes,
+            Probe::InitialEventsEnd => probes.initial_events_ends,
+            Probe::PaginatedList => probes.paginated_lists,
+            Probe::CompactionUnderWatch => probes.compactions_under_watch,
+            Probe::EtcdWatchCompacted => stats.compacted_watches,
+            Probe::ProgressNotify => stats.progress_notifications,
+            Probe::ReplaceTombstone => stats.tombstones,
+            Probe::ResyncSkipPending => probes.resync_skips,
+            Probe::SlowWatcherTermination => apiservers.slow_terminations,
+            Probe::CacherReinit => apiservers.reinits,
+            Probe::TooLarge504 => apiservers.too_large,
+            Probe::NotReady429 => apiservers.not_ready,
+            Probe::EtcdFallback => apiservers.etcd_fallbacks,
+            Probe::CloseUnderPop => probes.closes_under_pop,
+        }
+    }
+
+    /// The probes of `required` these counts never hit.
+    pub fn probe_misses(&self, required: &[Probe]) -> Vec<Probe> {
+        required
+            .iter()
+            .copied()
+            .filter(|probe| self.probe_hits(*probe) == 0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misses_lists_exactly_the_probes_never_hit() {
+        let stats = RunStats {
+            relists: 3,
+            probes: ProbeCounts {
+                bookmark_resumes: 1,
+                ..ProbeCounts::default()
+            },
+            ..RunStats::default()
+        };
+        let required = [Probe::Relist, Probe::BookmarkResume, Probe::CacherReinit];
+        assert_eq!(stats.probe_misses(&required), vec![Probe::CacherReinit]);
+    }
+}
