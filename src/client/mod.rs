@@ -34,6 +34,7 @@ pub mod process_deltas;
 pub mod processor;
 pub mod real_fifo;
 pub mod reflector;
+pub mod workqueue;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};
 pub use delta_fifo::{DeltaFifo, PopWait};
