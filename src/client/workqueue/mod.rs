@@ -1,5 +1,5 @@
 //! client-go's work queue (`util/workqueue`, SPEC §7) as sans-IO state machines on simulated
-//! time. So far: [`Queue`] (`queue.go`).
+//! time. So far: [`Queue`] (`queue.go`) and [`DelayingQueue`] (`delaying_queue.go`, `AddAfter`).
 //!
 //! Contract, in client-go's words (`doc.go`, `queue.go`):
 //! - "Fair: items processed in the order in which they are added."
@@ -13,7 +13,9 @@
 //! `TestCollapseWhileProcessing`, `TestQueueDrainageUsingShutDownWithDrain`,
 //! `TestNoQueueDrainageUsingShutDown`, `TestForceQueueShutdownUsingShutDown`,
 //! `TestQueueDrainageUsingShutDownWithDrainWithDirtyItem`, `TestGarbageCollection` (adapted).
-//! Skipped: `BenchmarkQueue` (a benchmark, no behaviour to assert).
+//! delaying_queue_test.go `TestSimpleQueue`, `TestDeduping`, `TestAddTwoFireEarly`,
+//! `TestCopyShifting`. Skipped: `BenchmarkQueue` and `BenchmarkDelayingQueue_AddAfter`
+//! (benchmarks, no behaviour to assert).
 //!
 //! ```
 //! use informer_sim::client::workqueue::{Added, Get, Queue};
@@ -26,6 +28,8 @@
 //! assert_eq!(queue.get(), Get::Item("ns/a"));
 //! ```
 
+mod delaying_queue;
 mod queue;
 
+pub use delaying_queue::DelayingQueue;
 pub use queue::{Added, Get, Queue};
