@@ -74,6 +74,9 @@ mod delaying_queue;
 mod queue;
 mod rate_limiting_queue;
 
+#[cfg(test)]
+mod proptests;
+
 pub use default_rate_limiters::{
     BucketRateLimiter, DEFAULT_CONTROLLER_BURST, DEFAULT_CONTROLLER_DELAY_BASE,
     DEFAULT_CONTROLLER_DELAY_MAX, DEFAULT_CONTROLLER_QPS, DefaultControllerRateLimiter,
