@@ -35,6 +35,7 @@ pub mod processor;
 pub mod queue;
 pub mod real_fifo;
 pub mod reflector;
+pub mod workqueue;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};
 pub use delta_fifo::DeltaFifo;
