@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod client;
 pub mod etcd_watch;
 pub mod hazards;
+pub mod truth;
 
 use serde::Serialize;
 
