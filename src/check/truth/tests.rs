@@ -1,4 +1,9 @@
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
 use super::*;
+use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{Compare, CompareResult, CompareTarget};
 
 fn put(key: &str, value: &[u8]) -> TxnRequest {
@@ -531,4 +536,327 @@ fn get_at_a_future_revision_panics() {
 #[should_panic(expected = "forget_before(7) is past the current revision 6")]
 fn forgetting_the_future_panics() {
     history().forget_before(7);
+}
+
+// The property: GroundTruth answers exactly as the naive reference does.
+
+const KEYS: [&str; 5] = ["/r/a/1", "/r/a/2", "/r/b/1", "/r/b/2", "/s/x"];
+
+fn ranges() -> [KeyRange; 13] {
+    [
+        KeyRange::single(KEYS[0]),
+        KeyRange::single(KEYS[1]),
+        KeyRange::single(KEYS[2]),
+        KeyRange::single(KEYS[3]),
+        KeyRange::single(KEYS[4]),
+        KeyRange::single("/absent"),
+        KeyRange::prefix("/r/"),
+        KeyRange::prefix("/r/b/"),
+        KeyRange::prefix(""),
+        KeyRange::between("/r/a/2", "/s/"),
+        KeyRange::between("/r/b/", "\0"),
+        KeyRange::between("/s/", "/r/"),
+        KeyRange::between("/r/a/1", "/r/a/1"),
+    ]
+}
+
+/// One operation of a transaction branch.
+#[derive(Clone, Debug)]
+enum Step {
+    Put { key: usize, prev_kv: bool },
+    Delete { range: usize, prev_kv: bool },
+    Read { range: usize, back: u8, limit: u8 },
+}
+
+#[derive(Clone, Debug)]
+enum Action {
+    Put {
+        key: usize,
+        value: u8,
+    },
+    Delete {
+        range: usize,
+    },
+    /// Compares `(key, target, result, delta from the current value)`, then a branch.
+    Txn {
+        compares: Vec<(usize, u8, u8, i8)>,
+        success: Vec<Step>,
+        failure: Vec<Step>,
+    },
+    Range {
+        range: usize,
+        back: u8,
+        limit: u8,
+    },
+    Compact {
+        back: u8,
+    },
+    Forget {
+        back: u8,
+    },
+}
+
+/// Which history to read after an action: numbers folded into the readable revisions.
+#[derive(Clone, Debug)]
+struct Probe {
+    key: usize,
+    range: usize,
+    a: u8,
+    b: u8,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..KEYS.len(), any::<bool>()).prop_map(|(key, prev_kv)| Step::Put { key, prev_kv }),
+        1 => (0..ranges().len(), any::<bool>())
+            .prop_map(|(range, prev_kv)| Step::Delete { range, prev_kv }),
+        2 => (0..ranges().len(), 0..8u8, 0..3u8)
+            .prop_map(|(range, back, limit)| Step::Read { range, back, limit }),
+    ]
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let compare = (0..KEYS.len(), 0..3u8, 0..4u8, -1..2i8);
+    prop_oneof![
+        4 => (0..KEYS.len(), any::<u8>()).prop_map(|(key, value)| Action::Put { key, value }),
+        2 => (0..ranges().len()).prop_map(|range| Action::Delete { range }),
+        4 => (
+            proptest::collection::vec(compare, 0..3),
+            proptest::collection::vec(step(), 0..4),
+            proptest::collection::vec(step(), 0..3),
+        )
+            .prop_map(|(compares, success, failure)| Action::Txn { compares, success, failure }),
+        2 => (0..ranges().len(), 0..8u8, 0..3u8)
+            .prop_map(|(range, back, limit)| Action::Range { range, back, limit }),
+        1 => (0..6u8).prop_map(|back| Action::Compact { back }),
+        1 => (0..4u8).prop_map(|back| Action::Forget { back }),
+    ]
+}
+
+fn probe() -> impl Strategy<Value = Probe> {
+    (0..KEYS.len(), 0..ranges().len(), any::<u8>(), any::<u8>())
+        .prop_map(|(key, range, a, b)| Probe { key, range, a, b })
+}
+
+struct Both {
+    truth: GroundTruth,
+    reference: ReferenceEtcd,
+}
+
+impl Both {
+    fn txn(&mut self, request: &TxnRequest) {
+        let truth = self.truth.txn(request);
+        let reference = self.reference.txn(request);
+        assert_eq!(truth, reference, "txn {request:?}");
+    }
+
+    /// A revision `back` steps behind the next one; 0 stays 0 (latest), 1 is the future.
+    fn back(&self, back: u8) -> Revision {
+        match back {
+            0 => 0,
+            back => (self.reference.revision() + 2).saturating_sub(u64::from(back)),
+        }
+    }
+
+    fn step(&self, step: &Step) -> Op {
+        match *step {
+            Step::Put { key, prev_kv } => Op::Put {
+                key: KEYS[key].to_owned(),
+                value: vec![self.reference.revision() as u8],
+                prev_kv,
+            },
+            Step::Delete { range, prev_kv } => Op::DeleteRange {
+                range: ranges()[range].clone(),
+                prev_kv,
+            },
+            Step::Read { range, back, limit } => Op::Range(read(
+                ranges()[range].clone(),
+                self.back(back),
+                u64::from(limit),
+            )),
+        }
+    }
+
+    fn compare(&self, (key, target, result, delta): (usize, u8, u8, i8)) -> Compare {
+        let latest = self
+            .reference
+            .state_at(self.reference.revision())
+            .get(KEYS[key]);
+        let target = [
+            CompareTarget::Mod,
+            CompareTarget::Create,
+            CompareTarget::Version,
+        ][target as usize];
+        let current = match target {
+            CompareTarget::Mod => latest.map_or(0, |kv| kv.mod_revision),
+            CompareTarget::Create => latest.map_or(0, |kv| kv.create_revision),
+            CompareTarget::Version => latest.map_or(0, |kv| kv.version),
+        };
+        Compare {
+            key: KEYS[key].to_owned(),
+            target,
+            result: [
+                CompareResult::Equal,
+                CompareResult::NotEqual,
+                CompareResult::Greater,
+                CompareResult::Less,
+            ][result as usize],
+            value: current.saturating_add_signed(i64::from(delta)),
+        }
+    }
+
+    fn apply(&mut self, action: &Action) {
+        match action {
+            Action::Put { key, value } => self.txn(&put(KEYS[*key], &[*value])),
+            Action::Delete { range } => self.txn(&delete(ranges()[*range].clone())),
+            Action::Txn {
+                compares,
+                success,
+                failure,
+            } => {
+                let request = TxnRequest {
+                    compare: compares.iter().map(|c| self.compare(*c)).collect(),
+                    success: success.iter().map(|step| self.step(step)).collect(),
+                    failure: failure.iter().map(|step| self.step(step)).collect(),
+                };
+                self.txn(&request);
+            }
+            Action::Range { range, back, limit } => {
+                let request = read(
+                    ranges()[*range].clone(),
+                    self.back(*back),
+                    u64::from(*limit),
+                );
+                assert_eq!(
+                    self.truth.range(&request),
+                    self.reference.range(&request),
+                    "range {request:?}"
+                );
+            }
+            Action::Compact { back } => {
+                let revision = (self.reference.revision() + 1).saturating_sub(u64::from(*back));
+                assert_eq!(
+                    self.truth.compact(revision),
+                    self.reference.compact(revision),
+                    "compact {revision}"
+                );
+            }
+            Action::Forget { back } => {
+                let revision = self
+                    .reference
+                    .compact_revision()
+                    .saturating_sub(u64::from(*back));
+                self.truth.forget_before(revision);
+            }
+        }
+        assert_eq!(self.truth.revision(), self.reference.revision());
+        assert_eq!(
+            self.truth.compact_revision(),
+            self.reference.compact_revision()
+        );
+    }
+
+    /// Every history read at revisions the probe picks agrees with the reference.
+    fn check(&self, probe: &Probe) {
+        let (oldest, current) = (self.truth.oldest_readable(), self.truth.revision());
+        let span = current - oldest + 1;
+        let a = oldest + u64::from(probe.a) % span;
+        let b = oldest + u64::from(probe.b) % span;
+        let key = KEYS[probe.key];
+        let range = &ranges()[probe.range];
+        let (state_a, state_b) = (self.reference.state_at(a), self.reference.state_at(b));
+
+        assert_eq!(
+            self.truth.get_at(key, a),
+            state_a.get(key),
+            "get_at {key} {a}"
+        );
+        let expected: Vec<&KeyValue> = state_a
+            .values()
+            .filter(|kv| range.contains(&kv.key))
+            .collect();
+        let actual: Vec<&KeyValue> = self.truth.state_at(range, a).collect();
+        assert_eq!(actual, expected, "state_at {range:?} {a}");
+        assert_eq!(self.truth.events_at(a), self.reference.events_at(a));
+
+        let from = oldest + u64::from(probe.b) % (span + 1);
+        for range in [range, &KeyRange::single(key)] {
+            let actual: Vec<_> = self.truth.events_since(range, from).collect();
+            let expected: Vec<_> = self.reference.events_since(range, from).collect();
+            assert_eq!(actual, expected, "events_since {range:?} {from}");
+        }
+
+        let written: BTreeSet<&str> = state_a
+            .keys()
+            .chain(state_b.keys())
+            .map(String::as_str)
+            .filter(|key| range.contains(key))
+            .collect();
+        let expected: Vec<&str> = written
+            .into_iter()
+            .filter(|key| state_a.get(*key) != state_b.get(*key))
+            .collect();
+        let actual: Vec<&str> = self.truth.changed_keys_between(range, a, b).collect();
+        assert_eq!(actual, expected, "changed_keys_between {range:?} {a} {b}");
+    }
+
+    /// The counters are right, and nothing forgettable is left.
+    fn check_retention(&self) {
+        let truth = &self.truth;
+        let versions = truth
+            .histories
+            .values()
+            .map(|history| history.older.len() + 1)
+            .sum();
+        let events = truth.log.iter().map(Vec::len).sum();
+        assert_eq!(
+            truth.retained(),
+            Retained {
+                keys: truth.histories.len(),
+                versions,
+                revisions: (truth.revision() - truth.oldest_readable() + 1) as usize,
+                events
+            }
+        );
+        for (key, history) in &truth.histories {
+            let versions: Vec<&Version> = history.older.iter().chain([&history.latest]).collect();
+            assert!(
+                versions.is_sorted_by_key(|version| version.revision),
+                "{key}: {versions:?}"
+            );
+            let superseded = versions[1..]
+                .iter()
+                .any(|version| version.revision <= truth.oldest_readable());
+            assert!(
+                !superseded,
+                "{key} keeps a version superseded by the forgetting"
+            );
+            let gone = matches!(versions.as_slice(), [only]
+                if only.kv.is_none() && only.revision < truth.oldest_readable());
+            assert!(!gone, "{key} keeps a deletion before the forgetting");
+        }
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("INFORMER_SIM_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(256)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn ground_truth_matches_the_naive_reference(
+        steps in proptest::collection::vec((action(), probe()), 1..100)
+    ) {
+        let mut both = Both { truth: GroundTruth::default(), reference: ReferenceEtcd::default() };
+        for (action, probe) in &steps {
+            both.apply(action);
+            both.check(probe);
+            both.check_retention();
+        }
+    }
 }
