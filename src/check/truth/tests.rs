@@ -538,6 +538,94 @@ fn forgetting_the_future_panics() {
     history().forget_before(7);
 }
 
+#[test]
+fn memory_stays_flat_under_periodic_forgetting() {
+    const KEYS: usize = 1_000;
+    const WRITES: usize = 1_000_000;
+    const EVERY: usize = 10_000;
+    let keys: Vec<String> = (0..KEYS)
+        .map(|i| format!("/registry/pods/ns/{i:04}"))
+        .collect();
+    let mut truth = GroundTruth::default();
+    let mut peak = Retained::default();
+    for write in 0..WRITES {
+        let key = &keys[write * 7919 % KEYS];
+        let request = if write % 7 == 3 {
+            delete(KeyRange::single(key))
+        } else {
+            put(key, &write.to_le_bytes())
+        };
+        truth.txn(&request).expect("writes are never refused");
+        if write % EVERY == EVERY - 1 {
+            let revision = truth.revision();
+            truth.compact(revision).expect("a new compact revision");
+            truth.forget_before(revision);
+        }
+        let now = truth.retained();
+        peak = Retained {
+            keys: peak.keys.max(now.keys),
+            versions: peak.versions.max(now.versions),
+            revisions: peak.revisions.max(now.revisions),
+            events: peak.events.max(now.events),
+        };
+    }
+    assert!(truth.revision() > 900_000, "most writes change something");
+    // After a forget: one version per live key, plus a deletion at the forgotten revision.
+    assert!(peak.keys <= KEYS, "{peak:?}");
+    assert!(peak.versions <= KEYS + EVERY + 1, "{peak:?}");
+    assert!(peak.revisions <= EVERY + 1, "{peak:?}");
+    assert!(peak.events <= EVERY + 1, "{peak:?}");
+    let last = &keys[(WRITES - 1) * 7919 % KEYS];
+    assert_eq!(
+        value_at(&truth, last, truth.revision()),
+        Some((WRITES - 1).to_le_bytes().to_vec())
+    );
+}
+
+/// A figure, not a check: run it in release, one configuration per process, e.g.
+/// `TRUTH_KEYS=10000 TRUTH_FORGET_EVERY=10000 cargo test --release --lib
+/// truth::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "a figure for the release build, not a check"]
+fn throughput() {
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let key_count = setting("TRUTH_KEYS", 1_000);
+    let forget_every = setting("TRUTH_FORGET_EVERY", 0);
+    let writes = setting("TRUTH_WRITES", 1_000_000);
+    let keys: Vec<String> = (0..key_count)
+        .map(|i| format!("/registry/pods/namespace-{:03}/pod-{i:06}", i % 100))
+        .collect();
+    let value = vec![b'x'; 64];
+    let mut truth = GroundTruth::default();
+    let started = std::time::Instant::now();
+    for write in 0..writes {
+        truth
+            .txn(&put(&keys[write % key_count], &value))
+            .expect("accepted");
+        if forget_every > 0 && write % forget_every == forget_every - 1 {
+            let revision = truth.revision();
+            truth.compact(revision).expect("a new compact revision");
+            truth.forget_before(revision);
+        }
+    }
+    let elapsed = started.elapsed();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: unknown");
+    println!(
+        "{writes} writes over {key_count} keys, forget every {forget_every}: {elapsed:?}, \
+         {peak}, {:?}",
+        truth.retained()
+    );
+}
+
 // The property: GroundTruth answers exactly as the naive reference does.
 
 const KEYS: [&str; 5] = ["/r/a/1", "/r/a/2", "/r/b/1", "/r/b/2", "/s/x"];
