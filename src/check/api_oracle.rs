@@ -6,34 +6,71 @@ use super::catalog::Invariant;
 use std::collections::BTreeMap;
 
 use crate::api::{
-    ListOptions, ListResponse, ResourceVersionMatch, ResourceVersionParam, StatusReason,
-    WatchEvent, WatchOptions,
+    LabelSelector, ListOptions, ListResponse, ResourceVersionMatch, ResourceVersionParam,
+    StatusReason, WatchEvent, WatchOptions,
 };
-use crate::apiserver::cache_watcher::WatchFilter;
-use crate::apiserver::event::WatchCacheEvent;
-use crate::apiserver::storage;
-use crate::etcd::KeyRange;
 use crate::etcd::reference::ReferenceEtcd;
+use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
-use crate::sim::SimTime;
 
+use super::state::{decode, etcd_state};
 use super::violation::Violation;
 
-/// The state of `prefix` at `revision`, decoded and filtered.
+/// What a watch or list selects, as the oracle reads its request: its own copy of the rule,
+/// written apart from the apiserver's `WatchFilter` on purpose, so that a bug there is not
+/// reproduced here.
+#[derive(Clone, Debug, Default)]
+struct Selection {
+    namespace: Option<String>,
+    label_selector: Option<LabelSelector>,
+}
+
+impl Selection {
+    fn selects(&self, object: &Object) -> bool {
+        let in_namespace = match &self.namespace {
+            Some(namespace) => object.key.namespace() == namespace.as_str(),
+            None => true,
+        };
+        let labelled = match &self.label_selector {
+            Some(selector) => object.labels.get(&selector.name) == Some(&selector.value),
+            None => true,
+        };
+        in_namespace && labelled
+    }
+
+    /// The event a stream with this selection must carry for a change of one key from
+    /// `before` to `after` (`None`: absent) at `revision`: entering the selection is ADDED,
+    /// staying in it MODIFIED, leaving it (or being deleted) DELETED with the last selected
+    /// state at the change's revision; outside before and after, nothing (SPEC §2.6, T10).
+    fn expected_event(
+        &self,
+        before: Option<Object>,
+        after: Option<Object>,
+        revision: ResourceVersion,
+    ) -> Option<WatchEvent> {
+        let before = before.filter(|object| self.selects(object));
+        let after = after.filter(|object| self.selects(object));
+        match (before, after) {
+            (None, None) => None,
+            (None, Some(object)) => Some(WatchEvent::Added(object)),
+            (Some(_), Some(object)) => Some(WatchEvent::Modified(object)),
+            (Some(object), None) => {
+                Some(WatchEvent::Deleted(object.with_resource_version(revision)))
+            }
+        }
+    }
+}
+
+/// The state of `prefix` at `revision`, decoded and selected.
 fn state_at(
     reference: &ReferenceEtcd,
     prefix: &str,
     revision: ResourceVersion,
-    filter: &WatchFilter,
+    selection: &Selection,
 ) -> BTreeMap<ObjectKey, Object> {
-    let revision = revision.min(reference.revision());
-    reference
-        .state_at(revision)
-        .values()
-        .filter(|kv| kv.key.starts_with(prefix))
-        .filter_map(|kv| storage::decode_kv(prefix, kv).ok())
-        .filter(|object| filter.matches(object))
-        .map(|object| (object.key.clone(), object))
+    etcd_state(reference, prefix, revision)
+        .into_iter()
+        .filter(|(_, object)| selection.selects(object))
         .collect()
 }
 
@@ -47,7 +84,7 @@ enum Phase {
 /// The oracle for one client watch stream.
 pub struct WatchStreamOracle {
     prefix: String,
-    filter: WatchFilter,
+    selection: Selection,
     phase: Phase,
     events_seen: u64,
 }
@@ -55,7 +92,7 @@ pub struct WatchStreamOracle {
 impl WatchStreamOracle {
     /// A stream opened with `options`.
     pub fn new(prefix: &str, options: &WatchOptions) -> WatchStreamOracle {
-        let filter = WatchFilter {
+        let selection = Selection {
             namespace: options.namespace.clone(),
             label_selector: options.label_selector.clone(),
         };
@@ -69,7 +106,7 @@ impl WatchStreamOracle {
         };
         WatchStreamOracle {
             prefix: prefix.to_owned(),
-            filter,
+            selection,
             phase,
             events_seen: 0,
         }
@@ -119,7 +156,7 @@ impl WatchStreamOracle {
         reference: &ReferenceEtcd,
     ) -> Option<(ResourceVersion, WatchEvent)> {
         let after = self.delivered_resource_version()?;
-        next_event(reference, &self.prefix, &self.filter, after)
+        next_event(reference, &self.prefix, &self.selection, after)
     }
 
     fn check_error(&self, reason: StatusReason) -> Result<(), Violation> {
@@ -141,7 +178,7 @@ impl WatchStreamOracle {
         let Phase::Initial { added } = &self.phase else {
             unreachable!("only from the initial phase")
         };
-        let expected = state_at(reference, &self.prefix, snapshot, &self.filter);
+        let expected = state_at(reference, &self.prefix, snapshot, &self.selection);
         if *added != expected {
             let got: Vec<String> = added.values().map(ToString::to_string).collect();
             let want: Vec<String> = expected.values().map(ToString::to_string).collect();
@@ -164,7 +201,7 @@ impl WatchStreamOracle {
         let Phase::Live { resource_version } = &mut self.phase else {
             unreachable!("live phase")
         };
-        let expected = next_event(reference, &self.prefix, &self.filter, *resource_version);
+        let expected = next_event(reference, &self.prefix, &self.selection, *resource_version);
         if let WatchEvent::Bookmark {
             resource_version: bookmark,
             ..
@@ -192,29 +229,25 @@ impl WatchStreamOracle {
     }
 }
 
-/// The first event after `after` that a stream with `filter` must deliver, and its revision.
+/// The first event after `after` that a stream with `selection` must deliver, and its revision.
 fn next_event(
     reference: &ReferenceEtcd,
     prefix: &str,
-    filter: &WatchFilter,
+    selection: &Selection,
     after: ResourceVersion,
 ) -> Option<(ResourceVersion, WatchEvent)> {
     let range = KeyRange::prefix(prefix);
     reference
         .events_since(&range, after + 1)
         .find_map(|(revision, event)| {
-            let parsed = storage::parse_event(prefix, event).ok()?;
-            let cache_event = WatchCacheEvent {
-                event_type: parsed.event_type,
-                key: parsed.object.key.clone(),
-                resource_version: revision,
-                object: parsed.object,
-                prev_object: parsed.prev_object,
-                record_time: SimTime::ZERO,
+            let before = event.prev_kv.as_ref().and_then(|kv| decode(prefix, kv));
+            let after = match event.event_type {
+                EventType::Put => Some(decode(prefix, &event.kv)?),
+                EventType::Delete => None,
             };
-            filter
-                .convert(&cache_event)
-                .map(|converted| (revision, converted))
+            selection
+                .expected_event(before, after, revision)
+                .map(|expected| (revision, expected))
         })
 }
 
@@ -278,7 +311,7 @@ pub fn check_list(
             ),
         ));
     }
-    let filter = WatchFilter {
+    let selection = Selection {
         namespace: None,
         label_selector: options.label_selector.clone(),
     };
@@ -286,7 +319,7 @@ pub fn check_list(
         .continue_token
         .as_ref()
         .map(|token| token.last_key.as_str());
-    let state = state_at(reference, prefix, response.resource_version, &filter);
+    let state = state_at(reference, prefix, response.resource_version, &selection);
     let mut expected: Vec<&Object> = state
         .values()
         .filter(|object| after.is_none_or(|key| object.key.as_str() > key))

@@ -23,9 +23,10 @@ use crate::object::{Object, ResourceVersion};
 
 use super::api_oracle::{self, Freshness};
 use super::catalog::{Checked, Invariant, Kind};
-use super::client::{self, ReflectorView, RvHistory, by_key, etcd_state, first_difference};
+use super::client::{self, ReflectorView, RvHistory};
 use super::etcd_watch;
 use super::hazards;
+use super::state::{by_key, etcd_state, first_difference};
 use super::violation::Violation;
 
 /// What the checker keeps of one client identity: the cross-restart history, and the oracles

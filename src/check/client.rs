@@ -11,13 +11,13 @@
 use super::catalog::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::apiserver::storage;
 use crate::client::{
     Delta, DeltaObject, HandlerSynced, Indexer, Notification, PopWait, SharedIndexInformer, Stopped,
 };
 use crate::etcd::reference::ReferenceEtcd;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
+use super::state::{by_key, decode, etcd_state, first_difference};
 use super::violation::Violation;
 
 /// P3 (SPEC §9.1): at delivery, the indexer already reflects the notified state or a later
@@ -144,51 +144,6 @@ pub fn check_closed_fifo_wakes_pop(stopped: Stopped) -> Result<(), Violation> {
     ))
 }
 
-/// etcd's state of the resource at `revision`, decoded.
-pub fn etcd_state(
-    reference: &ReferenceEtcd,
-    prefix: &str,
-    revision: ResourceVersion,
-) -> BTreeMap<ObjectKey, Object> {
-    reference
-        .state_at(revision.min(reference.revision()))
-        .values()
-        .filter(|kv| kv.key.starts_with(prefix))
-        .filter_map(|kv| storage::decode_kv(prefix, kv).ok())
-        .map(|object| (object.key.clone(), object))
-        .collect()
-}
-
-/// Compares two key spaces, naming the first difference.
-pub fn first_difference(
-    got: &BTreeMap<ObjectKey, Object>,
-    want: &BTreeMap<ObjectKey, Object>,
-) -> Option<String> {
-    let keys = got
-        .keys()
-        .chain(want.keys())
-        .collect::<std::collections::BTreeSet<_>>();
-    keys.into_iter()
-        .find_map(|key| match (got.get(key), want.get(key)) {
-            (Some(a), Some(b)) if a == b => None,
-            (Some(a), Some(b)) => Some(format!(
-                "{key}: has {a} (value {}), etcd {b} (value {})",
-                a.value, b.value
-            )),
-            (Some(a), None) => Some(format!("{key}: has {a}, etcd has no such key")),
-            (None, Some(b)) => Some(format!("{key}: missing, etcd has {b}")),
-            (None, None) => None,
-        })
-}
-
-/// `objects` keyed by their keys (an indexer's or a list's objects as a comparable state).
-pub fn by_key<'a>(objects: impl IntoIterator<Item = &'a Object>) -> BTreeMap<ObjectKey, Object> {
-    objects
-        .into_iter()
-        .map(|object| (object.key.clone(), object.clone()))
-        .collect()
-}
-
 /// The reflector's view: the state its `Replace/Add/Update/Delete` calls describe.
 #[derive(Clone, Debug, Default)]
 pub struct ReflectorView {
@@ -285,7 +240,7 @@ impl RvHistory {
         let stored = reference
             .state_at(revision.max(1))
             .get(&format!("{prefix}{}", object.key));
-        let truth = stored.and_then(|kv| storage::decode_kv(prefix, kv).ok());
+        let truth = stored.and_then(|kv| decode(prefix, kv));
         if truth.as_ref() != Some(object) {
             return Err(Violation::new(
                 Invariant::IndexerObjectsExistedInEtcd,

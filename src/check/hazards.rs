@@ -17,7 +17,7 @@ use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
-use super::client::{by_key, etcd_state, first_difference};
+use super::state::{by_key, etcd_state, first_difference};
 use super::violation::Violation;
 
 /// The revision at which etcd deleted `key` after `after`, if it did.
