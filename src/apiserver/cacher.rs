@@ -40,6 +40,7 @@ pub enum Readiness {
 }
 
 /// One cache watcher and its client's reading state.
+#[derive(Clone, Debug)]
 pub(crate) struct CachedStream {
     pub(crate) watcher: CacheWatcher,
     pub(crate) deadline: SimTime,
@@ -67,6 +68,7 @@ impl CachedStream {
 }
 
 /// An event the dispatcher could not hand to every watcher yet.
+#[derive(Clone, Debug)]
 struct BlockedDispatch {
     event: WatchCacheEvent,
     waiting_for: Vec<StreamKey>,
@@ -75,7 +77,7 @@ struct BlockedDispatch {
 }
 
 /// What the cacher tells its apiserver.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CacherNotice {
     /// A stream ended; the client gets a clean close.
     Closed(StreamKey),
@@ -84,6 +86,7 @@ pub(crate) enum CacherNotice {
 }
 
 /// One resource's cache.
+#[derive(Clone, Debug)]
 pub(crate) struct Cacher {
     prefix: String,
     pub(crate) watch_cache: WatchCache,

@@ -94,6 +94,7 @@ impl ApiserverStats {
 }
 
 /// A stream served straight from etcd (no cache).
+#[derive(Clone, Debug)]
 struct DirectStream {
     etcd_watch: WatchId,
     filter: WatchFilter,
@@ -104,6 +105,7 @@ struct DirectStream {
 }
 
 /// A read waiting for the cache to reach `required`.
+#[derive(Clone, Debug)]
 struct WaitingRead {
     key: StreamKey,
     required: ResourceVersion,
@@ -111,12 +113,14 @@ struct WaitingRead {
     request: WaitingRequest,
 }
 
+#[derive(Clone, Debug)]
 enum WaitingRequest {
     List(ListOptions),
     WatchList(WatchOptions),
 }
 
 /// One kube-apiserver serving one resource.
+#[derive(Clone, Debug)]
 pub struct Apiserver {
     config: ApiserverConfig,
     /// Planted bugs of the watch cache and its watchers (SPEC §8 B9, B10).

@@ -51,3 +51,20 @@ fn trace_hashes_are_pinned() {
         insta::assert_yaml_snapshot!("etcd_watch_trace_hashes", pinned);
     });
 }
+
+/// DESIGN principle 7: every model is plain data, so an explorer can copy a state and try two
+/// futures from it.
+#[test]
+fn models_are_values_an_explorer_can_copy() {
+    fn copyable<T: Clone>() {}
+    copyable::<informer_sim::etcd::Etcd>();
+    copyable::<informer_sim::apiserver::server::Apiserver>();
+    copyable::<informer_sim::client::reflector::Reflector>();
+    copyable::<informer_sim::client::SharedIndexInformer>();
+    copyable::<
+        informer_sim::client::workqueue::RateLimitingQueue<
+            u64,
+            informer_sim::client::workqueue::DefaultControllerRateLimiter<u64>,
+        >,
+    >();
+}
