@@ -8,6 +8,8 @@
 //! has its one rendering here (`Display`), which the trace, the harness and the golden timelines
 //! share.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::object::{Object, ResourceVersion};
@@ -326,6 +328,167 @@ pub enum ServerMessage {
         /// The stream.
         id: RequestId,
     },
+}
+
+// ---- The one rendering of each wire type: traces, test harnesses and timelines share it. ----
+
+impl fmt::Display for ResourceVersionParam {
+    /// `""`, `"0"` or `"N"`, quoted as the API's string.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResourceVersionParam::Unset => f.write_str("\"\""),
+            ResourceVersionParam::Zero => f.write_str("\"0\""),
+            ResourceVersionParam::At(revision) => write!(f, "\"{revision}\""),
+        }
+    }
+}
+
+impl fmt::Display for ResourceVersionMatch {
+    /// Nothing, or ` match=NotOlderThan` / ` match=Exact`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResourceVersionMatch::Unset => Ok(()),
+            ResourceVersionMatch::NotOlderThan => f.write_str(" match=NotOlderThan"),
+            ResourceVersionMatch::Exact => f.write_str(" match=Exact"),
+        }
+    }
+}
+
+impl fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.name, self.value)
+    }
+}
+
+impl fmt::Display for ListOptions {
+    /// `LIST rv="0" limit=500 labelSelector=app=a`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "LIST rv={}{}",
+            self.resource_version, self.resource_version_match
+        )?;
+        if self.limit > 0 {
+            write!(f, " limit={}", self.limit)?;
+        }
+        if let Some(token) = &self.continue_token {
+            write!(f, " continue={}@{}", token.last_key, token.resource_version)?;
+        }
+        if let Some(selector) = &self.label_selector {
+            write!(f, " labelSelector={selector}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ClientMessage {
+    /// `LIST ...`, `WATCH #2 rv="5" sendInitialEvents bookmarks timeout=598s`, `stop watch #2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientMessage::List { options, .. } => write!(f, "{options}"),
+            ClientMessage::Watch { id, options } => {
+                write!(
+                    f,
+                    "WATCH #{id} rv={}{}",
+                    options.resource_version, options.resource_version_match
+                )?;
+                if options.send_initial_events {
+                    f.write_str(" sendInitialEvents")?;
+                }
+                if options.allow_watch_bookmarks {
+                    f.write_str(" bookmarks")?;
+                }
+                if let Some(namespace) = &options.namespace {
+                    write!(f, " namespace={namespace}")?;
+                }
+                if let Some(selector) = &options.label_selector {
+                    write!(f, " labelSelector={selector}")?;
+                }
+                if let Some(timeout_ms) = options.timeout_ms {
+                    write!(f, " timeout={}s", timeout_ms / 1000)?;
+                }
+                Ok(())
+            }
+            ClientMessage::StopWatch { id } => write!(f, "stop watch #{id}"),
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    /// `410 Expired: too old resource version: 5 (9)`, or `connection refused`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Status(status) => {
+                write!(f, "{} {:?}: {}", status.code, status.reason, status.message)
+            }
+            RequestError::ConnectionRefused => f.write_str("connection refused"),
+        }
+    }
+}
+
+impl fmt::Display for WatchEvent {
+    /// `ADDED ns/x@5`, `BOOKMARK 180` (` end` for initial-events-end), `ERROR 410`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WatchEvent::Added(object) => write!(f, "ADDED {object}"),
+            WatchEvent::Modified(object) => write!(f, "MODIFIED {object}"),
+            WatchEvent::Deleted(object) => write!(f, "DELETED {object}"),
+            WatchEvent::Bookmark {
+                resource_version,
+                initial_events_end,
+            } => {
+                let end = if *initial_events_end { " end" } else { "" };
+                write!(f, "BOOKMARK {resource_version}{end}")
+            }
+            WatchEvent::Error(status) => write!(f, "ERROR {}", status.code),
+        }
+    }
+}
+
+/// A list of objects as `[ns/a@5, ns/b@7]`.
+pub struct Objects<'a>(pub &'a [Object]);
+
+impl fmt::Display for Objects<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (index, object) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{object}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+impl fmt::Display for ServerMessage {
+    /// `LIST -> 200 OK, 2 items [ns/a@5, ns/b@7], rv=9`, `WATCH #3 -> 429 ...`,
+    /// `#3 ADDED ns/x@5`, `#3 closed`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerMessage::List {
+                result: Ok(page), ..
+            } => {
+                write!(
+                    f,
+                    "LIST -> 200 OK, {} items {}, rv={}",
+                    page.items.len(),
+                    Objects(&page.items),
+                    page.resource_version
+                )?;
+                if let Some(token) = &page.continue_token {
+                    write!(f, " continue={}@{}", token.last_key, token.resource_version)?;
+                }
+                Ok(())
+            }
+            ServerMessage::List {
+                result: Err(error), ..
+            } => write!(f, "LIST -> {error}"),
+            ServerMessage::WatchRejected { id, error } => write!(f, "WATCH #{id} -> {error}"),
+            ServerMessage::WatchEvent { id, event } => write!(f, "#{id} {event}"),
+            ServerMessage::WatchClosed { id } => write!(f, "#{id} closed"),
+        }
+    }
 }
 
 #[cfg(test)]

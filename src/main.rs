@@ -18,7 +18,7 @@ use informer_sim::replay::ReplayFile;
 use informer_sim::scenario::{DEFAULT_SCENARIO, FifoKind, LIBRARY, Probe, Scenario};
 use informer_sim::shrink::{Case, shrink};
 use informer_sim::testkit::fifo_script::run_script;
-use informer_sim::trace::Trace;
+use informer_sim::trace::{Trace, TraceSink};
 use informer_sim::world::{RunOutcome, RunStats, World};
 
 /// Where failing runs leave their replay files.
@@ -48,9 +48,12 @@ enum Command {
         /// A library scenario name or a path to a .toml file.
         #[arg(long, default_value = DEFAULT_SCENARIO)]
         scenario: String,
-        /// Writes the trace as JSON Lines to this file.
+        /// Writes the trace to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// How the trace file is written.
+        #[arg(long, value_enum, default_value_t)]
+        format: TraceFormat,
         #[command(flatten)]
         overrides: OverrideFlags,
     },
@@ -99,9 +102,12 @@ enum Command {
     Replay {
         /// A replay file written by `run` or `sweep`.
         file: PathBuf,
-        /// Writes the trace as JSON Lines to this file.
+        /// Writes the trace to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// How the trace file is written.
+        #[arg(long, value_enum, default_value_t)]
+        format: TraceFormat,
     },
     /// Lists the embedded scenario library and the upstream conformance cases.
     Scenarios,
@@ -172,8 +178,14 @@ fn main() -> ExitCode {
             seed,
             scenario,
             trace,
+            format,
             overrides,
-        }) => run(seed, &scenario, overrides.into(), trace.as_deref()),
+        }) => run(
+            seed,
+            &scenario,
+            overrides.into(),
+            open_trace(trace.as_deref(), format),
+        ),
         Some(Command::Sweep {
             scenario,
             seeds,
@@ -195,7 +207,11 @@ fn main() -> ExitCode {
             overrides,
             runs,
         }) => shrink_command(seed, &scenario, overrides.into(), runs),
-        Some(Command::Replay { file, trace }) => replay(&file, trace.as_deref()),
+        Some(Command::Replay {
+            file,
+            trace,
+            format,
+        }) => replay(&file, open_trace(trace.as_deref(), format)),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
                 println!("{:<32} {}", entry.name, entry.summary());
@@ -274,24 +290,46 @@ fn load(name: &str, overrides: Overrides) -> Result<Scenario, String> {
     Ok(overrides.apply(scenario))
 }
 
-fn open_trace(trace_path: Option<&Path>) -> Result<Trace, String> {
+/// How `--trace` writes a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum TraceFormat {
+    /// One JSON object per step (the trace contract).
+    #[default]
+    Jsonl,
+    /// One readable line per step, as the golden traces read.
+    Timeline,
+}
+
+fn open_trace(trace_path: Option<&Path>, format: TraceFormat) -> Result<Trace, String> {
     let Some(path) = trace_path else {
         return Ok(Trace::default());
     };
     let file = std::fs::File::create(path)
         .map_err(|error| format!("cannot write trace {}: {error}", path.display()))?;
-    Ok(Trace::with_sink(Box::new(BufWriter::new(file))))
+    let out = Box::new(BufWriter::new(file));
+    Ok(Trace::with_sink(match format {
+        TraceFormat::Jsonl => TraceSink::JsonLines(out),
+        TraceFormat::Timeline => TraceSink::Timeline(out),
+    }))
 }
 
 fn run(
     seed: u64,
     scenario_name: &str,
     overrides: Overrides,
-    trace_path: Option<&Path>,
+    trace: Result<Trace, String>,
 ) -> Result<ExitCode, String> {
     let scenario = load(scenario_name, overrides)?;
-    let outcome = World::new(scenario.clone(), seed, open_trace(trace_path)?).run();
+    let outcome = World::new(scenario.clone(), seed, trace?).run();
+    print_trace_error(&outcome);
     Ok(report(seed, &scenario, overrides, &outcome))
+}
+
+/// Says so when the trace file could not be written (the run's verdict still stands).
+fn print_trace_error(outcome: &RunOutcome) {
+    if let Some(error) = &outcome.trace_error {
+        eprintln!("trace not fully written: {error}");
+    }
 }
 
 /// Prints the expected upstream hazards a run hit, one line each.
@@ -354,7 +392,7 @@ fn shrink_command(
         println!("shrunk violation at step {step}: {violation}");
     }
     for timed in &shrunk.case.plan.faults {
-        println!("fault at {} ms: {:?}", timed.at_ms, timed.fault);
+        println!("fault at {} ms: {}", timed.at_ms, timed.fault);
     }
     let file = ReplayFile::of(
         &shrunk.case.scenario,
@@ -369,9 +407,10 @@ fn shrink_command(
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay(file: &Path, trace_path: Option<&Path>) -> Result<ExitCode, String> {
+fn replay(file: &Path, trace: Result<Trace, String>) -> Result<ExitCode, String> {
     let saved = ReplayFile::load(file).map_err(|error| error.to_string())?;
-    let outcome = saved.run(open_trace(trace_path)?);
+    let outcome = saved.run(trace?);
+    print_trace_error(&outcome);
     let seed = saved.seed;
     if let Some((step, violation)) = &outcome.violation {
         println!("violation: {violation}");

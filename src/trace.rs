@@ -1,43 +1,62 @@
-//! The trace: one JSON object per step, and a stable hash of them all.
+//! The trace: one record per step, and a stable hash of them all.
 //!
-//! A step is every delivered message and every fired timer: `{"step", "time_ms", "actor",
-//! "event"}`. The hash is FNV-1a over the canonical JSON Lines text (each line plus `\n`), so it
-//! is the same across runs, builds and machines as long as the events are: no floats, no map
-//! iteration order and no addresses ever reach an event.
+//! A step is every delivered message and every fired timer: `{step, time_ms, actor, event}`.
+//! The hash is FNV-1a 64 over postcard's compact encoding of each step (a specified, versioned
+//! binary format), so it is the same whether or not a trace file is written, across runs,
+//! builds and machines, as long as the events are: no floats, no map iteration order and no
+//! addresses ever reach an event. JSON is formatted only for a JSON Lines sink; a timeline sink
+//! renders each step on one line the way the golden traces read.
 
+use std::fmt::Display;
 use std::io::Write;
 
 use serde::Serialize;
 
-use crate::sim::{SimTime, fnv1a64};
+use crate::sim::SimTime;
 
-/// Where trace lines go, besides the hash.
-pub trait TraceSink {
-    /// Takes one complete JSON line (without the newline).
-    fn line(&mut self, line: &str) -> std::io::Result<()>;
-}
+/// FNV-1a 64's offset basis.
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a 64's prime.
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-impl<W: Write> TraceSink for W {
-    fn line(&mut self, line: &str) -> std::io::Result<()> {
-        self.write_all(line.as_bytes())?;
-        self.write_all(b"\n")
-    }
+/// Where trace steps go, besides the hash.
+pub enum TraceSink {
+    /// One JSON object per line: `{"step", "time_ms", "actor", "event"}`.
+    JsonLines(Box<dyn Write>),
+    /// One readable line per step: `  1234ms  client-0      LIST rv="0"`.
+    Timeline(Box<dyn Write>),
 }
 
 #[derive(Serialize)]
-struct Line<'a, E: Serialize> {
+struct Line<'a, A: Serialize, E: Serialize> {
     step: u64,
     time_ms: u64,
-    actor: &'a str,
+    actor: &'a A,
     event: &'a E,
+}
+
+/// An FNV-1a 64 hash that postcard writes its encoding into.
+struct Fnv(u64);
+
+impl Write for Fnv {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(FNV_PRIME);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The running trace of one simulation.
 pub struct Trace {
     steps: u64,
-    hash: u64,
-    buffer: Vec<u8>,
-    sink: Option<Box<dyn TraceSink>>,
+    hash: Fnv,
+    sink: Option<TraceSink>,
     sink_error: Option<std::io::Error>,
 }
 
@@ -45,8 +64,7 @@ impl Default for Trace {
     fn default() -> Self {
         Trace {
             steps: 0,
-            hash: fnv1a64(b""),
-            buffer: Vec::with_capacity(256),
+            hash: Fnv(FNV_OFFSET_BASIS),
             sink: None,
             sink_error: None,
         }
@@ -54,8 +72,8 @@ impl Default for Trace {
 }
 
 impl Trace {
-    /// A trace that also writes every line to `sink`.
-    pub fn with_sink(sink: Box<dyn TraceSink>) -> Trace {
+    /// A trace that also writes every step to `sink`.
+    pub fn with_sink(sink: TraceSink) -> Trace {
         Trace {
             sink: Some(sink),
             ..Trace::default()
@@ -63,28 +81,30 @@ impl Trace {
     }
 
     /// Records one step.
-    pub fn record<E: Serialize>(&mut self, now: SimTime, actor: &str, event: &E) {
-        self.buffer.clear();
+    pub fn record<A, E>(&mut self, now: SimTime, actor: &A, event: &E)
+    where
+        A: Serialize + Display,
+        E: Serialize + Display,
+    {
         let line = Line {
             step: self.steps,
             time_ms: now.as_millis(),
             actor,
             event,
         };
-        serde_json::to_writer(&mut self.buffer, &line).expect("trace events always serialize");
-        self.buffer.push(b'\n');
-        for byte in &self.buffer {
-            self.hash ^= u64::from(*byte);
-            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        if let Some(sink) = self.sink.as_mut()
-            && self.sink_error.is_none()
-        {
-            let text =
-                std::str::from_utf8(&self.buffer[..self.buffer.len() - 1]).expect("json is utf-8");
-            if let Err(error) = sink.line(text) {
-                self.sink_error = Some(error);
-            }
+        postcard::to_io(&line, &mut self.hash).expect("trace events always encode");
+        if self.sink_error.is_none() {
+            let written = match &mut self.sink {
+                None => Ok(()),
+                Some(TraceSink::JsonLines(out)) => serde_json::to_writer(&mut *out, &line)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n")),
+                Some(TraceSink::Timeline(out)) => {
+                    let actor = actor.to_string();
+                    writeln!(out, "{:>9}ms  {actor:<12}  {event}", line.time_ms)
+                }
+            };
+            self.sink_error = written.err();
         }
         self.steps += 1;
     }
@@ -94,14 +114,18 @@ impl Trace {
         self.steps
     }
 
-    /// The hash of every line so far.
+    /// The hash of every step so far.
     pub fn hash(&self) -> TraceHash {
-        TraceHash(self.hash)
+        TraceHash(self.hash.0)
     }
 
-    /// The first error writing to the sink, if any.
-    pub fn take_sink_error(&mut self) -> Option<std::io::Error> {
-        self.sink_error.take()
+    /// Flushes the sink and returns the first error writing to it, if any.
+    pub fn finish(&mut self) -> Option<std::io::Error> {
+        let flushed = match &mut self.sink {
+            Some(TraceSink::JsonLines(out) | TraceSink::Timeline(out)) => out.flush(),
+            None => Ok(()),
+        };
+        self.sink_error.take().or(flushed.err())
     }
 }
 
@@ -123,31 +147,52 @@ mod tests {
     use super::*;
 
     #[derive(Clone, Default)]
-    struct Shared(Rc<RefCell<Vec<String>>>);
-    impl TraceSink for Shared {
-        fn line(&mut self, line: &str) -> std::io::Result<()> {
-            self.0.borrow_mut().push(line.to_owned());
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
 
-    #[test]
-    fn each_step_is_one_json_object() {
-        let lines = Shared::default();
-        let mut trace = Trace::with_sink(Box::new(lines.clone()));
-        trace.record(SimTime(5), "etcd", &serde_json::json!({"put": "a"}));
-        assert_eq!(
-            lines.0.borrow()[0],
-            r#"{"step":0,"time_ms":5,"actor":"etcd","event":{"put":"a"}}"#
-        );
+    fn text(shared: &Shared) -> String {
+        String::from_utf8(shared.0.borrow().clone()).expect("utf-8")
     }
 
     #[test]
-    fn the_hash_is_fnv_of_the_json_lines() {
-        let mut trace = Trace::default();
-        trace.record(SimTime(5), "etcd", &"x");
-        let expected = fnv1a64(b"{\"step\":0,\"time_ms\":5,\"actor\":\"etcd\",\"event\":\"x\"}\n");
-        assert_eq!(trace.hash(), TraceHash(expected));
-        assert_eq!(trace.hash().to_string().len(), 16);
+    fn each_step_is_one_json_object_or_one_timeline_line() {
+        let json = Shared::default();
+        let mut trace = Trace::with_sink(TraceSink::JsonLines(Box::new(json.clone())));
+        trace.record(SimTime(5), &"etcd", &"put a");
+        assert_eq!(
+            text(&json),
+            "{\"step\":0,\"time_ms\":5,\"actor\":\"etcd\",\"event\":\"put a\"}\n"
+        );
+        let timeline = Shared::default();
+        let mut trace = Trace::with_sink(TraceSink::Timeline(Box::new(timeline.clone())));
+        trace.record(SimTime(5), &"etcd", &"put a");
+        assert_eq!(text(&timeline), "        5ms  etcd          put a\n");
+    }
+
+    #[test]
+    fn the_hash_is_the_same_with_or_without_a_sink_and_moves_with_any_field() {
+        let mut plain = Trace::default();
+        let mut written = Trace::with_sink(TraceSink::JsonLines(Box::new(Shared::default())));
+        for trace in [&mut plain, &mut written] {
+            trace.record(SimTime(5), &"etcd", &"x");
+        }
+        assert_eq!(plain.hash(), written.hash());
+        let mut later = Trace::default();
+        later.record(SimTime(6), &"etcd", &"x");
+        let mut other_actor = Trace::default();
+        other_actor.record(SimTime(5), &"world", &"x");
+        assert_ne!(plain.hash(), later.hash());
+        assert_ne!(plain.hash(), other_actor.hash());
+        assert_eq!(plain.hash().to_string().len(), 16);
     }
 }

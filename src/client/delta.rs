@@ -55,7 +55,7 @@ impl fmt::Display for DeltaType {
 
 /// A deletion whose final state the client did not see (client-go `DeletedFinalStateUnknown`):
 /// `obj` is the newest state the client knew, possibly stale, possibly absent.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DeletedFinalStateUnknown {
     /// The deleted object's key.
     pub key: ObjectKey,
@@ -64,7 +64,7 @@ pub struct DeletedFinalStateUnknown {
 }
 
 /// What a per-object delta carries: an object, or a tombstone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DeltaObject {
     /// An object state.
     Object(Object),
@@ -206,6 +206,48 @@ pub enum DeltaObjectRef<'a> {
 /// The deltas of one pop, oldest first (client-go `Deltas`). A DeltaFIFO pop holds every
 /// pending delta of one key; a RealFIFO pop holds exactly one delta.
 pub type Deltas = Vec<Delta>;
+
+/// Deltas as `[Added ns/a@5, Deleted DFSU(ns/b, nil)]`.
+pub struct DeltaList<'a>(pub &'a [Delta]);
+
+impl fmt::Display for DeltaList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (index, delta) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{delta}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+impl fmt::Display for Delta {
+    /// `Added ns/a@5`, `Deleted DFSU(ns/b, nil)`, `ReplacedAll("9", [ns/a@5])`, `SyncAll`,
+    /// `Bookmark("9")`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Delta::ReplacedAll(info) => {
+                write!(f, "ReplacedAll(\"{}\", [", info.resource_version)?;
+                for (index, object) in info.objects.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{object}")?;
+                }
+                f.write_str("])")
+            }
+            Delta::SyncAll => f.write_str("SyncAll"),
+            Delta::Bookmark(resource_version) => write!(f, "Bookmark(\"{resource_version}\")"),
+            Delta::Deleted(object) => write!(f, "Deleted {object}"),
+            Delta::Added(object)
+            | Delta::Updated(object)
+            | Delta::Replaced(object)
+            | Delta::Sync(object) => write!(f, "{} {object}", self.delta_type()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

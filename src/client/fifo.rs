@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::bug::Bugs;
-use crate::client::delta::{Delta, DeltaObject, Deltas};
+use crate::client::delta::{Delta, DeltaList, DeltaObject, Deltas};
 use crate::client::delta_fifo::DeltaFifo;
 use crate::client::indexer::KnownObjects;
 use crate::client::queue::{PopError, PopWait, Popped};
@@ -66,6 +66,37 @@ pub enum Fifo {
     Delta(DeltaFifo),
     /// RealFIFO, non-atomic or atomic.
     Real(RealFifo),
+}
+
+impl fmt::Display for Fifo {
+    /// DeltaFIFO as `items{key: [deltas], ...}` in queue order (with `initialPopulationCount`
+    /// until it drains); RealFIFO as `queue[deltas]`, its log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fifo::Delta(fifo) => {
+                f.write_str("items{")?;
+                for (index, (key, deltas)) in fifo.queued().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{key}: {}", DeltaList(deltas))?;
+                }
+                f.write_str("}")?;
+                if fifo.initial_population_count() > 0 {
+                    write!(
+                        f,
+                        " initialPopulationCount={}",
+                        fifo.initial_population_count()
+                    )?;
+                }
+                Ok(())
+            }
+            Fifo::Real(fifo) => {
+                let deltas: Vec<Delta> = fifo.queued().cloned().collect();
+                write!(f, "queue{}", DeltaList(&deltas))
+            }
+        }
+    }
 }
 
 impl Fifo {

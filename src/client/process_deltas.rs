@@ -18,7 +18,7 @@ use crate::client::indexer::Indexer;
 use crate::object::{Object, ObjectKey};
 
 /// A handler call (client-go `ResourceEventHandler` `OnAdd`, `OnUpdate`, `OnDelete`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Notification {
     /// `OnAdd(obj, isInInitialList)`.
     Add {
@@ -131,6 +131,21 @@ fn process_replaced_all_info(
     indexer.replace(info.objects.clone(), info.resource_version);
     assert_eq!(indexer.len(), listed.len());
     deletions.into_iter().chain(replacements).collect()
+}
+
+impl std::fmt::Display for Notification {
+    /// A handler call as client-go names it: `OnAdd(ns/a@5, isInInitialList=true)`,
+    /// `OnUpdate(ns/a@5 -> ns/a@7)`, `OnDelete(ns/a@9)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notification::Add {
+                obj,
+                is_in_initial_list,
+            } => write!(f, "OnAdd({obj}, isInInitialList={is_in_initial_list})"),
+            Notification::Update { old, new } => write!(f, "OnUpdate({old} -> {new})"),
+            Notification::Delete(object) => write!(f, "OnDelete({object})"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ use std::collections::{BTreeMap, VecDeque};
 use super::backoff::Backoff;
 use super::pager::{DEFAULT_PAGE_SIZE, ListPager, ListedItems, PagerStep};
 use crate::api::{
-    ClientMessage, LabelSelector, ListOptions, ListResponse, RequestError, RequestId,
+    ClientMessage, LabelSelector, ListOptions, ListResponse, Objects, RequestError, RequestId,
     ResourceVersionMatch, ResourceVersionParam, ServerMessage, WatchEvent, WatchOptions,
 };
 use crate::bug::{Bug, Bugs};
@@ -123,6 +123,23 @@ pub enum StoreOp {
     Bookmark(ResourceVersion),
     /// `Resync`: the resync period elapsed (the informer decides whether to act).
     Resync,
+}
+
+impl std::fmt::Display for StoreOp {
+    /// The store call as client-go names it: `Replace([ns/a@5], "9")`, `Add(ns/a@5)`, ...
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreOp::Replace {
+                items,
+                resource_version,
+            } => write!(f, "Replace({}, \"{resource_version}\")", Objects(items)),
+            StoreOp::Add(object) => write!(f, "Add({object})"),
+            StoreOp::Update(object) => write!(f, "Update({object})"),
+            StoreOp::Delete(object) => write!(f, "Delete({object})"),
+            StoreOp::Bookmark(resource_version) => write!(f, "Bookmark(\"{resource_version}\")"),
+            StoreOp::Resync => f.write_str("resync timer: Resync()"),
+        }
+    }
 }
 
 /// What the reflector wants done.

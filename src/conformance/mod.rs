@@ -35,7 +35,7 @@ use crate::api::{LabelSelector, WatchEvent, WatchOptions};
 use crate::apiserver::server::ApiserverConfig;
 use crate::object::Object;
 use crate::sim::SimDuration;
-use crate::testkit::apiserver_pair::{Harness, describe};
+use crate::testkit::apiserver_pair::Harness;
 
 /// Which storage the apiserver serves watches from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -221,8 +221,8 @@ fn ensure(condition: bool, message: impl FnOnce() -> String) -> Result<(), Strin
 fn ensure_events(h: &Harness, id: u64, expected: &[WatchEvent]) -> Result<(), String> {
     let got = h.events(id);
     ensure(got == expected, || {
-        let got: Vec<String> = got.iter().map(describe).collect();
-        let want: Vec<String> = expected.iter().map(describe).collect();
+        let got: Vec<String> = got.iter().map(ToString::to_string).collect();
+        let want: Vec<String> = expected.iter().map(ToString::to_string).collect();
         format!(
             "stream {id}: got {got:?}, want {want:?} ({:?})",
             h.events(id)

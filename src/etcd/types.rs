@@ -293,6 +293,43 @@ pub enum WatchResponseKind {
     Canceled,
 }
 
+impl std::fmt::Display for Event {
+    /// `PUT /registry/pods/ns/a@5` or `DELETE /registry/pods/ns/a@6`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = match self.event_type {
+            EventType::Put => "PUT",
+            EventType::Delete => "DELETE",
+        };
+        write!(f, "{verb} {}@{}", self.kv.key, self.kv.mod_revision)
+    }
+}
+
+impl std::fmt::Display for WatchResponse {
+    /// `watch 3: created`, `watch 3: events [PUT k@5, DELETE j@6]`, `watch 3: progress at 7`,
+    /// `watch 3: compacted (compact revision 9)`, `watch 3: canceled`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "watch {}: ", self.watch_id)?;
+        match &self.kind {
+            WatchResponseKind::Created => f.write_str("created"),
+            WatchResponseKind::Events(events) => {
+                f.write_str("events [")?;
+                for (index, event) in events.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{event}")?;
+                }
+                f.write_str("]")
+            }
+            WatchResponseKind::Progress => write!(f, "progress at {}", self.header_revision),
+            WatchResponseKind::Compacted { compact_revision } => {
+                write!(f, "compacted (compact revision {compact_revision})")
+            }
+            WatchResponseKind::Canceled => f.write_str("canceled"),
+        }
+    }
+}
+
 /// Errors of reads and compaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum EtcdError {

@@ -374,7 +374,9 @@ impl Harness {
         self.received
             .iter()
             .filter_map(|message| match message {
-                ServerMessage::WatchEvent { id: got, event } if *got == id => Some(describe(event)),
+                ServerMessage::WatchEvent { id: got, event } if *got == id => {
+                    Some(event.to_string())
+                }
                 ServerMessage::WatchClosed { id: got } if *got == id => Some("CLOSED".to_owned()),
                 ServerMessage::WatchRejected { id: got, error } if *got == id => {
                     Some(format!("REJECTED {error:?}"))
@@ -414,23 +416,6 @@ fn apiservers<'a>(
     peers: &'a mut [Apiserver],
 ) -> impl Iterator<Item = &'a mut Apiserver> {
     std::iter::once(server).chain(peers.iter_mut())
-}
-
-/// One line per event: `ADDED ns/a@2`, `BOOKMARK 3 end`, `ERROR 410`.
-pub fn describe(event: &WatchEvent) -> String {
-    match event {
-        WatchEvent::Added(object) => format!("ADDED {object}"),
-        WatchEvent::Modified(object) => format!("MODIFIED {object}"),
-        WatchEvent::Deleted(object) => format!("DELETED {object}"),
-        WatchEvent::Bookmark {
-            resource_version,
-            initial_events_end,
-        } => {
-            let end = if *initial_events_end { " end" } else { "" };
-            format!("BOOKMARK {resource_version}{end}")
-        }
-        WatchEvent::Error(status) => format!("ERROR {}", status.code),
-    }
 }
 
 /// A plain watch from `resource_version`: no bookmarks, no initial events, every namespace,

@@ -17,7 +17,7 @@ use super::client_process::{ClientProcess, Connection, Direction};
 use super::core::Core;
 use super::event::Ev;
 use super::probes::ClientMarks;
-use super::trace_event::{TraceEvent, describe_answer, describe_delta, describe_notification};
+use super::trace_event::{Actor, Answer, TraceEvent, TracedDeltas};
 
 /// Everything the world keeps for one client identity.
 pub(crate) struct ClientSlot {
@@ -101,7 +101,7 @@ impl ClientSlot {
         let handler = process.handlers.len() - 1;
         let initial_adds = process.informer.pending_notifications(id);
         core.record(
-            &format!("client-{client}"),
+            Actor::Client(client),
             &TraceEvent::LateHandler {
                 handler,
                 initial_adds,
@@ -153,7 +153,7 @@ impl ClientSlot {
         }
         reflector.handle_timeout(now);
         let idle = matches!(reflector.last_error(), Some(ReflectorError::IdleTimeout));
-        core.record(&format!("client-{client}"), &TraceEvent::ReflectorTimer);
+        core.record(Actor::Client(client), &TraceEvent::ReflectorTimer);
         TimerOutcome::Fired {
             reconnect: idle && self.connection.silent,
         }
@@ -161,11 +161,8 @@ impl ClientSlot {
 
     fn send(&mut self, core: &mut Core, client: usize, message: ClientMessage) {
         core.record(
-            &format!("client-{client}"),
-            &TraceEvent::Request {
-                client,
-                message: &message,
-            },
+            Actor::Client(client),
+            &TraceEvent::Request { message: &message },
         );
         self.marks.request(&mut core.stats.probes, &message);
         if let ClientMessage::List { id, options } = &message {
@@ -302,10 +299,9 @@ impl ClientSlot {
         }
         core.report(found)?;
         core.record(
-            &format!("client-{client}"),
+            Actor::Client(client),
             &TraceEvent::Answer {
-                client,
-                message: describe_answer(&message),
+                answer: Answer::of(&message),
             },
         );
         self.process.reflector.handle_message(core.now(), message);
@@ -333,12 +329,11 @@ impl ClientSlot {
             .iter()
             .filter(|delta| matches!(delta, Delta::Deleted(object) if object.is_tombstone()))
             .count() as u64;
-        let summary: Vec<String> = deltas.iter().map(describe_delta).collect();
         core.record(
-            &format!("client-{client}"),
+            Actor::Client(client),
             &TraceEvent::Pop {
-                key: processed.popped.key().map(ToString::to_string),
-                deltas: summary,
+                key: processed.popped.key(),
+                deltas: TracedDeltas(deltas),
             },
         );
         let found = core
@@ -418,10 +413,10 @@ impl ClientSlot {
         let pending = informer.pending_notifications(id);
         core.stats.notifications += 1;
         core.record(
-            &format!("client-{client}"),
+            Actor::Client(client),
             &TraceEvent::Handler {
                 handler,
-                notification: describe_notification(&delivered.notification),
+                notification: &delivered.notification,
             },
         );
         let found =

@@ -8,7 +8,7 @@ use crate::trace::Trace;
 
 use super::event::Ev;
 use super::stats::RunStats;
-use super::trace_event::TraceEvent;
+use super::trace_event::{Actor, TraceEvent};
 
 /// The most steps one run may take: a run that needs more is stuck.
 pub(crate) const STEPS_MAX: u64 = 2_000_000;
@@ -67,8 +67,8 @@ impl Core {
     }
 
     /// Writes one trace line for `actor`.
-    pub(crate) fn record(&mut self, actor: &str, event: &TraceEvent<'_>) {
-        self.trace.record(self.kernel.now(), actor, event);
+    pub(crate) fn record(&mut self, actor: Actor, event: &TraceEvent<'_>) {
+        self.trace.record(self.kernel.now(), &actor, event);
     }
 
     /// Hands what a check found to the checker's one reporting path, at the current step.

@@ -11,7 +11,7 @@ use crate::sim::SimDuration;
 
 use super::core::Core;
 use super::event::Ev;
-use super::trace_event::TraceEvent;
+use super::trace_event::{Actor, TraceEvent};
 use super::writer::{self, CommitOutcome, PendingWrite};
 
 /// kube-apiserver's compaction bookkeeping key: outside every resource prefix.
@@ -121,7 +121,7 @@ impl EtcdSide {
             &mut core.streams.workload,
         );
         core.record(
-            &format!("writer-{writer}"),
+            Actor::Writer(writer),
             &TraceEvent::Read {
                 key: &plan.key,
                 mod_revision: plan.expected_mod_revision,
@@ -145,7 +145,7 @@ impl EtcdSide {
         let response = self.checked_txn(core, &writer::commit_txn(&write))?;
         let outcome = writer::after_commit(&mut write, &response);
         core.record(
-            &format!("writer-{writer}"),
+            Actor::Writer(writer),
             &TraceEvent::Commit {
                 write: &write,
                 outcome: &outcome,
@@ -185,12 +185,12 @@ impl EtcdSide {
             let found = core.checker.on_etcd_compact(target, &fake);
             core.report(found)?;
             core.stats.compactions += u64::from(fake.is_ok());
-            format!("{fake:?}")
+            Some(fake)
         } else {
-            "first tick".to_owned()
+            None
         };
         core.record(
-            "compactor",
+            Actor::Compactor,
             &TraceEvent::Compact {
                 revision: target,
                 outcome,
@@ -245,7 +245,7 @@ impl EtcdSide {
         }
         self.etcd.progress_tick();
         let revision = self.etcd.revision();
-        core.record("etcd", &TraceEvent::ProgressTick { revision });
+        core.record(Actor::Etcd, &TraceEvent::ProgressTick { revision });
         true
     }
 

@@ -12,7 +12,7 @@ use crate::sim::{Delivery, Link, SimDuration};
 
 use super::core::Core;
 use super::event::Ev;
-use super::trace_event::TraceEvent;
+use super::trace_event::{Actor, TraceEvent};
 use super::writer::RESOURCE_PREFIX;
 
 /// One client of etcd's watch API.
@@ -57,17 +57,12 @@ impl EtcdWatchers {
         self.watchers.len()
     }
 
-    /// Each watcher starts at a random time in the first half of the run; faults are drawn
-    /// every second.
+    /// Each watcher starts at a random time in the first half of the run.
     pub(crate) fn schedule_start(&self, core: &mut Core) {
         for watcher in 0..self.watchers.len() {
             let delay = core.streams.faults.below(core.scenario.duration_ms / 2 + 1);
             core.kernel
                 .schedule_in(SimDuration(delay), Ev::WatcherStart { watcher });
-        }
-        if !self.watchers.is_empty() {
-            core.kernel
-                .schedule_in(SimDuration::from_secs(1), Ev::FaultTick);
         }
     }
 
@@ -76,43 +71,51 @@ impl EtcdWatchers {
         self.owner.contains_key(&watch)
     }
 
-    /// One second of faults: each watcher with an open watch may stall, lose its connection
-    /// or ask for progress. The caller flushes and schedules the next tick.
-    pub(crate) fn fault_tick(&mut self, core: &mut Core, etcd: &mut Etcd) -> bool {
-        if core.healed {
+    /// Planned fault: watcher `watcher` stops reading for `ms`, if it has a watch it reads.
+    /// Returns whether it stalled; the caller then flushes.
+    pub(crate) fn stall(
+        &mut self,
+        core: &mut Core,
+        etcd: &mut Etcd,
+        watcher: usize,
+        ms: u64,
+    ) -> bool {
+        let state = &mut self.watchers[watcher];
+        let Some(id) = state.watch.as_ref().map(|watch| watch.id) else {
+            return false;
+        };
+        if state.stalled {
             return false;
         }
-        let config = core.scenario.etcd_watchers.clone();
-        for watcher in 0..self.watchers.len() {
-            let Some(id) = self.watchers[watcher].watch.as_ref().map(|watch| watch.id) else {
-                continue;
-            };
-            let actor = format!("watcher-{watcher}");
-            let faults = &mut core.streams.faults;
-            if !self.watchers[watcher].stalled && faults.chance(config.stall_probability) {
-                tolerate_gone(etcd.stall_watcher(id));
-                self.watchers[watcher].stalled = true;
-                core.record(&actor, &TraceEvent::Stall { watch_id: id });
-                let stall = core.streams.faults.between(1, config.stall_ms_max.max(1));
-                core.kernel
-                    .schedule_in(SimDuration(stall), Ev::StallEnd { watcher });
-            } else if faults.chance(config.disconnect_probability) {
-                self.disconnect(core, etcd, watcher);
-            } else if faults.chance(config.progress_request_probability) {
-                tolerate_gone(etcd.request_progress(id));
-                core.record(&actor, &TraceEvent::ProgressRequest { watch_id: id });
-            }
-        }
+        tolerate_gone(etcd.stall_watcher(id));
+        state.stalled = true;
+        core.record(Actor::Watcher(watcher), &TraceEvent::Stall { watch_id: id });
+        core.kernel
+            .schedule_in(SimDuration(ms), Ev::StallEnd { watcher });
         true
     }
 
-    /// The next second's faults.
-    pub(crate) fn schedule_fault_tick(core: &mut Core) {
-        core.kernel
-            .schedule_in(SimDuration::from_secs(1), Ev::FaultTick);
+    /// Planned fault: watcher `watcher` asks for a progress notification, if it has a watch.
+    pub(crate) fn request_progress(
+        &mut self,
+        core: &mut Core,
+        etcd: &mut Etcd,
+        watcher: usize,
+    ) -> bool {
+        let Some(id) = self.watchers[watcher].watch.as_ref().map(|watch| watch.id) else {
+            return false;
+        };
+        tolerate_gone(etcd.request_progress(id));
+        core.record(
+            Actor::Watcher(watcher),
+            &TraceEvent::ProgressRequest { watch_id: id },
+        );
+        true
     }
 
-    fn disconnect(&mut self, core: &mut Core, etcd: &mut Etcd, watcher: usize) {
+    /// Planned fault: watcher `watcher`'s connection breaks, if it has a watch; it resumes
+    /// after a backoff.
+    pub(crate) fn disconnect(&mut self, core: &mut Core, etcd: &mut Etcd, watcher: usize) {
         let Some(mut watch) = self.watchers[watcher].watch.take() else {
             return;
         };
@@ -123,7 +126,7 @@ impl EtcdWatchers {
         tolerate_gone(etcd.cancel_watch(watch.id));
         self.owner.remove(&watch.id);
         core.record(
-            &format!("watcher-{watcher}"),
+            Actor::Watcher(watcher),
             &TraceEvent::Disconnect { watch_id: watch.id },
         );
         let backoff = core.streams.faults.between(100, 2_000);
@@ -143,7 +146,7 @@ impl EtcdWatchers {
         state.stalled = false;
         tolerate_gone(etcd.resume_watcher(id));
         core.record(
-            &format!("watcher-{watcher}"),
+            Actor::Watcher(watcher),
             &TraceEvent::Resume { watch_id: id },
         );
         true
@@ -190,7 +193,7 @@ impl EtcdWatchers {
         core.checker.on_etcd_watch_opened(watcher, range, resolved);
         self.watchers[watcher].watch = Some(OpenWatch { id, link });
         core.record(
-            &format!("watcher-{watcher}"),
+            Actor::Watcher(watcher),
             &TraceEvent::Watch {
                 watch_id: id,
                 start_revision,
@@ -235,7 +238,7 @@ impl EtcdWatchers {
         response: WatchResponse,
         compact_revision: Revision,
     ) -> Result<(), Violation> {
-        let actor = format!("watcher-{watcher}");
+        let actor = Actor::Watcher(watcher);
         let state = &mut self.watchers[watcher];
         let open = state
             .watch
@@ -243,7 +246,7 @@ impl EtcdWatchers {
             .is_some_and(|watch| watch.id == response.watch_id && watch.link.accepts(delivery));
         if !open {
             core.record(
-                &actor,
+                actor,
                 &TraceEvent::Lost {
                     watch_id: response.watch_id,
                 },
@@ -276,7 +279,7 @@ impl EtcdWatchers {
             WatchResponseKind::Created | WatchResponseKind::Canceled => {}
         }
         core.record(
-            &actor,
+            actor,
             &TraceEvent::Received {
                 response: &response,
             },

@@ -19,8 +19,6 @@ pub(crate) enum Ev {
     CompactTick,
     /// etcd's progress-notify timer ticks.
     ProgressTick,
-    /// The raw etcd watchers' faults are drawn for the next second.
-    FaultTick,
     /// A raw etcd watcher opens its watch.
     WatcherStart { watcher: usize },
     /// A raw etcd watcher reads again after a stall.

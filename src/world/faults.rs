@@ -4,6 +4,8 @@
 //! Expansion is swarm testing (Groce et al., ISSTA 2012): each seed first switches a random
 //! subset of fault kinds off, then draws the remaining kinds' faults second by second, so
 //! that across seeds every combination of kinds gets explored and no kind drowns another.
+//! The raw etcd watchers' faults (stall, disconnect, progress request) are drawn second by
+//! second too, one at most per watcher, outside the swarm (as their own scenario knobs ask).
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,23 @@ pub enum Fault {
         /// For how long.
         ms: u64,
     },
+    /// A raw etcd watcher stops reading its watch for `ms` (if it has one and reads).
+    WatcherStall {
+        /// The raw etcd watcher.
+        watcher: u32,
+        /// For how long.
+        ms: u64,
+    },
+    /// A raw etcd watcher's connection breaks; it resumes after a backoff.
+    WatcherDisconnect {
+        /// The raw etcd watcher.
+        watcher: u32,
+    },
+    /// A raw etcd watcher asks etcd for a progress notification.
+    WatcherProgressRequest {
+        /// The raw etcd watcher.
+        watcher: u32,
+    },
 }
 
 /// A fault at a time.
@@ -97,10 +116,21 @@ impl FaultPlan {
             f.client_restart_probability,
             f.cache_stall_probability,
         ];
-        let clients = u64::from(scenario.clients.count);
         let apiservers = u64::from(scenario.apiservers.count);
+        // Without an apiserver there are no informer clients to strike.
+        let clients = if apiservers == 0 {
+            0
+        } else {
+            u64::from(scenario.clients.count)
+        };
         let mut faults = Vec::new();
         for second in 0..scenario.duration_ms / 1000 {
+            for watcher in 0..scenario.etcd_watchers.count {
+                if let Some(fault) = watcher_fault(scenario, watcher, rng) {
+                    let at_ms = second * 1000 + rng.below(1000);
+                    faults.push(TimedFault { at_ms, fault });
+                }
+            }
             for (kind, probability) in probabilities.iter().enumerate() {
                 let targets = if kind == 4 || kind == 5 || kind == 7 {
                     apiservers
@@ -123,6 +153,21 @@ impl FaultPlan {
     }
 }
 
+/// One second's fault of raw etcd watcher `watcher`, if any: a stall, else a disconnect, else a
+/// progress request, each with its per-second chance.
+fn watcher_fault(scenario: &Scenario, watcher: u32, rng: &mut RngStream) -> Option<Fault> {
+    let config = &scenario.etcd_watchers;
+    if rng.chance(config.stall_probability) {
+        let ms = rng.between(1, config.stall_ms_max.max(1));
+        return Some(Fault::WatcherStall { watcher, ms });
+    }
+    if rng.chance(config.disconnect_probability) {
+        return Some(Fault::WatcherDisconnect { watcher });
+    }
+    rng.chance(config.progress_request_probability)
+        .then_some(Fault::WatcherProgressRequest { watcher })
+}
+
 fn make_fault(kind: usize, target: u32, scenario: &Scenario, rng: &mut RngStream) -> Fault {
     let f = &scenario.faults;
     match kind {
@@ -143,6 +188,41 @@ fn make_fault(kind: usize, target: u32, scenario: &Scenario, rng: &mut RngStream
             apiserver: target,
             ms: rng.between(1, f.cache_stall_ms_max.max(1)),
         },
+    }
+}
+
+impl std::fmt::Display for Fault {
+    /// The fault as the timeline says it: `client-2 disconnects`, `apiserver-0 restarts`, ...
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Disconnect { client } => write!(f, "client-{client}'s connection breaks"),
+            Fault::SlowConsumer { client, ms } => {
+                write!(f, "client-{client} stops reading for {ms} ms")
+            }
+            Fault::SilentConnection { client } => {
+                write!(f, "client-{client}'s connection goes silent")
+            }
+            Fault::DelaySpike { client, ms } => {
+                write!(f, "client-{client}'s next message is held back {ms} ms")
+            }
+            Fault::CacherReinit { apiserver } => {
+                write!(f, "apiserver-{apiserver}'s cacher loses its etcd watch")
+            }
+            Fault::ApiserverRestart { apiserver } => write!(f, "apiserver-{apiserver} restarts"),
+            Fault::ClientRestart { client } => write!(f, "client-{client}'s process restarts"),
+            Fault::CacheStall { apiserver, ms } => {
+                write!(f, "apiserver-{apiserver} stops reading etcd for {ms} ms")
+            }
+            Fault::WatcherStall { watcher, ms } => {
+                write!(f, "watcher-{watcher} stops reading for {ms} ms")
+            }
+            Fault::WatcherDisconnect { watcher } => {
+                write!(f, "watcher-{watcher}'s connection breaks")
+            }
+            Fault::WatcherProgressRequest { watcher } => {
+                write!(f, "watcher-{watcher} asks for progress")
+            }
+        }
     }
 }
 

@@ -40,7 +40,7 @@ use etcd_side::EtcdSide;
 use etcd_watchers::EtcdWatchers;
 use event::Ev;
 use faults::FaultPlan;
-use trace_event::TraceEvent;
+use trace_event::{Actor, TraceEvent};
 
 pub use stats::RunStats;
 
@@ -63,6 +63,8 @@ pub struct RunOutcome {
     pub stats: RunStats,
     /// The fault plan the run followed.
     pub plan: FaultPlan,
+    /// Why the trace sink could not be written, if it could not.
+    pub trace_error: Option<String>,
 }
 
 /// One simulated cluster.
@@ -126,7 +128,9 @@ impl World {
             .err()
             .map(|violation| (self.core.trace.steps(), violation));
         let stats = self.collect_stats();
+        let trace_error = self.core.trace.finish().map(|error| error.to_string());
         RunOutcome {
+            trace_error,
             violation,
             steps: self.core.trace.steps(),
             trace_hash: self.core.trace.hash(),
@@ -175,10 +179,12 @@ impl World {
         for (index, slot) in self.apiservers.iter_mut().enumerate() {
             slot.schedule_timer(core, index);
         }
-        if self.apiservers.is_empty() {
-            return;
-        }
-        for client in 0..core.scenario.clients.count as usize {
+        let clients = if self.apiservers.is_empty() {
+            0
+        } else {
+            core.scenario.clients.count as usize
+        };
+        for client in 0..clients {
             let slot = ClientSlot::new(&mut self.core, client, 0, self.apiservers.len());
             slot.schedule_late_handlers(&mut self.core, client);
             self.clients.push(Some(slot));
@@ -212,13 +218,6 @@ impl World {
                 if self.etcd.progress_tick(core) {
                     self.flush_etcd();
                     EtcdSide::schedule_progress_tick(&mut self.core);
-                }
-                Ok(())
-            }
-            Ev::FaultTick => {
-                if self.watchers.fault_tick(core, &mut self.etcd.etcd) {
-                    self.flush_etcd();
-                    EtcdWatchers::schedule_fault_tick(&mut self.core);
                 }
                 Ok(())
             }
@@ -328,7 +327,7 @@ impl World {
     /// the cluster heals.
     fn heal(&mut self) {
         self.core.healed = true;
-        self.core.record("world", &TraceEvent::Heal);
+        self.core.record(Actor::World, &TraceEvent::Heal);
         for watcher in 0..self.watchers.len() {
             self.end_watcher_stall(watcher);
             if self.watchers.is_closed(watcher) {
@@ -360,7 +359,7 @@ impl World {
             return Ok(());
         }
         self.settled = true;
-        self.core.record("world", &TraceEvent::Settled);
+        self.core.record(Actor::World, &TraceEvent::Settled);
         for slot in self.clients.iter().flatten() {
             let process = &slot.process;
             let found = Checker::check_mirrors(&process.informer, &process.handlers).err();

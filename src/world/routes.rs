@@ -12,7 +12,7 @@ use super::client_process::{Connection, Direction};
 use super::clients::{ClientSlot, TimerOutcome};
 use super::event::Ev;
 use super::faults::{Fault, TimedFault};
-use super::trace_event::TraceEvent;
+use super::trace_event::{Actor, TraceEvent};
 use super::{World, live_slot};
 
 impl World {
@@ -61,10 +61,8 @@ impl World {
             return;
         }
         let now = self.core.now();
-        self.core.record(
-            &format!("apiserver-{apiserver}"),
-            &TraceEvent::ApiserverTimer,
-        );
+        self.core
+            .record(Actor::Apiserver(apiserver), &TraceEvent::ApiserverTimer);
         self.apiservers[apiserver]
             .server
             .handle_timeout(now, &mut self.etcd.etcd);
@@ -81,7 +79,7 @@ impl World {
             return;
         }
         self.core.record(
-            &format!("apiserver-{apiserver}"),
+            Actor::Apiserver(apiserver),
             &TraceEvent::ApiserverEtcd {
                 response: &response,
             },
@@ -203,7 +201,7 @@ impl World {
         let now = self.core.now();
         self.core.stats.faults += 1;
         self.core
-            .record("faults", &TraceEvent::Fault { fault: &timed });
+            .record(Actor::Faults, &TraceEvent::Fault { fault: &timed });
         match timed.fault {
             Fault::Disconnect { client } => {
                 self.reconnect(client as usize, true);
@@ -236,6 +234,30 @@ impl World {
             }
             Fault::ApiserverRestart { apiserver } => self.restart_apiserver(apiserver as usize)?,
             Fault::ClientRestart { client } => self.restart_client(client as usize)?,
+            Fault::WatcherStall { watcher, ms } => {
+                let etcd = &mut self.etcd.etcd;
+                if self
+                    .watchers
+                    .stall(&mut self.core, etcd, watcher as usize, ms)
+                {
+                    self.flush_etcd();
+                }
+            }
+            Fault::WatcherDisconnect { watcher } => {
+                let etcd = &mut self.etcd.etcd;
+                self.watchers
+                    .disconnect(&mut self.core, etcd, watcher as usize);
+                self.flush_etcd();
+            }
+            Fault::WatcherProgressRequest { watcher } => {
+                let etcd = &mut self.etcd.etcd;
+                if self
+                    .watchers
+                    .request_progress(&mut self.core, etcd, watcher as usize)
+                {
+                    self.flush_etcd();
+                }
+            }
             Fault::CacheStall { apiserver, ms } => {
                 let apiserver = apiserver as usize;
                 if let Some(watch) = self.apiservers[apiserver].server.cache_upstream_watch()

@@ -1,173 +1,337 @@
-//! What the world writes into the trace: one event per step.
+//! What the world writes into the trace: one typed event per step, by one actor. No prose and
+//! no `Debug` strings reach the hashed trace; the readable rendering (`Display`, in client-go's
+//! words, the golden traces' style) is derived from the typed event.
 
-use serde::Serialize;
+use std::fmt;
 
-use crate::api::{ClientMessage, ServerMessage, WatchEvent};
+use serde::{Serialize, Serializer};
+
+use crate::api::{ClientMessage, RequestError, RequestId, ServerMessage, WatchEvent};
 use crate::client::{Delta, DeltaObject, Notification};
-use crate::etcd::{Revision, WatchId, WatchResponse};
+use crate::etcd::{EtcdError, Revision, WatchId, WatchResponse};
+use crate::object::{Object, ObjectKey, ResourceVersion};
 
 use super::faults::TimedFault;
 use super::writer::{CommitOutcome, PendingWrite};
 
-/// One line of the trace.
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum TraceEvent<'a> {
-    Read {
-        key: &'a str,
-        mod_revision: Revision,
-    },
-    Commit {
-        write: &'a PendingWrite,
-        outcome: &'a CommitOutcome,
-    },
-    Compact {
-        revision: Revision,
-        outcome: String,
-    },
-    ProgressTick {
-        revision: Revision,
-    },
-    Watch {
-        watch_id: WatchId,
-        start_revision: Revision,
-    },
-    Stall {
-        watch_id: WatchId,
-    },
-    Resume {
-        watch_id: WatchId,
-    },
-    Disconnect {
-        watch_id: WatchId,
-    },
-    ProgressRequest {
-        watch_id: WatchId,
-    },
-    Received {
-        response: &'a WatchResponse,
-    },
-    Lost {
-        watch_id: WatchId,
-    },
-    Heal,
-    Settled,
-    ApiserverTimer,
-    ApiserverEtcd {
-        response: &'a WatchResponse,
-    },
-    Request {
-        client: usize,
-        message: &'a ClientMessage,
-    },
-    Answer {
-        client: usize,
-        message: String,
-    },
-    Pop {
-        key: Option<String>,
-        deltas: Vec<String>,
-    },
-    Handler {
-        handler: usize,
-        notification: String,
-    },
-    ReflectorTimer,
-    LateHandler {
-        handler: usize,
-        initial_adds: usize,
-    },
-    Fault {
-        fault: &'a TimedFault,
-    },
+/// Who did what a step records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Actor {
+    Writer(usize),
+    Compactor,
+    Etcd,
+    Watcher(usize),
+    Apiserver(usize),
+    Client(usize),
+    Faults,
+    World,
 }
 
-fn describe_object(object: &DeltaObject) -> String {
-    match object {
-        DeltaObject::Object(object) => object.to_string(),
-        DeltaObject::Tombstone(tombstone) => {
-            format!(
-                "DFSU({}, {})",
-                tombstone.key,
-                tombstone
-                    .obj
-                    .as_ref()
-                    .map_or("nil".to_owned(), ToString::to_string)
-            )
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Writer(index) => write!(f, "writer-{index}"),
+            Actor::Compactor => f.write_str("compactor"),
+            Actor::Etcd => f.write_str("etcd"),
+            Actor::Watcher(index) => write!(f, "watcher-{index}"),
+            Actor::Apiserver(index) => write!(f, "apiserver-{index}"),
+            Actor::Client(index) => write!(f, "client-{index}"),
+            Actor::Faults => f.write_str("faults"),
+            Actor::World => f.write_str("world"),
         }
     }
 }
 
-pub(crate) fn describe_delta(delta: &Delta) -> String {
-    let what = match delta {
-        Delta::Added(object)
-        | Delta::Updated(object)
-        | Delta::Replaced(object)
-        | Delta::Sync(object) => object.to_string(),
-        Delta::Deleted(object) => describe_object(object),
-        Delta::ReplacedAll(info) => format!(
-            "{} objects at {}",
-            info.objects.len(),
-            info.resource_version
-        ),
-        Delta::SyncAll => String::new(),
-        Delta::Bookmark(resource_version) => resource_version.to_string(),
-    };
-    format!("{} {what}", delta.delta_type().as_str())
-}
-
-pub(crate) fn describe_notification(notification: &Notification) -> String {
-    match notification {
-        Notification::Add {
-            obj,
-            is_in_initial_list,
-        } => format!("add {obj} initial={is_in_initial_list}"),
-        Notification::Update { old, new } => format!("update {old} -> {new}"),
-        Notification::Delete(object) => format!("delete {}", describe_object(object)),
+impl Serialize for Actor {
+    /// Its name in a readable trace (`client-3`); a tag and an index in the hashed encoding.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            return serializer.collect_str(self);
+        }
+        let (tag, index): (u8, usize) = match *self {
+            Actor::Writer(index) => (0, index),
+            Actor::Compactor => (1, 0),
+            Actor::Etcd => (2, 0),
+            Actor::Watcher(index) => (3, index),
+            Actor::Apiserver(index) => (4, index),
+            Actor::Client(index) => (5, index),
+            Actor::Faults => (6, 0),
+            Actor::World => (7, 0),
+        };
+        (tag, index as u64).serialize(serializer)
     }
 }
 
-pub(crate) fn describe_answer(message: &ServerMessage) -> String {
-    match message {
-        ServerMessage::List {
-            id,
-            result: Ok(page),
-        } => format!(
-            "list {id}: {} items at {}{}",
-            page.items.len(),
-            page.resource_version,
-            if page.continue_token.is_some() {
-                ", more"
-            } else {
-                ""
-            }
-        ),
-        ServerMessage::List {
-            id,
-            result: Err(error),
-        } => format!("list {id}: {error:?}"),
-        ServerMessage::WatchRejected { id, error } => format!("watch {id} rejected: {error:?}"),
-        ServerMessage::WatchEvent { id, event } => match event {
-            WatchEvent::Added(object) => format!("watch {id}: ADDED {object}"),
-            WatchEvent::Modified(object) => format!("watch {id}: MODIFIED {object}"),
-            WatchEvent::Deleted(object) => format!("watch {id}: DELETED {object}"),
-            WatchEvent::Bookmark {
+/// One step of the trace.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TraceEvent<'a> {
+    /// A writer read the key it will write.
+    Read {
+        key: &'a str,
+        mod_revision: Revision,
+    },
+    /// A writer's commit and what became of it.
+    Commit {
+        write: &'a PendingWrite,
+        outcome: &'a CommitOutcome,
+    },
+    /// The compactor's tick: `None` on the first, which only bumps.
+    Compact {
+        revision: Revision,
+        outcome: Option<Result<Revision, EtcdError>>,
+    },
+    /// etcd's progress-notify timer.
+    ProgressTick { revision: Revision },
+    /// A raw watcher opened a watch.
+    Watch {
+        watch_id: WatchId,
+        start_revision: Revision,
+    },
+    /// A raw watcher stopped reading.
+    Stall { watch_id: WatchId },
+    /// A raw watcher reads again.
+    Resume { watch_id: WatchId },
+    /// A raw watcher's connection broke.
+    Disconnect { watch_id: WatchId },
+    /// A raw watcher asked for progress.
+    ProgressRequest { watch_id: WatchId },
+    /// A watch message reached a raw watcher.
+    Received { response: &'a WatchResponse },
+    /// A watch message arrived for a watch the watcher no longer has.
+    Lost { watch_id: WatchId },
+    /// The fault phase ended.
+    Heal,
+    /// Every part settled.
+    Settled,
+    /// An apiserver's timer fired.
+    ApiserverTimer,
+    /// A message of its etcd watch reached an apiserver's cacher.
+    ApiserverEtcd { response: &'a WatchResponse },
+    /// A client sent a request.
+    Request { message: &'a ClientMessage },
+    /// An answer reached a client.
+    Answer { answer: Answer<'a> },
+    /// A client's informer popped and processed one item.
+    Pop {
+        key: Option<&'a ObjectKey>,
+        deltas: TracedDeltas<'a>,
+    },
+    /// A handler was notified.
+    Handler {
+        handler: usize,
+        notification: &'a Notification,
+    },
+    /// A client's reflector timer fired.
+    ReflectorTimer,
+    /// A handler registered on a running informer, with its initial adds.
+    LateHandler { handler: usize, initial_adds: usize },
+    /// A planned fault struck.
+    Fault { fault: &'a TimedFault },
+}
+
+/// A server message as the trace keeps it: a list page by its size, not its items.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Answer<'a> {
+    /// A list page.
+    List {
+        id: RequestId,
+        items: usize,
+        resource_version: ResourceVersion,
+        more: bool,
+    },
+    /// A failed list.
+    ListFailed {
+        id: RequestId,
+        error: &'a RequestError,
+    },
+    /// A refused watch.
+    WatchRejected {
+        id: RequestId,
+        error: &'a RequestError,
+    },
+    /// One watch event.
+    Event {
+        id: RequestId,
+        event: &'a WatchEvent,
+    },
+    /// A cleanly closed watch.
+    Closed { id: RequestId },
+}
+
+impl<'a> Answer<'a> {
+    pub(crate) fn of(message: &'a ServerMessage) -> Answer<'a> {
+        match message {
+            ServerMessage::List {
+                id,
+                result: Ok(page),
+            } => Answer::List {
+                id: *id,
+                items: page.items.len(),
+                resource_version: page.resource_version,
+                more: page.continue_token.is_some(),
+            },
+            ServerMessage::List {
+                id,
+                result: Err(error),
+            } => Answer::ListFailed { id: *id, error },
+            ServerMessage::WatchRejected { id, error } => Answer::WatchRejected { id: *id, error },
+            ServerMessage::WatchEvent { id, event } => Answer::Event { id: *id, event },
+            ServerMessage::WatchClosed { id } => Answer::Closed { id: *id },
+        }
+    }
+}
+
+/// One delta as the trace keeps it: a whole-store delta by its size.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum TracedDelta<'a> {
+    Added(&'a Object),
+    Updated(&'a Object),
+    Replaced(&'a Object),
+    Sync(&'a Object),
+    Deleted(&'a DeltaObject),
+    ReplacedAll {
+        objects: usize,
+        resource_version: ResourceVersion,
+    },
+    SyncAll,
+    Bookmark(ResourceVersion),
+}
+
+impl<'a> TracedDelta<'a> {
+    fn of(delta: &'a Delta) -> TracedDelta<'a> {
+        match delta {
+            Delta::Added(object) => TracedDelta::Added(object),
+            Delta::Updated(object) => TracedDelta::Updated(object),
+            Delta::Replaced(object) => TracedDelta::Replaced(object),
+            Delta::Sync(object) => TracedDelta::Sync(object),
+            Delta::Deleted(object) => TracedDelta::Deleted(object),
+            Delta::ReplacedAll(info) => TracedDelta::ReplacedAll {
+                objects: info.objects.len(),
+                resource_version: info.resource_version,
+            },
+            Delta::SyncAll => TracedDelta::SyncAll,
+            Delta::Bookmark(resource_version) => TracedDelta::Bookmark(*resource_version),
+        }
+    }
+}
+
+/// The deltas of one pop, written as [`TracedDelta`]s without copying them.
+pub(crate) struct TracedDeltas<'a>(pub(crate) &'a [Delta]);
+
+impl Serialize for TracedDeltas<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(TracedDelta::of))
+    }
+}
+
+impl fmt::Display for Answer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::List {
+                items,
                 resource_version,
-                initial_events_end,
+                more,
+                ..
             } => {
-                format!(
-                    "watch {id}: BOOKMARK {resource_version}{}",
-                    if *initial_events_end {
-                        " initial-events-end"
-                    } else {
-                        ""
-                    }
+                let more = if *more { ", more" } else { "" };
+                write!(
+                    f,
+                    "LIST -> 200 OK, {items} items, rv={resource_version}{more}"
                 )
             }
-            WatchEvent::Error(status) => {
-                format!("watch {id}: ERROR {} {}", status.code, status.message)
+            Answer::ListFailed { error, .. } => write!(f, "LIST -> {error}"),
+            Answer::WatchRejected { id, error } => write!(f, "WATCH #{id} -> {error}"),
+            Answer::Event { id, event } => write!(f, "#{id} {event}"),
+            Answer::Closed { id } => write!(f, "#{id} closed"),
+        }
+    }
+}
+
+impl fmt::Display for TracedDeltas<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (index, delta) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
             }
-        },
-        ServerMessage::WatchClosed { id } => format!("watch {id}: closed"),
+            match delta {
+                Delta::ReplacedAll(info) => write!(
+                    f,
+                    "ReplacedAll(\"{}\", {} objects)",
+                    info.resource_version,
+                    info.objects.len()
+                )?,
+                delta => write!(f, "{delta}")?,
+            }
+        }
+        f.write_str("]")
+    }
+}
+
+impl fmt::Display for TraceEvent<'_> {
+    /// What happened, in client-go's and etcd's words.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceEvent::Read { key, mod_revision } => {
+                write!(f, "GET {key} (mod_revision {mod_revision})")
+            }
+            TraceEvent::Commit { write, outcome } => write!(f, "{write} -> {outcome}"),
+            TraceEvent::Compact {
+                revision,
+                outcome: None,
+            } => write!(f, "compactor's first tick, bumps at rev {revision}"),
+            TraceEvent::Compact {
+                revision,
+                outcome: Some(Ok(_)),
+            } => write!(f, "compact at rev {revision}"),
+            TraceEvent::Compact {
+                revision,
+                outcome: Some(Err(error)),
+            } => write!(f, "compact at rev {revision} -> {error}"),
+            TraceEvent::ProgressTick { revision } => {
+                write!(f, "progress notifications at rev {revision}")
+            }
+            TraceEvent::Watch {
+                watch_id,
+                start_revision,
+            } => write!(f, "WATCH {watch_id} from rev {start_revision}"),
+            TraceEvent::Stall { watch_id } => write!(f, "stops reading watch {watch_id}"),
+            TraceEvent::Resume { watch_id } => write!(f, "reads watch {watch_id} again"),
+            TraceEvent::Disconnect { watch_id } => {
+                write!(f, "connection of watch {watch_id} breaks")
+            }
+            TraceEvent::ProgressRequest { watch_id } => {
+                write!(f, "RequestProgress on watch {watch_id}")
+            }
+            TraceEvent::Received { response } | TraceEvent::ApiserverEtcd { response } => {
+                write!(f, "{response}")
+            }
+            TraceEvent::Lost { watch_id } => write!(f, "message of gone watch {watch_id} lost"),
+            TraceEvent::Heal => f.write_str("faults heal, writes stop"),
+            TraceEvent::Settled => f.write_str("settled"),
+            TraceEvent::ApiserverTimer => f.write_str("timer"),
+            TraceEvent::Request { message } => write!(f, "{message}"),
+            TraceEvent::Answer { answer } => write!(f, "{answer}"),
+            TraceEvent::Pop { key, deltas } => match key {
+                Some(key) => write!(f, "Pop {key} {deltas}"),
+                None => write!(f, "Pop {deltas}"),
+            },
+            TraceEvent::Handler {
+                handler,
+                notification,
+            } => write!(f, "handler-{handler} {notification}"),
+            TraceEvent::ReflectorTimer => f.write_str("reflector timer"),
+            TraceEvent::LateHandler {
+                handler,
+                initial_adds,
+            } => write!(
+                f,
+                "AddEventHandler(handler-{handler}) on a running informer, {initial_adds} initial adds"
+            ),
+            TraceEvent::Fault { fault } => write!(f, "{}", fault.fault),
+        }
     }
 }

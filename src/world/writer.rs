@@ -177,3 +177,32 @@ pub fn after_commit(write: &mut PendingWrite, response: &TxnResponse) -> CommitO
         }
     }
 }
+
+impl std::fmt::Display for PendingWrite {
+    /// `CREATE ns-0/obj-3`, `UPDATE ... if mod_revision=7`, `DELETE ... if mod_revision=7`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = match self.intent {
+            Intent::Create { .. } => "CREATE",
+            Intent::Update { .. } => "UPDATE",
+            Intent::Delete => "DELETE",
+        };
+        let key = self.key.strip_prefix(RESOURCE_PREFIX).unwrap_or(&self.key);
+        write!(
+            f,
+            "{verb} {key} if mod_revision={}",
+            self.expected_mod_revision
+        )
+    }
+}
+
+impl std::fmt::Display for CommitOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommitOutcome::Committed(revision) => write!(f, "rev {revision}"),
+            CommitOutcome::Conflict => f.write_str("conflict, retry"),
+            CommitOutcome::AlreadyExists => f.write_str("already exists"),
+            CommitOutcome::NotFound => f.write_str("not found"),
+            CommitOutcome::GaveUp => f.write_str("gave up after conflicts"),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! reflector's lastSyncRV. Revisions are moved with writes to other resources so that the
 //! numbers match the SPEC's where the trace names them.
 
-use crate::golden::{Scene, render_notification};
+use crate::golden::Scene;
 use informer_sim::api::{LabelSelector, ServerMessage, WatchEvent};
 use informer_sim::bug::{Bug, Bugs};
 use informer_sim::client::reflector::{ReflectorConfig, ReflectorError};
@@ -34,7 +34,7 @@ fn key(name: &str) -> ObjectKey {
 }
 
 fn calls(popped: &[Notification]) -> Vec<String> {
-    popped.iter().map(render_notification).collect()
+    popped.iter().map(ToString::to_string).collect()
 }
 
 /// T1: LIST RV="0" served from the cache at 100, Replace into DeltaFIFO, WATCH from 100, pops

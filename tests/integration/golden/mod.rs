@@ -13,23 +13,21 @@
 
 use std::fmt::Write as _;
 
-use informer_sim::api::{
-    ClientMessage, ListOptions, ListResponse, RequestError, ResourceVersionMatch,
-    ResourceVersionParam, ServerMessage, WatchOptions,
-};
+use informer_sim::api::{ClientMessage, RequestError};
 use informer_sim::apiserver::server::Apiserver;
 use informer_sim::bug::Bugs;
+use informer_sim::client::delta::DeltaList;
 use informer_sim::client::reflector::{
     Reflector, ReflectorConfig, ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp,
 };
 use informer_sim::client::{
-    Delivered, Delta, Fifo, FifoKind, HandlerId, InformerConfig, Notification, Processed,
+    Delivered, Fifo, FifoKind, HandlerId, InformerConfig, Notification, Processed,
     SharedIndexInformer,
 };
 use informer_sim::etcd::Etcd;
 use informer_sim::object::{Object, ResourceVersion};
 use informer_sim::sim::{RngStream, SimDuration, SimTime};
-use informer_sim::testkit::apiserver_pair::{CLIENT, Harness, describe};
+use informer_sim::testkit::apiserver_pair::{CLIENT, Harness};
 
 /// How many timer firings one `advance` may take before the scene is declared stuck.
 const STEPS_MAX: usize = 10_000;
@@ -369,7 +367,7 @@ impl Scene {
             } else if !self.holding && self.delivered < self.h.received().len() {
                 let message = self.h.received()[self.delivered].clone();
                 self.delivered += 1;
-                self.log(&self.apiserver_name(), render_server_message(&message));
+                self.log(&self.apiserver_name(), message.to_string());
                 self.step_reflector(|reflector, now| reflector.handle_message(now, message));
             } else {
                 return;
@@ -409,7 +407,7 @@ impl Scene {
                     let timeout = SimDuration(options.timeout_ms.expect("reflectors set one"));
                     self.watch_deadline = Some(self.h.now + timeout);
                 }
-                self.log("reflector", render_request(&message));
+                self.log("reflector", message.to_string());
                 self.h.send(self.apiserver, CLIENT, message);
             }
             ReflectorOutput::Store(operation) => self.apply_store_op(operation),
@@ -421,7 +419,7 @@ impl Scene {
     /// already shows it.
     fn apply_store_op(&mut self, operation: StoreOp) {
         let now = self.h.now;
-        let mut line = render_store_op(&operation);
+        let mut line = operation.to_string();
         let last_sync = self.reflector.last_sync_resource_version();
         let last_sync_moved = last_sync != self.shown_last_sync;
         if last_sync_moved {
@@ -456,7 +454,7 @@ impl Scene {
             StoreOp::Resync => self.resync(now),
         };
         if resynced {
-            self.log(self.fifo_name(), render_fifo(self.informer.fifo()));
+            self.log(self.fifo_name(), self.informer.fifo().to_string());
         }
     }
 
@@ -489,7 +487,7 @@ impl Scene {
     /// One turn of the informer's process loop; panics if the FIFO is empty.
     pub fn pop(&mut self) -> Processed {
         let processed = self.informer.process_next(self.h.now).expect("queued");
-        let deltas = render_deltas(&processed.popped.deltas);
+        let deltas = DeltaList(&processed.popped.deltas);
         let key = processed
             .popped
             .key()
@@ -506,7 +504,7 @@ impl Scene {
                 .map(ToString::to_string)
                 .collect();
             let sync = if distributed.is_sync { " (sync)" } else { "" };
-            let call = render_notification(&distributed.notification);
+            let call = distributed.notification.to_string();
             self.log(
                 "informer",
                 format!("  {call}{sync} -> [{}]", recipients.join(", ")),
@@ -530,10 +528,7 @@ impl Scene {
     pub fn deliver(&mut self, id: HandlerId) -> Delivered {
         let synced_before = self.informer.handler_has_synced(id);
         let delivered = self.informer.deliver_next(self.h.now, id).expect("pending");
-        self.log(
-            &id.to_string(),
-            render_notification(&delivered.notification),
-        );
+        self.log(&id.to_string(), delivered.notification.to_string());
         if self.informer.handler_has_synced(id) && !synced_before {
             self.log(&id.to_string(), "registration HasSynced=true");
         }
@@ -577,71 +572,6 @@ fn fifo_is_empty(fifo: &Fifo) -> bool {
 
 // ---- rendering ---------------------------------------------------------------------------------
 
-fn render_resource_version(param: ResourceVersionParam) -> String {
-    match param {
-        ResourceVersionParam::Unset => "\"\"".to_owned(),
-        ResourceVersionParam::Zero => "\"0\"".to_owned(),
-        ResourceVersionParam::At(revision) => format!("\"{revision}\""),
-    }
-}
-
-fn render_match(resource_version_match: ResourceVersionMatch) -> &'static str {
-    match resource_version_match {
-        ResourceVersionMatch::Unset => "",
-        ResourceVersionMatch::NotOlderThan => " match=NotOlderThan",
-        ResourceVersionMatch::Exact => " match=Exact",
-    }
-}
-
-fn render_request(message: &ClientMessage) -> String {
-    match message {
-        ClientMessage::List { options, .. } => render_list_request(options),
-        ClientMessage::Watch { id, options } => render_watch_request(*id, options),
-        ClientMessage::StopWatch { id } => format!("stop watch #{id}"),
-    }
-}
-
-fn render_list_request(options: &ListOptions) -> String {
-    let mut line = format!(
-        "LIST rv={}{}",
-        render_resource_version(options.resource_version),
-        render_match(options.resource_version_match)
-    );
-    if options.limit > 0 {
-        let _ = write!(line, " limit={}", options.limit);
-    }
-    if let Some(selector) = &options.label_selector {
-        let _ = write!(line, " labelSelector={}={}", selector.name, selector.value);
-    }
-    line
-}
-
-fn render_watch_request(id: u64, options: &WatchOptions) -> String {
-    let mut line = format!(
-        "WATCH #{id} rv={}{}",
-        render_resource_version(options.resource_version),
-        render_match(options.resource_version_match)
-    );
-    if options.send_initial_events {
-        line.push_str(" sendInitialEvents");
-    }
-    if options.allow_watch_bookmarks {
-        line.push_str(" bookmarks");
-    }
-    if let Some(selector) = &options.label_selector {
-        let _ = write!(line, " labelSelector={}={}", selector.name, selector.value);
-    }
-    if let Some(timeout_ms) = options.timeout_ms {
-        let _ = write!(line, " timeout={}s", timeout_ms / 1000);
-    }
-    line
-}
-
-fn render_objects(objects: &[Object]) -> String {
-    let objects: Vec<String> = objects.iter().map(ToString::to_string).collect();
-    format!("[{}]", objects.join(", "))
-}
-
 fn render_error(error: &ReflectorError) -> String {
     match error {
         ReflectorError::Request(RequestError::Status(status)) => {
@@ -649,114 +579,5 @@ fn render_error(error: &ReflectorError) -> String {
         }
         ReflectorError::Request(RequestError::ConnectionRefused) => "connection refused".to_owned(),
         other => other.to_string(),
-    }
-}
-
-fn render_server_message(message: &ServerMessage) -> String {
-    match message {
-        ServerMessage::List {
-            result:
-                Ok(ListResponse {
-                    items,
-                    resource_version,
-                    ..
-                }),
-            ..
-        } => format!(
-            "LIST -> 200 OK, {} items {}, rv={resource_version}",
-            items.len(),
-            render_objects(items)
-        ),
-        ServerMessage::List {
-            result: Err(error), ..
-        } => format!("LIST -> {}", render_request_error(error)),
-        ServerMessage::WatchRejected { id, error } => {
-            format!("WATCH #{id} -> {}", render_request_error(error))
-        }
-        ServerMessage::WatchEvent { id, event } => format!("#{id} {}", describe(event)),
-        ServerMessage::WatchClosed { id } => format!("#{id} closed"),
-    }
-}
-
-fn render_request_error(error: &RequestError) -> String {
-    match error {
-        RequestError::Status(status) => {
-            format!("{} {:?}: {}", status.code, status.reason, status.message)
-        }
-        RequestError::ConnectionRefused => "connection refused".to_owned(),
-    }
-}
-
-fn render_store_op(operation: &StoreOp) -> String {
-    match operation {
-        StoreOp::Replace {
-            items,
-            resource_version,
-        } => format!("Replace({}, \"{resource_version}\")", render_objects(items)),
-        StoreOp::Add(object) => format!("Add({object})"),
-        StoreOp::Update(object) => format!("Update({object})"),
-        StoreOp::Delete(object) => format!("Delete({object})"),
-        StoreOp::Bookmark(resource_version) => format!("Bookmark(\"{resource_version}\")"),
-        StoreOp::Resync => "resync timer: Resync()".to_owned(),
-    }
-}
-
-fn render_delta(delta: &Delta) -> String {
-    match delta {
-        Delta::ReplacedAll(info) => format!(
-            "ReplacedAll(\"{}\", {})",
-            info.resource_version,
-            render_objects(&info.objects)
-        ),
-        Delta::SyncAll => "SyncAll".to_owned(),
-        Delta::Bookmark(resource_version) => format!("Bookmark(\"{resource_version}\")"),
-        Delta::Deleted(object) => format!("Deleted {object}"),
-        Delta::Added(object)
-        | Delta::Updated(object)
-        | Delta::Replaced(object)
-        | Delta::Sync(object) => format!("{} {object}", delta.delta_type()),
-    }
-}
-
-fn render_deltas(deltas: &[Delta]) -> String {
-    let deltas: Vec<String> = deltas.iter().map(render_delta).collect();
-    format!("[{}]", deltas.join(", "))
-}
-
-/// DeltaFIFO as `items{key: [deltas], ...}` in queue order (with `initialPopulationCount`
-/// until it drains); RealFIFO as its log.
-fn render_fifo(fifo: &Fifo) -> String {
-    match fifo {
-        Fifo::Delta(fifo) => {
-            let items: Vec<String> = fifo
-                .queued()
-                .map(|(key, deltas)| format!("{key}: {}", render_deltas(deltas)))
-                .collect();
-            let mut line = format!("items{{{}}}", items.join(", "));
-            if fifo.initial_population_count() > 0 {
-                let _ = write!(
-                    line,
-                    " initialPopulationCount={}",
-                    fifo.initial_population_count()
-                );
-            }
-            line
-        }
-        Fifo::Real(fifo) => {
-            let deltas: Vec<Delta> = fifo.queued().cloned().collect();
-            format!("queue{}", render_deltas(&deltas))
-        }
-    }
-}
-
-/// A handler call as client-go names it.
-pub fn render_notification(notification: &Notification) -> String {
-    match notification {
-        Notification::Add {
-            obj,
-            is_in_initial_list,
-        } => format!("OnAdd({obj}, isInInitialList={is_in_initial_list})"),
-        Notification::Update { old, new } => format!("OnUpdate({old} -> {new})"),
-        Notification::Delete(object) => format!("OnDelete({object})"),
     }
 }
