@@ -11,9 +11,26 @@
 //!  Reflector -> DeltaFIFO / RealFIFO -> Indexer -> processor -> handlers      client/
 //! ```
 //!
-//! A single-threaded kernel (`sim`) owns simulated time, one event queue and the seeded random
-//! streams; every model is a plain state machine driven by it. The same seed gives the same run,
-//! byte for byte, on every machine.
+//! A single-threaded kernel (`sim`) owns simulated time and one event queue; the world draws
+//! every choice from named random streams of one seed, and every model is a plain state machine
+//! driven by it. The same seed gives the same run, byte for byte, on every machine.
+//!
+//! # Floors
+//!
+//! The crate stands on five floors; each module imports only from its own floor or those
+//! below, and no two files import each other in a circle (`tests/integration/layers.rs` holds
+//! the map below against every `use` in `src/`):
+//!
+//! ```text
+//! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  main
+//! 3 composition  scenario  world (a router of owned parts)  trace  testkit
+//! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
+//! 1 models       etcd  apiserver  client                    pure state machines
+//! 0 leaves       sim (kernel)  object  api (wire vocabulary)  bug (planted-bug flags)
+//! ```
+//!
+//! Planted bugs reach the models through one door: each model's constructor takes a
+//! [`bug::Bugs`] as its last argument. Models keep facts, not verdicts; the checker decides.
 
 #![warn(missing_docs, unreachable_pub)]
 

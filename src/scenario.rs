@@ -796,6 +796,33 @@ mod tests {
     }
 
     #[test]
+    fn expected_hazards_must_be_upstream_hazards_of_the_catalog() {
+        let ok = Scenario::from_toml(
+            "x",
+            "expected_hazards = [\"no_time_travel_across_restarts\"]",
+        )
+        .expect("a hazard");
+        assert_eq!(
+            ok.expected_hazards,
+            vec![Invariant::NoTimeTravelAcrossRestarts]
+        );
+        for name in ["run_settles", "no_such_invariant"] {
+            let text = format!("expected_hazards = [\"{name}\"]");
+            let error = Scenario::from_toml("x", &text).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+            assert!(
+                error.contains("allowed: no_time_travel_across_restarts"),
+                "{error}"
+            );
+            assert!(
+                !error.contains("run_settles,"),
+                "only hazards are allowed: {error}"
+            );
+            assert!(!error.contains('\n'));
+        }
+    }
+
+    #[test]
     fn unknown_names_list_the_library() {
         let error = Scenario::load("nope").unwrap_err();
         assert!(error.to_string().contains("etcd-watch"));

@@ -2,7 +2,7 @@
 //! be woken (`poll_timeout`), the caller keeps at most one kernel event per earliest time, and
 //! a stale event (the model's deadline moved) finds nothing to do.
 
-use super::SimTime;
+use super::time::SimTime;
 
 /// The kernel event scheduled for one model's timer, if any.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

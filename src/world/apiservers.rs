@@ -109,3 +109,50 @@ pub(crate) fn etcd_link_delay(scenario: &Scenario, index: usize) -> DelayConfig 
 pub(crate) fn restart_duration(scenario: &Scenario) -> SimDuration {
     SimDuration(scenario.apiservers.restart_ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::core::tests::core_for;
+
+    #[test]
+    fn each_apiserver_lags_etcd_by_its_index_times_the_lag() {
+        let mut scenario = Scenario::default();
+        scenario.apiservers.lag_ms_per_index = 500;
+        let delay = etcd_link_delay(&scenario, 2);
+        assert_eq!(
+            delay.delay_ms_min,
+            scenario.apiservers.etcd_link.delay_ms_min + 1_000
+        );
+        assert_eq!(
+            delay.delay_ms_max,
+            scenario.apiservers.etcd_link.delay_ms_max + 1_000
+        );
+        assert_eq!(etcd_link_delay(&scenario, 0), scenario.apiservers.etcd_link);
+    }
+
+    #[test]
+    fn a_restarted_apiserver_refuses_until_it_is_ready() {
+        let scenario = Scenario::default();
+        let mut slot = ApiserverSlot::new(&scenario, 1, 0);
+        assert!(!slot.is_down(SimTime::ZERO));
+        slot.go_down(SimTime(2_000));
+        assert!(slot.is_down(SimTime(1_999)));
+        assert!(!slot.is_down(SimTime(2_000)));
+    }
+
+    #[test]
+    fn a_stale_timer_event_rearms_and_a_due_one_fires() {
+        let scenario = Scenario::default();
+        let mut core = core_for(scenario.clone());
+        let mut slot = ApiserverSlot::new(&scenario, 1, 0);
+        slot.schedule_timer(&mut core, 0);
+        let at = slot
+            .server
+            .poll_timeout()
+            .expect("a new cache initializes at once");
+        assert_eq!(at, SimTime::ZERO);
+        assert!(slot.timer_due(&mut core, 0), "due at time zero");
+        assert_eq!(core.kernel.next_event().map(|e| e.is_some()), Ok(true));
+    }
+}

@@ -75,39 +75,24 @@ impl ClientSlot {
 
     /// Schedules the scenario's late handlers of this incarnation at random times.
     pub(crate) fn schedule_late_handlers(&self, core: &mut Core, client: usize) {
-        let window = core.scenario.duration_ms.max(1);
-        for _ in 0..core.scenario.clients.late_handlers {
-            let at = core.now() + SimDuration(core.streams.clients.below(window));
-            let incarnation = self.incarnation;
-            core.kernel.schedule_at(
-                at,
-                Ev::AddLateHandler {
-                    client,
-                    incarnation,
-                },
-            );
-        }
+        ClientProcess::schedule_late_handlers(core, client, self.incarnation);
     }
 
-    /// `AddEventHandler` on a running informer: the new handler first gets every indexer
-    /// object as an initial add, then the deltas that follow (SPEC §5.2, §10 T8).
+    /// `AddEventHandler` on the running informer (see [`ClientProcess::add_late_handler`]).
     pub(crate) fn add_late_handler(&mut self, core: &mut Core, client: usize) {
-        let process = &mut self.process;
-        let resync = SimDuration(core.scenario.clients.resync_period_ms);
-        let id = process.informer.add_event_handler(core.now(), resync);
-        process.handlers.push(id);
-        process.handler_scheduled.push(false);
-        core.checker.on_handler_added(client);
-        let handler = process.handlers.len() - 1;
-        let initial_adds = process.informer.pending_notifications(id);
-        core.record(
-            Actor::Client(client),
-            &TraceEvent::LateHandler {
-                handler,
-                initial_adds,
-            },
-        );
-        self.schedule_handler(core, client, handler);
+        self.process
+            .add_late_handler(core, client, self.incarnation);
+    }
+
+    /// Handler `handler` takes its next notification (see [`ClientProcess::run_handler`]).
+    pub(crate) fn run_handler(
+        &mut self,
+        core: &mut Core,
+        client: usize,
+        handler: usize,
+    ) -> Result<(), Violation> {
+        self.process
+            .run_handler(core, client, self.incarnation, handler)
     }
 
     /// Runs the reflector's outputs: requests go on the link, store calls into the informer.
@@ -352,7 +337,8 @@ impl ClientSlot {
             }
         }
         for handler in recipients {
-            self.schedule_handler(core, client, handler);
+            self.process
+                .schedule_handler(core, client, self.incarnation, handler);
         }
         self.schedule_pop(core, client);
         core.report(found)
@@ -380,53 +366,6 @@ impl ClientSlot {
         let found = core.checker.on_client_stopped(client, stopped);
         core.report(found)
     }
-
-    fn schedule_handler(&mut self, core: &mut Core, client: usize, handler: usize) {
-        let delay = core.client_delay(core.scenario.clients.handler_ms_max);
-        if !self.process.handler_scheduled[handler] {
-            self.process.handler_scheduled[handler] = true;
-            let incarnation = self.incarnation;
-            core.kernel.schedule_in(
-                delay,
-                Ev::HandlerRun {
-                    client,
-                    incarnation,
-                    handler,
-                },
-            );
-        }
-    }
-
-    /// Handler `handler` takes its next notification; the checker sees it.
-    pub(crate) fn run_handler(
-        &mut self,
-        core: &mut Core,
-        client: usize,
-        handler: usize,
-    ) -> Result<(), Violation> {
-        self.process.handler_scheduled[handler] = false;
-        let id = self.process.handlers[handler];
-        let informer = &mut self.process.informer;
-        let Some(delivered) = informer.deliver_next(core.now(), id) else {
-            return Ok(());
-        };
-        let pending = informer.pending_notifications(id);
-        core.stats.notifications += 1;
-        core.record(
-            Actor::Client(client),
-            &TraceEvent::Handler {
-                handler,
-                notification: &delivered.notification,
-            },
-        );
-        let found =
-            core.checker
-                .on_delivery(client, handler, id, &self.process.informer, &delivered);
-        if pending > 0 {
-            self.schedule_handler(core, client, handler);
-        }
-        core.report(found)
-    }
 }
 
 /// Known keys a DeltaFIFO resync skips because they still have queued deltas
@@ -438,5 +377,50 @@ fn resync_skips(informer: &SharedIndexInformer) -> u64 {
             .filter(|(key, _)| informer.indexer().get_by_key(key).is_some())
             .count() as u64,
         Fifo::Real(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use crate::world::core::tests::core_for;
+
+    fn closed(id: RequestId) -> ServerMessage {
+        ServerMessage::WatchClosed { id }
+    }
+
+    #[test]
+    fn answers_travel_only_on_the_client_s_current_open_connection() {
+        let mut core = core_for(Scenario::default());
+        let mut slot = ClientSlot::new(&mut core, 0, 0, 1);
+        slot.send_answer(&mut core, 0, 1, closed(1));
+        assert_eq!(core.kernel.next_time(), None, "another apiserver's answer");
+        slot.connection.silent = true;
+        slot.send_answer(&mut core, 0, 0, closed(1));
+        assert_eq!(core.kernel.next_time(), None, "a silent connection");
+        slot.connection.silent = false;
+        slot.send_answer(&mut core, 0, 0, closed(1));
+        assert!(core.kernel.next_time().is_some());
+    }
+
+    #[test]
+    fn a_delay_spike_holds_back_exactly_the_next_answer() {
+        let mut core = core_for(Scenario::default());
+        let mut slot = ClientSlot::new(&mut core, 0, 0, 1);
+        slot.delay_spike = Some(SimDuration::from_secs(5));
+        slot.send_answer(&mut core, 0, 0, closed(1));
+        assert!(slot.delay_spike.is_none());
+        let held = core.kernel.next_time().expect("scheduled");
+        assert!(held >= crate::sim::SimTime(5_000), "{held}");
+    }
+
+    #[test]
+    fn a_starting_client_asks_its_apiserver_for_a_list() {
+        let mut core = core_for(Scenario::default());
+        let mut slot = ClientSlot::new(&mut core, 0, 0, 1);
+        slot.drain(&mut core, 0).expect("a start breaks nothing");
+        assert_eq!(slot.lists.len(), 1, "the first list is in flight");
+        assert_eq!(core.trace.steps(), 1, "one request recorded");
     }
 }

@@ -85,3 +85,45 @@ impl Core {
         SimDuration(self.streams.clients.between(0, max_ms))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::check::{Invariant, Violation};
+    use crate::client::FifoKind;
+
+    /// A core for `scenario` at seed 1, its checker expecting the scenario's hazards.
+    pub(crate) fn core_for(scenario: Scenario) -> Core {
+        let checker = Checker::new(
+            super::super::writer::RESOURCE_PREFIX,
+            scenario.expected_hazards.clone(),
+            scenario.clients.fifo,
+        );
+        Core::new(scenario, 1, Trace::default(), checker)
+    }
+
+    #[test]
+    fn a_declared_hazard_is_recorded_once_and_anything_else_fails_the_run() {
+        let mut scenario = Scenario {
+            expected_hazards: vec![Invariant::NoTimeTravelAcrossRestarts],
+            ..Scenario::default()
+        };
+        scenario.clients.fifo = FifoKind::Real;
+        let mut core = core_for(scenario);
+        let hazard = Violation::new(Invariant::NoTimeTravelAcrossRestarts, "back in time");
+        assert_eq!(core.report([hazard.clone()]), Ok(()));
+        assert_eq!(core.report([hazard.clone()]), Ok(()));
+        let failure = Violation::new(Invariant::IndexerRvNeverDecreases, "went back");
+        assert_eq!(core.report([hazard, failure.clone()]), Err(failure));
+        assert_eq!(core.checker.into_hazards().len(), 1);
+    }
+
+    #[test]
+    fn client_delays_stay_within_their_bound() {
+        let mut core = core_for(Scenario::default());
+        for _ in 0..100 {
+            assert!(core.client_delay(7) <= SimDuration(7));
+        }
+        assert_eq!(core.client_delay(0), SimDuration::ZERO);
+    }
+}

@@ -273,3 +273,41 @@ fn schedule_commit(core: &mut Core, writer: usize) {
     core.kernel
         .schedule_in(SimDuration(think), Ev::WriterCommit { writer });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bug::Bugs;
+    use crate::scenario::Scenario;
+    use crate::world::core::tests::core_for;
+
+    #[test]
+    fn a_writer_creates_its_key_in_the_fake_and_the_reference_alike() {
+        let mut core = core_for(Scenario::default());
+        let mut side = EtcdSide::new(Etcd::new(Bugs::NONE), 1);
+        side.writer_wake(&mut core, 0).expect("a read agrees");
+        side.writer_commit(&mut core, 0).expect("a write agrees");
+        assert_eq!(core.stats.commits, 1);
+        assert_eq!(side.etcd.revision(), 2);
+        assert_eq!(core.checker.truth().revision(), 2);
+        assert_eq!(core.trace.steps(), 2, "a read and a commit");
+    }
+
+    #[test]
+    fn the_compactor_compacts_at_the_revision_its_previous_tick_bumped() {
+        let mut core = core_for(Scenario::default());
+        let mut side = EtcdSide::new(Etcd::new(Bugs::NONE), 0);
+        assert_eq!(side.compact_tick(&mut core), Ok(true));
+        assert_eq!(side.etcd.compact_revision(), 0, "the first tick only bumps");
+        let bumped = side.etcd.revision();
+        assert_eq!(side.compact_tick(&mut core), Ok(true));
+        assert_eq!(side.etcd.compact_revision(), bumped);
+        assert_eq!(core.stats.compactions, 1);
+        core.healed = true;
+        assert_eq!(
+            side.compact_tick(&mut core),
+            Ok(false),
+            "no compaction after healing"
+        );
+    }
+}

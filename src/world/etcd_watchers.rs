@@ -301,3 +301,47 @@ fn tolerate_gone(result: Result<(), EtcdError>) {
         "watch call failed: {result:?}"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bug::Bugs;
+    use crate::scenario::Scenario;
+    use crate::world::core::tests::core_for;
+
+    #[test]
+    fn a_planned_fault_on_a_watcher_without_a_watch_does_nothing() {
+        let mut core = core_for(Scenario::default());
+        let mut etcd = Etcd::new(Bugs::NONE);
+        let mut watchers = EtcdWatchers::new(1);
+        assert!(!watchers.stall(&mut core, &mut etcd, 0, 100));
+        assert!(!watchers.request_progress(&mut core, &mut etcd, 0));
+        watchers.disconnect(&mut core, &mut etcd, 0);
+        assert_eq!(core.trace.steps(), 0);
+        assert!(watchers.watcher_start(&mut core, &mut etcd, 0));
+        assert!(
+            !watchers.watcher_start(&mut core, &mut etcd, 0),
+            "already open"
+        );
+        assert!(watchers.stall(&mut core, &mut etcd, 0, 100));
+        assert!(
+            !watchers.stall(&mut core, &mut etcd, 0, 100),
+            "already stalled"
+        );
+        assert!(watchers.stall_end(&mut core, &mut etcd, 0));
+    }
+
+    #[test]
+    fn a_disconnected_watcher_drops_its_watch_and_comes_back() {
+        let mut core = core_for(Scenario::default());
+        let mut etcd = Etcd::new(Bugs::NONE);
+        let mut watchers = EtcdWatchers::new(1);
+        assert!(watchers.watcher_start(&mut core, &mut etcd, 0));
+        assert_eq!(etcd.watch_count(), 1);
+        watchers.disconnect(&mut core, &mut etcd, 0);
+        assert!(watchers.is_closed(0));
+        assert_eq!(etcd.watch_count(), 0, "the server dropped the watch");
+        let restart = core.kernel.next_event().expect("within budget");
+        assert!(matches!(restart, Some(Ev::WatcherStart { watcher: 0 })));
+    }
+}

@@ -406,3 +406,34 @@ fn live_slot(
         .as_mut()
         .filter(|slot| slot.incarnation == incarnation)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet(scenario: &str) -> RunOutcome {
+        let scenario = Scenario::load(scenario).expect("library scenario");
+        World::with_plan(scenario, 3, FaultPlan::default(), Trace::default()).run()
+    }
+
+    #[test]
+    fn a_run_without_faults_settles_with_every_check_held() {
+        let outcome = quiet("informer-real-fifo");
+        assert_eq!(outcome.violation, None);
+        assert!(outcome.stats.commits > 0 && outcome.stats.pops > 0);
+        assert_eq!(outcome.stats.faults, 0);
+        assert_eq!(
+            outcome.stats.relists, 0,
+            "nothing made the reflector relist"
+        );
+    }
+
+    #[test]
+    fn a_world_without_apiservers_has_no_clients_but_its_etcd_faults_strike() {
+        let scenario = Scenario::load("etcd-watch").expect("library scenario");
+        let outcome = World::new(scenario, 3, Trace::default()).run();
+        assert_eq!(outcome.violation, None);
+        assert!(outcome.stats.faults > 0);
+        assert_eq!(outcome.stats.pops, 0);
+    }
+}

@@ -105,3 +105,65 @@ impl ClientMarks {
         self.bookmark = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ListOptions, RequestId, WatchOptions};
+    use crate::object::Object;
+
+    fn watch_from(id: RequestId, resource_version: ResourceVersion) -> ClientMessage {
+        ClientMessage::Watch {
+            id,
+            options: WatchOptions {
+                resource_version: ResourceVersionParam::At(resource_version),
+                resource_version_match: Default::default(),
+                send_initial_events: false,
+                allow_watch_bookmarks: true,
+                timeout_ms: None,
+                label_selector: None,
+                namespace: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_watch_from_the_last_bookmark_is_a_bookmark_resume_until_an_event_follows() {
+        let (mut counts, mut marks) = (ProbeCounts::default(), ClientMarks::default());
+        marks.watch_event(&mut counts, &WatchEvent::Added(Object::bare("ns/a", 5)));
+        let bookmark = WatchEvent::Bookmark {
+            resource_version: 9,
+            initial_events_end: false,
+        };
+        marks.watch_event(&mut counts, &bookmark);
+        marks.request(&mut counts, &watch_from(2, 9));
+        assert_eq!(counts.bookmark_resumes, 1);
+        marks.watch_event(&mut counts, &WatchEvent::Added(Object::bare("ns/b", 10)));
+        marks.request(&mut counts, &watch_from(3, 9));
+        assert_eq!(counts.bookmark_resumes, 1, "an event followed the bookmark");
+        marks.restart();
+        marks.request(&mut counts, &watch_from(4, 10));
+        assert_eq!(counts.bookmark_resumes, 1);
+    }
+
+    #[test]
+    fn lists_below_the_arrival_revision_or_below_what_was_seen_count_as_stale() {
+        let (mut counts, mut marks) = (ProbeCounts::default(), ClientMarks::default());
+        let page = |resource_version| ListResponse {
+            items: Vec::new(),
+            resource_version,
+            continue_token: None,
+        };
+        marks.list_answered(&mut counts, &page(10), 10);
+        marks.list_answered(&mut counts, &page(8), 12);
+        assert_eq!((counts.stale_lists, counts.lists_older_than_seen), (1, 1));
+        marks.request(
+            &mut counts,
+            &ClientMessage::List {
+                id: 1,
+                options: ListOptions::at(ResourceVersionParam::Zero),
+            },
+        );
+        assert_eq!(counts.paginated_lists, 0);
+    }
+}

@@ -271,6 +271,39 @@ fn conformance_runs_every_upstream_case_in_both_modes() {
 }
 
 #[test]
+fn a_scenario_declaring_a_non_hazard_exits_2_naming_the_hazards() {
+    let path =
+        std::env::temp_dir().join(format!("informer-sim-hazard-{}.toml", std::process::id()));
+    std::fs::write(&path, "expected_hazards = [\"run_settles\"]\n").expect("write scenario");
+    let output = informer_sim(&[
+        "run",
+        "--seed",
+        "1",
+        "--scenario",
+        path.to_str().expect("utf-8"),
+    ]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(
+        text.contains("allowed: no_time_travel_across_restarts"),
+        "{text}"
+    );
+}
+
+#[test]
+fn invariants_prints_each_class() {
+    let text = stdout(&informer_sim(&["invariants"]));
+    for class in ["always", "upstream hazard", "liveness"] {
+        assert!(
+            text.contains(&format!("  class:   {class}\n")),
+            "{class}: {text}"
+        );
+    }
+}
+
+#[test]
 fn an_unknown_bug_is_a_one_line_error_listing_the_catalog() {
     let output = informer_sim(&["run", "--seed", "1", "--bug", "nope"]);
     assert_eq!(output.status.code(), Some(2));

@@ -58,28 +58,80 @@ fn children(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The `use` statements of a file's text, each without `use` and `;` (attributes, comments
+/// and visibility before them skipped).
+fn use_statements(text: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        if current.is_none() {
+            let start = ["use ", "pub use ", "pub(crate) use ", "pub(super) use "]
+                .iter()
+                .find_map(|prefix| line.strip_prefix(prefix));
+            current = start.map(str::to_owned);
+        } else if let Some(statement) = current.as_mut() {
+            statement.push_str(line);
+        }
+        if let Some(statement) = current.take_if(|statement| statement.contains(';')) {
+            let tree = statement.split(';').next().unwrap_or("");
+            statements.push(tree.chars().filter(|c| !c.is_whitespace()).collect());
+        }
+    }
+    statements
+}
+
+/// Expands a use tree (`a::{b::C, d}`) into its paths, each as segments.
+fn expand(tree: &str) -> Vec<Vec<String>> {
+    let Some(open) = tree.find('{') else {
+        let path = tree.split(" as ").next().unwrap_or(tree);
+        return vec![
+            path.split("::")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ];
+    };
+    let prefix: Vec<String> = tree[..open]
+        .split("::")
+        .filter(|segment| !segment.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    let (mut items, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (index, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&inner[start..index]);
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&inner[start..]);
+    items
+        .into_iter()
+        .filter(|item| !item.is_empty())
+        .flat_map(expand)
+        .map(|rest| {
+            let rest = if rest.first().is_some_and(|first| first == "self") {
+                rest[1..].to_vec()
+            } else {
+                rest
+            };
+            [prefix.clone(), rest].concat()
+        })
+        .collect()
+}
+
 /// Every crate path a file in `module` names in a `use` (`crate::`, `super::`, `self::` or a
-/// child module's name; nested groups by their common prefix), as absolute segments.
+/// child module's name), as absolute segments.
 fn crate_paths(module: &[String], text: &str) -> Vec<Vec<String>> {
     let children = children(text);
     let mut paths = Vec::new();
-    for statement in text.split(';') {
-        let statement = statement.trim();
-        let Some(rest) = ["use ", "pub use ", "pub(crate) use ", "pub(super) use "]
-            .iter()
-            .find_map(|prefix| statement.strip_prefix(prefix))
-        else {
-            continue;
-        };
-        let head: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-            .collect();
-        let mut segments: Vec<String> = head
-            .split("::")
-            .filter(|segment| !segment.is_empty())
-            .map(str::to_owned)
-            .collect();
+    for mut segments in use_statements(text).iter().flat_map(|tree| expand(tree)) {
         let absolute = match segments.first().map(String::as_str) {
             Some("crate") => segments.split_off(1),
             Some("super") => {
@@ -225,14 +277,19 @@ fn the_checks_catch_an_upward_import_and_a_circle() {
     assert_eq!(upward(&edges).len(), 1);
     assert!(circle(&edges).is_some());
     let text = "mod part;\nuse crate::api::{Status, WatchEvent};\npub use crate::bug::Bug;\n\
-                use super::Ev;\nuse part::Slot;\nuse std::fmt;";
+                use super::Ev;\nuse part::Slot;\nuse std::fmt;\n#[allow(unused)]\n\
+                use crate::{\n    world::World,\n    sim::{self, Link},\n};";
     assert_eq!(
         crate_paths(&module("world::clients"), text),
         vec![
-            module("api"),
+            module("api::Status"),
+            module("api::WatchEvent"),
             module("bug::Bug"),
             module("world::Ev"),
-            module("world::clients::part::Slot")
+            module("world::clients::part::Slot"),
+            module("world::World"),
+            module("sim"),
+            module("sim::Link"),
         ]
     );
 }

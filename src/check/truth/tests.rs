@@ -927,10 +927,7 @@ impl Both {
 }
 
 fn cases() -> u32 {
-    std::env::var("INFORMER_SIM_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(256)
+    crate::explore::env_cases(256).unwrap_or_else(|error| panic!("{error}")) as u32
 }
 
 proptest! {
