@@ -34,10 +34,10 @@ fn different_seeds_give_different_runs() {
     assert_eq!(hashes.len(), 20);
 }
 
-#[test]
-fn trace_hashes_are_pinned() {
-    let scenario = Scenario::load("etcd-watch").expect("library scenario");
-    let pinned: Vec<String> = [0u64, 1, 42, 0xdead_beef]
+/// `seed=S events=N trace=HASH` for each seed of library scenario `name`.
+pub fn pinned_lines(name: &str, seeds: &[u64]) -> Vec<String> {
+    let scenario = Scenario::load(name).expect("library scenario");
+    seeds
         .iter()
         .map(|&seed| {
             let outcome = run_seed(&scenario, seed);
@@ -46,7 +46,12 @@ fn trace_hashes_are_pinned() {
                 outcome.steps, outcome.trace_hash
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn trace_hashes_are_pinned() {
+    let pinned = pinned_lines("etcd-watch", &[0, 1, 42, 0xdead_beef]);
     insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_yaml_snapshot!("etcd_watch_trace_hashes", pinned);
     });

@@ -5,7 +5,6 @@
 //! schedules in all); `INFORMER_SIM_SEED` runs that one seed instead.
 
 use informer_sim::check::Invariant;
-use informer_sim::explore::run_seed;
 use informer_sim::scenario::{LIBRARY, Scenario};
 
 use crate::util::{seeds, sweep};
@@ -181,17 +180,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
 
 #[test]
 fn informer_trace_hashes_are_pinned() {
-    let scenario = Scenario::load("informer").expect("library scenario");
-    let pinned: Vec<String> = [0u64, 1, 42]
-        .iter()
-        .map(|&seed| {
-            let outcome = run_seed(&scenario, seed);
-            format!(
-                "seed={seed} events={} trace={}",
-                outcome.steps, outcome.trace_hash
-            )
-        })
-        .collect();
+    let pinned = crate::determinism::pinned_lines("informer", &[0, 1, 42]);
     insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_yaml_snapshot!("informer_trace_hashes", pinned);
     });
