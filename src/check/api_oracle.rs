@@ -5,11 +5,11 @@
 use super::catalog::Invariant;
 use std::collections::BTreeMap;
 
+use super::truth::GroundTruth;
 use crate::api::{
     LabelSelector, ListOptions, ListResponse, ResourceVersionMatch, ResourceVersionParam,
     StatusReason, WatchEvent, WatchOptions,
 };
-use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
@@ -63,7 +63,7 @@ impl Selection {
 
 /// The state of `prefix` at `revision`, decoded and selected.
 fn state_at(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     revision: ResourceVersion,
     selection: &Selection,
@@ -115,7 +115,7 @@ impl WatchStreamOracle {
     /// Checks one event the client received.
     pub fn observe(
         &mut self,
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
         event: &WatchEvent,
     ) -> Result<(), Violation> {
         let result = match (&mut self.phase, event) {
@@ -153,7 +153,7 @@ impl WatchStreamOracle {
     /// The first event of the stream's range that etcd has after what the stream delivered.
     pub fn first_undelivered(
         &self,
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
     ) -> Option<(ResourceVersion, WatchEvent)> {
         let after = self.delivered_resource_version()?;
         next_event(reference, &self.prefix, &self.selection, after)
@@ -172,7 +172,7 @@ impl WatchStreamOracle {
     /// The initial ADDED events must be exactly the state at the snapshot RV.
     fn end_initial(
         &mut self,
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
         snapshot: ResourceVersion,
     ) -> Result<(), Violation> {
         let Phase::Initial { added } = &self.phase else {
@@ -193,11 +193,7 @@ impl WatchStreamOracle {
         Ok(())
     }
 
-    fn check_live(
-        &mut self,
-        reference: &ReferenceEtcd,
-        event: &WatchEvent,
-    ) -> Result<(), Violation> {
+    fn check_live(&mut self, reference: &GroundTruth, event: &WatchEvent) -> Result<(), Violation> {
         let Phase::Live { resource_version } = &mut self.phase else {
             unreachable!("live phase")
         };
@@ -231,7 +227,7 @@ impl WatchStreamOracle {
 
 /// The first event after `after` that a stream with `selection` must deliver, and its revision.
 fn next_event(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     selection: &Selection,
     after: ResourceVersion,
@@ -291,7 +287,7 @@ impl Freshness {
 /// Checks a list page: its items are the state at its RV (after the continue key, at most
 /// `limit` of them), and its RV is as fresh as demanded.
 pub fn check_list(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     options: &ListOptions,
     freshness: Freshness,

@@ -10,11 +10,11 @@
 
 use std::collections::BTreeMap;
 
+use super::truth::GroundTruth;
 use crate::api::{ClientMessage, ListOptions, ListResponse, RequestId, ServerMessage};
 use crate::client::reflector::{Reflector, ReflectorPhase, StoreOp};
 use crate::client::{Delivered, Notification};
 use crate::client::{FifoKind, HandlerId, Processed, SharedIndexInformer, Stopped};
-use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{
     EtcdError, KeyRange, RangeRequest, RangeResponse, Revision, TxnRequest, TxnResponse,
     WatchResponse,
@@ -47,7 +47,7 @@ struct ClientChecks {
 
 /// The one observer of a run.
 pub struct Checker {
-    truth: ReferenceEtcd,
+    truth: GroundTruth,
     /// The etcd key prefix of the simulated resource.
     prefix: &'static str,
     /// The invariants the scenario declares expected upstream hazards.
@@ -65,7 +65,7 @@ impl Checker {
     pub fn new(prefix: &'static str, expected: Vec<Invariant>, fifo: FifoKind) -> Checker {
         debug_assert!(expected.iter().all(|hazard| hazard.kind() == Kind::Hazard));
         Checker {
-            truth: ReferenceEtcd::default(),
+            truth: GroundTruth::default(),
             prefix,
             expected,
             atomic_fifo: fifo == FifoKind::RealAtomic,
@@ -104,7 +104,7 @@ impl Checker {
     }
 
     /// The ground truth.
-    pub fn truth(&self) -> &ReferenceEtcd {
+    pub fn truth(&self) -> &GroundTruth {
         &self.truth
     }
 

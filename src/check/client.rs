@@ -11,10 +11,10 @@
 use super::catalog::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::truth::GroundTruth;
 use crate::client::{
     Delta, DeltaObject, HandlerSynced, Indexer, Notification, PopWait, SharedIndexInformer, Stopped,
 };
-use crate::etcd::reference::ReferenceEtcd;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 use super::state::{by_key, decode, etcd_state, first_difference};
@@ -195,7 +195,7 @@ impl ReflectorView {
     /// Checks the safe point: the view is etcd's state at `last_sync`.
     pub fn check_safe_point(
         &self,
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
         prefix: &str,
         last_sync: ResourceVersion,
     ) -> Result<(), Violation> {
@@ -232,14 +232,12 @@ impl RvHistory {
     /// invariant; the cross-restart one is the B1 hazard, reported under its own name.
     pub fn observe(
         &mut self,
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
         prefix: &str,
         object: &Object,
     ) -> Result<(), Violation> {
         let revision = object.resource_version.min(reference.revision());
-        let stored = reference
-            .state_at(revision.max(1))
-            .get(&format!("{prefix}{}", object.key));
+        let stored = reference.get_at(&format!("{prefix}{}", object.key), revision.max(1));
         let truth = stored.and_then(|kv| decode(prefix, kv));
         if truth.as_ref() != Some(object) {
             return Err(Violation::new(
@@ -280,7 +278,7 @@ mod tests {
 
     const PREFIX: &str = "/registry/pods/";
 
-    fn write(reference: &mut ReferenceEtcd, name: &str, value: u64) {
+    fn write(reference: &mut GroundTruth, name: &str, value: u64) {
         let put = Op::Put {
             key: format!("{PREFIX}{name}"),
             value: Object::encode_body(&BTreeMap::new(), value),
@@ -295,13 +293,13 @@ mod tests {
             .unwrap();
     }
 
-    fn object(reference: &ReferenceEtcd, name: &str, revision: ResourceVersion) -> Object {
+    fn object(reference: &GroundTruth, name: &str, revision: ResourceVersion) -> Object {
         etcd_state(reference, PREFIX, revision)[&ObjectKey::new(name)].clone()
     }
 
     #[test]
     fn safe_point_fails_when_the_view_misses_an_event_below_the_rv() {
-        let mut reference = ReferenceEtcd::default();
+        let mut reference = GroundTruth::default();
         write(&mut reference, "ns/a", 1);
         write(&mut reference, "ns/b", 1);
         let mut view = ReflectorView::default();
@@ -316,7 +314,7 @@ mod tests {
 
     #[test]
     fn rv_going_back_within_a_process_is_a_violation_and_across_restarts_a_hazard() {
-        let mut reference = ReferenceEtcd::default();
+        let mut reference = GroundTruth::default();
         write(&mut reference, "ns/a", 1);
         write(&mut reference, "ns/a", 2);
         let (old, new) = (object(&reference, "ns/a", 2), object(&reference, "ns/a", 3));
@@ -341,7 +339,7 @@ mod tests {
 
     #[test]
     fn an_object_etcd_never_had_is_a_violation() {
-        let mut reference = ReferenceEtcd::default();
+        let mut reference = GroundTruth::default();
         write(&mut reference, "ns/a", 1);
         let mut forged = object(&reference, "ns/a", 2);
         forged.value = 99;

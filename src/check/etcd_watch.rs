@@ -2,10 +2,10 @@
 //!
 //! Source: etcd API guarantees, "Watch streams" (ordered, reliable, atomic), and the progress
 //! notification contract after etcd#15220 (SPEC §1.4). The ground truth is the naive
-//! [`ReferenceEtcd`], which shares no code with the fake.
+//! [`GroundTruth`], which shares no code with the fake.
 
 use super::catalog::Invariant;
-use crate::etcd::reference::ReferenceEtcd;
+use super::truth::GroundTruth;
 use crate::etcd::{Event, EventType, KeyRange, Revision, WatchResponse, WatchResponseKind};
 
 use super::violation::Violation;
@@ -54,7 +54,7 @@ impl WatchStreamOracle {
     pub fn observe(
         &mut self,
         response: &WatchResponse,
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
         compact_revision: Revision,
     ) -> Result<(), Violation> {
         match &response.kind {
@@ -95,7 +95,7 @@ impl WatchStreamOracle {
     /// The reference events the stream still owes, through revision `through`.
     fn pending<'a>(
         &'a self,
-        reference: &'a ReferenceEtcd,
+        reference: &'a GroundTruth,
         through: Revision,
         compact_revision: Revision,
     ) -> impl Iterator<Item = (Revision, &'a Event)> + 'a {
@@ -108,7 +108,7 @@ impl WatchStreamOracle {
     /// The revision of the first event the stream still owes, if any.
     pub fn first_undelivered(
         &self,
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
         compact_revision: Revision,
     ) -> Option<Revision> {
         self.pending(reference, Revision::MAX, compact_revision)
@@ -119,7 +119,7 @@ impl WatchStreamOracle {
     fn observe_events(
         &mut self,
         events: &[Event],
-        reference: &ReferenceEtcd,
+        reference: &GroundTruth,
         compact_revision: Revision,
     ) -> Result<(), Violation> {
         let Some(last) = events.last() else {

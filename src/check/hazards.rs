@@ -11,9 +11,9 @@
 use super::catalog::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::truth::GroundTruth;
 use crate::api::{RequestId, ServerMessage, StatusReason, WatchEvent};
 use crate::client::{Delta, DeltaObject, Notification};
-use crate::etcd::reference::ReferenceEtcd;
 use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
@@ -22,7 +22,7 @@ use super::violation::Violation;
 
 /// The revision at which etcd deleted `key` after `after`, if it did.
 fn deletion_after(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     key: &ObjectKey,
     after: ResourceVersion,
@@ -42,7 +42,7 @@ fn deletion_after(
 /// delta_fifo.go `Replace` (tombstones for keys missing from a relist); shared_informer.go
 /// `ResourceEventHandler` doc; typed `DeletedObject[T].OptionalObj` doc in controller.go.
 pub fn check_delete_has_final_state(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     notification: &Notification,
 ) -> Result<(), Violation> {
@@ -81,7 +81,7 @@ pub fn check_delete_has_final_state(
 ///
 /// `deltas` are the ones just processed; `indexer` is the indexer after processing them.
 pub fn check_resync_repairs(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     deltas: &[Delta],
     indexer: &BTreeMap<ObjectKey, Object>,
@@ -122,7 +122,7 @@ pub fn check_resync_repairs(
 ///
 /// Called the first time the informer reports synced, with its indexer at that moment.
 pub fn check_synced_up_to_date(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     indexer: &BTreeMap<ObjectKey, Object>,
 ) -> Result<(), Violation> {
@@ -145,7 +145,7 @@ pub fn check_synced_up_to_date(
 /// other keys may remove them, and the first event of a key the indexer holds ends every
 /// chance, since that key's RV would then be above `newest`.
 fn reaches_indexer_state(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     indexer: &BTreeMap<ObjectKey, Object>,
     newest: ResourceVersion,
@@ -180,7 +180,7 @@ fn reaches_indexer_state(
 /// #136008, KEP-5647) applies a relist as one `ReplacedAll`, and with it this holds. Assumes
 /// a client without a selector (the world's clients have none).
 pub fn check_lister_is_snapshot(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     indexer: &BTreeMap<ObjectKey, Object>,
 ) -> Result<(), Violation> {
@@ -246,7 +246,7 @@ pub fn check_closed_watch_caught_up(
 /// another apiserver would. Upstream: watch_cache.go `getAllEventsSinceLocked`
 /// (`TooOldResourceVersion`), cacher.go `Watch`; SPEC §2.5, §10 T5.
 pub fn check_watch_served(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     apiserver: usize,
     from: ResourceVersion,
 ) -> Result<(), Violation> {
@@ -283,7 +283,7 @@ mod tests {
 
     const PREFIX: &str = "/registry/pods/";
 
-    fn txn(reference: &mut ReferenceEtcd, op: Op) {
+    fn txn(reference: &mut GroundTruth, op: Op) {
         let request = TxnRequest {
             compare: vec![],
             success: vec![op],
@@ -292,7 +292,7 @@ mod tests {
         reference.txn(&request).unwrap();
     }
 
-    fn put(reference: &mut ReferenceEtcd, name: &str, value: u64) {
+    fn put(reference: &mut GroundTruth, name: &str, value: u64) {
         let op = Op::Put {
             key: format!("{PREFIX}{name}"),
             value: Object::encode_body(&BTreeMap::new(), value),
@@ -301,7 +301,7 @@ mod tests {
         txn(reference, op);
     }
 
-    fn delete(reference: &mut ReferenceEtcd, name: &str) {
+    fn delete(reference: &mut GroundTruth, name: &str) {
         let op = Op::DeleteRange {
             range: KeyRange::single(&format!("{PREFIX}{name}")),
             prev_kv: false,
@@ -309,13 +309,13 @@ mod tests {
         txn(reference, op);
     }
 
-    fn state(reference: &ReferenceEtcd, revision: ResourceVersion) -> BTreeMap<ObjectKey, Object> {
+    fn state(reference: &GroundTruth, revision: ResourceVersion) -> BTreeMap<ObjectKey, Object> {
         etcd_state(reference, PREFIX, revision)
     }
 
     /// a@2, b@3, b deleted @4, a@5.
-    fn history() -> ReferenceEtcd {
-        let mut reference = ReferenceEtcd::default();
+    fn history() -> GroundTruth {
+        let mut reference = GroundTruth::default();
         put(&mut reference, "ns/a", 1);
         put(&mut reference, "ns/b", 2);
         delete(&mut reference, "ns/b");
@@ -341,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_may_be_after_deletes_following_its_newest_object() {
-        let mut reference = ReferenceEtcd::default();
+        let mut reference = GroundTruth::default();
         put(&mut reference, "ns/a", 1);
         put(&mut reference, "ns/b", 2);
         put(&mut reference, "ns/c", 3);

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::etcd::KeyValue;
-use crate::etcd::reference::ReferenceEtcd;
+use super::truth::GroundTruth;
+use crate::etcd::{KeyRange, KeyValue};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 /// The object an etcd key-value under `prefix` holds, or `None` for a key outside the prefix
@@ -17,14 +17,15 @@ pub fn decode(prefix: &str, kv: &KeyValue) -> Option<Object> {
 
 /// etcd's state of the resource at `revision`, decoded.
 pub fn etcd_state(
-    reference: &ReferenceEtcd,
+    reference: &GroundTruth,
     prefix: &str,
     revision: ResourceVersion,
 ) -> BTreeMap<ObjectKey, Object> {
     reference
-        .state_at(revision.min(reference.revision()))
-        .values()
-        .filter(|kv| kv.key.starts_with(prefix))
+        .state_at(
+            &KeyRange::prefix(prefix),
+            revision.min(reference.revision()),
+        )
         .filter_map(|kv| decode(prefix, kv))
         .map(|object| (object.key.clone(), object))
         .collect()

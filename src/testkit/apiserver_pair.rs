@@ -26,7 +26,7 @@ use crate::api::{
 use crate::apiserver::server::{Apiserver, ApiserverConfig};
 use crate::bug::Bugs;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
-use crate::etcd::reference::ReferenceEtcd;
+use crate::check::truth::GroundTruth;
 use crate::etcd::{Etcd, KeyRange, Op, TxnRequest, WatchResponse};
 use crate::object::{Object, ResourceVersion};
 use crate::sim::{RngStream, SimDuration, SimTime};
@@ -49,7 +49,7 @@ pub struct Harness {
     /// The fake etcd the apiserver reads.
     pub etcd: Etcd,
     /// The naive etcd every write is mirrored into: the oracles' ground truth.
-    pub reference: ReferenceEtcd,
+    pub reference: GroundTruth,
     /// The apiserver under test.
     pub server: Apiserver,
     /// More apiservers over the same etcd, each with its own cache (an HA control plane); a
@@ -71,7 +71,7 @@ impl Harness {
         let mut harness = Harness {
             now: SimTime::ZERO,
             etcd: Etcd::default(),
-            reference: ReferenceEtcd::default(),
+            reference: GroundTruth::default(),
             server: Apiserver::new(
                 config,
                 PREFIX,
@@ -136,7 +136,10 @@ impl Harness {
     ) -> Object {
         self.write_raw(key, Object::encode_body(labels, value));
         let resource_version = self.etcd.revision();
-        let kv = &self.reference.state_at(resource_version)[&format!("{PREFIX}{key}")];
+        let kv = self
+            .reference
+            .get_at(&format!("{PREFIX}{key}"), resource_version)
+            .expect("just written");
         Object::decode(key, kv.mod_revision, kv.create_revision, &kv.value)
             .expect("an encoded body decodes")
     }
