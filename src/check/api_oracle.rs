@@ -13,7 +13,7 @@ use crate::api::{
 use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
-use super::state::{decode, etcd_state};
+use super::state::{below_horizon, decode, etcd_state};
 use super::violation::Violation;
 
 /// What a watch or list selects, as the oracle reads its request: its own copy of the rule,
@@ -178,6 +178,12 @@ impl WatchStreamOracle {
         let Phase::Initial { added } = &self.phase else {
             unreachable!("only from the initial phase")
         };
+        if let Some(why) = below_horizon(reference, snapshot) {
+            return Err(Violation::new(
+                Invariant::ServerWatchIsHistorySuffix,
+                format!("initial events at {why}"),
+            ));
+        }
         let expected = state_at(reference, &self.prefix, snapshot, &self.selection);
         if *added != expected {
             let got: Vec<String> = added.values().map(ToString::to_string).collect();
@@ -315,6 +321,12 @@ pub fn check_list(
         .continue_token
         .as_ref()
         .map(|token| token.last_key.as_str());
+    if let Some(why) = below_horizon(reference, response.resource_version) {
+        return Err(Violation::new(
+            Invariant::ServerListIsStateAtRv,
+            format!("list at {why}"),
+        ));
+    }
     let state = state_at(reference, prefix, response.resource_version, &selection);
     let mut expected: Vec<&Object> = state
         .values()

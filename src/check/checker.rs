@@ -11,22 +11,24 @@
 use std::collections::BTreeMap;
 
 use super::truth::GroundTruth;
-use crate::api::{ClientMessage, ListOptions, ListResponse, RequestId, ServerMessage};
+use crate::api::{
+    ClientMessage, ListOptions, ListResponse, RequestId, ResourceVersionParam, ServerMessage,
+};
 use crate::client::reflector::{Reflector, ReflectorPhase, StoreOp};
-use crate::client::{Delivered, Notification};
+use crate::client::{Delivered, Delta, Notification};
 use crate::client::{FifoKind, HandlerId, Processed, SharedIndexInformer, Stopped};
 use crate::etcd::{
     EtcdError, KeyRange, RangeRequest, RangeResponse, Revision, TxnRequest, TxnResponse,
     WatchResponse,
 };
-use crate::object::{Object, ResourceVersion};
+use crate::object::{Object, ObjectKey, ResourceVersion};
 
 use super::api_oracle::{self, Freshness};
 use super::catalog::{Checked, Invariant, Kind};
 use super::client::{self, ReflectorView, RvHistory};
 use super::etcd_watch;
 use super::hazards;
-use super::state::{by_key, etcd_state, first_difference};
+use super::state::{FULL_COMPARE_SIZE, IncrementalCompare, by_key, etcd_state, first_difference};
 use super::violation::Violation;
 
 /// What the checker keeps of one client identity: the cross-restart history, and the oracles
@@ -43,6 +45,40 @@ struct ClientChecks {
     watches: BTreeMap<RequestId, api_oracle::WatchStreamOracle>,
     /// Whether each registration's first synced moment was checked (B20).
     handler_synced_checked: Vec<bool>,
+    /// With atomic RealFIFO: the indexer against etcd, kept incremental (N5 as a promise).
+    lister: IncrementalCompare,
+    /// The floor of each request whose answer will be read against history (lists, and
+    /// watches until their initial events end).
+    floors: BTreeMap<RequestId, ResourceVersion>,
+}
+
+/// What a store call or a pop may have changed in a client's queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// One key.
+    Key(ObjectKey),
+    /// Any key (a relist, a resync, a whole-store delta).
+    All,
+    /// Nothing the queue checks look at (a bookmark).
+    Nothing,
+}
+
+/// Whether a client's indexer and queue are small enough that the checks walk them whole.
+fn is_small(informer: &SharedIndexInformer) -> bool {
+    informer.indexer().len() + informer.fifo().len() <= FULL_COMPARE_SIZE
+}
+
+/// Every object state a pop's notifications mention (the states its key went through).
+fn mentioned(processed: &Processed) -> impl Iterator<Item = &Object> {
+    processed
+        .distributed
+        .iter()
+        .flat_map(|distributed| match &distributed.notification {
+            Notification::Add { obj, .. } => [Some(obj), None],
+            Notification::Update { old, new } => [Some(old), Some(new)],
+            Notification::Delete(object) => [object.state(), None],
+        })
+        .flatten()
 }
 
 /// The one observer of a run.
@@ -146,14 +182,22 @@ impl Checker {
         compare(fake, &truth, "txn")
     }
 
-    /// The fake compacted: the truth compacts too and must answer the same.
+    /// The fake compacted: the truth compacts too and must answer the same, then forgets the
+    /// history no check can read any more. `read_floor` is the oldest state an apiserver may
+    /// still serve (a quiet cache can lag the compact revision).
     pub fn on_etcd_compact(
         &mut self,
         revision: Revision,
         fake: &Result<Revision, EtcdError>,
+        read_floor: ResourceVersion,
     ) -> Option<Violation> {
         let truth = self.truth.compact(revision);
-        compare(fake, &truth, "compact")
+        let found = compare(fake, &truth, "compact");
+        if truth.is_ok() {
+            let low_water = self.low_water().min(read_floor).min(self.truth.revision());
+            self.truth.forget_before(low_water);
+        }
+        found
     }
 
     /// Raw etcd watcher `watcher` opened a watch on `range` whose first revision is `start`.
@@ -207,26 +251,77 @@ impl Checker {
         self.clients[client].handler_synced_checked.push(false);
     }
 
-    /// Client `client` sends `message`.
-    pub fn on_request(&mut self, client: usize, message: &ClientMessage) {
-        let watches = &mut self.clients[client].watches;
+    /// Client `client` sends `message`; no apiserver serves a state older than `floor` (the
+    /// oldest cache, or etcd's revision where there is none), so the answer's checks read no
+    /// history below it or below an RV the request names.
+    pub fn on_request(&mut self, client: usize, message: &ClientMessage, floor: ResourceVersion) {
+        let checks = &mut self.clients[client];
         match message {
-            ClientMessage::List { .. } => {}
+            ClientMessage::List { id, options } => {
+                let named = match (&options.continue_token, options.resource_version) {
+                    (Some(token), _) => u64::try_from(token.resource_version).ok(),
+                    (None, ResourceVersionParam::At(revision)) => Some(revision),
+                    (None, _) => None,
+                };
+                checks
+                    .floors
+                    .insert(*id, named.map_or(floor, |named| named.min(floor)));
+            }
             ClientMessage::Watch { id, options } => {
-                watches.insert(
-                    *id,
-                    api_oracle::WatchStreamOracle::new(self.prefix, options),
-                );
+                let oracle = api_oracle::WatchStreamOracle::new(self.prefix, options);
+                if oracle.delivered_resource_version().is_none() {
+                    checks.floors.insert(*id, floor);
+                }
+                checks.watches.insert(*id, oracle);
             }
             ClientMessage::StopWatch { id } => {
-                watches.remove(id);
+                checks.watches.remove(id);
+                checks.floors.remove(id);
             }
         }
     }
 
-    /// Client `client`'s connection broke: its streams are gone.
+    /// Client `client`'s connection broke: its streams and requests are gone.
     pub fn on_reconnect(&mut self, client: usize) {
-        self.clients[client].watches.clear();
+        let checks = &mut self.clients[client];
+        checks.watches.clear();
+        checks.floors.clear();
+    }
+
+    /// The oldest revision any check may still read: the compact revision, each client's
+    /// last safe point and lister comparison, each open stream's position, each request's
+    /// floor, and each raw etcd watch's next revision. With an assumption check declared
+    /// (hazard scenarios, short and small), everything is kept.
+    fn low_water(&self) -> Revision {
+        let keeps_all = self
+            .expected
+            .iter()
+            .any(|hazard| hazard.info().checked == Checked::WhereDeclared);
+        if keeps_all {
+            return 0;
+        }
+        let clients = self.clients.iter().flat_map(|checks| {
+            let streams = checks
+                .watches
+                .values()
+                .filter_map(api_oracle::WatchStreamOracle::delivered_resource_version);
+            [
+                checks.view.safe_point_checked_at(),
+                checks.lister.compared_at(),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(streams)
+            .chain(checks.floors.values().copied())
+        });
+        let watches = self
+            .etcd_watches
+            .iter()
+            .flatten()
+            .map(etcd_watch::WatchStreamOracle::next_revision);
+        clients
+            .chain(watches)
+            .fold(self.truth.compact_revision(), Revision::min)
     }
 
     /// A server message reaches client `client` (connected to `apiserver`), before the
@@ -242,16 +337,22 @@ impl Checker {
             .answer_hazards(client, apiserver, message)
             .into_iter()
             .collect();
-        let watches = &mut self.clients[client].watches;
+        let checks = &mut self.clients[client];
         match message {
-            ServerMessage::List { .. } => {}
+            ServerMessage::List { id, .. } => {
+                checks.floors.remove(id);
+            }
             ServerMessage::WatchEvent { id, event } => {
-                if let Some(oracle) = watches.get_mut(id) {
+                if let Some(oracle) = checks.watches.get_mut(id) {
                     found.extend(oracle.observe(&self.truth, event).err());
+                    if oracle.delivered_resource_version().is_some() {
+                        checks.floors.remove(id);
+                    }
                 }
             }
             ServerMessage::WatchRejected { id, .. } | ServerMessage::WatchClosed { id } => {
-                watches.remove(id);
+                checks.watches.remove(id);
+                checks.floors.remove(id);
             }
         }
         found
@@ -294,25 +395,50 @@ impl Checker {
 
     // ---- clients: the reflector's store and the informer -------------------------------------
 
-    /// The reflector called its store: the view follows.
-    pub fn on_store_op(&mut self, client: usize, op: &StoreOp) {
+    /// The reflector called its store: the view follows. Returns what the call may have
+    /// changed in the queue, for [`Checker::check_queue`].
+    pub fn on_store_op(&mut self, client: usize, op: &StoreOp) -> Touched {
         let view = &mut self.clients[client].view;
         match op {
-            StoreOp::Replace { items, .. } => view.replace(items),
-            StoreOp::Add(object) | StoreOp::Update(object) => view.put(object),
-            StoreOp::Delete(object) => view.delete(&object.key),
-            StoreOp::Bookmark(_) | StoreOp::Resync => {}
+            StoreOp::Replace { items, .. } => {
+                view.replace(items);
+                Touched::All
+            }
+            StoreOp::Add(object) | StoreOp::Update(object) => {
+                view.put(object);
+                Touched::Key(object.key.clone())
+            }
+            StoreOp::Delete(object) => {
+                view.delete(&object.key);
+                Touched::Key(object.key.clone())
+            }
+            StoreOp::Resync => Touched::All,
+            StoreOp::Bookmark(_) => Touched::Nothing,
         }
     }
 
     /// After every store call and every pop: tombstones carry the newest known state (B5), and
-    /// the indexer with the queue applied is the reflector's view (B2, B4, B7).
-    pub fn check_queue(&self, client: usize, informer: &SharedIndexInformer) -> Vec<Violation> {
-        let tombstones = client::check_tombstones(informer);
-        let view = self.clients[client]
-            .view
-            .check_pending_state(&informer.pending_state());
-        [tombstones, view]
+    /// the indexer with the queue applied is the reflector's view (B2, B4, B7). Only the
+    /// `touched` key is looked at, unless the client is small enough to look at all.
+    pub fn check_queue(
+        &self,
+        client: usize,
+        informer: &SharedIndexInformer,
+        touched: &Touched,
+    ) -> Vec<Violation> {
+        let view = &self.clients[client].view;
+        let (tombstones, pending) = match touched {
+            Touched::Nothing => return Vec::new(),
+            Touched::Key(key) if !is_small(informer) => (
+                client::check_tombstones_for(informer, key),
+                view.check_pending_for(key, informer),
+            ),
+            Touched::Key(_) | Touched::All => (
+                client::check_tombstones(informer),
+                view.check_pending_state(&informer.pending_state()),
+            ),
+        };
+        [tombstones, pending]
             .into_iter()
             .filter_map(Result::err)
             .collect()
@@ -348,6 +474,7 @@ impl Checker {
         processed: &Processed,
     ) -> Vec<Violation> {
         let key = processed.popped.key();
+        let touched = key.map_or(Touched::All, |key| Touched::Key(key.clone()));
         let indexer = informer.indexer();
         let written = processed.distributed.iter().filter_map(|distributed| {
             match &distributed.notification {
@@ -371,35 +498,56 @@ impl Checker {
                 format!("synced while the initial item {key} was still being processed"),
             ));
         }
-        let internals = [
-            (
-                Invariant::IndexerIndicesMatchItems,
-                indexer.check_index_invariant(),
-            ),
-            (
-                Invariant::FifoInternalInvariants,
-                informer.fifo().check_invariants(),
-            ),
-        ];
+        let internals = match key.filter(|_| !is_small(informer)) {
+            Some(key) => [
+                (
+                    Invariant::IndexerIndicesMatchItems,
+                    indexer.check_key_index_invariant(key, mentioned(processed)),
+                ),
+                (
+                    Invariant::FifoInternalInvariants,
+                    informer.fifo().check_key_invariants(key),
+                ),
+            ],
+            None => [
+                (
+                    Invariant::IndexerIndicesMatchItems,
+                    indexer.check_index_invariant(),
+                ),
+                (
+                    Invariant::FifoInternalInvariants,
+                    informer.fifo().check_invariants(),
+                ),
+            ],
+        };
         for (invariant, result) in internals {
             if let Err(message) = result {
                 found.push(Violation::new(invariant, message));
             }
         }
-        found.extend(self.check_queue(client, informer));
-        found.extend(self.pop_hazards(informer, processed));
+        found.extend(self.check_queue(client, informer, &touched));
+        found.extend(self.pop_hazards(client, informer, processed));
         found
     }
 
     /// After a pop: N3 (a resync's objects equal etcd's), N4 (the first synced moment; an
     /// empty initial list syncs without a pop and is not checked) and N5 (the indexer is one
     /// snapshot).
-    fn pop_hazards(&self, informer: &SharedIndexInformer, processed: &Processed) -> Vec<Violation> {
+    fn pop_hazards(
+        &mut self,
+        client: usize,
+        informer: &SharedIndexInformer,
+        processed: &Processed,
+    ) -> Vec<Violation> {
         let resync = self.runs(Invariant::ResyncRepairsDivergence);
         let synced = self.runs(Invariant::SyncedMeansCacheUpToDate);
-        let snapshot = self.runs(Invariant::ListerIsASnapshotAtOneRv);
-        if !(resync || synced || snapshot) {
-            return Vec::new();
+        let declared_snapshot = self.expects(Invariant::ListerIsASnapshotAtOneRv);
+        let mut found = Vec::new();
+        if self.atomic_fifo && !declared_snapshot {
+            found.extend(self.check_atomic_snapshot(client, informer, processed));
+        }
+        if !(resync || synced || declared_snapshot) {
+            return found;
         }
         let indexer = by_key(informer.indexer().list());
         let truth = &self.truth;
@@ -411,13 +559,49 @@ impl Checker {
             }),
             (synced && first_synced)
                 .then(|| hazards::check_synced_up_to_date(truth, self.prefix, &indexer)),
-            snapshot.then(|| hazards::check_lister_is_snapshot(truth, self.prefix, &indexer)),
+            declared_snapshot
+                .then(|| hazards::check_lister_is_snapshot(truth, self.prefix, &indexer)),
         ];
-        results
-            .into_iter()
-            .flatten()
-            .filter_map(Result::err)
-            .collect()
+        found.extend(results.into_iter().flatten().filter_map(Result::err));
+        found
+    }
+
+    /// N5 as the promise atomic RealFIFO keeps (PR #136008): applying deltas in order and a
+    /// relist as one `ReplacedAll`, the indexer is etcd's state at the revision of the last
+    /// delta it applied. Checked incrementally: the keys the pop touched and the keys etcd
+    /// changed since the last check.
+    fn check_atomic_snapshot(
+        &mut self,
+        client: usize,
+        informer: &SharedIndexInformer,
+        processed: &Processed,
+    ) -> Option<Violation> {
+        let lister = &mut self.clients[client].lister;
+        let mut applied = None;
+        for delta in &processed.popped.deltas {
+            match delta {
+                Delta::ReplacedAll(info) => {
+                    lister.touch_all();
+                    applied = Some(info.resource_version);
+                }
+                Delta::Bookmark(resource_version) => applied = Some(*resource_version),
+                Delta::SyncAll => {}
+                delta => {
+                    let key = delta.key().expect("a per-object delta");
+                    lister.touch(key);
+                    applied = delta.newest_state().map(|object| object.resource_version);
+                }
+            }
+        }
+        let revision = applied?;
+        let difference =
+            lister.first_difference(&self.truth, self.prefix, revision, informer.indexer())?;
+        Some(Violation::new(
+            Invariant::ListerIsASnapshotAtOneRv,
+            format!(
+                "with atomic RealFIFO, at the RV {revision} of the last delta applied: {difference}"
+            ),
+        ))
     }
 
     /// A handler of client `client` (the `handler`-th registration, `id`) was notified: the
@@ -497,8 +681,8 @@ impl Checker {
         &self,
         clients: impl IntoIterator<Item = (usize, &'a Reflector, &'a SharedIndexInformer)>,
     ) -> Result<(), Violation> {
-        let truth = etcd_state(&self.truth, self.prefix, self.truth.revision());
-        for (index, reflector, informer) in clients {
+        let clients: Vec<_> = clients.into_iter().collect();
+        for (index, reflector, informer) in &clients {
             if reflector.phase() != ReflectorPhase::Watching {
                 return Err(Violation::new(
                     Invariant::RunSettles,
@@ -511,6 +695,9 @@ impl Checker {
                     format!("client-{index}: informer still busy"),
                 ));
             }
+        }
+        let truth = etcd_state(&self.truth, self.prefix, self.truth.revision());
+        for (index, _, informer) in clients {
             let indexer = by_key(informer.indexer().list());
             if let Some(difference) = first_difference(&indexer, &truth) {
                 return Err(Violation::new(

@@ -17,7 +17,7 @@ use crate::client::{
 };
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
-use super::state::{by_key, decode, etcd_state, first_difference};
+use super::state::{IncrementalCompare, by_key, decode, describe_difference, first_difference};
 use super::violation::Violation;
 
 /// P3 (SPEC §9.1): at delivery, the indexer already reflects the notified state or a later
@@ -95,22 +95,50 @@ pub fn check_tombstones(informer: &SharedIndexInformer) -> Result<(), Violation>
             continue;
         };
         let newest = *known.entry(key).or_insert_with(|| indexer.get_by_key(key));
-        if let Delta::Deleted(DeltaObject::Tombstone(tombstone)) = delta
-            && tombstone.obj.as_ref() != newest
-        {
-            let show = |obj: Option<&Object>| obj.map_or("nil".to_owned(), Object::to_string);
-            return Err(Violation::new(
-                Invariant::TombstoneCarriesNewestKnownState,
-                format!(
-                    "DFSU({key}, {}) but the newest known state is {}",
-                    show(tombstone.obj.as_ref()),
-                    show(newest)
-                ),
-            ));
-        }
+        check_tombstone(key, delta, newest)?;
         known.insert(key, delta.newest_state());
     }
     Ok(())
+}
+
+/// [`check_tombstones`] for one key. O(log n + the key's queued deltas).
+pub fn check_tombstones_for(
+    informer: &SharedIndexInformer,
+    key: &ObjectKey,
+) -> Result<(), Violation> {
+    let mut newest = informer.indexer().get_by_key(key);
+    for delta in informer.fifo().queued_for(key) {
+        check_tombstone(key, delta, newest)?;
+        newest = match delta.key() {
+            Some(_) => delta.newest_state(),
+            None => delta.state_of(key).unwrap_or(newest),
+        };
+    }
+    Ok(())
+}
+
+/// A queued `delta` of `key`, after a queued or indexed `newest` state: if a tombstone, it
+/// carries that state.
+fn check_tombstone(
+    key: &ObjectKey,
+    delta: &Delta,
+    newest: Option<&Object>,
+) -> Result<(), Violation> {
+    let Delta::Deleted(DeltaObject::Tombstone(tombstone)) = delta else {
+        return Ok(());
+    };
+    if tombstone.obj.as_ref() == newest {
+        return Ok(());
+    }
+    let show = |obj: Option<&Object>| obj.map_or("nil".to_owned(), Object::to_string);
+    Err(Violation::new(
+        Invariant::TombstoneCarriesNewestKnownState,
+        format!(
+            "DFSU({key}, {}) but the newest known state is {}",
+            show(tombstone.obj.as_ref()),
+            show(newest)
+        ),
+    ))
 }
 
 /// B20 (SPEC §8 B20): when a registration first reports synced, its handler has been notified
@@ -148,22 +176,49 @@ pub fn check_closed_fifo_wakes_pop(stopped: Stopped) -> Result<(), Violation> {
 #[derive(Clone, Debug, Default)]
 pub struct ReflectorView {
     objects: BTreeMap<ObjectKey, Object>,
+    /// The safe-point comparison, kept incremental.
+    safe_point: IncrementalCompare,
 }
 
 impl ReflectorView {
     /// `store.Replace`.
     pub fn replace(&mut self, items: &[Object]) {
         self.objects = by_key(items);
+        self.safe_point.touch_all();
     }
 
     /// `store.Add` / `store.Update`.
     pub fn put(&mut self, object: &Object) {
         self.objects.insert(object.key.clone(), object.clone());
+        self.safe_point.touch(&object.key);
     }
 
     /// `store.Delete`.
     pub fn delete(&mut self, key: &ObjectKey) {
         self.objects.remove(key);
+        self.safe_point.touch(key);
+    }
+
+    /// The revision the safe point was last checked at, while it stands (what the ground
+    /// truth must still hold history from).
+    pub fn safe_point_checked_at(&self) -> Option<ResourceVersion> {
+        self.safe_point.compared_at()
+    }
+
+    /// Checks one key of [`ReflectorView::check_pending_state`]: what the informer will hold
+    /// for `key` once its queue drains is this view's object.
+    pub fn check_pending_for(
+        &self,
+        key: &ObjectKey,
+        informer: &SharedIndexInformer,
+    ) -> Result<(), Violation> {
+        match describe_difference(key, informer.pending_for(key), self.objects.get(key)) {
+            None => Ok(()),
+            Some(difference) => Err(Violation::new(
+                Invariant::QueueAppliedEqualsReflectorView,
+                format!("indexer plus queue vs reflector: {difference}"),
+            )),
+        }
     }
 
     /// Checks that `pending` (the informer's indexer once its queue drains) is this view.
@@ -192,15 +247,18 @@ impl ReflectorView {
         }
     }
 
-    /// Checks the safe point: the view is etcd's state at `last_sync`.
+    /// Checks the safe point: the view is etcd's state at `last_sync` (incrementally: see
+    /// [`IncrementalCompare`]).
     pub fn check_safe_point(
-        &self,
+        &mut self,
         reference: &GroundTruth,
         prefix: &str,
         last_sync: ResourceVersion,
     ) -> Result<(), Violation> {
-        let want = etcd_state(reference, prefix, last_sync);
-        match first_difference(&self.objects, &want) {
+        let difference =
+            self.safe_point
+                .first_difference(reference, prefix, last_sync, &self.objects);
+        match difference {
             None => Ok(()),
             Some(difference) => Err(Violation::new(
                 Invariant::ReflectorLastSyncRvIsASafePoint,
@@ -236,10 +294,15 @@ impl RvHistory {
         prefix: &str,
         object: &Object,
     ) -> Result<(), Violation> {
-        let revision = object.resource_version.min(reference.revision());
+        // Below the history the ground truth still holds, only a state still live at its
+        // horizon can be confirmed; an older one (a client far behind) is not judged.
+        let horizon = reference.oldest_readable();
+        let revision = object.resource_version.clamp(horizon, reference.revision());
         let stored = reference.get_at(&format!("{prefix}{}", object.key), revision.max(1));
+        let judged = object.resource_version >= horizon
+            || stored.is_some_and(|kv| kv.mod_revision == object.resource_version);
         let truth = stored.and_then(|kv| decode(prefix, kv));
-        if truth.as_ref() != Some(object) {
+        if judged && truth.as_ref() != Some(object) {
             return Err(Violation::new(
                 Invariant::IndexerObjectsExistedInEtcd,
                 format!("{object} (value {}) was never in etcd", object.value),
@@ -274,6 +337,7 @@ impl RvHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::state::etcd_state;
     use crate::etcd::{Op, TxnRequest};
 
     const PREFIX: &str = "/registry/pods/";

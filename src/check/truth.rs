@@ -399,11 +399,10 @@ impl GroundTruth {
                 })
         });
         let wider = range.range_end.is_some().then(|| {
-            let skip = (from - self.oldest_readable) as usize;
+            let skip = ((from - self.oldest_readable) as usize).min(self.log.len());
             self.log
-                .iter()
-                .zip(self.oldest_readable..)
-                .skip(skip)
+                .range(skip..)
+                .zip(from..)
                 .flat_map(move |(events, revision)| {
                     events
                         .iter()

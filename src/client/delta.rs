@@ -85,6 +85,14 @@ impl DeltaObject {
     pub fn is_tombstone(&self) -> bool {
         matches!(self, DeltaObject::Tombstone(_))
     }
+
+    /// The object state it carries, unwrapping a tombstone (which may carry none).
+    pub fn state(&self) -> Option<&Object> {
+        match self {
+            DeltaObject::Object(obj) => Some(obj),
+            DeltaObject::Tombstone(tombstone) => tombstone.obj.as_ref(),
+        }
+    }
 }
 
 impl fmt::Display for DeltaObject {
@@ -111,6 +119,17 @@ pub struct ReplacedAllInfo {
     pub resource_version: ResourceVersion,
     /// The listed objects, in list order.
     pub objects: Vec<Object>,
+}
+
+impl ReplacedAllInfo {
+    /// The listed object with `key`. Lists come in key order, so a binary search finds it; a
+    /// miss is confirmed by a scan, which keeps the answer right for any order.
+    pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
+        match self.objects.binary_search_by(|object| object.key.cmp(key)) {
+            Ok(index) => Some(&self.objects[index]),
+            Err(_) => self.objects.iter().find(|object| object.key == *key),
+        }
+    }
 }
 
 /// One change queued for the informer (client-go `Delta`), typed by what each kind carries.
@@ -181,6 +200,20 @@ impl Delta {
                 obj: Some(obj),
             })) if *key != obj.key => Err(format!("tombstone_shares_the_key: {key} holds {obj}")),
             _ => Ok(()),
+        }
+    }
+
+    /// What the state of `key` is once this delta is applied: `None` if the delta does not
+    /// touch `key` (another key's delta, `SyncAll`, `Bookmark`), `Some(None)` if it removes it
+    /// (a `Deleted`, or a `ReplacedAll` without it), else `Some(Some(object))`.
+    pub fn state_of(&self, key: &ObjectKey) -> Option<Option<&Object>> {
+        match self {
+            Delta::ReplacedAll(info) => Some(info.get(key)),
+            Delta::SyncAll | Delta::Bookmark(_) => None,
+            Delta::Deleted(_) => (self.key() == Some(key)).then_some(None),
+            Delta::Added(obj) | Delta::Updated(obj) | Delta::Replaced(obj) | Delta::Sync(obj) => {
+                (obj.key == *key).then_some(Some(obj))
+            }
         }
     }
 

@@ -268,12 +268,54 @@ impl DeltaFifo {
         self.queue.iter().map(|key| (key, &self.items[key]))
     }
 
+    /// How many keys are queued.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// The queued keys in pop order.
     pub fn list_keys(&self) -> Vec<ObjectKey> {
         self.queue.iter().cloned().collect()
     }
 
-    /// Checks the named invariants of the module doc.
+    /// The queued deltas of `key`, oldest first. O(log n).
+    pub fn queued_for(&self, key: &ObjectKey) -> &[Delta] {
+        self.items.get(key).map_or(&[], |deltas| deltas.as_slice())
+    }
+
+    /// The cheap part of [`DeltaFifo::check_invariants`], for one key: its deltas, if queued,
+    /// are non-empty and carry its key, and the queue is as long as the items.
+    pub fn check_key_invariants(&self, key: &ObjectKey) -> Result<(), String> {
+        if self.queue.len() != self.items.len() {
+            return Err(format!(
+                "queue_matches_items: {} queued keys, {} with deltas",
+                self.queue.len(),
+                self.items.len()
+            ));
+        }
+        let Some(deltas) = self.items.get(key) else {
+            return Ok(());
+        };
+        if deltas.is_empty() {
+            return Err(format!("deltas_non_empty: {key} has no deltas"));
+        }
+        for delta in deltas {
+            if delta.key() != Some(key) {
+                return Err(format!(
+                    "deltas_share_the_key: {delta:?} queued under {key}"
+                ));
+            }
+            delta.check_tombstone_key()?;
+        }
+        Ok(())
+    }
+
+    /// Checks the named invariants of the module doc. O(n).
     pub fn check_invariants(&self) -> Result<(), String> {
         let queued: BTreeSet<&ObjectKey> = self.queue.iter().collect();
         if queued.len() != self.queue.len() {

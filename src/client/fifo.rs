@@ -14,7 +14,7 @@ use crate::client::delta_fifo::DeltaFifo;
 use crate::client::indexer::KnownObjects;
 use crate::client::queue::{PopError, PopWait, Popped};
 use crate::client::real_fifo::RealFifo;
-use crate::object::{Object, ResourceVersion};
+use crate::object::{Object, ObjectKey, ResourceVersion};
 
 /// Which queue an informer uses (SPEC §0, §12); scenarios name it as [`FifoKind::as_str`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -247,19 +247,48 @@ impl Fifo {
         }
     }
 
-    /// The mode's structural invariants.
+    /// The mode's structural invariants. O(n).
     pub fn check_invariants(&self) -> Result<(), String> {
         match self {
             Fifo::Delta(fifo) => fifo.check_invariants(),
             Fifo::Real(fifo) => fifo.check_invariants(),
         }
     }
+
+    /// The part of [`Fifo::check_invariants`] about one key. O(log n + its deltas).
+    pub fn check_key_invariants(&self, key: &ObjectKey) -> Result<(), String> {
+        match self {
+            Fifo::Delta(fifo) => fifo.check_key_invariants(key),
+            Fifo::Real(fifo) => fifo.check_key_invariants(key),
+        }
+    }
+
+    /// The queued deltas that touch `key`, oldest first (a `ReplacedAll` touches every key).
+    /// O(log n + those deltas).
+    pub fn queued_for<'a>(&'a self, key: &ObjectKey) -> Box<dyn Iterator<Item = &'a Delta> + 'a> {
+        match self {
+            Fifo::Delta(fifo) => Box::new(fifo.queued_for(key).iter()),
+            Fifo::Real(fifo) => Box::new(fifo.queued_for(key)),
+        }
+    }
+
+    /// How many items are queued (keys for DeltaFIFO, deltas for RealFIFO).
+    pub fn len(&self) -> usize {
+        match self {
+            Fifo::Delta(fifo) => fifo.len(),
+            Fifo::Real(fifo) => fifo.len(),
+        }
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::ObjectKey;
 
     #[test]
     fn kind_names_round_trip() {
@@ -299,7 +328,6 @@ mod tests {
         use crate::client::delta::DeletedFinalStateUnknown;
         use crate::client::indexer::Indexer;
         use crate::client::process_deltas::process_deltas;
-        use crate::object::ObjectKey;
 
         const KEYS: [&str; 4] = ["ns1/a", "ns1/b", "ns2/a", "c"];
 

@@ -511,6 +511,16 @@ impl SharedIndexInformer {
         state
     }
 
+    /// What `key` will be in the indexer once every queued delta is processed (the one-key
+    /// slice of [`SharedIndexInformer::pending_state`]). O(log n + the key's queued deltas).
+    pub fn pending_for(&self, key: &ObjectKey) -> Option<&Object> {
+        self.fifo
+            .queued_for(key)
+            .fold(self.indexer.get_by_key(key), |state, delta| {
+                delta.state_of(key).unwrap_or(state)
+            })
+    }
+
     /// client-go `LastStoreSyncResourceVersion`: the indexer's resource version, reported only
     /// with the atomic FIFO (SPEC §6).
     pub fn last_store_sync_resource_version(&self) -> Option<ResourceVersion> {

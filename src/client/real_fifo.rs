@@ -16,7 +16,7 @@
 //! contrast with DeltaFIFO, SPEC §9.2 N6).
 //!
 //! Named invariants ([`RealFifo::check_invariants`]): `whole_store_deltas_only_when_atomic`,
-//! `tombstone_shares_the_key`, `initial_count_within_log`.
+//! `tombstone_shares_the_key`, `initial_count_within_log`, `log_index_matches_log`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -25,10 +25,120 @@ use crate::client::indexer::KnownObjects;
 use crate::client::queue::{PopError, Popped};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
+/// The log, with an index of where each key's deltas sit, so that one key's queued deltas are
+/// found without walking the log (a data layout choice: the same deltas in the same order).
+#[derive(Clone, Debug, Default)]
+struct Log {
+    deltas: VecDeque<Delta>,
+    /// The sequence number of `deltas[0]`; the n-th delta ever pushed has number n.
+    head: u64,
+    /// Per key, the sequence numbers of its queued deltas, oldest first.
+    by_key: BTreeMap<ObjectKey, VecDeque<u64>>,
+    /// The sequence numbers of the queued whole-store deltas (atomic mode), oldest first.
+    whole_store: VecDeque<u64>,
+}
+
+impl Log {
+    fn len(&self) -> usize {
+        self.deltas.len()
+    }
+
+    fn push(&mut self, delta: Delta) {
+        let sequence = self.head + self.deltas.len() as u64;
+        match delta.key() {
+            Some(key) => self
+                .by_key
+                .entry(key.clone())
+                .or_default()
+                .push_back(sequence),
+            None => self.whole_store.push_back(sequence),
+        }
+        self.deltas.push_back(delta);
+    }
+
+    fn pop_front(&mut self) -> Option<Delta> {
+        let delta = self.deltas.pop_front()?;
+        let sequence = self.head;
+        self.head += 1;
+        let popped = match delta.key() {
+            Some(key) => {
+                let queued = self
+                    .by_key
+                    .get_mut(key)
+                    .expect("every queued key is indexed");
+                let front = queued.pop_front();
+                if queued.is_empty() {
+                    self.by_key.remove(key);
+                }
+                front
+            }
+            None => self.whole_store.pop_front(),
+        };
+        assert_eq!(popped, Some(sequence), "the index follows the log");
+        Some(delta)
+    }
+
+    fn get(&self, sequence: u64) -> &Delta {
+        &self.deltas[(sequence - self.head) as usize]
+    }
+
+    /// The deltas that touch `key`, oldest first: its own and the whole-store ones.
+    fn for_key<'a>(&'a self, key: &ObjectKey) -> impl Iterator<Item = &'a Delta> + use<'a> {
+        let own = self.by_key.get(key).into_iter().flatten().copied();
+        let mut own = own.peekable();
+        let mut whole = self.whole_store.iter().copied().peekable();
+        std::iter::from_fn(move || {
+            let next = match (own.peek(), whole.peek()) {
+                (Some(a), Some(b)) if a < b => own.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => whole.next(),
+                (Some(_), None) => own.next(),
+                (None, None) => None,
+            };
+            next.map(|sequence| self.get(sequence))
+        })
+    }
+
+    /// The queued keys in the order each was first queued, each with its newest delta.
+    fn queued_keys(&self) -> Vec<(&ObjectKey, &Delta)> {
+        let mut keys: Vec<(u64, &ObjectKey, u64)> = self
+            .by_key
+            .iter()
+            .map(|(key, queued)| (queued[0], key, queued[queued.len() - 1]))
+            .collect();
+        keys.sort_unstable_by_key(|(first, _, _)| *first);
+        keys.into_iter()
+            .map(|(_, key, last)| (key, self.get(last)))
+            .collect()
+    }
+
+    /// The index matches the log.
+    fn check(&self) -> Result<(), String> {
+        let indexed: usize =
+            self.by_key.values().map(VecDeque::len).sum::<usize>() + self.whole_store.len();
+        if indexed != self.deltas.len() {
+            return Err(format!(
+                "log_index_matches_log: {indexed} indexed, {} queued",
+                self.deltas.len()
+            ));
+        }
+        for (key, queued) in &self.by_key {
+            if queued
+                .iter()
+                .any(|sequence| self.get(*sequence).key() != Some(key))
+            {
+                return Err(format!(
+                    "log_index_matches_log: {key} points at another key"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// client-go `RealFIFO`, non-atomic or atomic.
 #[derive(Clone, Debug)]
 pub struct RealFifo {
-    items: VecDeque<Delta>,
+    items: Log,
     atomic: bool,
     /// Set by the first Replace or any Add/Update/Delete.
     populated: bool,
@@ -43,7 +153,7 @@ impl RealFifo {
     /// An empty FIFO; `atomic` selects the `AtomicFIFO` mode.
     pub fn new(atomic: bool) -> RealFifo {
         RealFifo {
-            items: VecDeque::new(),
+            items: Log::default(),
             atomic,
             populated: false,
             initial_population_count: 0,
@@ -60,19 +170,19 @@ impl RealFifo {
     /// Appends `Added(obj)`.
     pub fn add(&mut self, obj: Object) {
         self.populated = true;
-        self.items.push_back(Delta::Added(obj));
+        self.items.push(Delta::Added(obj));
     }
 
     /// Appends `Updated(obj)`.
     pub fn update(&mut self, obj: Object) {
         self.populated = true;
-        self.items.push_back(Delta::Updated(obj));
+        self.items.push(Delta::Updated(obj));
     }
 
     /// Appends `Deleted(obj)`: unlike DeltaFIFO, never filtered by known objects (SPEC §12).
     pub fn delete(&mut self, obj: DeltaObject) {
         self.populated = true;
-        self.items.push_back(Delta::Deleted(obj));
+        self.items.push(Delta::Deleted(obj));
     }
 
     /// A relist (client-go `RealFIFO.Replace`): one `ReplacedAll` in atomic mode (`known` is not
@@ -88,7 +198,7 @@ impl RealFifo {
                 resource_version,
                 objects: list,
             };
-            self.items.push_back(Delta::ReplacedAll(info));
+            self.items.push(Delta::ReplacedAll(info));
         } else {
             self.reconcile_replacement(list, known);
         }
@@ -103,50 +213,41 @@ impl RealFifo {
     /// missing from the list and not queued (key order), then `Replaced` for every item.
     fn reconcile_replacement(&mut self, list: Vec<Object>, known: &dyn KnownObjects) {
         let new_keys: BTreeSet<&ObjectKey> = list.iter().map(|obj| &obj.key).collect();
-        let mut queued_keys: Vec<&ObjectKey> = Vec::new();
-        let mut last_queued: BTreeMap<&ObjectKey, &Delta> = BTreeMap::new();
-        for delta in &self.items {
-            let key = delta
-                .key()
-                .expect("non-atomic RealFIFO holds per-object deltas only");
-            if last_queued.insert(key, delta).is_none() {
-                queued_keys.push(key);
-            }
-        }
         let mut deletions = Vec::new();
-        for key in queued_keys.iter().filter(|key| !new_keys.contains(*key)) {
-            let last = last_queued[key];
-            if let Delta::Deleted(_) = last {
+        for (key, last) in self.items.queued_keys() {
+            if new_keys.contains(key) || matches!(last, Delta::Deleted(_)) {
                 continue;
             }
-            deletions.push(tombstone((*key).clone(), last.newest_state().cloned()));
+            deletions.push(tombstone(key.clone(), last.newest_state().cloned()));
         }
         for key in known.list_keys() {
-            if new_keys.contains(&key) || last_queued.contains_key(&key) {
+            if new_keys.contains(&key) || self.items.by_key.contains_key(&key) {
                 continue;
             }
             let obj = known.get_by_key(&key).cloned();
             deletions.push(tombstone(key, obj));
         }
-        self.items.extend(deletions);
-        self.items.extend(list.into_iter().map(Delta::Replaced));
+        for delta in deletions
+            .into_iter()
+            .chain(list.into_iter().map(Delta::Replaced))
+        {
+            self.items.push(delta);
+        }
     }
 
     /// A resync (client-go `RealFIFO.Resync`): one `SyncAll` in atomic mode, else `Sync(known
     /// object)` for every known key that appears nowhere in the log, in key order.
     pub fn resync(&mut self, known: &dyn KnownObjects) {
         if self.atomic {
-            self.items.push_back(Delta::SyncAll);
+            self.items.push(Delta::SyncAll);
             return;
         }
-        let queued: BTreeSet<ObjectKey> =
-            self.items.iter().filter_map(Delta::key).cloned().collect();
         for key in known.list_keys() {
-            if queued.contains(&key) {
+            if self.items.by_key.contains_key(&key) {
                 continue;
             }
             if let Some(obj) = known.get_by_key(&key) {
-                self.items.push_back(Delta::Sync(obj.clone()));
+                self.items.push(Delta::Sync(obj.clone()));
             }
         }
     }
@@ -155,7 +256,7 @@ impl RealFifo {
     /// otherwise.
     pub fn bookmark(&mut self, resource_version: ResourceVersion) {
         if self.atomic {
-            self.items.push_back(Delta::Bookmark(resource_version));
+            self.items.push(Delta::Bookmark(resource_version));
         }
     }
 
@@ -207,12 +308,47 @@ impl RealFifo {
 
     /// The log, oldest first.
     pub fn queued(&self) -> impl Iterator<Item = &Delta> {
-        self.items.iter()
+        self.items.deltas.iter()
+    }
+
+    /// How many deltas are queued.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.len() == 0
+    }
+
+    /// The part of [`RealFifo::check_invariants`] about one key: its indexed deltas carry
+    /// its key, whole-store deltas only in atomic mode. O(log n + its deltas).
+    pub fn check_key_invariants(&self, key: &ObjectKey) -> Result<(), String> {
+        if !self.atomic && !self.items.whole_store.is_empty() {
+            return Err(
+                "whole_store_deltas_only_when_atomic: a whole-store delta is queued".into(),
+            );
+        }
+        for sequence in self.items.by_key.get(key).into_iter().flatten() {
+            let delta = self.items.get(*sequence);
+            if delta.key() != Some(key) {
+                return Err(format!("log_index_matches_log: {key} points at {delta:?}"));
+            }
+            delta.check_tombstone_key()?;
+        }
+        Ok(())
+    }
+
+    /// The queued deltas that touch `key`, oldest first: its own, and the whole-store ones.
+    /// O(log n + those deltas).
+    pub fn queued_for<'a>(&'a self, key: &ObjectKey) -> impl Iterator<Item = &'a Delta> + use<'a> {
+        self.items.for_key(key)
     }
 
     /// Checks the named invariants of the module doc.
     pub fn check_invariants(&self) -> Result<(), String> {
-        for delta in &self.items {
+        self.items.check()?;
+        for delta in &self.items.deltas {
             if !self.atomic && delta.key().is_none() {
                 return Err(format!(
                     "whole_store_deltas_only_when_atomic: {:?}",

@@ -153,7 +153,7 @@ impl ClientSlot {
         if let ClientMessage::List { id, options } = &message {
             self.lists.insert(*id, (options.clone(), None));
         }
-        core.checker.on_request(client, &message);
+        core.checker.on_request(client, &message, core.read_floor);
         if self.connection.silent {
             return;
         }
@@ -179,7 +179,7 @@ impl ClientSlot {
         op: StoreOp,
     ) -> Result<(), Violation> {
         let now = core.now();
-        core.checker.on_store_op(client, &op);
+        let touched = core.checker.on_store_op(client, &op);
         let informer = &mut self.process.informer;
         match op {
             StoreOp::Replace {
@@ -198,7 +198,9 @@ impl ClientSlot {
             }
         }
         self.schedule_pop(core, client);
-        let found = core.checker.check_queue(client, &self.process.informer);
+        let found = core
+            .checker
+            .check_queue(client, &self.process.informer, &touched);
         core.report(found)
     }
 

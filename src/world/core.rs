@@ -2,6 +2,7 @@
 //! streams, the trace, the checker and the counts. Each part's handlers take it by `&mut`.
 
 use crate::check::{Checker, Violation};
+use crate::object::ResourceVersion;
 use crate::scenario::Scenario;
 use crate::sim::{Kernel, RngStream, SimDuration, SimTime};
 use crate::trace::Trace;
@@ -47,6 +48,10 @@ pub(crate) struct Core {
     pub(crate) stats: RunStats,
     /// The fault phase is over: writers, compaction and faults stop.
     pub(crate) healed: bool,
+    /// No apiserver serves a state older than this (the oldest cache's RV, or etcd's
+    /// revision where there is no cache), as of its last change: what a request's checks may
+    /// read history back to.
+    pub(crate) read_floor: ResourceVersion,
 }
 
 impl Core {
@@ -59,6 +64,7 @@ impl Core {
             checker,
             stats: RunStats::default(),
             healed: false,
+            read_floor: 0,
         }
     }
 

@@ -182,7 +182,7 @@ impl EtcdSide {
         let outcome = if target > 0 {
             core.stats.probes.compactions_under_watch += u64::from(self.etcd.watch_count() > 0);
             let fake = self.etcd.compact(target);
-            let found = core.checker.on_etcd_compact(target, &fake);
+            let found = core.checker.on_etcd_compact(target, &fake, core.read_floor);
             core.report(found)?;
             core.stats.compactions += u64::from(fake.is_ok());
             Some(fake)

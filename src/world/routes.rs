@@ -54,6 +54,20 @@ impl World {
         }
         self.flush_etcd();
         self.apiservers[apiserver].schedule_timer(&mut self.core, apiserver);
+        self.refresh_read_floor();
+    }
+
+    /// The oldest state an apiserver serves now: caches only move forward (a re-initialized
+    /// one lists from etcd's current revision), so no answer to a request sent from now on
+    /// is older.
+    fn refresh_read_floor(&mut self) {
+        let etcd = self.etcd.etcd.revision();
+        self.core.read_floor = self
+            .apiservers
+            .iter()
+            .map(|slot| slot.server.cache_resource_version().unwrap_or(etcd))
+            .min()
+            .unwrap_or(etcd);
     }
 
     pub(super) fn apiserver_timer(&mut self, apiserver: usize) {
