@@ -460,8 +460,8 @@ impl Scenario {
                 "apiservers.count",
                 u64::from(self.apiservers.count),
                 0,
-                3,
-                "0..=3",
+                7,
+                "0..=7",
             ),
             (
                 "apiservers.server.history_capacity",
@@ -477,7 +477,7 @@ impl Scenario {
                 1_000,
                 "1..=1000",
             ),
-            ("clients.count", u64::from(c.count), 0, 16, "0..=16"),
+            ("clients.count", u64::from(c.count), 0, 1_000, "0..=1000"),
             ("clients.handlers", u64::from(c.handlers), 0, 8, "0..=8"),
             (
                 "clients.handlers_without_resync",
@@ -521,8 +521,20 @@ impl Scenario {
                 86_400_000,
                 "1000..=86400000",
             ),
-            ("workload.writers", u64::from(w.writers), 0, 64, "0..=64"),
-            ("workload.keys", u64::from(w.keys), 1, 10_000, "1..=10000"),
+            (
+                "workload.writers",
+                u64::from(w.writers),
+                0,
+                1_000,
+                "0..=1000",
+            ),
+            (
+                "workload.keys",
+                u64::from(w.keys),
+                1,
+                1_000_000,
+                "1..=1000000",
+            ),
             (
                 "workload.namespaces",
                 u64::from(w.namespaces),
@@ -771,7 +783,7 @@ mod tests {
         let error = Scenario::from_toml("x", "[workload]\nkeys = 0\n").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "scenario x: workload.keys = 0 is out of range (allowed: 1..=10000)"
+            "scenario x: workload.keys = 0 is out of range (allowed: 1..=1000000)"
         );
     }
 

@@ -115,6 +115,13 @@ impl World {
         }
     }
 
+    /// The same world with no check at all (no ground truth either): what the simulation
+    /// costs alone, for `informer-sim bench`. Its verdict says only whether it settled.
+    pub fn without_checks(mut self) -> World {
+        self.core.checker = Checker::disabled(writer::RESOURCE_PREFIX);
+        self
+    }
+
     /// The fault plan this run follows.
     pub fn plan(&self) -> &FaultPlan {
         &self.plan
@@ -362,7 +369,11 @@ impl World {
         self.core.record(Actor::World, &TraceEvent::Settled);
         for slot in self.clients.iter().flatten() {
             let process = &slot.process;
-            let found = Checker::check_mirrors(&process.informer, &process.handlers).err();
+            let found = self
+                .core
+                .checker
+                .check_mirrors(&process.informer, &process.handlers)
+                .err();
             self.core.report(found)?;
         }
         Ok(())
