@@ -22,7 +22,8 @@
 //! the map below against every `use` in `src/`):
 //!
 //! ```text
-//! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  main
+//! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  bench
+//!                main
 //! 3 composition  scenario  world (a router of owned parts)  trace  testkit
 //! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
 //! 1 models       etcd  apiserver  client                    pure state machines
@@ -36,6 +37,7 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod bench;
 pub mod bug;
 pub mod check;
 pub mod client;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use informer_sim::bench;
 use informer_sim::bug::Bug;
 use informer_sim::check::Invariant;
 use informer_sim::conformance::{CASES, run_all};
@@ -115,6 +116,15 @@ enum Command {
     Conformance,
     /// Prints the invariant catalog: name, promise, when it holds, upstream source.
     Invariants,
+    /// Measures the simulator on fixed standard workloads (see the README's Performance).
+    Bench {
+        /// Prints the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// A quick pass over every figure (seconds instead of minutes).
+        #[arg(long)]
+        quick: bool,
+    },
     /// Runs a JSON script of FIFO operations and prints one JSON line per step.
     FifoScript {
         /// The script file, or - for standard input.
@@ -241,6 +251,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::FifoScript { file }) => fifo_script(&file),
+        Some(Command::Bench { json, quick }) => Ok(bench_command(json, quick)),
         None => sweep_command(None, Overrides::default(), Sweep::over(0..MAIN_JOB_SEEDS)),
     };
     result.unwrap_or_else(|message| {
@@ -627,4 +638,47 @@ fn print_row(result: &HuntResult) {
         result.wall.as_secs_f64(),
         shrunk
     );
+}
+
+fn bench_command(json: bool, quick: bool) -> ExitCode {
+    let size = if quick {
+        bench::BenchSize::QUICK
+    } else {
+        bench::BenchSize::FULL
+    };
+    let report = bench::run(size, |figure| eprintln!("bench: {figure}"));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("figures serialize")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let rss = |bytes: Option<u64>| bytes.map_or("-".to_owned(), |b| format!("{} MB", b >> 20));
+    let row = |name: &str, figures: &bench::PipelineFigures| {
+        println!(
+            "{name:<34} {:>10} writes {:>8.2} s {:>10.0} writes/s {:>9.1}x sim {:>10.0} ev/sim-s {:>9}",
+            figures.writes,
+            figures.wall_seconds,
+            figures.writes_per_second,
+            figures.simulated_per_wall,
+            figures.events_per_simulated_second,
+            rss(figures.peak_rss_bytes)
+        );
+    };
+    row("pipeline, every check on", &report.pipeline_checked);
+    row("pipeline, no check", &report.pipeline_unchecked);
+    for scaling in &report.scaling {
+        row(&format!("scaling, {} keys", scaling.keys), &scaling.run);
+    }
+    row("long run, 1000 keys", &report.long_run);
+    println!(
+        "FIFO + indexer stage: {:.0} events/s; standard schedules: {:.1}/s; long run peak RSS {}",
+        report.fifo_indexer_events_per_second,
+        report.schedules_per_second,
+        report
+            .long_run_memory_ratio
+            .map_or("-".to_owned(), |ratio| format!("{ratio:.2}x the short run's"))
+    );
+    ExitCode::SUCCESS
 }
