@@ -268,8 +268,14 @@ mod tests {
     #[test]
     fn the_pipeline_workload_commits_about_the_writes_asked_for_and_settles() {
         let figures = pipeline(2_000, 100, true);
-        assert!(figures.writes > 1_500 && figures.writes <= 2_100, "{figures:?}");
-        assert!(figures.events > figures.writes * 3, "each write crosses the pipeline");
+        assert!(
+            figures.writes > 1_500 && figures.writes <= 2_100,
+            "{figures:?}"
+        );
+        assert!(
+            figures.events > figures.writes * 3,
+            "each write crosses the pipeline"
+        );
     }
 
     #[test]

@@ -22,11 +22,15 @@ use informer_sim::testkit::fifo_script::run_script;
 use informer_sim::trace::{Trace, TraceSink};
 use informer_sim::world::{RunOutcome, RunStats, World};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Where failing runs leave their replay files.
 const REPLAY_DIR: &str = "replays";
 /// How many hazard seeds per scenario a sweep shows.
 const HAZARDS_SHOWN: u64 = 1;
-/// The seeds the main job sweeps per library scenario.
+/// The seeds the main job sweeps per library scenario, unless the scenario says fewer
+/// (`main_job_seeds`, for the scenarios at cluster size).
 const MAIN_JOB_SEEDS: u64 = 200;
 
 /// Deterministic simulation of the Kubernetes list-watch pipeline.
@@ -208,7 +212,7 @@ fn main() -> ExitCode {
                 shard,
                 deadline: time_limit.map(|secs| Instant::now() + Duration::from_secs(secs)),
             };
-            sweep_command(scenario.as_deref(), overrides.into(), sweep)
+            sweep_command(scenario.as_deref(), overrides.into(), move |_| sweep)
         }
         Some(Command::Bugs { bug, first_seed }) => bugs_table(bug, first_seed),
         Some(Command::Shrink {
@@ -252,7 +256,9 @@ fn main() -> ExitCode {
         }
         Some(Command::FifoScript { file }) => fifo_script(&file),
         Some(Command::Bench { json, quick }) => Ok(bench_command(json, quick)),
-        None => sweep_command(None, Overrides::default(), Sweep::over(0..MAIN_JOB_SEEDS)),
+        None => sweep_command(None, Overrides::default(), |scenario| {
+            Sweep::over(0..scenario.main_job_seeds.unwrap_or(MAIN_JOB_SEEDS))
+        }),
     };
     result.unwrap_or_else(|message| {
         eprintln!("{message}");
@@ -448,10 +454,11 @@ fn replay(file: &Path, trace: Result<Trace, String>) -> Result<ExitCode, String>
     })
 }
 
+/// Sweeps one scenario or the whole library, each scenario over the seeds `sweep_of` gives it.
 fn sweep_command(
     scenario_name: Option<&str>,
     overrides: Overrides,
-    sweep: Sweep,
+    sweep_of: impl Fn(&Scenario) -> Sweep,
 ) -> Result<ExitCode, String> {
     let scenarios: Vec<Scenario> = match scenario_name {
         Some(name) => vec![load(name, overrides)?],
@@ -465,7 +472,7 @@ fn sweep_command(
     let mut exercised = RunStats::default();
     for scenario in &scenarios {
         let (mut seeds, mut failed, mut hazards_shown) = (0u64, 0u64, 0u64);
-        let row = sweep.run(scenario, |seed, outcome| {
+        let row = sweep_of(scenario).run(scenario, |seed, outcome| {
             seeds += 1;
             if outcome.violation.is_some() {
                 failed += 1;
@@ -678,7 +685,9 @@ fn bench_command(json: bool, quick: bool) -> ExitCode {
         report.schedules_per_second,
         report
             .long_run_memory_ratio
-            .map_or("-".to_owned(), |ratio| format!("{ratio:.2}x the short run's"))
+            .map_or("-".to_owned(), |ratio| format!(
+                "{ratio:.2}x the short run's"
+            ))
     );
     ExitCode::SUCCESS
 }

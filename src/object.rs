@@ -59,6 +59,10 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// An object's labels, shared: objects are cloned at every stage of the pipeline (cache, watch
+/// stream, FIFO, indexer), and labels change only when a writer writes new ones.
+pub type Labels = Arc<BTreeMap<String, String>>;
+
 /// One state of one API object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Object {
@@ -70,7 +74,7 @@ pub struct Object {
     /// The etcd `create_revision`: distinguishes a re-created object from the old one.
     pub uid: u64,
     /// Labels, for selectors and the label index.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// The payload the workload wrote; any change of it is a real update.
     pub value: u64,
 }
@@ -82,7 +86,7 @@ impl Object {
             key: ObjectKey::new(key),
             resource_version,
             uid: 0,
-            labels: BTreeMap::new(),
+            labels: Labels::default(),
             value: 0,
         }
     }
@@ -102,8 +106,18 @@ impl Object {
 
     /// Encodes labels and payload as the etcd value bytes: `v=7;app=a,tier=b`.
     pub fn encode_body(labels: &BTreeMap<String, String>, value: u64) -> Vec<u8> {
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("v={value};{}", labels.join(",")).into_bytes()
+        use std::io::Write as _;
+        let mut body = Vec::with_capacity(32);
+        write!(body, "v={value};").expect("writing to a Vec cannot fail");
+        for (index, (name, label_value)) in labels.iter().enumerate() {
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(name.as_bytes());
+            body.push(b'=');
+            body.extend_from_slice(label_value.as_bytes());
+        }
+        body
     }
 
     /// Decodes an object from an etcd key-value: `key` relative to the resource prefix, the
@@ -129,7 +143,7 @@ impl Object {
             key: ObjectKey::new(key),
             resource_version: mod_revision,
             uid: create_revision,
-            labels,
+            labels: Arc::new(labels),
             value,
         })
     }

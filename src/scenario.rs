@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::LabelSelector;
 use crate::apiserver::server::ApiserverConfig;
 use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
@@ -50,6 +51,14 @@ pub struct Scenario {
     /// longest backoff (30 s with 100 % jitter) plus draining a backlog, so only a livelock or
     /// a hang fails it.
     pub settle_ms_max: u64,
+    /// The most steps the run may take: one that needs more is stuck (every run ends with a
+    /// verdict). The default (2,000,000) suits the small worlds; a scenario at cluster size
+    /// raises it.
+    pub steps_max: u64,
+    /// How many seeds the main job (`informer-sim` with no command) sweeps of this scenario,
+    /// when fewer than its usual number (the scenarios at cluster size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_job_seeds: Option<u64>,
     /// The writers.
     pub workload: WorkloadConfig,
     /// The etcd server.
@@ -82,6 +91,8 @@ impl Default for Scenario {
             name: "default".to_owned(),
             duration_ms: 60_000,
             settle_ms_max: 150_000,
+            steps_max: 2_000_000,
+            main_job_seeds: None,
             workload: WorkloadConfig::default(),
             etcd: EtcdConfig::default(),
             etcd_watchers: EtcdWatchersConfig::default(),
@@ -175,6 +186,36 @@ pub struct ClientsConfig {
     pub min_watch_timeout_ms: u64,
     /// `WatchListPageSize` (0: unset).
     pub page_size: u64,
+    /// What each client's lists and watches select.
+    pub selector: ClientSelector,
+}
+
+/// What each client's lists and watches select (`ListOptions.LabelSelector`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientSelector {
+    /// Every object.
+    #[default]
+    None,
+    /// Client `i` selects `app=app-{i mod workload.label_values}`: many watchers, each of a
+    /// slice of the objects, as a large cluster's kubelets each watch their own node's pods.
+    AppPerClient,
+}
+
+impl ClientSelector {
+    /// The label selector of client `client`.
+    pub fn for_client(self, client: usize, workload: &WorkloadConfig) -> Option<LabelSelector> {
+        match self {
+            ClientSelector::None => None,
+            ClientSelector::AppPerClient => Some(LabelSelector {
+                name: "app".to_owned(),
+                value: format!(
+                    "app-{}",
+                    client as u64 % u64::from(workload.label_values.max(1))
+                ),
+            }),
+        }
+    }
 }
 
 impl Default for ClientsConfig {
@@ -197,6 +238,7 @@ impl Default for ClientsConfig {
             idle_timeout_ms: 45_000,
             min_watch_timeout_ms: 300_000,
             page_size: 0,
+            selector: ClientSelector::None,
         }
     }
 }
@@ -260,6 +302,9 @@ pub struct WorkloadConfig {
     pub writers: u32,
     /// How many distinct object names (spread over the namespaces).
     pub keys: u32,
+    /// How many objects (the first of the names) exist before anything starts, as in a
+    /// cluster that already holds its objects when an apiserver or informer comes up.
+    pub initial_objects: u32,
     /// How many namespaces.
     pub namespaces: u32,
     /// The shortest pause between two writes of one writer.
@@ -283,6 +328,7 @@ impl Default for WorkloadConfig {
         WorkloadConfig {
             writers: 3,
             keys: 12,
+            initial_objects: 0,
             namespaces: 2,
             write_interval_ms_min: 50,
             write_interval_ms_max: 1_000,
@@ -455,7 +501,7 @@ impl Scenario {
         };
         let w = &self.workload;
         let c = &self.clients;
-        let checks: [(&'static str, u64, u64, u64, &'static str); 18] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 21] = [
             (
                 "apiservers.count",
                 u64::from(self.apiservers.count),
@@ -522,6 +568,20 @@ impl Scenario {
                 "1000..=86400000",
             ),
             (
+                "main_job_seeds",
+                self.main_job_seeds.unwrap_or(1),
+                1,
+                100_000,
+                "1..=100000",
+            ),
+            (
+                "steps_max",
+                self.steps_max,
+                1_000,
+                1_000_000_000,
+                "1000..=1000000000",
+            ),
+            (
                 "workload.writers",
                 u64::from(w.writers),
                 0,
@@ -534,6 +594,13 @@ impl Scenario {
                 1,
                 1_000_000,
                 "1..=1000000",
+            ),
+            (
+                "workload.initial_objects",
+                u64::from(w.initial_objects),
+                0,
+                u64::from(w.keys),
+                "0..=workload.keys",
             ),
             (
                 "workload.namespaces",
@@ -553,8 +620,8 @@ impl Scenario {
                 "workload.label_values",
                 u64::from(w.label_values),
                 1,
-                100,
-                "1..=100",
+                100_000,
+                "1..=100000",
             ),
             (
                 "etcd_watchers.count",

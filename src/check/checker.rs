@@ -14,10 +14,11 @@ use super::client;
 use super::client_checks::ClientChecks;
 use super::etcd_watch;
 use super::policy::{Ground, Policy};
+use super::resource::ResourceHistory;
 use super::state::{by_key, etcd_state, first_difference};
 use super::truth::GroundTruth;
 use super::violation::Violation;
-use crate::api::{ClientMessage, ListOptions, ListResponse, ServerMessage};
+use crate::api::{ClientMessage, LabelSelector, ListOptions, ListResponse, ServerMessage};
 use crate::client::reflector::{Reflector, ReflectorPhase, StoreOp};
 use crate::client::{Delivered, FifoKind, HandlerId, Processed, SharedIndexInformer, Stopped};
 use crate::etcd::{
@@ -31,8 +32,8 @@ pub use super::client_checks::Touched;
 /// The one observer of a run.
 pub struct Checker {
     truth: GroundTruth,
-    /// The etcd key prefix of the simulated resource.
-    prefix: &'static str,
+    /// The simulated resource's history, decoded from the truth's as it is written.
+    resource: ResourceHistory,
     policy: Policy,
     clients: Vec<ClientChecks>,
     etcd_watches: Vec<Option<etcd_watch::WatchStreamOracle>>,
@@ -46,7 +47,7 @@ impl Checker {
         debug_assert!(expected.iter().all(|hazard| hazard.kind() == Kind::Hazard));
         Checker {
             truth: GroundTruth::default(),
-            prefix,
+            resource: ResourceHistory::new(prefix),
             policy: Policy {
                 expected,
                 atomic_fifo: fifo == FifoKind::RealAtomic,
@@ -104,7 +105,7 @@ impl Checker {
     fn client(&mut self, client: usize) -> (Ground<'_>, &mut ClientChecks) {
         let ground = Ground {
             truth: &self.truth,
-            prefix: self.prefix,
+            resource: &self.resource,
             policy: &self.policy,
         };
         (ground, &mut self.clients[client])
@@ -134,7 +135,13 @@ impl Checker {
         if !self.policy.enabled {
             return None;
         }
+        let revision = self.truth.revision();
         let truth = self.truth.txn(request);
+        if self.truth.revision() > revision {
+            let revision = self.truth.revision();
+            self.resource
+                .record(revision, self.truth.events_at(revision));
+        }
         compare(fake, &truth, "txn")
     }
 
@@ -155,6 +162,7 @@ impl Checker {
         if truth.is_ok() {
             let low_water = self.low_water().min(read_floor).min(self.truth.revision());
             self.truth.forget_before(low_water);
+            self.resource.forget_before(low_water);
         }
         found
     }
@@ -198,13 +206,19 @@ impl Checker {
 
     // ---- clients: requests and answers ---------------------------------------------------------
 
-    /// Client `client` starts a new process: its oracles start afresh, its history persists
-    /// (and becomes the record of an earlier incarnation after a restart).
-    pub fn on_client_started(&mut self, client: usize, handlers: usize) {
+    /// Client `client` starts a new process, listing and watching with `label_selector`: its
+    /// oracles start afresh, its history persists (and becomes the record of an earlier
+    /// incarnation after a restart).
+    pub fn on_client_started(
+        &mut self,
+        client: usize,
+        handlers: usize,
+        label_selector: Option<LabelSelector>,
+    ) {
         if client == self.clients.len() {
             self.clients.push(ClientChecks::default());
         }
-        self.clients[client].restarted(handlers);
+        self.clients[client].restarted(handlers, label_selector);
     }
 
     /// A handler was registered on client `client`'s running informer.
@@ -217,7 +231,7 @@ impl Checker {
     /// history below it or below an RV the request names.
     pub fn on_request(&mut self, client: usize, message: &ClientMessage, floor: ResourceVersion) {
         if self.policy.enabled {
-            self.clients[client].on_request(self.prefix, message, floor);
+            self.clients[client].on_request(message, floor);
         }
     }
 
@@ -273,7 +287,7 @@ impl Checker {
             return None;
         }
         let freshness = Freshness::of(options, arrival);
-        api_oracle::check_list(&self.truth, self.prefix, options, freshness, page).err()
+        api_oracle::check_list(&self.resource, options, freshness, page).err()
     }
 
     // ---- clients: the reflector's store and the informer -------------------------------------
@@ -400,8 +414,9 @@ impl Checker {
         if !self.policy.enabled {
             return Ok(());
         }
-        let truth = etcd_state(&self.truth, self.prefix, self.truth.revision());
+        let revision = self.resource.revision();
         for (index, _, informer) in clients {
+            let truth = etcd_state(&self.resource, revision, self.clients[index].selection());
             let indexer = by_key(informer.indexer().list());
             if let Some(difference) = first_difference(&indexer, &truth) {
                 return Err(Violation::new(

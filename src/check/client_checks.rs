@@ -8,9 +8,10 @@ use super::catalog::Invariant;
 use super::client::{self, ReflectorView, RvHistory};
 use super::hazards;
 use super::policy::Ground;
+use super::resource::Selection;
 use super::state::{FULL_COMPARE_SIZE, IncrementalCompare, by_key};
 use super::violation::Violation;
-use crate::api::{ClientMessage, RequestId, ResourceVersionParam, ServerMessage};
+use crate::api::{ClientMessage, LabelSelector, RequestId, ResourceVersionParam, ServerMessage};
 use crate::client::reflector::StoreOp;
 use crate::client::{Delivered, Delta, HandlerId, Notification, Processed, SharedIndexInformer};
 use crate::etcd::Revision;
@@ -20,6 +21,8 @@ use crate::object::{Object, ObjectKey, ResourceVersion};
 /// of the running process and its connection.
 #[derive(Default)]
 pub(super) struct ClientChecks {
+    /// What the client's lists and watches select: the part of etcd its indexer mirrors.
+    selection: Selection,
     /// Per-key RVs seen, persisted across restarts (the B1 oracle).
     history: RvHistory,
     /// The state the reflector's store calls describe (the safe-point oracle's view).
@@ -67,11 +70,16 @@ fn mentioned(processed: &Processed) -> impl Iterator<Item = &Object> {
 }
 
 impl ClientChecks {
-    /// A new process of a client identity whose earlier processes left `self`: the history
-    /// persists (and becomes the record of an earlier incarnation), the rest starts afresh.
-    pub(super) fn restarted(&mut self, handlers: usize) {
+    /// A new process of a client identity whose earlier processes left `self`, listing and
+    /// watching with `label_selector`: the history persists (and becomes the record of an
+    /// earlier incarnation), the rest starts afresh.
+    pub(super) fn restarted(&mut self, handlers: usize, label_selector: Option<LabelSelector>) {
         self.history.restart();
         *self = ClientChecks {
+            selection: Selection {
+                namespace: None,
+                label_selector,
+            },
             history: std::mem::take(&mut self.history),
             handler_synced_checked: vec![false; handlers],
             ..ClientChecks::default()
@@ -84,12 +92,7 @@ impl ClientChecks {
     }
 
     /// The client sends `message`; no apiserver serves a state older than `floor`.
-    pub(super) fn on_request(
-        &mut self,
-        prefix: &str,
-        message: &ClientMessage,
-        floor: ResourceVersion,
-    ) {
+    pub(super) fn on_request(&mut self, message: &ClientMessage, floor: ResourceVersion) {
         let checks = self;
         match message {
             ClientMessage::List { id, options } => {
@@ -103,7 +106,7 @@ impl ClientChecks {
                     .insert(*id, named.map_or(floor, |named| named.min(floor)));
             }
             ClientMessage::Watch { id, options } => {
-                let oracle = api_oracle::WatchStreamOracle::new(prefix, options);
+                let oracle = api_oracle::WatchStreamOracle::new(options);
                 if oracle.delivered_resource_version().is_none() {
                     checks.floors.insert(*id, floor);
                 }
@@ -120,6 +123,11 @@ impl ClientChecks {
     pub(super) fn on_reconnect(&mut self) {
         self.watches.clear();
         self.floors.clear();
+    }
+
+    /// What the client's lists and watches select.
+    pub(super) fn selection(&self) -> &Selection {
+        &self.selection
     }
 
     /// The revisions this client's checks may still read from.
@@ -154,7 +162,7 @@ impl ClientChecks {
             }
             ServerMessage::WatchEvent { id, event } => {
                 if let Some(oracle) = checks.watches.get_mut(id) {
-                    found.extend(oracle.observe(ground.truth, event).err());
+                    found.extend(oracle.observe(ground.resource, event).err());
                     if oracle.delivered_resource_version().is_some() {
                         checks.floors.remove(id);
                     }
@@ -181,7 +189,7 @@ impl ClientChecks {
             {
                 let oracle = watches.get(id)?;
                 let delivered = oracle.delivered_resource_version()?;
-                let undelivered = oracle.first_undelivered(ground.truth);
+                let undelivered = oracle.first_undelivered(ground.resource);
                 hazards::check_closed_watch_caught_up(id, delivered, undelivered).err()
             }
             _ if ground
@@ -259,7 +267,7 @@ impl ClientChecks {
         let revision = last_sync.filter(|revision| *revision > 0)?;
         checks
             .view
-            .check_safe_point(ground.truth, ground.prefix, revision)
+            .check_safe_point(ground.resource, &checks.selection, revision)
             .err()
     }
 
@@ -289,7 +297,7 @@ impl ClientChecks {
         let history = &mut self.history;
         let mut found: Vec<Violation> = written
             .chain(held)
-            .filter_map(|object| history.observe(ground.truth, ground.prefix, object).err())
+            .filter_map(|object| history.observe(ground.resource, object).err())
             .collect();
         if processed.popped.is_in_initial_list && processed.has_synced_while_processing {
             let key = key.map_or("?".to_owned(), ToString::to_string);
@@ -350,17 +358,17 @@ impl ClientChecks {
             return found;
         }
         let indexer = by_key(informer.indexer().list());
-        let truth = ground.truth;
+        let (resource, selection) = (ground.resource, &self.selection);
         let popped = &processed.popped;
         let first_synced = popped.is_in_initial_list && informer.has_synced();
         let results = [
             resync.then(|| {
-                hazards::check_resync_repairs(truth, ground.prefix, &popped.deltas, &indexer)
+                hazards::check_resync_repairs(resource, selection, &popped.deltas, &indexer)
             }),
             (synced && first_synced)
-                .then(|| hazards::check_synced_up_to_date(truth, ground.prefix, &indexer)),
+                .then(|| hazards::check_synced_up_to_date(resource, selection, &indexer)),
             declared_snapshot
-                .then(|| hazards::check_lister_is_snapshot(truth, ground.prefix, &indexer)),
+                .then(|| hazards::check_lister_is_snapshot(resource, selection, &indexer)),
         ];
         found.extend(results.into_iter().flatten().filter_map(Result::err));
         found
@@ -376,7 +384,7 @@ impl ClientChecks {
         informer: &SharedIndexInformer,
         processed: &Processed,
     ) -> Option<Violation> {
-        let lister = &mut self.lister;
+        let (lister, selection) = (&mut self.lister, &self.selection);
         let mut applied = None;
         for delta in &processed.popped.deltas {
             match delta {
@@ -395,7 +403,7 @@ impl ClientChecks {
         }
         let revision = applied?;
         let difference =
-            lister.first_difference(ground.truth, ground.prefix, revision, informer.indexer())?;
+            lister.first_difference(ground.resource, selection, revision, informer.indexer())?;
         Some(Violation::new(
             Invariant::ListerIsASnapshotAtOneRv,
             format!(
@@ -425,12 +433,8 @@ impl ClientChecks {
             .runs(Invariant::EveryDeleteIsOnDeleteWithFinalState)
         {
             found.extend(
-                hazards::check_delete_has_final_state(
-                    ground.truth,
-                    ground.prefix,
-                    &delivered.notification,
-                )
-                .err(),
+                hazards::check_delete_has_final_state(ground.resource, &delivered.notification)
+                    .err(),
             );
         }
         if let Some(synced) = informer.handler_synced(id)

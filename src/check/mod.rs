@@ -11,8 +11,10 @@ mod client_checks;
 pub mod etcd_watch;
 pub mod hazards;
 mod policy;
+pub mod resource;
 pub mod state;
 pub mod truth;
+mod versions;
 mod violation;
 
 pub use catalog::{Checked, Invariant, Kind};

@@ -3,6 +3,7 @@
 //! simulation alone).
 
 use super::catalog::{Checked, Invariant};
+use super::resource::ResourceHistory;
 use super::truth::GroundTruth;
 
 /// Which checks a run makes.
@@ -43,10 +44,10 @@ impl Policy {
     }
 }
 
-/// What a client's checks read: the ground truth, the resource's etcd key prefix, the policy.
+/// What a client's checks read: the ground truth, the resource's history, the policy.
 #[derive(Clone, Copy)]
 pub(super) struct Ground<'a> {
     pub(super) truth: &'a GroundTruth,
-    pub(super) prefix: &'a str,
+    pub(super) resource: &'a ResourceHistory,
     pub(super) policy: &'a Policy,
 }

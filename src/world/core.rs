@@ -11,9 +11,6 @@ use super::event::Ev;
 use super::stats::RunStats;
 use super::trace_event::{Actor, TraceEvent};
 
-/// The most steps one run may take: a run that needs more is stuck.
-pub(crate) const STEPS_MAX: u64 = 2_000_000;
-
 /// The run's random streams, one per concern, so that a new draw in one never reshuffles
 /// another.
 pub(crate) struct Streams {
@@ -57,8 +54,8 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(scenario: Scenario, seed: u64, trace: Trace, checker: Checker) -> Core {
         Core {
+            kernel: Kernel::new(scenario.steps_max),
             scenario,
-            kernel: Kernel::new(STEPS_MAX),
             streams: Streams::new(seed),
             trace,
             checker,

@@ -129,9 +129,13 @@ impl World {
 
     /// Runs to the end and returns the verdict.
     pub fn run(mut self) -> RunOutcome {
-        self.schedule_start();
         let violation = self
-            .run_loop()
+            .etcd
+            .populate(&mut self.core)
+            .and_then(|()| {
+                self.schedule_start();
+                self.run_loop()
+            })
             .err()
             .map(|violation| (self.core.trace.steps(), violation));
         let stats = self.collect_stats();

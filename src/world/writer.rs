@@ -115,7 +115,8 @@ pub fn plan_write(
     }
 }
 
-fn random_labels(config: &WorkloadConfig, rng: &mut RngStream) -> BTreeMap<String, String> {
+/// Labels as the workload draws them: `app` always, `tier` sometimes.
+pub fn random_labels(config: &WorkloadConfig, rng: &mut RngStream) -> BTreeMap<String, String> {
     let app = format!("app-{}", rng.below(u64::from(config.label_values)));
     let mut labels = BTreeMap::from([("app".to_owned(), app)]);
     if rng.chance(config.second_label_probability) {

@@ -1,6 +1,9 @@
 //! The integration tests, as one binary (as regex-automata does): each module is one concern,
 //! and they share the crate's build and the helpers of [`util`].
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod apiserver;
 mod bugs;
 mod cli;

@@ -7,6 +7,8 @@
 use informer_sim::check::Invariant;
 use informer_sim::scenario::{LIBRARY, Scenario};
 
+use informer_sim::explore::run_seed;
+
 use crate::util::{seeds, sweep};
 
 /// The seeds per scenario.
@@ -118,6 +120,35 @@ fn consistent_first_lists_never_travel_back_in_time() {
     }
 }
 
+/// The scenarios at cluster size (tens of thousands of objects, a thousand watchers, hours of
+/// simulated time) at full size over a shortened life, one seed: the main job sweeps them
+/// whole (their `main_job_seeds`), and `informer-sim sweep --scenario NAME` as long as wanted.
+#[test]
+fn scenarios_at_cluster_size_hold_over_a_shortened_life() {
+    let seed = seeds(SEEDS).start;
+    for (name, life_ms) in [
+        ("scale-objects", 20_000),
+        ("scale-watchers", 15_000),
+        ("long-quiet", 1_800_000),
+    ] {
+        let mut scenario = Scenario::load(name).expect("library scenario");
+        scenario.duration_ms = life_ms;
+        let outcome = run_seed(&scenario, seed);
+        if let Some((step, violation)) = &outcome.violation {
+            panic!("{name} (life {life_ms} ms) seed {seed}: {violation} at step {step}");
+        }
+        let initial = u64::from(scenario.workload.initial_objects);
+        assert!(
+            outcome.stats.commits > initial,
+            "{name}: the {initial} initial objects and then the writers commit"
+        );
+        assert!(
+            outcome.stats.pops >= initial.min(1_000),
+            "{name}: the informers' initial lists reach their indexers"
+        );
+    }
+}
+
 /// The SPEC §9.2 hazard scenarios (their pinned seeds are in tests/hazards.rs).
 const HAZARD_SCENARIOS: [&str; 6] = [
     "hazard-lost-deletes",
@@ -168,6 +199,9 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",
+        "scale-objects",
+        "scale-watchers",
+        "long-quiet",
     ];
     for entry in LIBRARY {
         assert!(
