@@ -2,6 +2,7 @@
 //! and they share the crate's build and the helpers of [`util`].
 
 mod apiserver;
+mod browser;
 mod bugs;
 mod cli;
 mod conformance;
@@ -16,4 +17,5 @@ mod hazards;
 mod layers;
 mod pipeline;
 mod reflector;
+mod report;
 mod util;
