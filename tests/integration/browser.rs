@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::report::{THREE_BUGS, informer_sim_in, scratch};
+use super::report::{THREE_BUGS, on_bug, scratch};
 
 /// The flags that let Chromium start on a machine with no display, no sandbox privileges and
 /// no outside network (without the network ones it keeps trying to reach its services).
@@ -95,20 +95,8 @@ fn each_report_renders_in_headless_chromium_with_diagram_violation_and_histories
     let dir = scratch("browser");
     for (scenario, bug, seed) in THREE_BUGS {
         let report = dir.join(format!("{bug}.html"));
-        let output = informer_sim_in(
-            &dir,
-            &[
-                "report",
-                "--seed",
-                seed,
-                "--scenario",
-                scenario,
-                "--bug",
-                bug,
-                "-o",
-                report.to_str().expect("utf-8 path"),
-            ],
-        );
+        let path = report.to_str().expect("utf-8 path");
+        let output = on_bug(&dir, "report", (scenario, bug, seed), &["-o", path]);
         assert_eq!(output.status.code(), Some(0), "{output:?}");
         let checker = dir.join(format!("check-{bug}.html"));
         let page = CHECKER.replace("REPORT", &format!("{bug}.html"));

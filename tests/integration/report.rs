@@ -27,6 +27,22 @@ pub fn informer_sim_in(dir: &Path, args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// Runs `command` on a planted bug's seed (`--seed S --scenario NAME --bug B`), then `extra`.
+pub fn on_bug(dir: &Path, command: &str, case: (&str, &str, &str), extra: &[&str]) -> Output {
+    let (scenario, bug, seed) = case;
+    let mut args = vec![
+        command,
+        "--seed",
+        seed,
+        "--scenario",
+        scenario,
+        "--bug",
+        bug,
+    ];
+    args.extend_from_slice(extra);
+    informer_sim_in(dir, &args)
+}
+
 /// A fresh directory under the target directory for test `name`.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -42,19 +58,9 @@ fn stdout(output: &Output) -> String {
 #[test]
 fn explain_shows_three_planted_bugs_each_in_at_most_40_lines_ending_at_the_violation() {
     let dir = scratch("explain");
-    for (scenario, bug, seed) in THREE_BUGS {
-        let output = informer_sim_in(
-            &dir,
-            &[
-                "explain",
-                "--seed",
-                seed,
-                "--scenario",
-                scenario,
-                "--bug",
-                bug,
-            ],
-        );
+    for case in THREE_BUGS {
+        let bug = case.1;
+        let output = on_bug(&dir, "explain", case, &[]);
         let text = stdout(&output);
         assert_eq!(output.status.code(), Some(0), "{bug}: {text}");
         let lines: Vec<&str> = text.lines().collect();
@@ -91,11 +97,7 @@ fn explain_shows_three_planted_bugs_each_in_at_most_40_lines_ending_at_the_viola
 #[test]
 fn explain_reads_a_replay_file_and_refuses_a_passing_seed_in_one_line() {
     let dir = scratch("explain-replay");
-    let (scenario, bug, seed) = THREE_BUGS[0];
-    let run = informer_sim_in(
-        &dir,
-        &["run", "--seed", seed, "--scenario", scenario, "--bug", bug],
-    );
+    let run = on_bug(&dir, "run", THREE_BUGS[0], &[]);
     let run_text = stdout(&run);
     let file = run_text
         .lines()
@@ -157,22 +159,11 @@ fn check_event(event: &Value) -> Result<(), String> {
 #[test]
 fn the_perfetto_export_is_trace_event_json_with_a_track_per_lane_flows_and_the_violation() {
     let dir = scratch("perfetto");
-    let (scenario, bug, seed) = THREE_BUGS[0];
-    let output = informer_sim_in(
+    let output = on_bug(
         &dir,
-        &[
-            "run",
-            "--seed",
-            seed,
-            "--scenario",
-            scenario,
-            "--bug",
-            bug,
-            "--trace",
-            "t.json",
-            "--format",
-            "perfetto",
-        ],
+        "run",
+        THREE_BUGS[0],
+        &["--trace", "t.json", "--format", "perfetto"],
     );
     assert_eq!(output.status.code(), Some(1), "the bug fails the run");
     let steps: u64 = stdout(&output)
@@ -254,21 +245,7 @@ fn the_perfetto_export_is_trace_event_json_with_a_track_per_lane_flows_and_the_v
 #[test]
 fn the_report_is_one_self_contained_page_with_diagram_violation_histories_and_invariants() {
     let dir = scratch("report");
-    let (scenario, bug, seed) = THREE_BUGS[0];
-    let output = informer_sim_in(
-        &dir,
-        &[
-            "report",
-            "--seed",
-            seed,
-            "--scenario",
-            scenario,
-            "--bug",
-            bug,
-            "-o",
-            "run.html",
-        ],
-    );
+    let output = on_bug(&dir, "report", THREE_BUGS[0], &["-o", "run.html"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let page = std::fs::read_to_string(dir.join("run.html")).expect("page written");
     for part in [
