@@ -6,14 +6,14 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 /// How often a plain progress line is printed.
 pub const PLAIN_PERIOD: Duration = Duration::from_secs(5);
 
 /// The bar's layout: what, how far, how fast, how long still.
 const TEMPLATE: &str =
-    "{prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, {elapsed} elapsed, {eta} left)";
+    "{prefix} [{bar:30}] {pos}/{len} {msg} ({rate}, {elapsed} elapsed, {eta} left)";
 
 /// The progress of one job of `len` units.
 pub struct Progress {
@@ -34,6 +34,12 @@ impl Progress {
             let bar = ProgressBar::new(len);
             let style = ProgressStyle::with_template(TEMPLATE)
                 .expect("the template is valid")
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                        let _ = write!(out, "{:.0}/s", state.per_sec());
+                    },
+                )
                 .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(label.to_owned());

@@ -127,7 +127,7 @@ impl SweepPages {
             };
             let _ = writeln!(
                 out,
-                "<li>{link}: {} <code>{}</code></li>",
+                "<li>{link}: {}<br><code>{}</code></li>",
                 escape(&failure.violation),
                 escape(&failure.replay)
             );
