@@ -567,3 +567,34 @@ impl StepObserver for Recording {
         self.arrivals.insert((client, id), (entry, apiserver));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn a_recorded_run_is_the_same_run_and_links_each_receipt_to_an_earlier_sender() {
+        let case = Case::of_seed(Scenario::load("informer").expect("library scenario"), 3);
+        let recorded = record(&case);
+        assert_eq!(recorded.outcome.trace_hash, case.run().trace_hash);
+        let entries = &recorded.recording.entries;
+        let steps = entries.iter().filter(|entry| entry.recorded).count() as u64;
+        assert_eq!(steps, recorded.outcome.steps, "an entry per step");
+        let receipts = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(at, e)| Some((at, e.from?)));
+        let mut linked = 0;
+        for (at, from) in receipts {
+            assert!(from < at, "entry {at} received from a later entry {from}");
+            linked += 1;
+        }
+        assert!(linked > 100, "messages link senders to receivers: {linked}");
+        let histories = &recorded.recording.histories;
+        assert!(
+            histories.values().any(|places| places.len() >= 4),
+            "etcd, cache, indexer, handler"
+        );
+    }
+}
