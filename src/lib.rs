@@ -23,7 +23,7 @@
 //!
 //! ```text
 //! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  bench
-//!                main
+//!                report (explain, HTML, Perfetto)  progress  main
 //! 3 composition  scenario  world (a router of owned parts)  trace  testkit
 //! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
 //! 1 models       etcd  apiserver  client                    pure state machines
@@ -45,7 +45,9 @@ pub mod conformance;
 pub mod etcd;
 pub mod explore;
 pub mod object;
+pub mod progress;
 pub mod replay;
+pub mod report;
 pub mod scenario;
 pub mod shrink;
 pub mod sim;

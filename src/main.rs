@@ -1,6 +1,6 @@
 //! The `informer-sim` command line.
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -15,9 +15,12 @@ use informer_sim::explore::{
     Budget, Flow, HuntResult, Overrides, SeedRange, Shard, Sweep, SweepRow, hunt, parse_seed,
     replay_line,
 };
+use informer_sim::progress::Progress;
 use informer_sim::replay::ReplayFile;
+use informer_sim::report::index::SweepPages;
+use informer_sim::report::{Investigation, explain, html, investigate, perfetto, record};
 use informer_sim::scenario::{DEFAULT_SCENARIO, FifoKind, LIBRARY, Probe, Scenario};
-use informer_sim::shrink::{Case, shrink};
+use informer_sim::shrink::{Case, shrink_reporting};
 use informer_sim::testkit::fifo_script::run_script;
 use informer_sim::trace::{Trace, TraceSink};
 use informer_sim::world::{RunOutcome, RunStats, World};
@@ -78,6 +81,9 @@ enum Command {
         time_limit: Option<u64>,
         #[command(flatten)]
         overrides: OverrideFlags,
+        /// Writes an HTML page per failing seed and an index page into this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Hunts every planted bug of the catalog (or one) and prints whether the invariants catch it.
     Bugs {
@@ -114,6 +120,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: TraceFormat,
     },
+    /// Shrinks a failing run and prints it as a timeline of the violating object's path,
+    /// with the violation marked and its cause in plain words.
+    Explain {
+        #[command(flatten)]
+        case: CaseFlags,
+    },
+    /// Shrinks a failing run and writes one self-contained HTML page: a sequence diagram,
+    /// each object's history side by side, the invariants checked.
+    Report {
+        #[command(flatten)]
+        case: CaseFlags,
+        /// The HTML file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Lists the embedded scenario library and the upstream conformance cases.
     Scenarios,
     /// Runs kube-apiserver's watch conformance cases, with and without the watch cache.
@@ -134,6 +155,25 @@ enum Command {
         /// The script file, or - for standard input.
         file: String,
     },
+}
+
+/// A failing case to show: a replay file, or a seed of a scenario.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["file", "seed"])))]
+struct CaseFlags {
+    /// A replay file written by `run`, `sweep` or `shrink`.
+    file: Option<PathBuf>,
+    /// The failing seed (decimal or 0x-hex), instead of a replay file.
+    #[arg(long, value_parser = parse_seed, conflicts_with = "file")]
+    seed: Option<u64>,
+    /// A library scenario name or a path to a .toml file (with --seed).
+    #[arg(long, default_value = DEFAULT_SCENARIO, conflicts_with = "file")]
+    scenario: String,
+    #[command(flatten)]
+    overrides: OverrideFlags,
+    /// Shrinks with at most this many re-runs (0: show the run as it is).
+    #[arg(long, default_value = "300")]
+    runs: u64,
 }
 
 /// The flags that change a scenario's fields.
@@ -192,6 +232,13 @@ fn main() -> ExitCode {
             seed,
             scenario,
             trace,
+            format: TraceFormat::Perfetto,
+            overrides,
+        }) => run_perfetto(seed, &scenario, overrides.into(), trace.as_deref()),
+        Some(Command::Run {
+            seed,
+            scenario,
+            trace,
             format,
             overrides,
         }) => run(
@@ -206,13 +253,19 @@ fn main() -> ExitCode {
             shard,
             time_limit,
             overrides,
+            report,
         }) => {
             let sweep = Sweep {
                 seeds,
                 shard,
                 deadline: time_limit.map(|secs| Instant::now() + Duration::from_secs(secs)),
             };
-            sweep_command(scenario.as_deref(), overrides.into(), move |_| sweep)
+            sweep_command(
+                scenario.as_deref(),
+                overrides.into(),
+                move |_| sweep,
+                report.as_deref(),
+            )
         }
         Some(Command::Bugs { bug, first_seed }) => bugs_table(bug, first_seed),
         Some(Command::Shrink {
@@ -226,6 +279,22 @@ fn main() -> ExitCode {
             trace,
             format,
         }) => replay(&file, open_trace(trace.as_deref(), format)),
+        Some(Command::Explain { case }) => investigate_command(&case).map(|investigation| {
+            print!(
+                "{}",
+                explain::render(&investigation.recorded, &investigation.header())
+            );
+            ExitCode::SUCCESS
+        }),
+        Some(Command::Report { case, output }) => investigate_command(&case).and_then(|found| {
+            std::fs::write(&output, html::render(&found))
+                .map_err(|error| format!("cannot write report {}: {error}", output.display()))?;
+            let (step, violation) = found.violation();
+            println!("{}", found.header());
+            println!("violation at step {step}: {violation}");
+            println!("report: {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
                 println!("{:<32} {}", entry.name, entry.summary());
@@ -256,9 +325,12 @@ fn main() -> ExitCode {
         }
         Some(Command::FifoScript { file }) => fifo_script(&file),
         Some(Command::Bench { json, quick }) => Ok(bench_command(json, quick)),
-        None => sweep_command(None, Overrides::default(), |scenario| {
-            Sweep::over(0..scenario.main_job_seeds.unwrap_or(MAIN_JOB_SEEDS))
-        }),
+        None => sweep_command(
+            None,
+            Overrides::default(),
+            |scenario| Sweep::over(0..scenario.main_job_seeds.unwrap_or(MAIN_JOB_SEEDS)),
+            None,
+        ),
     };
     result.unwrap_or_else(|message| {
         eprintln!("{message}");
@@ -315,6 +387,8 @@ enum TraceFormat {
     Jsonl,
     /// One readable line per step, as the golden traces read.
     Timeline,
+    /// Chrome trace-event JSON for Perfetto and chrome://tracing (`run` only).
+    Perfetto,
 }
 
 fn open_trace(trace_path: Option<&Path>, format: TraceFormat) -> Result<Trace, String> {
@@ -327,7 +401,45 @@ fn open_trace(trace_path: Option<&Path>, format: TraceFormat) -> Result<Trace, S
     Ok(Trace::with_sink(match format {
         TraceFormat::Jsonl => TraceSink::JsonLines(out),
         TraceFormat::Timeline => TraceSink::Timeline(out),
+        TraceFormat::Perfetto => {
+            return Err("--format perfetto is written by run only (jsonl or timeline here)".into());
+        }
     }))
+}
+
+/// `run --format perfetto`: the run, recorded, as Chrome trace-event JSON.
+fn run_perfetto(
+    seed: u64,
+    scenario_name: &str,
+    overrides: Overrides,
+    path: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let path = path.ok_or("--format perfetto needs --trace FILE")?;
+    let scenario = load(scenario_name, overrides)?;
+    let recorded = record(&Case::of_seed(scenario.clone(), seed));
+    let cannot = |error: std::io::Error| format!("cannot write trace {}: {error}", path.display());
+    let file = std::fs::File::create(path).map_err(cannot)?;
+    perfetto::write(&recorded, &mut BufWriter::new(file)).map_err(cannot)?;
+    Ok(report(seed, &scenario, overrides, &recorded.outcome))
+}
+
+/// The failing case `explain` and `report` show, shrunk and recorded.
+fn investigate_command(flags: &CaseFlags) -> Result<Investigation, String> {
+    let case = match (&flags.file, flags.seed) {
+        (Some(file), _) => ReplayFile::load(file)
+            .map_err(|error| error.to_string())?
+            .case(),
+        (None, Some(seed)) => Case::of_seed(load(&flags.scenario, flags.overrides.into())?, seed),
+        (None, None) => return Err("give a replay file or --seed S".to_owned()),
+    };
+    let mut progress = Progress::new("shrink", flags.runs, "runs");
+    let mut done = 0;
+    let found = investigate(case, flags.runs, &mut |runs| {
+        progress.advance(runs - done, "");
+        done = runs;
+    });
+    progress.finish();
+    found.map_err(|error| error.to_string())
 }
 
 fn run(
@@ -398,7 +510,13 @@ fn shrink_command(
     };
     println!("violation: {violation}");
     println!("before: {} steps, {}", outcome.steps, case.describe());
-    let shrunk = shrink(case, violation.invariant, runs);
+    let mut progress = Progress::new("shrink", runs, "runs");
+    let mut done = 0;
+    let shrunk = shrink_reporting(case, violation.invariant, runs, &mut |spent| {
+        progress.advance(spent - done, "");
+        done = spent;
+    });
+    progress.finish();
     println!(
         "after {} runs: {} steps, {}",
         shrunk.runs,
@@ -459,6 +577,7 @@ fn sweep_command(
     scenario_name: Option<&str>,
     overrides: Overrides,
     sweep_of: impl Fn(&Scenario) -> Sweep,
+    report_dir: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let scenarios: Vec<Scenario> = match scenario_name {
         Some(name) => vec![load(name, overrides)?],
@@ -467,33 +586,52 @@ fn sweep_command(
             .map(|entry| load(entry.name, overrides))
             .collect::<Result<_, _>>()?,
     };
+    let mut pages = report_dir
+        .map(SweepPages::new)
+        .transpose()
+        .map_err(|error| format!("cannot write the sweep report: {error}"))?;
+    let mut page_error = None;
     let started = Instant::now();
     let mut rows: Vec<SweepRow> = Vec::new();
     let mut exercised = RunStats::default();
     for scenario in &scenarios {
-        let (mut seeds, mut failed, mut hazards_shown) = (0u64, 0u64, 0u64);
-        let row = sweep_of(scenario).run(scenario, |seed, outcome| {
-            seeds += 1;
+        let (mut failed, mut hazards_shown) = (0u64, 0u64);
+        let sweep = sweep_of(scenario);
+        let mut progress = Progress::new(&scenario.name, sweep.seeds().count() as u64, "seeds");
+        let row = sweep.run(scenario, |seed, outcome| {
             if outcome.violation.is_some() {
                 failed += 1;
                 report(seed, scenario, overrides, outcome);
+                if let Some(pages) = &mut pages {
+                    let replay = replay_line(&scenario.name, overrides, seed);
+                    if let Err(error) = pages.failure(scenario, seed, outcome, replay) {
+                        page_error.get_or_insert(error);
+                    }
+                }
             } else if !outcome.hazards.is_empty() && hazards_shown < HAZARDS_SHOWN {
                 hazards_shown += 1;
                 print_hazards(seed, scenario, overrides, outcome);
             }
-            if seeds.is_multiple_of(100) {
-                eprint!("\r{}: {seeds} seeds, {failed} failed", scenario.name);
-                let _ = std::io::stderr().flush();
-            }
+            progress.advance(1, &format!("{failed} failed"));
             Flow::Continue
         });
-        eprintln!();
+        progress.finish();
         exercised.add(&row.stats);
         rows.push(row);
     }
     print_sweep_table(&rows);
     println!("exercised: {exercised}");
     print_probes(&scenarios, &rows);
+    if let Some(pages) = pages {
+        let written = match page_error {
+            Some(error) => Err(error),
+            None => pages.finish(&scenarios, &rows, &exercised),
+        };
+        match written {
+            Ok(index) => println!("report: {}", index.display()),
+            Err(error) => println!("sweep report not written: {error}"),
+        }
+    }
     let swept: u64 = rows.iter().map(|row| row.seeds).sum();
     let failed: u64 = rows.iter().map(|row| row.failed).sum();
     let hazards: u64 = rows.iter().map(|row| row.hazard_seeds).sum();
@@ -564,6 +702,7 @@ fn bugs_table(only: Option<Bug>, first_seed: u64) -> Result<ExitCode, String> {
     let started = Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
+    let progress = std::sync::Mutex::new(Progress::new("bugs", bugs.len() as u64, "bugs"));
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| {
@@ -575,6 +714,10 @@ fn bugs_table(only: Option<Bug>, first_seed: u64) -> Result<ExitCode, String> {
                         ..Budget::of(bug)
                     };
                     let result = hunt(bug, budget);
+                    progress
+                        .lock()
+                        .expect("no hunt panics")
+                        .advance(1, bug.name());
                     results
                         .lock()
                         .expect("no hunt panics")
@@ -583,6 +726,7 @@ fn bugs_table(only: Option<Bug>, first_seed: u64) -> Result<ExitCode, String> {
             });
         }
     });
+    progress.into_inner().expect("no hunt panics").finish();
     let mut results = results.into_inner().expect("no hunt panics");
     results.sort_by_key(|(index, _)| *index);
     println!(

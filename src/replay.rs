@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::Invariant;
 use crate::explore::Overrides;
 use crate::scenario::Scenario;
+use crate::shrink::Case;
 use crate::trace::{Trace, TraceHash};
 use crate::world::faults::FaultPlan;
 use crate::world::{RunOutcome, World};
@@ -112,6 +113,15 @@ impl ReplayFile {
             path: path.to_owned(),
             message: error.to_string(),
         })
+    }
+
+    /// The case it saved.
+    pub fn case(&self) -> Case {
+        Case {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            plan: self.plan.clone(),
+        }
     }
 
     /// Runs it again, recording into `trace`.

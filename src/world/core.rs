@@ -1,6 +1,10 @@
 //! What every part of a world shares: the scenario, the kernel with its queue, the named random
 //! streams, the trace, the checker and the counts. Each part's handlers take it by `&mut`.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::api::ClientMessage;
 use crate::check::{Checker, Violation};
 use crate::object::ResourceVersion;
 use crate::scenario::Scenario;
@@ -8,6 +12,7 @@ use crate::sim::{Kernel, RngStream, SimDuration, SimTime};
 use crate::trace::Trace;
 
 use super::event::Ev;
+use super::observe::StepObserver;
 use super::stats::RunStats;
 use super::trace_event::{Actor, TraceEvent};
 
@@ -49,6 +54,8 @@ pub(crate) struct Core {
     /// revision where there is no cache), as of its last change: what a request's checks may
     /// read history back to.
     pub(crate) read_floor: ResourceVersion,
+    /// Who watches the run step by step, if anyone (see [`StepObserver`]).
+    pub(crate) observer: Option<Rc<RefCell<dyn StepObserver>>>,
 }
 
 impl Core {
@@ -62,6 +69,7 @@ impl Core {
             stats: RunStats::default(),
             healed: false,
             read_floor: 0,
+            observer: None,
         }
     }
 
@@ -71,7 +79,21 @@ impl Core {
 
     /// Writes one trace line for `actor`.
     pub(crate) fn record(&mut self, actor: Actor, event: &TraceEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            let step = self.trace.steps();
+            observer.borrow_mut().step(step, self.now(), actor, event);
+        }
         self.trace.record(self.kernel.now(), &actor, event);
+    }
+
+    /// Tells the observer, if any, that a client's message reached its apiserver.
+    pub(crate) fn observe_arrival(&self, client: usize, apiserver: usize, message: &ClientMessage) {
+        if let Some(observer) = &self.observer {
+            let step = self.trace.steps();
+            observer
+                .borrow_mut()
+                .arrived(step, self.now(), client, apiserver, message);
+        }
     }
 
     /// Hands what a check found to the checker's one reporting path, at the current step.

@@ -18,13 +18,16 @@ mod etcd_side;
 mod etcd_watchers;
 mod event;
 pub mod faults;
+mod observe;
 pub mod probes;
 mod routes;
 mod stats;
 mod trace_event;
 pub mod writer;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use crate::bug::Bugs;
 use crate::check::{Checker, Violation};
@@ -40,9 +43,10 @@ use etcd_side::EtcdSide;
 use etcd_watchers::EtcdWatchers;
 use event::Ev;
 use faults::FaultPlan;
-use trace_event::{Actor, TraceEvent};
 
+pub(crate) use observe::StepObserver;
 pub use stats::RunStats;
+pub(crate) use trace_event::{Actor, Answer, TraceEvent};
 
 /// How often a healed run checks whether it has settled.
 const SETTLE_CHECK_PERIOD: SimDuration = SimDuration::from_millis(500);
@@ -119,6 +123,12 @@ impl World {
     /// costs alone, for `informer-sim bench`. Its verdict says only whether it settled.
     pub fn without_checks(mut self) -> World {
         self.core.checker = Checker::disabled(writer::RESOURCE_PREFIX);
+        self
+    }
+
+    /// This world, with `observer` seeing every step as it is recorded.
+    pub(crate) fn observed_by(mut self, observer: Rc<RefCell<dyn StepObserver>>) -> World {
+        self.core.observer = Some(observer);
         self
     }
 

@@ -57,32 +57,39 @@ impl RunStats {
     }
 }
 
+impl RunStats {
+    /// The counts the `exercised:` line prints, by name, in its order.
+    pub fn counts(&self) -> [(&'static str, u64); 17] {
+        let apiservers = &self.apiservers;
+        [
+            ("commits", self.commits),
+            ("conflicts", self.conflicts),
+            ("compactions", self.compactions),
+            ("etcd_compacted_watches", self.compacted_watches),
+            ("etcd_watch_events", self.watch_events),
+            ("etcd_progress", self.progress_notifications),
+            ("faults", self.faults),
+            ("relists", self.relists),
+            ("pops", self.pops),
+            ("tombstones", self.tombstones),
+            ("notifications", self.notifications),
+            ("expired_410", apiservers.expired),
+            ("too_large_504", apiservers.too_large),
+            ("not_ready_429", apiservers.not_ready),
+            ("etcd_fallbacks", apiservers.etcd_fallbacks),
+            ("slow_watcher_terminations", apiservers.slow_terminations),
+            ("cacher_reinits", apiservers.reinits),
+        ]
+    }
+}
+
 impl std::fmt::Display for RunStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "commits={} conflicts={} compactions={} etcd_compacted_watches={} etcd_watch_events={} \
-             etcd_progress={} faults={} relists={} pops={} tombstones={} notifications={} \
-             expired_410={} too_large_504={} not_ready_429={} etcd_fallbacks={} \
-             slow_watcher_terminations={} cacher_reinits={}",
-            self.commits,
-            self.conflicts,
-            self.compactions,
-            self.compacted_watches,
-            self.watch_events,
-            self.progress_notifications,
-            self.faults,
-            self.relists,
-            self.pops,
-            self.tombstones,
-            self.notifications,
-            self.apiservers.expired,
-            self.apiservers.too_large,
-            self.apiservers.not_ready,
-            self.apiservers.etcd_fallbacks,
-            self.apiservers.slow_terminations,
-            self.apiservers.reinits
-        )
+        for (index, (name, count)) in self.counts().iter().enumerate() {
+            let space = if index == 0 { "" } else { " " };
+            write!(f, "{space}{name}={count}")?;
+        }
+        Ok(())
     }
 }
 

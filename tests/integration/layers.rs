@@ -11,7 +11,8 @@ fn floor(first: &str) -> Option<u8> {
         "etcd" | "apiserver" | "client" => 1,
         "check" => 2,
         "scenario" | "world" | "trace" | "testkit" => 3,
-        "explore" | "shrink" | "replay" | "conformance" | "bench" | "main" => 4,
+        "explore" | "shrink" | "replay" | "conformance" | "bench" | "report" | "progress"
+        | "main" => 4,
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod apiserver;
+mod browser;
 mod bugs;
 mod cli;
 mod conformance;
@@ -19,4 +20,5 @@ mod hazards;
 mod layers;
 mod pipeline;
 mod reflector;
+mod report;
 mod util;
