@@ -565,50 +565,6 @@ fn memory_stays_flat_under_periodic_forgetting() {
     );
 }
 
-/// A figure, not a check: run it in release, one configuration per process, e.g.
-/// `TRUTH_KEYS=10000 TRUTH_FORGET_EVERY=10000 cargo test --release --lib
-/// truth::tests::throughput -- --ignored --nocapture`.
-#[test]
-#[ignore = "a figure for the release build, not a check"]
-fn throughput() {
-    let setting = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(default)
-    };
-    let key_count = setting("TRUTH_KEYS", 1_000);
-    let forget_every = setting("TRUTH_FORGET_EVERY", 0);
-    let writes = setting("TRUTH_WRITES", 1_000_000);
-    let keys: Vec<String> = (0..key_count)
-        .map(|i| format!("/registry/pods/namespace-{:03}/pod-{i:06}", i % 100))
-        .collect();
-    let value = vec![b'x'; 64];
-    let mut truth = GroundTruth::default();
-    let started = std::time::Instant::now();
-    for write in 0..writes {
-        truth
-            .txn(&put(&keys[write % key_count], &value))
-            .expect("accepted");
-        if forget_every > 0 && write % forget_every == forget_every - 1 {
-            let revision = truth.revision();
-            truth.compact(revision).expect("a new compact revision");
-            truth.forget_before(revision);
-        }
-    }
-    let elapsed = started.elapsed();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status
-        .lines()
-        .find(|line| line.starts_with("VmHWM"))
-        .unwrap_or("VmHWM: unknown");
-    println!(
-        "{writes} writes over {key_count} keys, forget every {forget_every}: {elapsed:?}, \
-         {peak}, {:?}",
-        truth.retained()
-    );
-}
-
 // The property: GroundTruth answers exactly as the naive reference does.
 
 const KEYS: [&str; 5] = ["/r/a/1", "/r/a/2", "/r/b/1", "/r/b/2", "/s/x"];
