@@ -23,6 +23,7 @@
 //!
 //! ```text
 //! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  main
+//!                summary  sweep_dir (--out, --resume, merge)  determinism  atomic_file  inputs
 //! 3 composition  scenario  world (a router of owned parts)  trace  testkit
 //! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
 //! 1 models       etcd  apiserver  client                    pure state machines
@@ -36,10 +37,12 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod atomic_file;
 pub mod bug;
 pub mod check;
 pub mod client;
 pub mod conformance;
+pub mod determinism;
 pub mod etcd;
 pub mod explore;
 pub mod object;
@@ -47,6 +50,8 @@ pub mod replay;
 pub mod scenario;
 pub mod shrink;
 pub mod sim;
+pub mod summary;
+pub mod sweep_dir;
 #[doc(hidden)]
 pub mod testkit;
 pub mod trace;
