@@ -45,6 +45,7 @@ pub mod conformance;
 pub mod determinism;
 pub mod etcd;
 pub mod explore;
+pub mod inputs;
 pub mod object;
 pub mod replay;
 pub mod scenario;

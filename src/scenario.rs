@@ -534,7 +534,7 @@ impl Scenario {
                 "1000..=86400000",
             ),
             ("workload.writers", u64::from(w.writers), 0, 64, "0..=64"),
-            ("workload.keys", u64::from(w.keys), 1, 10_000, "1..=10000"),
+            ("workload.keys", u64::from(w.keys), 1, 100_000, "1..=100000"),
             (
                 "workload.namespaces",
                 u64::from(w.namespaces),
@@ -816,7 +816,7 @@ mod tests {
         let error = Scenario::from_toml("x", "[workload]\nkeys = 0\n").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "scenario x: workload.keys = 0 is out of range (allowed: 1..=10000)"
+            "scenario x: workload.keys = 0 is out of range (allowed: 1..=100000)"
         );
     }
 

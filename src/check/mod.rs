@@ -9,6 +9,7 @@ pub mod checker;
 pub mod client;
 pub mod etcd_watch;
 pub mod hazards;
+pub mod settle;
 pub mod state;
 pub mod truth;
 mod violation;
