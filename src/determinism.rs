@@ -2,9 +2,9 @@
 //! more from its replay file (written to text and read back), must give the same step at every
 //! step. Where two runs part, it names the first step that differs and shows both steps.
 //!
-//! Each run keeps one digest per step (FNV-1a over the step's JSON line, the typed event in
-//! full), so comparing costs 8 bytes a step; only where two runs part are they run again to
-//! render that one step of each. A driver (floor 4).
+//! Each run keeps its running trace hash after every step (the hash covers each step's typed
+//! event in full), so comparing costs 8 bytes a step and no formatting; only where two runs part
+//! are they run again to render that one step of each. A driver (floor 4).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -17,10 +17,6 @@ use crate::replay::ReplayFile;
 use crate::scenario::Scenario;
 use crate::trace::{Trace, TraceSink};
 use crate::world::{RunOutcome, World};
-
-/// FNV-1a 64's offset basis and prime.
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// Which of the three runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,11 +127,14 @@ fn first_difference(left: &[u64], right: &[u64]) -> Option<u64> {
     step.map(|step| step as u64)
 }
 
-/// Runs with a sink that keeps one digest per step.
+/// Runs with a sink that keeps the running trace hash after every step.
 fn digested(run: impl FnOnce(TraceSink) -> RunOutcome) -> (RunOutcome, Vec<u64>) {
-    let digests = StepDigests::default();
-    let outcome = run(TraceSink::JsonLines(Box::new(digests.clone())));
-    let list = digests.0.borrow().digests.clone();
+    let digests = Rc::new(RefCell::new(Vec::new()));
+    let sink = digests.clone();
+    let outcome = run(TraceSink::StepHashes(Box::new(move |hash| {
+        sink.borrow_mut().push(hash.0)
+    })));
+    let list = digests.take();
     (outcome, list)
 }
 
@@ -149,44 +148,6 @@ fn step_line(step: u64, run: impl FnOnce(TraceSink) -> RunOutcome) -> Option<Str
     run(TraceSink::Timeline(Box::new(SharedLine(shared.clone()))));
     let line = shared.borrow();
     (line.seen > step).then(|| String::from_utf8_lossy(&line.text).trim().to_owned())
-}
-
-/// One FNV-1a digest per line written (a JSON Lines trace writes one line per step).
-#[derive(Clone, Default)]
-struct StepDigests(Rc<RefCell<Digests>>);
-
-struct Digests {
-    current: u64,
-    digests: Vec<u64>,
-}
-
-impl Default for Digests {
-    fn default() -> Digests {
-        Digests {
-            current: FNV_OFFSET_BASIS,
-            digests: Vec::new(),
-        }
-    }
-}
-
-impl Write for StepDigests {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut state = self.0.borrow_mut();
-        for byte in bytes {
-            if *byte == b'\n' {
-                let digest = state.current;
-                state.digests.push(digest);
-                state.current = FNV_OFFSET_BASIS;
-            } else {
-                state.current = (state.current ^ u64::from(*byte)).wrapping_mul(FNV_PRIME);
-            }
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Keeps line `wanted` of what is written to it.
@@ -228,13 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn digests_and_lines_follow_the_newlines_whatever_the_chunks() {
-        let mut digests = StepDigests::default();
-        digests.write_all(b"ab").expect("written");
-        digests.write_all(b"c\nabc\nx").expect("written");
-        let list = digests.0.borrow().digests.clone();
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0], list[1]);
+    fn the_kept_line_follows_the_newlines_whatever_the_chunks() {
         let shared = Rc::new(RefCell::new(StepLine {
             wanted: 1,
             ..StepLine::default()
