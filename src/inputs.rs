@@ -13,8 +13,11 @@ use crate::scenario::Scenario;
 use crate::sweep_dir::{Manifest, verdict_from_json};
 use crate::testkit::fifo_script::run_script;
 
+/// One input's parser: `Ok`, or the one-line error the command prints.
+pub type Parser = fn(&[u8]) -> Result<(), String>;
+
 /// The inputs, by the name of their fuzz target.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
+pub const TARGETS: &[(&str, Parser)] = &[
     ("scenario", scenario),
     ("replay", replay),
     ("fifo_script", fifo_script),

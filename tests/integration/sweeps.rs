@@ -24,6 +24,9 @@ fn informer_sim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_informer-sim"))
 }
 
+/// Variables set for one run.
+type Environment = Vec<(&'static str, String)>;
+
 fn run(args: &[&str], envs: &[(&str, String)]) -> Output {
     informer_sim()
         .args(args)
@@ -292,7 +295,7 @@ fn sweep_folder_and_job_environment_errors_are_one_line_and_exit_2() {
             ("JOB_COMPLETIONS", count.to_owned()),
         ]
     };
-    let cases: Vec<(Vec<&str>, Vec<(&str, String)>, &str)> = vec![
+    let cases: Vec<(Vec<&str>, Environment, &str)> = vec![
         (
             vec!["sweep", "--out", text(&taken)],
             vec![],
