@@ -69,7 +69,8 @@ impl Manifest {
     /// Parses a manifest's text and checks it: its format, a non-empty seed range, a shard
     /// within its count, and valid scenarios.
     pub fn from_json(text: &str) -> Result<Manifest, String> {
-        let manifest: Manifest = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let manifest: Manifest =
+            serde_json::from_str(text).map_err(|e| e.to_string().replace('\n', " "))?;
         if manifest.format != FORMAT {
             return Err(format!(
                 "format {} is not {FORMAT}, the one this informer-sim writes",
@@ -91,7 +92,7 @@ impl Manifest {
         for scenario in &manifest.scenarios {
             scenario
                 .validate(&scenario.name)
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| error.to_string().replace('\n', " "))?;
         }
         Ok(manifest)
     }
