@@ -582,28 +582,33 @@ fn run_sweep(
         let (mut seeds, mut failed, mut hazards_shown) = (0u64, 0u64, 0u64);
         let row = sweep.run_except(scenario, &done, |seed, outcome| {
             seeds += 1;
-            let verdict = Verdict::of(seed, outcome);
-            let record =
-                |replay: Option<&ReplayFile>| dir.map(|dir| dir.record(index, &verdict, replay));
+            let mut saved_replay = None;
+            if let Some(dir) = dir {
+                let failed = outcome.violation.is_some();
+                let replay = failed.then(|| ReplayFile::of(scenario, overrides, seed, outcome));
+                match dir.record(index, &Verdict::of(seed, outcome), replay.as_ref()) {
+                    Ok(path) => saved_replay = path,
+                    Err(error) => {
+                        saved = Err(error.to_string());
+                        return Flow::Stop;
+                    }
+                }
+            }
             if outcome.violation.is_some() {
                 failed += 1;
-                report(seed, scenario, overrides, outcome, |file| {
-                    match record(Some(file)) {
-                        Some(saved) => saved
-                            .map(|path| path.expect("a failing seed's replay file"))
-                            .map_err(|error| error.to_string()),
+                report(
+                    seed,
+                    scenario,
+                    overrides,
+                    outcome,
+                    |file| match saved_replay {
+                        Some(path) => Ok(path),
                         None => save_replay(file),
-                    }
-                });
-            } else {
-                if let Some(Err(error)) = record(None) {
-                    saved = Err(error.to_string());
-                    return Flow::Stop;
-                }
-                if !outcome.hazards.is_empty() && hazards_shown < HAZARDS_SHOWN {
-                    hazards_shown += 1;
-                    print_hazards(seed, scenario, overrides, outcome);
-                }
+                    },
+                );
+            } else if !outcome.hazards.is_empty() && hazards_shown < HAZARDS_SHOWN {
+                hazards_shown += 1;
+                print_hazards(seed, scenario, overrides, outcome);
             }
             if seeds.is_multiple_of(100) {
                 eprint!("\r{}: {seeds} seeds, {failed} failed", scenario.name);
