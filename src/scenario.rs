@@ -422,6 +422,18 @@ pub enum ScenarioError {
         /// The allowed range.
         allowed: &'static str,
     },
+    /// A duration is longer than a day.
+    #[error(
+        "scenario {source_name}: {field} = {given} is out of range (allowed: 0..=86400000, a day)"
+    )]
+    TooLong {
+        /// The file or library name.
+        source_name: String,
+        /// The field, dotted.
+        field: String,
+        /// The value given.
+        given: u64,
+    },
     /// No library scenario has this name and no file has this path.
     #[error("unknown scenario {given:?} (allowed: {allowed}, or a path to a .toml file)")]
     Unknown {
@@ -723,9 +735,42 @@ impl Scenario {
                 return Err(out_of_range(field, p.to_string(), "0.0..=1.0"));
             }
         }
-        Ok(())
+        self.check_durations()
+            .map_err(|(field, given)| ScenarioError::TooLong {
+                source_name: source_name.to_owned(),
+                field,
+                given,
+            })
+    }
+
+    /// Every duration (a field whose name has `_ms`) is at most a day, so no sum of simulated
+    /// times can overflow: the first one that is not, as its dotted name and value.
+    fn check_durations(&self) -> Result<(), (String, u64)> {
+        fn walk(path: &str, value: &serde_json::Value) -> Result<(), (String, u64)> {
+            match value {
+                serde_json::Value::Object(fields) => fields.iter().try_for_each(|(name, value)| {
+                    let path = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    match value.as_u64() {
+                        Some(given) if name.contains("_ms") && given > DURATION_MS_MAX => {
+                            Err((path, given))
+                        }
+                        _ => walk(&path, value),
+                    }
+                }),
+                _ => Ok(()),
+            }
+        }
+        let value = serde_json::to_value(self).expect("scenarios serialize");
+        walk("", &value)
     }
 }
+
+/// The longest duration a scenario may give any field: a day of simulated time.
+const DURATION_MS_MAX: u64 = 86_400_000;
 
 /// One named rare state. The serde name (kebab-case) is what scenarios list under `probes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -899,6 +944,19 @@ mod tests {
             );
             assert!(!error.contains('\n'));
         }
+    }
+
+    #[test]
+    fn every_duration_is_at_most_a_day_and_the_error_names_the_field() {
+        let error = Scenario::from_toml("x", "[clients]\nhandler_ms_max = 86400001\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("clients.handler_ms_max = 86400001"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+        Scenario::from_toml("x", "[clients]\nhandler_ms_max = 86400000\n").expect("a day");
     }
 
     #[test]

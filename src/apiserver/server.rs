@@ -65,7 +65,7 @@ impl Default for ApiserverConfig {
 }
 
 /// Counts of what an apiserver did, for sweep summaries and coverage probes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ApiserverStats {
     /// 410 Expired answers (lists and watches).
     pub expired: u64,

@@ -12,6 +12,7 @@ pub mod etcd_watch;
 pub mod hazards;
 mod policy;
 pub mod resource;
+pub mod settle;
 pub mod state;
 pub mod truth;
 mod versions;

@@ -30,6 +30,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use crate::bug::Bugs;
+use crate::check::settle::{Workload, workload_blocks_settling};
 use crate::check::{Checker, Violation};
 use crate::etcd::{Etcd, WatchId};
 use crate::scenario::Scenario;
@@ -169,10 +170,7 @@ impl World {
                 Ok(Some(event)) => event,
                 Ok(None) => return self.check_settled(),
                 Err(KernelError::StepBudgetExhausted { steps_max, now }) => {
-                    return Err(Violation::new(
-                        crate::check::Invariant::RunSettles,
-                        format!("{steps_max} steps exhausted at {now}"),
-                    ));
+                    return Err(self.not_settled(format!("{steps_max} steps exhausted at {now}")));
                 }
             };
             let now = self.core.now();
@@ -181,14 +179,30 @@ impl World {
                     .check_settled()
                     .err()
                     .map_or_else(|| "busy".to_owned(), |violation| violation.to_string());
-                return Err(Violation::new(
-                    crate::check::Invariant::RunSettles,
-                    format!("not settled at {now}: {why}"),
-                ));
+                return Err(self.not_settled(format!("not settled at {now}: {why}")));
             }
             self.handle(event)?;
         }
         Ok(())
+    }
+
+    /// The verdict of a run that did not settle: `workload_can_settle` when the scenario's own
+    /// workload explains it (src/check/settle.rs), else `run_settles` with `message`.
+    fn not_settled(&self, message: String) -> Violation {
+        let clients = &self.core.scenario.clients;
+        let workload = Workload {
+            handler_ms_max: clients.handler_ms_max,
+            process_ms_max: clients.process_ms_max,
+            elapsed_ms: self.core.now().as_millis(),
+            notifications: self.core.stats.notifications,
+            pops: self.core.stats.pops,
+        };
+        let slots = self.clients.iter().enumerate().filter_map(|(index, slot)| {
+            let process = &slot.as_ref()?.process;
+            Some((index, &process.reflector, &process.informer))
+        });
+        workload_blocks_settling(&workload, slots)
+            .unwrap_or_else(|| Violation::new(crate::check::Invariant::RunSettles, message))
     }
 
     fn schedule_start(&mut self) {

@@ -8,7 +8,7 @@ use super::probes::ProbeCounts;
 use crate::scenario::Probe;
 
 /// Counts of what a run exercised, for sweep summaries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunStats {
     /// Writes committed.
     pub commits: u64,

@@ -12,7 +12,7 @@ fn floor(first: &str) -> Option<u8> {
         "check" => 2,
         "scenario" | "world" | "trace" | "testkit" => 3,
         "explore" | "shrink" | "replay" | "conformance" | "bench" | "report" | "progress"
-        | "main" => 4,
+        | "main" | "summary" | "sweep_dir" | "determinism" | "atomic_file" | "inputs" => 4,
         _ => return None,
     })
 }
