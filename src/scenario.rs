@@ -12,7 +12,7 @@ use crate::apiserver::server::ApiserverConfig;
 use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
 pub use crate::client::FifoKind;
-use crate::sim::DelayConfig;
+use crate::sim::{DelayConfig, SimDuration};
 
 /// Reads `expected_hazards`: names of invariants of class [`Kind::Hazard`], or one line naming
 /// the allowed ones.
@@ -47,8 +47,8 @@ pub struct Scenario {
     /// How long writers write and faults strike, in milliseconds.
     pub duration_ms: u64,
     /// After healing, how long the run may take to settle before it counts as stuck. The
-    /// default (150 s) outlasts a quiet watch's idle timeout (45 s) plus the reflector's
-    /// longest backoff (30 s with 100 % jitter) plus draining a backlog, so only a livelock or
+    /// default (150 s) outlasts HTTP/2's health check on a connection that went silent just
+    /// before the heal (45 s) plus the reflector's longest backoff (30 s with 100 % jitter) plus draining a backlog, so only a livelock or
     /// a hang fails it.
     pub settle_ms_max: u64,
     /// The most steps the run may take: one that needs more is stuck (every run ends with a
@@ -180,8 +180,13 @@ pub struct ClientsConfig {
     pub process_ms_max: u64,
     /// The links between a client and its apiserver (both directions).
     pub link: DelayConfig,
-    /// The transport notices a silent watch after this long (0: never).
-    pub idle_timeout_ms: u64,
+    /// HTTP/2's `ReadIdleTimeout`: a PING goes out after this long without a frame
+    /// (`HTTP2_READ_IDLE_TIMEOUT_SECONDS`; 0 switches the health check off, and a half-open
+    /// connection then hangs until the faults heal).
+    pub read_idle_timeout_ms: u64,
+    /// HTTP/2's `PingTimeout`: an unanswered PING closes the connection after this long
+    /// (`HTTP2_PING_TIMEOUT_SECONDS`).
+    pub ping_timeout_ms: u64,
     /// The reflector's `MinWatchTimeout`.
     pub min_watch_timeout_ms: u64,
     /// `WatchListPageSize` (0: unset).
@@ -218,6 +223,16 @@ impl ClientSelector {
     }
 }
 
+impl ClientsConfig {
+    /// HTTP/2's health check as (read-idle timeout, PING timeout), unless it is off.
+    pub fn health_check(&self) -> Option<(SimDuration, SimDuration)> {
+        (self.read_idle_timeout_ms > 0).then_some((
+            SimDuration(self.read_idle_timeout_ms),
+            SimDuration(self.ping_timeout_ms),
+        ))
+    }
+}
+
 impl Default for ClientsConfig {
     fn default() -> Self {
         ClientsConfig {
@@ -235,7 +250,8 @@ impl Default for ClientsConfig {
                 delay_ms_min: 1,
                 delay_ms_max: 10,
             },
-            idle_timeout_ms: 45_000,
+            read_idle_timeout_ms: 30_000,
+            ping_timeout_ms: 15_000,
             min_watch_timeout_ms: 300_000,
             page_size: 0,
             selector: ClientSelector::None,
@@ -513,7 +529,7 @@ impl Scenario {
         };
         let w = &self.workload;
         let c = &self.clients;
-        let checks: [(&'static str, u64, u64, u64, &'static str); 21] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 23] = [
             (
                 "apiservers.count",
                 u64::from(self.apiservers.count),
@@ -550,6 +566,20 @@ impl Scenario {
                 0,
                 8,
                 "0..=8",
+            ),
+            (
+                "clients.read_idle_timeout_ms",
+                c.read_idle_timeout_ms,
+                0,
+                3_600_000,
+                "0..=3600000",
+            ),
+            (
+                "clients.ping_timeout_ms",
+                c.ping_timeout_ms,
+                1_000,
+                3_600_000,
+                "1000..=3600000",
             ),
             (
                 "clients.min_watch_timeout_ms",
@@ -815,6 +845,11 @@ pub enum Probe {
     EtcdFallback,
     /// A client process stopped while its informer's Pop was in the empty-queue loop.
     CloseUnderPop,
+    /// A reflector watched again without a relist (after a clean close, such as a probable
+    /// EOF on a broken connection).
+    Rewatch,
+    /// HTTP/2's health check closed a silent connection.
+    HealthCheckClose,
 }
 
 impl Probe {
@@ -838,6 +873,8 @@ impl Probe {
         Probe::NotReady429,
         Probe::EtcdFallback,
         Probe::CloseUnderPop,
+        Probe::Rewatch,
+        Probe::HealthCheckClose,
     ];
 
     /// The kebab-case name.
@@ -861,6 +898,8 @@ impl Probe {
             Probe::NotReady429 => "not-ready-429",
             Probe::EtcdFallback => "etcd-fallback",
             Probe::CloseUnderPop => "close-under-pop",
+            Probe::Rewatch => "rewatch",
+            Probe::HealthCheckClose => "health-check-close",
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use informer_sim::check::Invariant;
 use informer_sim::explore::{
-    Flow, Overrides, SeedRange, Sweep, env_cases, replay_line, run_seed, seeds_from_env,
+    Flow, Overrides, SeedRange, Sweep, SweepRow, env_cases, replay_line, run_seed, seeds_from_env,
 };
 use informer_sim::scenario::Scenario;
 
@@ -23,6 +23,11 @@ pub fn cases(default: u64) -> u64 {
 /// the same hash, and a sweep of more than one seed must hit every coverage probe the scenario
 /// requires. Returns how many seeds hit each declared hazard.
 pub fn sweep(name: &str, seeds: SeedRange) -> BTreeMap<Invariant, u64> {
+    sweep_row(name, seeds).hazards
+}
+
+/// [`sweep`]'s row: the hazards and what the runs exercised.
+pub fn sweep_row(name: &str, seeds: SeedRange) -> SweepRow {
     let scenario = Scenario::load(name).expect("library scenario");
     let row = Sweep::over(seeds).run(&scenario, |seed, outcome| {
         if let Some((step, violation)) = &outcome.violation {
@@ -46,5 +51,5 @@ pub fn sweep(name: &str, seeds: SeedRange) -> BTreeMap<Invariant, u64> {
             row.probe_misses
         );
     }
-    row.hazards
+    row
 }
