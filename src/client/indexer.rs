@@ -186,6 +186,20 @@ impl Indexer {
         assert!(!self.items.contains_key(key));
     }
 
+    /// Removes `key` as [`Indexer::delete`] does and, for a deleted object (not a tombstone,
+    /// which carries no resource version of its own), takes its resource version (client-go
+    /// `threadSafeMap.DeleteWithObject`).
+    pub fn delete_with_object(
+        &mut self,
+        key: &ObjectKey,
+        resource_version: Option<ResourceVersion>,
+    ) {
+        self.delete(key);
+        if let Some(resource_version) = resource_version {
+            self.resource_version = Some(resource_version);
+        }
+    }
+
     /// Swaps in `list` as the whole content, rebuilds every index from scratch and sets the
     /// resource version (client-go `threadSafeMap.Replace`).
     pub fn replace(&mut self, list: Vec<Object>, resource_version: ResourceVersion) {
@@ -639,6 +653,18 @@ mod tests {
         ]);
         assert_eq!(indexer.list_keys(), keys(&["ns/b"]));
         assert_eq!(indexer.last_store_sync_resource_version(), Some(6));
+    }
+
+    #[test]
+    fn a_delete_takes_the_deleted_object_s_resource_version_but_not_a_tombstone_s() {
+        let mut indexer = Indexer::default();
+        indexer.add(Object::bare("ns/a", 4));
+        indexer.add(Object::bare("ns/b", 5));
+        indexer.delete_with_object(&ObjectKey::new("ns/a"), Some(9));
+        assert_eq!(indexer.last_store_sync_resource_version(), Some(9));
+        indexer.delete_with_object(&ObjectKey::new("ns/b"), None);
+        assert_eq!(indexer.last_store_sync_resource_version(), Some(9));
+        assert_eq!(indexer.len(), 0);
     }
 
     #[test]

@@ -852,6 +852,26 @@ mod tests {
         );
     }
 
+    /// SPEC §5.3: a registration's HasSynced latches. In DeltaFIFO's N6 window it turns true
+    /// before the last initial add is queued, and that add does not turn it back.
+    #[test]
+    fn registration_has_synced_latches_through_a_later_initial_add() {
+        let mut informer = informer(FifoKind::Delta, None);
+        let handler = informer.add_event_handler(T0, SimDuration::ZERO);
+        informer.run(T0);
+        informer.replace(T0, vec![obj("a", 1)], 1);
+        informer.pop_next(T0).unwrap();
+        assert!(informer.has_synced(), "the N6 window");
+        assert!(
+            informer.handler_has_synced(handler),
+            "no initial add queued yet"
+        );
+        informer.finish_processing(T0);
+        assert!(informer.handler_has_synced(handler), "latched");
+        informer.deliver_next(SimTime(5), handler).unwrap();
+        assert!(informer.handler_has_synced(handler));
+    }
+
     #[test]
     fn informer_has_synced_never_resets_on_relist() {
         for kind in FifoKind::ALL {

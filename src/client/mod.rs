@@ -44,7 +44,7 @@ pub use indexer::{Indexer, IndexerError, KnownObjects, NoKnownObjects};
 pub use informer::{
     Delivered, Distributed, InformerConfig, Processed, SharedIndexInformer, Stopped,
 };
-pub use process_deltas::{Notification, is_sync, process_deltas};
+pub use process_deltas::{Notification, is_sync, process_deltas, process_deltas_in_batch};
 pub use processor::{HandlerId, HandlerOutcome, HandlerSynced, ProcessorListener, SharedProcessor};
 pub use queue::{PopError, PopWait, Popped};
 pub use real_fifo::RealFifo;

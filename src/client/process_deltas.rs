@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use crate::client::delta::{DeletedFinalStateUnknown, Delta, DeltaObject, ReplacedAllInfo};
-use crate::client::indexer::Indexer;
+use crate::client::indexer::{Indexer, Transaction};
 use crate::object::{Object, ObjectKey};
 
 /// A handler call (client-go `ResourceEventHandler` `OnAdd`, `OnUpdate`, `OnDelete`).
@@ -58,7 +58,11 @@ pub fn process_deltas(
                 notifications.push(add_or_update(indexer, obj, is_in_initial_list));
             }
             Delta::Deleted(obj) => {
-                indexer.delete(obj.key());
+                let resource_version = match obj {
+                    DeltaObject::Object(object) => Some(object.resource_version),
+                    DeltaObject::Tombstone(_) => None,
+                };
+                indexer.delete_with_object(obj.key(), resource_version);
                 notifications.push(Notification::Delete(obj.clone()));
             }
             Delta::ReplacedAll(info) => {
@@ -91,6 +95,52 @@ fn add_or_update(indexer: &mut Indexer, obj: &Object, is_in_initial_list: bool) 
     };
     indexer.update(obj.clone());
     notification
+}
+
+/// Applies a batch from `PopBatch` (one delta per key, no whole-store delta) to `indexer` as
+/// one transaction, then returns the handler calls (client-go controller.go
+/// `processDeltasInBatch`): each call's old state is the one before the batch, and a handler
+/// sees the indexer with the whole batch applied.
+pub fn process_deltas_in_batch(
+    indexer: &mut Indexer,
+    deltas: &[Delta],
+    is_in_initial_list: bool,
+) -> Vec<Notification> {
+    if deltas.len() == 1 {
+        return process_deltas(indexer, deltas, is_in_initial_list);
+    }
+    let mut transactions = Vec::with_capacity(deltas.len());
+    let mut notifications = Vec::with_capacity(deltas.len());
+    for delta in deltas {
+        match delta {
+            Delta::Sync(obj) | Delta::Replaced(obj) | Delta::Added(obj) | Delta::Updated(obj) => {
+                let notification = match indexer.get_by_key(&obj.key) {
+                    Some(old) => {
+                        transactions.push(Transaction::Update(obj.clone()));
+                        Notification::Update {
+                            old: old.clone(),
+                            new: obj.clone(),
+                        }
+                    }
+                    None => {
+                        transactions.push(Transaction::Add(obj.clone()));
+                        Notification::Add {
+                            obj: obj.clone(),
+                            is_in_initial_list,
+                        }
+                    }
+                };
+                notifications.push(notification);
+            }
+            Delta::Deleted(obj) => {
+                transactions.push(Transaction::Delete(obj.key().clone()));
+                notifications.push(Notification::Delete(obj.clone()));
+            }
+            delta => panic!("{delta} cannot be in a batch"),
+        }
+    }
+    indexer.transaction(transactions);
+    notifications
 }
 
 /// Mirrors client-go controller.go processReplacedAllInfo: tombstones for indexer keys missing

@@ -178,8 +178,12 @@ impl ProcessorListener {
     }
 
     /// Mirrors client-go `SingleFileTracker.HasSynced`: the informer has synced and every queued
-    /// initial add was handled. Not latched: a later initial add turns it false again.
+    /// initial add was handled. Latched, as the tracker's cancelled context is (cg@e70bc766e):
+    /// once true, a later initial add does not turn it false.
     pub fn has_synced(&self, upstream_has_synced: bool) -> bool {
+        if self.synced.is_some() {
+            return true;
+        }
         // Planted: k/k#113763 (B20), before PR #113985 a handler had only the informer's
         // HasSynced, true while its initial adds were still queued.
         let tracker_done =

@@ -25,6 +25,9 @@ use crate::client::indexer::KnownObjects;
 use crate::client::queue::{PopError, Popped};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
+/// The most deltas one [`RealFifo::pop_batch`] takes (`defaultBatchSize`).
+pub const POP_BATCH_SIZE: usize = 1_000;
+
 /// The log, with an index of where each key's deltas sit, so that one key's queued deltas are
 /// found without walking the log (a data layout choice: the same deltas in the same order).
 #[derive(Clone, Debug, Default)]
@@ -144,8 +147,8 @@ pub struct RealFifo {
     populated: bool,
     /// Deltas of the first Replace not yet processed.
     initial_population_count: usize,
-    /// While a popped delta is being processed: whether `done` decrements the count.
-    in_flight: Option<bool>,
+    /// While popped deltas are being processed: how much `done` takes off the count.
+    in_flight: Option<usize>,
     closed: bool,
 }
 
@@ -275,9 +278,49 @@ impl RealFifo {
             });
         };
         let is_in_initial_list = !self.has_synced();
-        self.in_flight = Some(self.initial_population_count > 0);
+        self.in_flight = Some(usize::from(self.initial_population_count > 0));
         Ok(Popped {
             deltas: vec![delta],
+            is_in_initial_list,
+        })
+    }
+
+    /// Pops a batch (client-go `RealFIFO.PopBatch`): the longest run from the front of at most
+    /// [`POP_BATCH_SIZE`] batchable deltas (an object's Sync, Replaced, Added, Updated or
+    /// Deleted) with unique keys, never past the initial population; a whole-store delta first
+    /// in line is popped alone. The caller processes the batch, then calls [`RealFifo::done`].
+    pub fn pop_batch(&mut self) -> Result<Popped, PopError> {
+        assert!(
+            self.in_flight.is_none(),
+            "pop while the previous batch is still being processed"
+        );
+        let limit = match self.initial_population_count {
+            0 => POP_BATCH_SIZE,
+            initial => POP_BATCH_SIZE.min(initial),
+        };
+        let mut keys = BTreeSet::new();
+        let mut length = 0;
+        for delta in self.items.deltas.iter().take(limit) {
+            match delta.key() {
+                Some(key) if keys.insert(key) => length += 1,
+                Some(_) => break,
+                None => {
+                    length += usize::from(length == 0);
+                    break;
+                }
+            }
+        }
+        if length == 0 {
+            return self.pop();
+        }
+        let is_in_initial_list = !self.has_synced();
+        let deltas: Vec<Delta> = (0..length)
+            .map(|_| self.items.pop_front().expect("counted above"))
+            .collect();
+        let initial = self.initial_population_count > 0;
+        self.in_flight = Some(if initial { deltas.len() } else { 0 });
+        Ok(Popped {
+            deltas,
             is_in_initial_list,
         })
     }
@@ -286,9 +329,7 @@ impl RealFifo {
     /// down (client-go the_real_fifo.go Pop defers the decrement past `process`).
     pub fn done(&mut self) {
         let decrement = self.in_flight.take().expect("done without a popped delta");
-        if decrement {
-            self.initial_population_count -= 1;
-        }
+        self.initial_population_count -= decrement;
     }
 
     /// Whether the first Replace has been processed in full, or an Add/Update/Delete came first.
@@ -528,6 +569,68 @@ mod tests {
         fifo.replace(vec![obj("a", 1)], 1, &indexer);
         assert_eq!(fifo.initial_population_count, 2);
         assert_eq!(fifo.check_invariants(), Ok(()));
+    }
+
+    fn keys(popped: &Popped) -> Vec<String> {
+        let key = |delta: &Delta| delta.key().map_or("*".to_owned(), ToString::to_string);
+        popped.deltas.iter().map(key).collect()
+    }
+
+    /// A batch ends before a repeated key, and the repeated key starts the next one.
+    #[test]
+    fn pop_batch_takes_distinct_keys_up_to_the_first_repeat() {
+        let mut fifo = RealFifo::new(false);
+        fifo.add(obj("a", 1));
+        fifo.add(obj("b", 2));
+        fifo.update(obj("a", 3));
+        fifo.add(obj("c", 4));
+        let batch = fifo.pop_batch().unwrap();
+        assert_eq!(keys(&batch), ["a", "b"]);
+        fifo.done();
+        let batch = fifo.pop_batch().unwrap();
+        assert_eq!(keys(&batch), ["a", "c"]);
+        fifo.done();
+        assert_eq!(fifo.pop_batch().unwrap_err(), PopError::Empty);
+    }
+
+    #[test]
+    fn pop_batch_never_crosses_the_initial_population_and_counts_it_after_processing() {
+        let mut fifo = RealFifo::new(false);
+        fifo.replace(vec![obj("a", 1), obj("b", 1)], 1, &NoKnownObjects);
+        fifo.add(obj("c", 2));
+        let batch = fifo.pop_batch().unwrap();
+        assert_eq!(keys(&batch), ["a", "b"]);
+        assert!(batch.is_in_initial_list);
+        assert!(!fifo.has_synced(), "not while the batch is processed");
+        fifo.done();
+        assert!(fifo.has_synced());
+        let batch = fifo.pop_batch().unwrap();
+        assert_eq!(keys(&batch), ["c"]);
+        assert!(!batch.is_in_initial_list);
+    }
+
+    #[test]
+    fn pop_batch_pops_a_whole_store_delta_alone_and_stops_before_one() {
+        let mut fifo = RealFifo::new(true);
+        fifo.add(obj("a", 1));
+        fifo.bookmark(2);
+        fifo.add(obj("b", 3));
+        for expected in [["a"], ["*"], ["b"]] {
+            let batch = fifo.pop_batch().unwrap();
+            assert_eq!(keys(&batch), expected);
+            fifo.done();
+        }
+    }
+
+    #[test]
+    fn pop_batch_takes_at_most_the_batch_size() {
+        let mut fifo = RealFifo::new(false);
+        for index in 0..POP_BATCH_SIZE + 5 {
+            fifo.add(obj(&format!("k{index}"), index as u64 + 1));
+        }
+        assert_eq!(fifo.pop_batch().unwrap().deltas.len(), POP_BATCH_SIZE);
+        fifo.done();
+        assert_eq!(fifo.pop_batch().unwrap().deltas.len(), 5);
     }
 
     #[test]

@@ -386,7 +386,7 @@ impl Reflector {
             config,
             bugs,
             rng,
-            backoff: Backoff::new(),
+            backoff: Backoff::new(SimTime::ZERO),
             state: State::Idle,
             outputs: VecDeque::new(),
             last_sync_resource_version: None,
@@ -415,6 +415,9 @@ impl Reflector {
     pub fn start(&mut self, now: SimTime) {
         self.observe(now);
         assert!(matches!(self.state, State::Idle), "a reflector starts once");
+        // The backoff's reset interval counts from the reflector's creation, which is its
+        // start here (`NewReflectorWithOptions` builds the `DelayWithReset` handler).
+        self.backoff = Backoff::new(now);
         self.list_and_watch(now);
     }
 

@@ -9,6 +9,10 @@
 //! - `{"op": "resync"}`, `{"op": "bookmark", "rv": "N"}` (queued by `real-atomic` only);
 //! - `{"op": "pop"}`: one pop (reports nothing instead of blocking), `{"op": "drain"}`: pop until
 //!   empty; each pop is processed as `processDeltas` does;
+//! - `{"op": "pop_batch"}`: one `PopBatch` (RealFIFO: up to 1,000 deltas of distinct keys,
+//!   applied as one indexer transaction before the handler calls, as `processDeltasInBatch`
+//!   does; DeltaFIFO has none and pops one item), reported as one pop whose `key` is null when
+//!   the batch holds more than one delta;
 //! - `{"op": "known_add" | "known_delete", "obj": OBJ}`: change the indexer directly;
 //! - `{"op": "close"}`.
 //!
@@ -41,11 +45,12 @@ use crate::bug::Bugs;
 use crate::client::delta::{DeletedFinalStateUnknown, Delta, DeltaObject};
 use crate::client::fifo::{Fifo, FifoKind};
 use crate::client::indexer::Indexer;
-use crate::client::process_deltas::{Notification, process_deltas};
+use crate::client::process_deltas::{Notification, process_deltas, process_deltas_in_batch};
+use crate::client::queue::Popped;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 /// The step names, as the error for an unknown one lists them.
-const OPS: [&str; 12] = [
+const OPS: [&str; 13] = [
     "add",
     "update",
     "delete",
@@ -54,6 +59,7 @@ const OPS: [&str; 12] = [
     "resync",
     "bookmark",
     "pop",
+    "pop_batch",
     "drain",
     "known_add",
     "known_delete",
@@ -95,6 +101,7 @@ enum Step {
     Resync {},
     Bookmark { rv: String },
     Pop {},
+    PopBatch {},
     Drain {},
     KnownAdd { obj: String },
     KnownDelete { obj: String },
@@ -216,6 +223,7 @@ impl Run {
             Step::Resync {} => self.fifo.resync(&self.indexer),
             Step::Bookmark { rv } => self.fifo.bookmark(parse_resource_version(&rv)?),
             Step::Pop {} => return Ok(self.pop().into_iter().collect()),
+            Step::PopBatch {} => return Ok(self.pop_batch().into_iter().collect()),
             Step::Drain {} => return Ok(std::iter::from_fn(|| self.pop()).collect()),
             Step::KnownAdd { obj } => self.indexer.add(parse_object(&obj)?),
             Step::KnownDelete { obj } => self.indexer.delete(&parse_object(&obj)?.key),
@@ -229,13 +237,32 @@ impl Run {
         let popped = self.fifo.pop().ok()?;
         let notifications =
             process_deltas(&mut self.indexer, &popped.deltas, popped.is_in_initial_list);
+        let key = popped.key().map(ToString::to_string);
+        Some(self.popped(popped, key, &notifications))
+    }
+
+    /// One `PopBatch`, processed as the informer processes a batch; `None` when nothing is
+    /// queued.
+    fn pop_batch(&mut self) -> Option<PopReport> {
+        let popped = self.fifo.pop_batch().ok()?;
+        let notifications =
+            process_deltas_in_batch(&mut self.indexer, &popped.deltas, popped.is_in_initial_list);
+        let key = match popped.deltas.as_slice() {
+            [_] => popped.key().map(ToString::to_string),
+            _ => None,
+        };
+        Some(self.popped(popped, key, &notifications))
+    }
+
+    /// Ends the processing of `popped` and reports it.
+    fn popped(&mut self, popped: Popped, key: Option<String>, calls: &[Notification]) -> PopReport {
         self.fifo.done();
-        Some(PopReport {
-            key: popped.key().map(ToString::to_string),
+        PopReport {
+            key,
             initial: popped.is_in_initial_list,
             deltas: popped.deltas.iter().map(delta_json).collect(),
-            handler: notifications.iter().map(handler_json).collect(),
-        })
+            handler: calls.iter().map(handler_json).collect(),
+        }
     }
 
     fn check_invariants(&self) -> Result<(), String> {
@@ -447,5 +474,25 @@ mod tests {
             "\n",
         );
         assert_eq!(output, expected);
+    }
+
+    /// A RealFIFO batch of two keys is one pop with no single key; its handler calls follow in
+    /// order, and DeltaFIFO, which has no PopBatch, pops one key.
+    #[test]
+    fn pop_batch_reports_one_pop_per_batch() {
+        let steps = r#""steps": [{"op": "add", "obj": "ns/a@1"}, {"op": "add", "obj": "ns/b@2"}, {"op": "update", "obj": "ns/a@3"}, {"op": "pop_batch"}]"#;
+        let output = run_script(&format!(r#"{{"fifo": "real", {steps}}}"#)).unwrap();
+        let last = output.lines().last().unwrap();
+        assert!(
+            last.ends_with(concat!(
+                r#""indexer":["ns/a@1","ns/b@2"],"pops":[{"key":null,"initial":false,"#,
+                r#""deltas":[["Added","ns/a@1"],["Added","ns/b@2"]],"#,
+                r#""handler":[["add","ns/a@1",false],["add","ns/b@2",false]]}]}"#
+            )),
+            "{last}"
+        );
+        let output = run_script(&format!(r#"{{"fifo": "delta", {steps}}}"#)).unwrap();
+        let last = output.lines().last().unwrap();
+        assert!(last.contains(r#""pops":[{"key":"ns/a","#), "{last}");
     }
 }

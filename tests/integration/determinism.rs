@@ -75,6 +75,16 @@ fn models_are_values_an_explorer_can_copy() {
     >();
 }
 
+/// A scenario at cluster size (one the main job sweeps only a few seeds of) at its full size
+/// but over five simulated seconds, so that three runs of each FIFO kind fit in `cargo test`;
+/// any other scenario as it is.
+fn shortened_at_cluster_size(mut scenario: Scenario) -> Scenario {
+    if scenario.main_job_seeds.is_some() {
+        scenario.duration_ms = scenario.duration_ms.min(5_000);
+    }
+    scenario
+}
+
 /// `run --check-determinism` over every library scenario and every FIFO kind: each seed runs
 /// twice and once from its replay file, and all three must agree at every step: 2,000 seeds
 /// in all with `INFORMER_SIM_CASES=2000` (as CI runs it, in release); 500 by default, to keep
@@ -84,10 +94,9 @@ fn every_scenario_and_fifo_kind_agrees_at_every_step_across_runs_and_replay_file
     let kinds = [FifoKind::Delta, FifoKind::Real, FifoKind::RealAtomic];
     let combinations: Vec<(Scenario, FifoKind)> = LIBRARY
         .iter()
-        .flat_map(|entry| {
-            let scenario = Scenario::load(entry.name).expect("library scenario");
-            kinds.map(|fifo| (scenario.clone(), fifo))
-        })
+        .map(|entry| Scenario::load(entry.name).expect("library scenario"))
+        .map(shortened_at_cluster_size)
+        .flat_map(|scenario| kinds.map(|fifo| (scenario.clone(), fifo)))
         .collect();
     let total = cases(500);
     let per_combination = total.div_ceil(combinations.len() as u64);

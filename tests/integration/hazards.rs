@@ -36,9 +36,9 @@ fn n2_a_delete_noticed_by_a_relist_arrives_as_a_stale_tombstone() {
         0,
         Invariant::EveryDeleteIsOnDeleteWithFinalState,
         &[
-            "OnDelete(ns-0/obj-6) got DeletedFinalStateUnknown",
-            "stale RV 48",
-            "deleted it at RV 61",
+            "OnDelete(ns-0/obj-0) got DeletedFinalStateUnknown",
+            "stale RV 62",
+            "deleted it at RV 114",
         ],
     );
 }
@@ -49,7 +49,7 @@ fn n2_a_delete_and_recreate_arrives_as_an_update_across_uids() {
         "hazard-lost-deletes",
         5,
         Invariant::EveryDeleteIsOnDeleteWithFinalState,
-        &["OnUpdate(ns-0/obj-4) from uid 6 (RV 6) to uid 33 (RV 33)"],
+        &["OnUpdate(ns-0/obj-0) from uid 20 (RV 53) to uid 90 (RV 90)"],
     );
 }
 

@@ -51,6 +51,9 @@ pub struct Scene {
     shown_last_sync: Option<ResourceVersion>,
     /// Whether the timeline showed the informer's HasSynced turning true.
     shown_synced: bool,
+    /// The handlers registered, each with whether the timeline showed its registration's
+    /// HasSynced latch.
+    registrations: Vec<(HandlerId, bool)>,
     /// Each apiserver's cache readiness as the timeline last showed it.
     shown_ready: Vec<Option<bool>>,
     /// The payload of the last write (every write changes the stored bytes).
@@ -102,6 +105,7 @@ impl Scene {
             holding: false,
             shown_last_sync: None,
             shown_synced: false,
+            registrations: Vec::new(),
             shown_ready: vec![Some(true)],
             value: 0,
             watch_deadline: None,
@@ -313,6 +317,7 @@ impl Scene {
     pub fn add_handler(&mut self, resync_period: SimDuration) -> HandlerId {
         let now = self.h.now;
         let id = self.informer.add_event_handler(now, resync_period);
+        self.registrations.push((id, false));
         let started = if self.informer.has_started() {
             format!(
                 "; {} initial adds queued from the indexer",
@@ -520,7 +525,19 @@ impl Scene {
             self.shown_synced = true;
             self.log("informer", "HasSynced=true");
         }
+        self.log_registrations();
         processed
+    }
+
+    /// Shows each registration's HasSynced the moment it latches.
+    fn log_registrations(&mut self) {
+        for index in 0..self.registrations.len() {
+            let (id, shown) = self.registrations[index];
+            if !shown && self.informer.handler_has_synced(id) {
+                self.registrations[index].1 = true;
+                self.log(&id.to_string(), "registration HasSynced=true");
+            }
+        }
     }
 
     /// Pops until the FIFO is empty.
@@ -532,12 +549,9 @@ impl Scene {
 
     /// Runs handler `id` on its next notification; panics if none is pending.
     pub fn deliver(&mut self, id: HandlerId) -> Delivered {
-        let synced_before = self.informer.handler_has_synced(id);
         let delivered = self.informer.deliver_next(self.h.now, id).expect("pending");
         self.log(&id.to_string(), delivered.notification.to_string());
-        if self.informer.handler_has_synced(id) && !synced_before {
-            self.log(&id.to_string(), "registration HasSynced=true");
-        }
+        self.log_registrations();
         delivered
     }
 
