@@ -204,7 +204,7 @@ invariant_catalog! {
         kind: Hazard,
         checked: EveryRun,
         promise: "across restarts of one client, no key goes back to an older RV",
-        holds_when: "NOT guaranteed upstream: an expected hazard with RV \"0\" initial lists from a lagging cache (stale-relist-ha); holds with consistent lists and watch-list",
+        holds_when: "NOT guaranteed upstream: an expected hazard with RV \"0\" initial lists from a lagging cache (stale-relist-ha); holds with consistent lists, and with watch-list while its first stream does not fail non-retriably (stale-relist-ha-watch-list-fallback)",
         source: "k/k#59848, #67998, #83520, KEP-3157; SPEC §8 B1, §9.2 N1",
     },
     NotificationFollowsCacheUpdate {

@@ -134,6 +134,17 @@ fn stale_relist_in_ha_travels_back_in_time_as_upstream_warns() {
     );
 }
 
+/// Watch-list does not rule out B1: a first stream that fails non-retriably falls back to a
+/// LIST at RV "0", which a lagging cache serves.
+#[test]
+fn watch_list_falls_back_to_a_stale_list_and_travels_back_in_time() {
+    let hazards = sweep_all("stale-relist-ha-watch-list-fallback");
+    assert!(
+        hazards.contains_key(&Invariant::NoTimeTravelAcrossRestarts) || seeds(SEEDS).len() < 10,
+        "the watch-list fallback never travelled back in time"
+    );
+}
+
 #[test]
 fn consistent_first_lists_never_travel_back_in_time() {
     for name in ["stale-relist-ha-consistent", "stale-relist-ha-watch-list"] {
@@ -228,6 +239,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "long-quiet",
         "informer-disconnects",
         "informer-quiet-ha",
+        "stale-relist-ha-watch-list-fallback",
     ];
     for entry in LIBRARY {
         assert!(
