@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(backoff.base_delay(), SimDuration(1600));
         // The interval now counts from that reset, not from the last backoff.
         backoff.next_delay(reset_at + BACKOFF_RESET, &mut rng);
-        assert_eq!(backoff.base_delay(), SimDuration(6400), "no reset yet");
+        assert_eq!(backoff.base_delay(), SimDuration(3200), "no reset yet");
         let delay = backoff.next_delay(reset_at + BACKOFF_RESET + SimDuration(1), &mut rng);
         assert!(delay < BACKOFF_INITIAL + BACKOFF_INITIAL, "reset again");
     }

@@ -199,15 +199,6 @@ impl Fifo {
         }
     }
 
-    /// Pops a batch where the queue has `PopBatch` (RealFIFO), one item otherwise (DeltaFIFO,
-    /// which client-go's `processLoop` then pops one at a time).
-    pub fn pop_batch(&mut self) -> Result<Popped, PopError> {
-        match self {
-            Fifo::Delta(fifo) => fifo.pop(),
-            Fifo::Real(fifo) => fifo.pop_batch(),
-        }
-    }
-
     /// Ends the processing of the last popped item (only RealFIFO counts it for HasSynced).
     pub fn done(&mut self) {
         if let Fifo::Real(fifo) = self {

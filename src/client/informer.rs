@@ -910,9 +910,10 @@ mod tests {
             let processed = informer.finish_processing(T0);
             assert_eq!(processed.has_synced_while_processing, gap, "{kind}");
             assert!(informer.has_synced());
-            assert!(
-                !informer.handler_has_synced(handler),
-                "{kind}: b's add pending"
+            assert_eq!(
+                informer.handler_has_synced(handler),
+                gap,
+                "{kind}: b's add pending, but DeltaFIFO's registration latched"
             );
             deliver_all(&mut informer, T0, handler);
             assert!(informer.handler_has_synced(handler));

@@ -244,7 +244,11 @@ impl Run {
     /// One `PopBatch`, processed as the informer processes a batch; `None` when nothing is
     /// queued.
     fn pop_batch(&mut self) -> Option<PopReport> {
-        let popped = self.fifo.pop_batch().ok()?;
+        // DeltaFIFO has no `PopBatch`: client-go's processLoop pops it one item at a time.
+        let Fifo::Real(fifo) = &mut self.fifo else {
+            return self.pop();
+        };
+        let popped = fifo.pop_batch().ok()?;
         let notifications =
             process_deltas_in_batch(&mut self.indexer, &popped.deltas, popped.is_in_initial_list);
         let key = match popped.deltas.as_slice() {
