@@ -56,6 +56,8 @@ pub enum StatusReason {
     Timeout,
     /// 500.
     InternalError,
+    /// 400: the request's options contradict each other (`ValidateListOptions`).
+    BadRequest,
 }
 
 impl StatusReason {
@@ -66,6 +68,7 @@ impl StatusReason {
             StatusReason::TooManyRequests => 429,
             StatusReason::Timeout => 504,
             StatusReason::InternalError => 500,
+            StatusReason::BadRequest => 400,
         }
     }
 }

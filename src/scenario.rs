@@ -11,6 +11,7 @@ use crate::apiserver::server::ApiserverConfig;
 use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
 pub use crate::client::FifoKind;
+use crate::etcd::EtcdRelease;
 use crate::sim::DelayConfig;
 
 /// Reads `expected_hazards`: names of invariants of class [`Kind::Hazard`], or one line naming
@@ -231,6 +232,11 @@ pub struct FaultsConfig {
     pub cache_stall_probability: f64,
     /// How long a cache stall lasts at most.
     pub cache_stall_ms_max: u64,
+    /// An apiserver's etcd member loses its leader: the cacher's watch fails with an internal
+    /// error and re-watches from its last RV, the cache ready but frozen meanwhile.
+    pub cache_watch_error_probability: f64,
+    /// How long the member has no leader at most (past 30 s the cache re-initializes).
+    pub cache_watch_error_ms_max: u64,
 }
 
 impl Default for FaultsConfig {
@@ -248,6 +254,8 @@ impl Default for FaultsConfig {
             client_restart_probability: 0.003,
             cache_stall_probability: 0.01,
             cache_stall_ms_max: 20_000,
+            cache_watch_error_probability: 0.003,
+            cache_watch_error_ms_max: 40_000,
         }
     }
 }
@@ -307,6 +315,9 @@ pub struct EtcdConfig {
     /// land on resource writes (0: kube-apiserver's compactor, whose compact revision is
     /// always its own `compact_rev_key` bump).
     pub auto_compaction_retention: u64,
+    /// The etcd release line where releases differ: "3.6" (what Kubernetes HEAD runs, the
+    /// default) or "3.4" (3.4.23, the real-etcd oracle's).
+    pub release: EtcdRelease,
 }
 
 impl Default for EtcdConfig {
@@ -315,6 +326,7 @@ impl Default for EtcdConfig {
             compaction_interval_ms: 10_000,
             progress_notify_interval_ms: 5_000,
             auto_compaction_retention: 0,
+            release: EtcdRelease::default(),
         }
     }
 }
@@ -455,27 +467,30 @@ impl Scenario {
         };
         let w = &self.workload;
         let c = &self.clients;
+        let test_only = &self.apiservers.server.test_only;
+        // An unset test-only size is in range.
+        let optional = |value: Option<usize>| value.map_or(1, |value| value as u64);
         let checks: [(&'static str, u64, u64, u64, &'static str); 18] = [
+            (
+                "apiservers.server.test_only.history_capacity",
+                optional(test_only.history_capacity),
+                1,
+                102_400,
+                "1..=102400",
+            ),
+            (
+                "apiservers.server.test_only.watcher_buffer",
+                optional(test_only.watcher_buffer),
+                1,
+                1_000,
+                "1..=1000",
+            ),
             (
                 "apiservers.count",
                 u64::from(self.apiservers.count),
                 0,
                 3,
                 "0..=3",
-            ),
-            (
-                "apiservers.server.history_capacity",
-                self.apiservers.server.history_capacity as u64,
-                1,
-                102_400,
-                "1..=102400",
-            ),
-            (
-                "apiservers.server.watcher_buffer",
-                self.apiservers.server.watcher_buffer as u64,
-                1,
-                1_000,
-                "1..=1000",
             ),
             ("clients.count", u64::from(c.count), 0, 16, "0..=16"),
             ("clients.handlers", u64::from(c.handlers), 0, 8, "0..=8"),
@@ -617,6 +632,10 @@ impl Scenario {
                 f.client_restart_probability,
             ),
             ("faults.cache_stall_probability", f.cache_stall_probability),
+            (
+                "faults.cache_watch_error_probability",
+                f.cache_watch_error_probability,
+            ),
             ("workload.delete_probability", w.delete_probability),
             (
                 "clients.process_error_probability",
@@ -691,6 +710,17 @@ pub enum Probe {
     EtcdFallback,
     /// A client process stopped while its informer's Pop was in the empty-queue loop.
     CloseUnderPop,
+    /// A watch resumed from an RV the client got a minute or more before was served, not
+    /// answered 410: the watch cache keeps 75 s of history (KEP-956).
+    OldRvResume,
+    /// A cacher re-watched etcd after an internal error, its cache ready and frozen meanwhile.
+    CacherRewatch,
+    /// A list page was served from the cache with a continue token.
+    CachePage,
+    /// An exact-RV or continue list waited 3 s for a lagging cache and got 504
+    /// (`ListFromCacheSnapshot`).
+    #[serde(rename = "snapshot-504")]
+    Snapshot504,
 }
 
 impl Probe {
@@ -714,6 +744,10 @@ impl Probe {
         Probe::NotReady429,
         Probe::EtcdFallback,
         Probe::CloseUnderPop,
+        Probe::OldRvResume,
+        Probe::CacherRewatch,
+        Probe::CachePage,
+        Probe::Snapshot504,
     ];
 
     /// The kebab-case name.
@@ -737,6 +771,10 @@ impl Probe {
             Probe::NotReady429 => "not-ready-429",
             Probe::EtcdFallback => "etcd-fallback",
             Probe::CloseUnderPop => "close-under-pop",
+            Probe::OldRvResume => "old-rv-resume",
+            Probe::CacherRewatch => "cacher-rewatch",
+            Probe::CachePage => "cache-page",
+            Probe::Snapshot504 => "snapshot-504",
         }
     }
 }

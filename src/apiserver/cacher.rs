@@ -11,7 +11,7 @@ use crate::apiserver::storage::{self, EtcdListRequest, ParsedEvent};
 use crate::apiserver::time_budget::TimeBudget;
 use crate::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
 use crate::bug::Bugs;
-use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest};
+use crate::etcd::{Etcd, KeyRange, StreamId, WatchId, WatchRequest};
 use crate::object::ResourceVersion;
 use crate::sim::{SimDuration, SimTime};
 
@@ -26,6 +26,53 @@ pub struct StreamKey {
 
 /// How long after its upstream failed the cacher re-initializes (`wait.Until(startCaching, 1s)`).
 const REINIT_DELAY: SimDuration = SimDuration::from_secs(1);
+
+/// How long the cacher's reflector re-watches after internal errors before it gives up and the
+/// cache re-initializes (`reflector.MaxInternalErrorRetryDuration`, set in
+/// `NewCacherFromConfig`: "When etcd loses leader ... We don't want to terminate all watchers").
+const INTERNAL_ERROR_RETRY_MAX: SimDuration = SimDuration::from_secs(30);
+
+/// An internal-error streak is forgotten after a minute without errors (`NewRetryWithDeadline`'s
+/// `minResetPeriod`, `time.Minute` in `Reflector.watch`).
+const INTERNAL_ERROR_RESET: SimDuration = SimDuration::from_secs(60);
+
+/// The pace of the reflector's re-watch loop after an internal error. Upstream re-watches at
+/// once (`continue`), each attempt costing a round trip to etcd; the model spaces attempts
+/// 100 ms apart so a 30 s streak is a few hundred steps, not thousands.
+const REWATCH_ATTEMPT: SimDuration = SimDuration::from_millis(100);
+
+/// Mirrors client-go `retryWithDeadlineImpl` for internal errors: retry while the streak's
+/// first error is at most 30 s old; a minute without errors starts a new streak.
+#[derive(Clone, Copy, Debug, Default)]
+struct InternalErrorRetry {
+    first_error: Option<SimTime>,
+    last_error: Option<SimTime>,
+}
+
+impl InternalErrorRetry {
+    /// `After(err)` for an internal error at `now`.
+    fn after_error(&mut self, now: SimTime) {
+        if self
+            .last_error
+            .is_some_and(|last| now.saturating_since(last) >= INTERNAL_ERROR_RESET)
+        {
+            *self = InternalErrorRetry::default();
+        }
+        self.first_error.get_or_insert(now);
+        self.last_error = Some(now);
+    }
+
+    /// `ShouldRetry()`: within 30 s of the streak's first error; past that, the streak resets.
+    fn should_retry(&mut self, now: SimTime) -> bool {
+        let within = self
+            .first_error
+            .is_some_and(|first| now.saturating_since(first) <= INTERNAL_ERROR_RETRY_MAX);
+        if !within {
+            *self = InternalErrorRetry::default();
+        }
+        within
+    }
+}
 
 /// Whether the cache can serve (`ready.go`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +140,18 @@ pub(crate) struct Cacher {
     pub(crate) readiness: Readiness,
     generation: u64,
     upstream: Option<WatchId>,
+    /// The apiserver's etcd watch stream, opened at the first initialization.
+    etcd_stream: Option<StreamId>,
     reinit_at: Option<SimTime>,
+    /// When the reflector re-watches from the last processed RV (after an internal error or
+    /// a clean close), the cache staying ready meanwhile.
+    rewatch_at: Option<SimTime>,
+    internal_errors: InternalErrorRetry,
+    /// Until then every etcd request of the cacher fails with an internal error (an etcd
+    /// member without a leader: "etcdserver: no leader").
+    etcd_failing_until: Option<SimTime>,
+    /// Re-watches after an internal error (the cache stayed ready and stopped advancing).
+    pub(crate) rewatches: u64,
     /// The RV of the last event or progress notification processed (bookmarks carry it).
     pub(crate) last_processed_resource_version: ResourceVersion,
     pub(crate) streams: BTreeMap<StreamKey, CachedStream>,
@@ -114,7 +172,12 @@ impl Cacher {
             readiness: Readiness::Pending,
             generation: 0,
             upstream: None,
+            etcd_stream: None,
             reinit_at: Some(now),
+            rewatch_at: None,
+            internal_errors: InternalErrorRetry::default(),
+            etcd_failing_until: None,
+            rewatches: 0,
             last_processed_resource_version: 0,
             streams: BTreeMap::new(),
             incoming: VecDeque::new(),
@@ -142,7 +205,14 @@ impl Cacher {
 
     pub(crate) fn next_timeout(&self) -> Option<SimTime> {
         let blocked = self.blocked.as_ref().map(|blocked| blocked.deadline);
-        [self.reinit_at, blocked].into_iter().flatten().min()
+        [self.reinit_at, self.rewatch_at, blocked]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn etcd_fails_at(&self, now: SimTime) -> bool {
+        self.etcd_failing_until.is_some_and(|until| until > now)
     }
 
     /// Mirrors `cacher.go startCaching`: terminate every watcher, list etcd consistently,
@@ -157,7 +227,11 @@ impl Cacher {
             limit: 0,
             after_key: None,
         };
-        let Ok(list) = storage::list(etcd, &self.prefix, &request) else {
+        let listed = match self.etcd_fails_at(now) {
+            true => None,
+            false => storage::list(etcd, &self.prefix, &request).ok(),
+        };
+        let Some(list) = listed else {
             self.readiness = Readiness::Pending;
             self.reinit_at = Some(now + REINIT_DELAY);
             return;
@@ -170,14 +244,21 @@ impl Cacher {
         };
         self.incoming.clear();
         self.blocked = None;
+        self.internal_errors = InternalErrorRetry::default();
+        self.watch_upstream(etcd);
+    }
+
+    /// Opens the cacher's etcd watch after the last processed RV, with progress notifications
+    /// (`lister_watcher.go Watch`: `ProgressNotify: true`), on the apiserver's stream.
+    fn watch_upstream(&mut self, etcd: &mut Etcd) {
+        let stream = *self.etcd_stream.get_or_insert_with(|| etcd.open_stream());
         let watch = WatchRequest {
             range: KeyRange::prefix(&self.prefix),
-            start_revision: list.resource_version + 1,
+            start_revision: self.last_processed_resource_version + 1,
             prev_kv: true,
             progress_notify: true,
         };
-        self.upstream = Some(etcd.watch(watch));
-        self.time_budget = TimeBudget::new(now);
+        self.upstream = Some(etcd.watch_on_stream(stream, watch));
     }
 
     /// Mirrors `cacher.go terminateAllWatchers`: every client stream closes cleanly.
@@ -188,18 +269,68 @@ impl Cacher {
         }
     }
 
-    /// The upstream watch failed (compaction cancel, a bad event, a broken stream): the cache
-    /// goes back to pending and re-initializes a second later (SPEC §2.8).
+    /// The upstream watch ended with an error that is not internal (a 410 after compaction):
+    /// the reflector's ListAndWatch returns, the cache goes back to pending and re-initializes
+    /// a second later (`startCaching`, `wait.Until`; SPEC §2.8).
     pub(crate) fn upstream_failed(&mut self, now: SimTime, etcd: &mut Etcd) {
         if let Some(watch) = self.upstream.take() {
             let _ = etcd.cancel_watch(watch);
         }
+        self.rewatch_at = None;
         self.readiness = Readiness::Pending;
         self.reinit_at = Some(now + REINIT_DELAY);
         self.reinits += 1;
     }
 
-    /// Applies etcd events in order: the cache changes, then the event is dispatched.
+    /// The upstream watch ended with an internal error (HTTP 500: a bad event, `PrevKv=nil`,
+    /// etcd without a leader; `etcd3/watcher.go transformErrorToEvent`). Mirrors client-go
+    /// `Reflector.watch`: while the streak is at most 30 s old the reflector re-watches from
+    /// its last RV, and the cache stays ready without advancing; past that it re-initializes.
+    pub(crate) fn upstream_internal_error(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if let Some(watch) = self.upstream.take() {
+            let _ = etcd.cancel_watch(watch);
+        }
+        self.internal_errors.after_error(now);
+        if self.internal_errors.should_retry(now) {
+            self.rewatch_at = Some(now + REWATCH_ATTEMPT);
+        } else {
+            self.upstream_failed(now, etcd);
+        }
+    }
+
+    /// The upstream watch closed without an error: the reflector re-watches from its last RV
+    /// at once (`Reflector.watch`, `handleWatch` returning nil).
+    pub(crate) fn upstream_closed(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if self.upstream.take().is_some() {
+            self.rewatch_at = Some(now);
+            self.rewatch(now, etcd);
+        }
+    }
+
+    /// Every etcd request of the cacher fails until `until`; its watch ends now with an
+    /// internal error.
+    pub(crate) fn etcd_fails_until(&mut self, now: SimTime, until: SimTime, etcd: &mut Etcd) {
+        self.etcd_failing_until = Some(until);
+        if self.upstream.is_some() {
+            self.upstream_internal_error(now, etcd);
+        }
+    }
+
+    fn rewatch(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if self.rewatch_at.is_none_or(|at| at > now) || !self.is_ready() {
+            return;
+        }
+        self.rewatch_at = None;
+        if self.etcd_fails_at(now) {
+            return self.upstream_internal_error(now, etcd);
+        }
+        self.rewatches += 1;
+        self.watch_upstream(etcd);
+    }
+
+    /// Applies etcd events in order: the cache changes, then the event is dispatched. An
+    /// event that does not parse ends the watch with an internal error after the ones
+    /// before it.
     pub(crate) fn handle_events(
         &mut self,
         now: SimTime,
@@ -209,7 +340,10 @@ impl Cacher {
         for event in events {
             match storage::parse_event(&self.prefix, event) {
                 Ok(parsed) => self.apply(now, parsed),
-                Err(_) => return self.upstream_failed(now, etcd),
+                Err(_) => {
+                    self.dispatch_incoming(now);
+                    return self.upstream_internal_error(now, etcd);
+                }
             }
         }
         self.dispatch_incoming(now);
@@ -313,6 +447,7 @@ impl Cacher {
         if self.reinit_at.is_some_and(|at| at <= now) {
             self.initialize(now, etcd);
         }
+        self.rewatch(now, etcd);
         if self
             .blocked
             .as_ref()

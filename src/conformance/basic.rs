@@ -121,8 +121,8 @@ pub(super) const WATCH_DELETE_EVENT_OBJECT_HAVE_LATEST_RV: ConformanceCase = Con
 /// The stall is [`crate::apiserver::server::Apiserver::set_client_reading`] for one simulated
 /// second. Upstream's cacher holds 21 events for a stalled reader (its `input` and `result`
 /// channels of 10 each, plus one in hand) and, if it terminates the watcher, still delivers
-/// what is in `result`. The model merges `result` into the consumer and buffers only
-/// `watcher_buffer` events: see the final report for the divergence this case shows.
+/// what is in `result`. The model sizes both buffers as upstream does (10 events for a small
+/// history).
 pub(super) const DELAYED_WATCH_DELIVERY: ConformanceCase = ConformanceCase {
     name: "RunTestDelayedWatchDelivery",
     summary: "a stalled reader still gets at least 11 buffered events, in order",

@@ -8,6 +8,7 @@ use crate::sim::{Kernel, RngStream, SimDuration, SimTime};
 use crate::trace::Trace;
 
 use super::event::Ev;
+use super::probes::RevisionClock;
 use super::stats::RunStats;
 use super::trace_event::{Actor, TraceEvent};
 
@@ -52,6 +53,8 @@ pub(crate) struct Core {
     /// revision where there is no cache), as of its last change: what a request's checks may
     /// read history back to.
     pub(crate) read_floor: ResourceVersion,
+    /// When etcd made each recent revision (for the `old-rv-resume` probe).
+    pub(crate) revisions: RevisionClock,
 }
 
 impl Core {
@@ -65,6 +68,7 @@ impl Core {
             stats: RunStats::default(),
             healed: false,
             read_floor: 0,
+            revisions: RevisionClock::default(),
         }
     }
 

@@ -86,7 +86,11 @@ impl EtcdSide {
         core: &mut Core,
         request: &TxnRequest,
     ) -> Result<TxnResponse, Violation> {
+        let before = self.etcd.revision();
         let fake = self.etcd.txn(request);
+        if self.etcd.revision() != before {
+            core.revisions.record(self.etcd.revision(), core.now());
+        }
         let found = core.checker.on_etcd_txn(request, &fake);
         core.report(found)?;
         fake.map_err(|error| {
@@ -277,14 +281,13 @@ fn schedule_commit(core: &mut Core, writer: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bug::Bugs;
     use crate::scenario::Scenario;
     use crate::world::core::tests::core_for;
 
     #[test]
     fn a_writer_creates_its_key_in_the_fake_and_the_reference_alike() {
         let mut core = core_for(Scenario::default());
-        let mut side = EtcdSide::new(Etcd::new(Bugs::NONE), 1);
+        let mut side = EtcdSide::new(Etcd::default(), 1);
         side.writer_wake(&mut core, 0).expect("a read agrees");
         side.writer_commit(&mut core, 0).expect("a write agrees");
         assert_eq!(core.stats.commits, 1);
@@ -296,7 +299,7 @@ mod tests {
     #[test]
     fn the_compactor_compacts_at_the_revision_its_previous_tick_bumped() {
         let mut core = core_for(Scenario::default());
-        let mut side = EtcdSide::new(Etcd::new(Bugs::NONE), 0);
+        let mut side = EtcdSide::new(Etcd::default(), 0);
         assert_eq!(side.compact_tick(&mut core), Ok(true));
         assert_eq!(side.etcd.compact_revision(), 0, "the first tick only bumps");
         let bumped = side.etcd.revision();

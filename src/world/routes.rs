@@ -246,6 +246,16 @@ impl World {
                     .fail_cache_upstream(now, &mut self.etcd.etcd);
                 self.flush_apiserver(apiserver);
             }
+            Fault::CacheWatchError { apiserver, ms } => {
+                let apiserver = apiserver as usize;
+                let until = now + SimDuration(ms);
+                self.apiservers[apiserver].server.break_cache_watch(
+                    now,
+                    until,
+                    &mut self.etcd.etcd,
+                );
+                self.flush_apiserver(apiserver);
+            }
             Fault::ApiserverRestart { apiserver } => self.restart_apiserver(apiserver as usize)?,
             Fault::ClientRestart { client } => self.restart_client(client as usize)?,
             Fault::WatcherStall { watcher, ms } => {

@@ -64,7 +64,8 @@ impl std::fmt::Display for RunStats {
             "commits={} conflicts={} compactions={} etcd_compacted_watches={} etcd_watch_events={} \
              etcd_progress={} faults={} relists={} pops={} tombstones={} notifications={} \
              expired_410={} too_large_504={} not_ready_429={} etcd_fallbacks={} \
-             slow_watcher_terminations={} cacher_reinits={}",
+             slow_watcher_terminations={} cacher_reinits={} cacher_rewatches={} \
+             old_rv_resumes_410={}",
             self.commits,
             self.conflicts,
             self.compactions,
@@ -81,7 +82,9 @@ impl std::fmt::Display for RunStats {
             self.apiservers.not_ready,
             self.apiservers.etcd_fallbacks,
             self.apiservers.slow_terminations,
-            self.apiservers.reinits
+            self.apiservers.reinits,
+            self.apiservers.cache_rewatches,
+            self.probes.old_resumes_expired
         )
     }
 }
@@ -111,6 +114,10 @@ impl RunStats {
             Probe::NotReady429 => apiservers.not_ready,
             Probe::EtcdFallback => apiservers.etcd_fallbacks,
             Probe::CloseUnderPop => probes.closes_under_pop,
+            Probe::OldRvResume => probes.old_resumes_served,
+            Probe::CacherRewatch => apiservers.cache_rewatches,
+            Probe::CachePage => apiservers.cache_pages,
+            Probe::Snapshot504 => apiservers.snapshot_timeouts,
         }
     }
 

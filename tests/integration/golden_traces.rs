@@ -319,7 +319,8 @@ fn t6_watch_list_startup() {
 /// breaks and the relist `LIST(RV=900)` lands on B, whose cache is at 880; B's etcd watch is
 /// unsynced, so its progress requests go unanswered: 3 s, then 504 TooLargeResourceVersion.
 /// The reflector marks L unavailable and lists at once with RV="": B waits for etcd's 1000;
-/// once its etcd watch catches up a progress notification brings the cache to 1000.
+/// once its etcd watch catches up, the next progress request (one every 100 ms; etcd 3.6
+/// drops those made while the watch was behind) brings the cache to 1000.
 ///
 /// Differences from the SPEC's wording: the watch on A ends by a broken connection (the model
 /// relists on it) rather than a 410, and B is behind because its etcd watch is unsynced: at

@@ -7,7 +7,7 @@
 use informer_sim::check::Invariant;
 use informer_sim::scenario::{LIBRARY, Scenario};
 
-use crate::util::{seeds, sweep};
+use crate::util::{seeds, sweep, sweep_row};
 
 /// The seeds per scenario.
 const SEEDS: u64 = 250;
@@ -37,14 +37,37 @@ fn informer_with_atomic_fifo_and_watch_list_converges() {
     sweep_all("informer-atomic-watch-list");
 }
 
+/// Without the cache a client's watch gets no heartbeat bookmarks (only the cacher's own etcd
+/// watch asks for progress notifications), so it resumes from its last event and meets the
+/// compactor's 410s, as upstream clients do.
 #[test]
-fn informer_without_watch_cache_converges() {
-    sweep_all("informer-no-cache");
+fn informer_without_watch_cache_converges_through_410s_and_no_bookmark_resumes() {
+    let row = sweep_row("informer-no-cache", seeds(SEEDS));
+    assert_eq!(row.stats.probes.bookmark_resumes, 0);
+    assert!(row.stats.apiservers.expired > 0 || row.seeds < 20, "no 410");
+}
+
+/// With default settings, a client that resumes a watch from an RV a minute old or more is
+/// served from the watch cache's 75 s window, never answered 410 (KEP-956).
+#[test]
+fn watches_resumed_from_a_minute_old_rv_are_served() {
+    let row = sweep_row("informer-old-resume", seeds(SEEDS).first(40));
+    assert_eq!(row.stats.probes.old_resumes_expired, 0);
+    assert!(row.stats.probes.old_resumes_served > 0 || row.seeds < 20);
 }
 
 #[test]
 fn informers_behind_three_lagging_apiservers_converge() {
     sweep_all("informer-ha");
+}
+
+/// Lists paged from the cache and continued from its snapshots, and exact relists that a
+/// lagging cache answers with 504 (`ListFromCacheSnapshot`): the sweep reaches `cache-page`
+/// and `snapshot-504`.
+#[test]
+fn informers_paging_through_three_lagging_caches_converge() {
+    let row = sweep_row("informer-ha-pages", seeds(SEEDS).first(60));
+    assert!(row.stats.apiservers.cache_pages > 0 || row.seeds < 20);
 }
 
 #[test]
@@ -153,8 +176,10 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-real-fifo",
         "informer-atomic-watch-list",
         "informer-no-cache",
+        "informer-old-resume",
         "informer-paged-compaction",
         "informer-ha",
+        "informer-ha-pages",
         "informer-ha-quiet",
         "apiserver-oracle",
         "informer-cache-churn",

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use informer_sim::check::Invariant;
 use informer_sim::explore::{
-    Flow, Overrides, SeedRange, Sweep, env_cases, replay_line, run_seed, seeds_from_env,
+    Flow, Overrides, SeedRange, Sweep, SweepRow, env_cases, replay_line, run_seed, seeds_from_env,
 };
 use informer_sim::scenario::Scenario;
 
@@ -19,10 +19,16 @@ pub fn cases(default: u64) -> u64 {
     env_cases(default).unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// Sweeps library scenario `name` over `seeds` (see [`sweep_row`]). Returns how many seeds hit
+/// each declared hazard.
+pub fn sweep(name: &str, seeds: SeedRange) -> BTreeMap<Invariant, u64> {
+    sweep_row(name, seeds).hazards
+}
+
 /// Sweeps library scenario `name` over `seeds`: no seed may fail, the first ten must replay to
 /// the same hash, and a sweep of more than one seed must hit every coverage probe the scenario
-/// requires. Returns how many seeds hit each declared hazard.
-pub fn sweep(name: &str, seeds: SeedRange) -> BTreeMap<Invariant, u64> {
+/// requires. Returns the sweep's row.
+pub fn sweep_row(name: &str, seeds: SeedRange) -> SweepRow {
     let scenario = Scenario::load(name).expect("library scenario");
     let row = Sweep::over(seeds).run(&scenario, |seed, outcome| {
         if let Some((step, violation)) = &outcome.violation {
@@ -46,5 +52,5 @@ pub fn sweep(name: &str, seeds: SeedRange) -> BTreeMap<Invariant, u64> {
             row.probe_misses
         );
     }
-    row.hazards
+    row
 }

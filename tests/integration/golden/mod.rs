@@ -175,12 +175,14 @@ impl Scene {
         self.settle();
     }
 
-    /// etcd's periodic progress notification to every synced watch.
+    /// etcd's periodic progress notification to every synced watch: two ticks, since etcd
+    /// 3.6 skips a watch on the first tick after it got events (`sendLoop`).
     pub fn progress_tick(&mut self) {
         self.log(
             "etcd",
             format!("progress notify rev {}", self.h.etcd.revision()),
         );
+        self.h.progress_tick();
         self.h.progress_tick();
         self.settle();
     }
