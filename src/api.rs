@@ -30,6 +30,103 @@ impl LabelSelector {
     }
 }
 
+/// A field the simulated objects expose to field selectors, as pods' `GetAttrs` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Field {
+    /// `metadata.name`.
+    MetadataName,
+    /// `metadata.namespace`.
+    MetadataNamespace,
+    /// `spec.nodeName` (`""` while unscheduled).
+    SpecNodeName,
+}
+
+impl Field {
+    /// The field's path, as a selector names it.
+    pub fn path(self) -> &'static str {
+        match self {
+            Field::MetadataName => "metadata.name",
+            Field::MetadataNamespace => "metadata.namespace",
+            Field::SpecNodeName => "spec.nodeName",
+        }
+    }
+
+    /// The field's value on `object`.
+    pub fn value(self, object: &Object) -> &str {
+        match self {
+            Field::MetadataName => object.key.name(),
+            Field::MetadataNamespace => object.key.namespace(),
+            Field::SpecNodeName => &object.node_name,
+        }
+    }
+}
+
+/// One term of a field selector: `field=value` or `field!=value`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldTerm {
+    /// The field compared.
+    pub field: Field,
+    /// The value compared with.
+    pub value: String,
+    /// `=` (true) or `!=` (false).
+    pub equal: bool,
+}
+
+/// A field selector: every term must hold (`fields.Selector`, `fields.AndSelectors`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldSelector {
+    /// The terms.
+    pub terms: Vec<FieldTerm>,
+}
+
+impl FieldSelector {
+    /// `field=value`.
+    pub fn equal(field: Field, value: &str) -> FieldSelector {
+        FieldSelector {
+            terms: vec![FieldTerm {
+                field,
+                value: value.to_owned(),
+                equal: true,
+            }],
+        }
+    }
+
+    /// This selector and `field!=value`.
+    pub fn and_not(mut self, field: Field, value: &str) -> FieldSelector {
+        self.terms.push(FieldTerm {
+            field,
+            value: value.to_owned(),
+            equal: false,
+        });
+        self
+    }
+
+    /// This selector and `field=value`.
+    pub fn and(mut self, field: Field, value: &str) -> FieldSelector {
+        self.terms.push(FieldTerm {
+            field,
+            value: value.to_owned(),
+            equal: true,
+        });
+        self
+    }
+
+    /// Whether every term holds for `object` (`Selector.Matches` over the object's fields).
+    pub fn matches(&self, object: &Object) -> bool {
+        self.terms
+            .iter()
+            .all(|term| (term.field.value(object) == term.value) == term.equal)
+    }
+
+    /// The value an equality term pins `field` to (`Selector.RequiresExactMatch`).
+    pub fn requires_exact_match(&self, field: Field) -> Option<&str> {
+        self.terms
+            .iter()
+            .find(|term| term.field == field && term.equal)
+            .map(|term| term.value.as_str())
+    }
+}
+
 /// The type of a watch event (`watch.EventType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WatchEventType {
@@ -196,6 +293,9 @@ pub struct ListOptions {
     pub continue_token: Option<ContinueToken>,
     /// `labelSelector`.
     pub label_selector: Option<LabelSelector>,
+    /// `fieldSelector`.
+    #[serde(default)]
+    pub field_selector: Option<FieldSelector>,
 }
 
 impl ListOptions {
@@ -207,6 +307,7 @@ impl ListOptions {
             limit: 0,
             continue_token: None,
             label_selector: None,
+            field_selector: None,
         }
     }
 }
@@ -237,6 +338,9 @@ pub struct WatchOptions {
     pub timeout_ms: Option<u64>,
     /// `labelSelector`.
     pub label_selector: Option<LabelSelector>,
+    /// `fieldSelector`.
+    #[serde(default)]
+    pub field_selector: Option<FieldSelector>,
     /// The namespace of a namespace-scoped watch (`/namespaces/{ns}/pods?watch=1`); `None`
     /// watches every namespace.
     #[serde(default)]
@@ -363,6 +467,23 @@ impl fmt::Display for LabelSelector {
     }
 }
 
+impl fmt::Display for FieldSelector {
+    /// `spec.nodeName=node-1,metadata.name!=a`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, term) in self.terms.iter().enumerate() {
+            let separator = if index == 0 { "" } else { "," };
+            let operator = if term.equal { "=" } else { "!=" };
+            write!(
+                f,
+                "{separator}{}{operator}{}",
+                term.field.path(),
+                term.value
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for ListOptions {
     /// `LIST rv="0" limit=500 labelSelector=app=a`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -379,6 +500,9 @@ impl fmt::Display for ListOptions {
         }
         if let Some(selector) = &self.label_selector {
             write!(f, " labelSelector={selector}")?;
+        }
+        if let Some(selector) = &self.field_selector {
+            write!(f, " fieldSelector={selector}")?;
         }
         Ok(())
     }
@@ -406,6 +530,9 @@ impl fmt::Display for ClientMessage {
                 }
                 if let Some(selector) = &options.label_selector {
                     write!(f, " labelSelector={selector}")?;
+                }
+                if let Some(selector) = &options.field_selector {
+                    write!(f, " fieldSelector={selector}")?;
                 }
                 if let Some(timeout_ms) = options.timeout_ms {
                     write!(f, " timeout={}s", timeout_ms / 1000)?;
@@ -515,6 +642,25 @@ mod tests {
         let error = WatchEvent::Error(Status::new(StatusReason::Expired, "gone"));
         assert_eq!(error.event_type(), WatchEventType::Error);
         assert_eq!(error.resource_version(), None);
+    }
+
+    #[test]
+    fn a_field_selector_is_a_conjunction_over_name_namespace_and_node() {
+        let pod = Object {
+            node_name: "node-1".to_owned(),
+            ..Object::bare("ns-a/web", 3)
+        };
+        let on_node = FieldSelector::equal(Field::SpecNodeName, "node-1");
+        assert!(on_node.matches(&pod));
+        let elsewhere = on_node.clone().and_not(Field::MetadataNamespace, "ns-a");
+        assert!(!elsewhere.matches(&pod));
+        let named = on_node.and(Field::MetadataName, "web");
+        assert!(named.matches(&pod));
+        assert_eq!(named.requires_exact_match(Field::MetadataName), Some("web"));
+        assert_eq!(named.requires_exact_match(Field::MetadataNamespace), None);
+        assert_eq!(named.to_string(), "spec.nodeName=node-1,metadata.name=web");
+        let unscheduled = FieldSelector::equal(Field::SpecNodeName, "");
+        assert!(unscheduled.matches(&Object::bare("ns-a/job", 4)));
     }
 
     #[test]

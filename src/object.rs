@@ -3,7 +3,8 @@
 //! An object is what kube-apiserver decodes from an etcd key-value: its key (`namespace/name`, or
 //! `name` when cluster-scoped, as client-go's `MetaNamespaceKeyFunc` makes it), its
 //! `resourceVersion` (the etcd `mod_revision`), its `uid` (the etcd `create_revision`, which
-//! changes when a name is deleted and re-created), its labels, and a payload value.
+//! changes when a name is deleted and re-created), its labels, the node it is bound to (a pod's
+//! `spec.nodeName`, for field selectors), and a payload value.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -71,6 +72,9 @@ pub struct Object {
     pub uid: u64,
     /// Labels, for selectors and the label index.
     pub labels: BTreeMap<String, String>,
+    /// A pod's `spec.nodeName`: the node it is bound to, `""` while unscheduled.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_name: String,
     /// The payload the workload wrote; any change of it is a real update.
     pub value: u64,
 }
@@ -83,6 +87,7 @@ impl Object {
             resource_version,
             uid: 0,
             labels: BTreeMap::new(),
+            node_name: String::new(),
             value: 0,
         }
     }
@@ -102,8 +107,23 @@ impl Object {
 
     /// Encodes labels and payload as the etcd value bytes: `v=7;app=a,tier=b`.
     pub fn encode_body(labels: &BTreeMap<String, String>, value: u64) -> Vec<u8> {
+        Object::encode_body_on_node(labels, value, "")
+    }
+
+    /// Encodes labels, payload and the node a pod is bound to: `v=7;app=a;node=node-1` (no
+    /// node part while unscheduled).
+    pub fn encode_body_on_node(
+        labels: &BTreeMap<String, String>,
+        value: u64,
+        node_name: &str,
+    ) -> Vec<u8> {
         let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("v={value};{}", labels.join(",")).into_bytes()
+        let node = if node_name.is_empty() {
+            String::new()
+        } else {
+            format!(";node={node_name}")
+        };
+        format!("v={value};{}{node}", labels.join(",")).into_bytes()
     }
 
     /// Decodes an object from an etcd key-value: `key` relative to the resource prefix, the
@@ -115,7 +135,14 @@ impl Object {
         body: &[u8],
     ) -> Result<Object, DecodeError> {
         let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
-        let (value_part, labels_part) = text.split_once(';').ok_or(DecodeError::Malformed)?;
+        let (value_part, rest) = text.split_once(';').ok_or(DecodeError::Malformed)?;
+        let (labels_part, node_name) = match rest.split_once(';') {
+            Some((labels, node)) => (
+                labels,
+                node.strip_prefix("node=").ok_or(DecodeError::Malformed)?,
+            ),
+            None => (rest, ""),
+        };
         let value = value_part
             .strip_prefix("v=")
             .and_then(|v| v.parse().ok())
@@ -130,6 +157,7 @@ impl Object {
             resource_version: mod_revision,
             uid: create_revision,
             labels,
+            node_name: node_name.to_owned(),
             value,
         })
     }
@@ -178,6 +206,16 @@ mod tests {
         assert_eq!(object.label("app"), Some("a"));
         assert_eq!(object.value, 7);
         assert_eq!(object.to_string(), "ns/x@12");
+    }
+
+    #[test]
+    fn a_pods_node_round_trips_and_an_unscheduled_pod_has_none() {
+        let body = Object::encode_body_on_node(&BTreeMap::new(), 3, "node-1");
+        assert_eq!(body, b"v=3;;node=node-1");
+        let object = Object::decode("ns/p", 5, 5, &body).expect("decodes");
+        assert_eq!(object.node_name, "node-1");
+        let unscheduled = Object::decode("ns/p", 5, 5, b"v=3;").expect("decodes");
+        assert_eq!(unscheduled.node_name, "");
     }
 
     #[test]

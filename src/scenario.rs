@@ -721,6 +721,9 @@ pub enum Probe {
     /// (`ListFromCacheSnapshot`).
     #[serde(rename = "snapshot-504")]
     Snapshot504,
+    /// A watch served straight from etcd filled its buffers for a client that did not read,
+    /// and stopped reading its etcd watch (which then falls behind).
+    DirectWatchBehind,
 }
 
 impl Probe {
@@ -748,6 +751,7 @@ impl Probe {
         Probe::CacherRewatch,
         Probe::CachePage,
         Probe::Snapshot504,
+        Probe::DirectWatchBehind,
     ];
 
     /// The kebab-case name.
@@ -775,6 +779,7 @@ impl Probe {
             Probe::CacherRewatch => "cacher-rewatch",
             Probe::CachePage => "cache-page",
             Probe::Snapshot504 => "snapshot-504",
+            Probe::DirectWatchBehind => "direct-watch-behind",
         }
     }
 }

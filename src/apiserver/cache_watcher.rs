@@ -40,7 +40,9 @@
 use std::collections::VecDeque;
 
 use super::event::WatchCacheEvent;
-use crate::api::{LabelSelector, WatchEvent, WatchEventType};
+use crate::api::{
+    Field, FieldSelector, LabelSelector, ListOptions, WatchEvent, WatchEventType, WatchOptions,
+};
 use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
@@ -77,16 +79,56 @@ pub fn suggested_watch_channel_size(
     size
 }
 
-/// What a watch asks for: a namespace and a label selector, each optional.
+/// What a watch or list asks for: a namespace, a label selector and a field selector, each
+/// optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct WatchFilter {
     /// Only objects in this namespace.
     pub namespace: Option<String>,
     /// Only objects with this label.
     pub label_selector: Option<LabelSelector>,
+    /// Only objects whose fields match.
+    pub field_selector: Option<FieldSelector>,
 }
 
 impl WatchFilter {
+    /// The filter of a watch request.
+    pub fn of_watch(options: &WatchOptions) -> WatchFilter {
+        WatchFilter {
+            namespace: options.namespace.clone(),
+            label_selector: options.label_selector.clone(),
+            field_selector: options.field_selector.clone(),
+        }
+    }
+
+    /// The filter of a list request (a list's namespace is in its keys).
+    pub fn of_list(options: &ListOptions) -> WatchFilter {
+        WatchFilter {
+            namespace: None,
+            label_selector: options.label_selector.clone(),
+            field_selector: options.field_selector.clone(),
+        }
+    }
+
+    /// Mirrors `Cacher.Watch`'s scope and `startDispatching`: a watcher is registered under
+    /// its request namespace (else a `metadata.namespace` field selector's) and a
+    /// `metadata.name` field selector's name, and is offered only the events of objects in
+    /// that scope, so other objects' events never fill or block its input.
+    pub fn in_scope(&self, object: &Object) -> bool {
+        let exact = |field| {
+            self.field_selector
+                .as_ref()
+                .and_then(|selector| selector.requires_exact_match(field))
+        };
+        let namespace = self
+            .namespace
+            .as_deref()
+            .or_else(|| exact(Field::MetadataNamespace));
+        let name = exact(Field::MetadataName);
+        namespace.is_none_or(|namespace| object.key.namespace() == namespace)
+            && name.is_none_or(|name| object.key.name() == name)
+    }
+
     /// Mirrors `cache_watcher.go convertToWatchEvent` (and the etcd3 watcher's filtering): a
     /// change into the filter is ADDED, within it MODIFIED, out of it (or a delete) DELETED
     /// carrying the old object at the event's RV; outside it before and after, nothing.
@@ -117,7 +159,11 @@ impl WatchFilter {
             .label_selector
             .as_ref()
             .is_none_or(|selector| selector.matches(object));
-        namespace_matches && labels_match
+        let fields_match = self
+            .field_selector
+            .as_ref()
+            .is_none_or(|selector| selector.matches(object));
+        namespace_matches && labels_match && fields_match
     }
 }
 
@@ -416,6 +462,12 @@ impl CacheWatcher {
         self.phase == Phase::Stopped || (self.phase == Phase::Draining && drained)
     }
 
+    /// Whether the dispatcher offers this watcher an event of `object` (see
+    /// [`WatchFilter::in_scope`]).
+    pub fn in_scope(&self, object: &Object) -> bool {
+        self.config.filter.in_scope(object)
+    }
+
     /// When this watcher's next bookmark is due, if ever.
     pub fn next_bookmark_time(&self) -> Option<SimTime> {
         self.next_bookmark_time
@@ -524,8 +576,8 @@ mod tests {
             value: "a".to_owned(),
         };
         let filter = WatchFilter {
-            namespace: None,
             label_selector: Some(selector),
+            ..WatchFilter::default()
         };
         let config = CacheWatcherConfig {
             filter,
@@ -635,11 +687,33 @@ mod tests {
     fn namespace_filter_matches_the_key_namespace() {
         let filter = WatchFilter {
             namespace: Some("ns".to_owned()),
-            label_selector: None,
+            ..WatchFilter::default()
         };
         assert!(filter.matches(&Object::bare("ns/a", 1)));
         assert!(!filter.matches(&Object::bare("other/a", 1)));
         assert!(!filter.matches(&Object::bare("cluster-scoped", 1)));
+    }
+
+    #[test]
+    fn a_watcher_is_in_the_scope_of_its_namespace_and_name_selectors_only() {
+        let by_field = WatchFilter {
+            field_selector: Some(
+                FieldSelector::equal(Field::MetadataNamespace, "ns").and(Field::MetadataName, "a"),
+            ),
+            ..WatchFilter::default()
+        };
+        assert!(by_field.in_scope(&Object::bare("ns/a", 1)));
+        assert!(!by_field.in_scope(&Object::bare("ns/b", 1)));
+        assert!(!by_field.in_scope(&Object::bare("other/a", 1)));
+        let by_node = WatchFilter {
+            field_selector: Some(FieldSelector::equal(Field::SpecNodeName, "node-1")),
+            ..WatchFilter::default()
+        };
+        assert!(
+            by_node.in_scope(&Object::bare("ns/a", 1)),
+            "no trigger index: every event is offered"
+        );
+        assert!(!by_node.matches(&Object::bare("ns/a", 1)));
     }
 
     #[test]

@@ -97,7 +97,8 @@ pub(crate) struct CachedStream {
     /// outlives a termination, so the client still reads what it holds before the close.
     pub(crate) result: VecDeque<WatchEvent>,
     pub(crate) result_capacity: usize,
-    /// Terminated as a slow watcher: nothing more is dispatched to it.
+    /// Terminated as a slow watcher: nothing more is dispatched to it (a graceful one still
+    /// drains what its input holds).
     pub(crate) terminated: bool,
 }
 
@@ -199,6 +200,11 @@ impl Cacher {
         self.upstream
     }
 
+    /// The generation a watch registers on (`ready.checkAndReadGeneration`).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub(crate) fn is_ready(&self) -> bool {
         matches!(self.readiness, Readiness::Ready { .. })
     }
@@ -261,11 +267,16 @@ impl Cacher {
         self.upstream = Some(etcd.watch_on_stream(stream, watch));
     }
 
-    /// Mirrors `cacher.go terminateAllWatchers`: every client stream closes cleanly.
+    /// Mirrors `cacher.go terminateAllWatchers`: every watcher stops at once and its stream
+    /// closes cleanly once the client has read what its result channel holds (the HTTP
+    /// handler drains `result`).
     fn terminate_all_watchers(&mut self) {
-        for (key, mut stream) in std::mem::take(&mut self.streams) {
+        let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
+        for key in keys {
+            let stream = self.streams.get_mut(&key).expect("listed");
             stream.watcher.terminate(false);
-            self.notices.push_back(CacherNotice::Closed(key));
+            stream.terminated = true;
+            self.pump(key);
         }
     }
 
@@ -380,12 +391,16 @@ impl Cacher {
         }
     }
 
-    /// Mirrors `cacher.go dispatchEvent`: a non-blocking offer to every watcher; the ones that
-    /// block get one shared wait, as long as the time budget allows.
+    /// Mirrors `cacher.go dispatchEvent`: a non-blocking offer to every watcher in the event's
+    /// scope (`startDispatching`); the ones that block get one shared wait, as long as the
+    /// time budget allows.
     fn dispatch_event(&mut self, now: SimTime, event: WatchCacheEvent) {
         let mut waiting_for = Vec::new();
         let keys = self.live_stream_keys();
         for key in keys {
+            if !self.streams[&key].watcher.in_scope(&event.object) {
+                continue;
+            }
             if self.offer(key, &event) == DispatchResult::Blocked {
                 waiting_for.push(key);
             }
@@ -458,12 +473,12 @@ impl Cacher {
                 let Some(mut stream) = self.streams.remove(&key) else {
                     continue;
                 };
+                // `forget(graceful)` removes the watcher from dispatch either way; a graceful
+                // one (its watch-list bookmark buffered, unsent) first drains its input.
                 let graceful = stream.watcher.should_drain_when_blocked();
                 stream.watcher.terminate(graceful);
-                stream.terminated = !graceful;
-                if !graceful {
-                    self.notices.push_back(CacherNotice::SlowTerminated(key));
-                }
+                stream.terminated = true;
+                self.notices.push_back(CacherNotice::SlowTerminated(key));
                 self.streams.insert(key, stream);
                 self.pump(key);
             }

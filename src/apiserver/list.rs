@@ -114,14 +114,6 @@ pub(crate) fn validate(options: &ListOptions) -> Result<(), Status> {
     Ok(())
 }
 
-/// The filter a list applies (label and field selectors; a list's namespace is in its keys).
-fn list_filter(options: &ListOptions) -> WatchFilter {
-    WatchFilter {
-        namespace: None,
-        label_selector: options.label_selector.clone(),
-    }
-}
-
 /// Mirrors `cacher.go GetList` after the cache answered: the objects after the continue key
 /// that pass the filters, at most `limit` of them (none for RV "0": `computeListLimit`), and a
 /// continue token at the list's RV when more objects follow (`PrepareContinueToken`).
@@ -138,7 +130,7 @@ pub(crate) fn cache_page(
         ResourceVersionParam::Zero => 0,
         _ => options.limit,
     };
-    let filter = list_filter(options);
+    let filter = WatchFilter::of_list(options);
     let candidates: Vec<Object> = items
         .into_iter()
         .filter(|object| after.is_none_or(|key| object.key.as_str() > key))
@@ -178,7 +170,7 @@ pub(crate) fn etcd_get_list(
     prefix: &str,
     options: &ListOptions,
 ) -> Result<ListResponse, Status> {
-    let filter = list_filter(options);
+    let filter = WatchFilter::of_list(options);
     let filtered = |mut page: ListResponse| {
         page.items.retain(|object| filter.matches(object));
         page

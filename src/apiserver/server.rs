@@ -13,7 +13,7 @@ use crate::api::{
     StatusReason, WatchEvent, WatchOptions,
 };
 use crate::apiserver::cache_watcher::{CacheWatcher, CacheWatcherConfig, WatchFilter, WatchStart};
-use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, StreamKey};
+use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, Readiness, StreamKey};
 use crate::apiserver::event::WatchCacheEvent;
 use crate::apiserver::list::{self, ListSource};
 use crate::apiserver::storage::{self, EtcdListRequest};
@@ -27,7 +27,7 @@ use crate::sim::{RngStream, SimDuration, SimTime};
 const FRESHNESS_WAIT: SimDuration = SimDuration::from_secs(3);
 /// How often progress is requested from etcd while reads wait (`watch_progress.go`, 100 ms).
 const PROGRESS_REQUEST_PERIOD: SimDuration = SimDuration::from_millis(100);
-/// The bookmark timer's period (about 1 s, jittered by 25%).
+/// The bookmark timer's period (1 s, plus a jitter of up to 25%).
 const BOOKMARK_TICK: SimDuration = SimDuration::from_secs(1);
 /// How often the cacher's compactor reads etcd's compact revision and drops the snapshots
 /// below it (`compactorPollPeriod`).
@@ -100,6 +100,8 @@ pub struct ApiserverStats {
     pub cache_pages: u64,
     /// Exact-RV and continue lists that waited 3 s for a lagging cache and got 504.
     pub snapshot_timeouts: u64,
+    /// Watches served from etcd whose full buffers stopped them reading etcd (F9).
+    pub direct_watches_behind: u64,
 }
 
 impl ApiserverStats {
@@ -114,8 +116,15 @@ impl ApiserverStats {
         self.cache_rewatches += other.cache_rewatches;
         self.cache_pages += other.cache_pages;
         self.snapshot_timeouts += other.snapshot_timeouts;
+        self.direct_watches_behind += other.direct_watches_behind;
     }
 }
+
+/// How many events a watch served straight from etcd holds for a client that does not read:
+/// the etcd3 watcher's incoming and result channels (`incomingBufSize`, `outgoingBufSize`,
+/// 100 each). Beyond that it stops reading its etcd watch, which falls behind (etcd's own
+/// buffers are not modelled).
+const DIRECT_WATCH_BUFFERED_MAX: usize = 200;
 
 /// A stream served straight from etcd (no cache).
 #[derive(Clone, Debug)]
@@ -125,6 +134,8 @@ struct DirectStream {
     deadline: SimTime,
     reading: bool,
     pending: VecDeque<WatchEvent>,
+    /// Its etcd watch is not read: the buffers are full (`sendEvent` blocks).
+    etcd_stalled: bool,
 }
 
 /// A read waiting for the cache to reach `required`.
@@ -142,7 +153,11 @@ enum WaitingRequest {
         options: ListOptions,
         source: ListSource,
     },
-    WatchList(WatchOptions),
+    WatchList {
+        options: WatchOptions,
+        /// The cache's ready generation when the watch arrived (k/k#116122).
+        generation: u64,
+    },
 }
 
 /// One kube-apiserver serving one resource.
@@ -346,7 +361,13 @@ impl Apiserver {
     }
 
     /// The client stops (`false`) or resumes (`true`) reading a stream: a slow consumer.
-    pub fn set_client_reading(&mut self, now: SimTime, client: usize, reading: bool) {
+    pub fn set_client_reading(
+        &mut self,
+        now: SimTime,
+        etcd: &mut Etcd,
+        client: usize,
+        reading: bool,
+    ) {
         if let Some(cacher) = self.cacher.as_mut() {
             let keys: Vec<StreamKey> = cacher
                 .streams
@@ -368,7 +389,7 @@ impl Apiserver {
             .collect();
         for key in keys {
             self.direct.get_mut(&key).expect("listed").reading = reading;
-            self.pump_direct(key);
+            self.pump_direct(etcd, key);
         }
     }
 
@@ -414,7 +435,8 @@ impl Apiserver {
         }
         if !cacher.is_ready() {
             // `shouldDelegateListOnNotReadyCache`: unfiltered lists with a limit.
-            if options.limit > 0 && options.label_selector.is_none() {
+            let unfiltered = options.label_selector.is_none() && options.field_selector.is_none();
+            if options.limit > 0 && unfiltered {
                 return self.list_from_etcd(etcd, key, &options);
             }
             return self.reply_list(key, Err(Cacher::not_ready_status()));
@@ -460,7 +482,19 @@ impl Apiserver {
     fn complete_read(&mut self, now: SimTime, etcd: &Etcd, read: WaitingRead) {
         let (options, source) = match read.request {
             WaitingRequest::List { options, source } => (options, source),
-            WaitingRequest::WatchList(options) => {
+            WaitingRequest::WatchList {
+                options,
+                generation,
+            } => {
+                // `Cacher.Watch`: a watch that waited across a re-initialization is closed at
+                // once instead of registered on the new generation (k/k#116122).
+                let cacher = self.cacher.as_ref().expect("cached watch-list");
+                if cacher.readiness != (Readiness::Ready { generation }) {
+                    return self.outbox.push_back((
+                        read.key.client,
+                        ServerMessage::WatchClosed { id: read.key.id },
+                    ));
+                }
                 return self.start_cached_watch_list(now, read.key, options, read.required);
             }
         };
@@ -499,7 +533,7 @@ impl Apiserver {
                 }
                 self.reply_list(read.key, Err(too_large()));
             }
-            WaitingRequest::WatchList(_) => {
+            WaitingRequest::WatchList { .. } => {
                 self.stats.too_large += 1;
                 self.fail_watch_with_event(read.key, too_large());
             }
@@ -567,7 +601,10 @@ impl Apiserver {
                 key,
                 required,
                 deadline: now + FRESHNESS_WAIT,
-                request: WaitingRequest::WatchList(options),
+                request: WaitingRequest::WatchList {
+                    options,
+                    generation: cacher.generation(),
+                },
             };
             return self.read_when_fresh(now, etcd, read);
         }
@@ -625,10 +662,7 @@ impl Apiserver {
             .watcher_buffer
             .unwrap_or_else(|| cacher.watch_cache.suggested_watch_channel_size());
         let config = CacheWatcherConfig {
-            filter: WatchFilter {
-                namespace: options.namespace.clone(),
-                label_selector: options.label_selector.clone(),
-            },
+            filter: WatchFilter::of_watch(options),
             allow_watch_bookmarks: options.allow_watch_bookmarks,
             deadline: Some(deadline),
             input_capacity: buffer,
@@ -649,13 +683,16 @@ impl Apiserver {
         key: StreamKey,
         options: WatchOptions,
     ) {
-        let filter = WatchFilter {
-            namespace: options.namespace.clone(),
-            label_selector: options.label_selector.clone(),
-        };
+        let filter = WatchFilter::of_watch(&options);
         let mut pending = VecDeque::new();
         let start_revision = match options.resource_version {
             ResourceVersionParam::At(revision) if !options.send_initial_events => revision + 1,
+            // `startWatching`: a watch-list from an RV etcd has not reached is too large.
+            ResourceVersionParam::At(revision) if revision > etcd.revision() => {
+                self.stats.too_large += 1;
+                let error = Status::new(StatusReason::Timeout, "Too large resource version");
+                return self.fail_watch_with_event(key, error);
+            }
             _ => {
                 let request = EtcdListRequest {
                     revision: 0,
@@ -698,21 +735,33 @@ impl Apiserver {
             deadline,
             reading: true,
             pending,
+            etcd_stalled: false,
         };
         self.direct.insert(key, stream);
-        self.pump_direct(key);
+        self.pump_direct(etcd, key);
     }
 
-    fn pump_direct(&mut self, key: StreamKey) {
+    /// Sends what a direct stream holds to a reading client, and reads its etcd watch again
+    /// once there is room; a stream whose client does not read stops reading etcd when its
+    /// buffers are full (`watchChan.sendEvent`, `queueEvent` block).
+    fn pump_direct(&mut self, etcd: &mut Etcd, key: StreamKey) {
         let Some(stream) = self.direct.get_mut(&key) else {
             return;
         };
         if !stream.reading {
+            if !stream.etcd_stalled && stream.pending.len() >= DIRECT_WATCH_BUFFERED_MAX {
+                stream.etcd_stalled = etcd.stall_watcher(stream.etcd_watch).is_ok();
+                self.stats.direct_watches_behind += u64::from(stream.etcd_stalled);
+            }
             return;
         }
         for event in stream.pending.drain(..) {
             self.outbox
                 .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
+        }
+        if stream.etcd_stalled {
+            stream.etcd_stalled = false;
+            let _ = etcd.resume_watcher(stream.etcd_watch);
         }
     }
 
@@ -778,7 +827,7 @@ impl Apiserver {
             | WatchResponseKind::Created
             | WatchResponseKind::Canceled => {}
         }
-        self.pump_direct(key);
+        self.pump_direct(etcd, key);
     }
 
     fn serve_fresh_reads(&mut self, now: SimTime, etcd: &Etcd) {
@@ -804,9 +853,9 @@ impl Apiserver {
             cacher.handle_timeout(now, etcd);
             if self.bookmark_tick_at <= now {
                 cacher.bookmark_tick(now);
-                let jitter = self.rng.between(0, BOOKMARK_TICK.as_millis() / 2);
-                self.bookmark_tick_at =
-                    now + SimDuration(BOOKMARK_TICK.as_millis() * 3 / 4 + jitter);
+                // `wait.Jitter(time.Second, 0.25)`: 1 s plus up to a quarter more.
+                let jitter = self.rng.between(0, BOOKMARK_TICK.as_millis() / 4);
+                self.bookmark_tick_at = now + SimDuration(BOOKMARK_TICK.as_millis() + jitter);
             }
             if self.snapshot_compaction_at <= now {
                 // `compactor.compactIfNeeded`: the snapshots below etcd's compact revision go.

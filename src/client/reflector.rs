@@ -46,8 +46,8 @@ use std::collections::{BTreeMap, VecDeque};
 use super::backoff::Backoff;
 use super::pager::{DEFAULT_PAGE_SIZE, ListPager, ListedItems, PagerStep};
 use crate::api::{
-    ClientMessage, LabelSelector, ListOptions, ListResponse, Objects, RequestError, RequestId,
-    ResourceVersionMatch, ResourceVersionParam, ServerMessage, WatchEvent, WatchOptions,
+    ClientMessage, FieldSelector, LabelSelector, ListOptions, ListResponse, Objects, RequestError,
+    RequestId, ResourceVersionMatch, ResourceVersionParam, ServerMessage, WatchEvent, WatchOptions,
 };
 use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
@@ -86,6 +86,8 @@ pub struct ReflectorConfig {
     pub idle_timeout: Option<SimDuration>,
     /// The label selector of every list and watch.
     pub label_selector: Option<LabelSelector>,
+    /// The field selector of every list and watch (a kubelet's `spec.nodeName=<node>`).
+    pub field_selector: Option<FieldSelector>,
 }
 
 impl Default for ReflectorConfig {
@@ -99,6 +101,7 @@ impl Default for ReflectorConfig {
             max_internal_error_retry_duration: SimDuration::ZERO,
             idle_timeout: None,
             label_selector: None,
+            field_selector: None,
         }
     }
 }
@@ -617,6 +620,7 @@ impl Reflector {
         let options = ListOptions {
             limit: page_size,
             label_selector: self.config.label_selector.clone(),
+            field_selector: self.config.field_selector.clone(),
             ..ListOptions::at(request_resource_version)
         };
         let (pager, request) = ListPager::new(options, self.bugs);
@@ -737,6 +741,7 @@ impl Reflector {
             allow_watch_bookmarks: true,
             timeout_ms: Some(self.watch_timeout_ms()),
             label_selector: self.config.label_selector.clone(),
+            field_selector: self.config.field_selector.clone(),
             namespace: None,
         };
         let id = self.send_watch(options);
@@ -858,6 +863,7 @@ impl Reflector {
             allow_watch_bookmarks: true,
             timeout_ms: Some(self.watch_timeout_ms()),
             label_selector: self.config.label_selector.clone(),
+            field_selector: self.config.field_selector.clone(),
             namespace: None,
         };
         let id = self.send_watch(options);

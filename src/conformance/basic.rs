@@ -142,11 +142,13 @@ fn delayed_watch_delivery(mode: Mode) -> Result<(), String> {
     for (i, name) in names.iter().enumerate() {
         h.write(name, "x", 0);
         if i == 0 {
-            h.server.set_client_reading(h.now, CLIENT, false);
+            h.server
+                .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
         }
     }
     h.advance(SimDuration::from_secs(1));
-    h.server.set_client_reading(h.now, CLIENT, true);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
     h.pump();
     h.stop_watch(id);
     let got: Vec<String> = h
@@ -215,7 +217,8 @@ fn watcher_timeout(mode: Mode) -> Result<(), String> {
     for _ in 0..STALLED_WATCHERS {
         h.watch_as(STALLED_CLIENT, options.clone());
     }
-    h.server.set_client_reading(h.now, STALLED_CLIENT, false);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, STALLED_CLIENT, false);
     let reading = h.watch(options);
     let started = h.now;
     for i in 0..22 {

@@ -431,6 +431,7 @@ pub fn watch_options(resource_version: ResourceVersionParam) -> WatchOptions {
         allow_watch_bookmarks: false,
         timeout_ms: Some(600_000),
         label_selector: None,
+        field_selector: None,
         namespace: None,
     }
 }

@@ -210,6 +210,7 @@ mod tests {
                 allow_watch_bookmarks: true,
                 timeout_ms: None,
                 label_selector: None,
+                field_selector: None,
                 namespace: None,
             },
         }

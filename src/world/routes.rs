@@ -225,9 +225,12 @@ impl World {
                 let client = client as usize;
                 let apiserver = self.slot(client).connection.apiserver;
                 self.slot(client).reading = false;
-                self.apiservers[apiserver]
-                    .server
-                    .set_client_reading(now, client, false);
+                self.apiservers[apiserver].server.set_client_reading(
+                    now,
+                    &mut self.etcd.etcd,
+                    client,
+                    false,
+                );
                 self.flush_apiserver(apiserver);
                 self.core
                     .kernel
@@ -339,9 +342,12 @@ impl World {
         };
         slot.reading = true;
         let apiserver = slot.connection.apiserver;
-        self.apiservers[apiserver]
-            .server
-            .set_client_reading(now, client, true);
+        self.apiservers[apiserver].server.set_client_reading(
+            now,
+            &mut self.etcd.etcd,
+            client,
+            true,
+        );
         self.flush_apiserver(apiserver);
     }
 

@@ -118,6 +118,7 @@ impl RunStats {
             Probe::CacherRewatch => apiservers.cache_rewatches,
             Probe::CachePage => apiservers.cache_pages,
             Probe::Snapshot504 => apiservers.snapshot_timeouts,
+            Probe::DirectWatchBehind => apiservers.direct_watches_behind,
         }
     }
 

@@ -424,7 +424,8 @@ fn slow_watcher_is_terminated_without_an_error_once_the_budget_runs_out() {
     let slow = h.watch(watch_options(Rv::Zero));
     h.watch(watch_options(Rv::Zero));
     h.advance(SimDuration::from_secs(2));
-    h.server.set_client_reading(h.now, CLIENT, false);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
     // Ten events fill the result channel, ten more the input buffer; the next one blocks.
     for value in 0..21 {
         h.write("ns/a", "x", value);
@@ -432,7 +433,8 @@ fn slow_watcher_is_terminated_without_an_error_once_the_budget_runs_out() {
     h.advance(SimDuration::from_millis(150));
     assert_eq!(h.server.stats().slow_terminations, 2);
     assert!(h.stream(slow).is_empty(), "the client reads nothing yet");
-    h.server.set_client_reading(h.now, CLIENT, true);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
     h.advance(SimDuration::from_millis(1));
     let stream = h.stream(slow);
     assert_eq!(
@@ -571,4 +573,27 @@ fn without_cache_a_watch_gets_no_heartbeat_bookmarks() {
         h.advance(SimDuration::from_secs(61));
     }
     assert!(h.stream(id).is_empty(), "{:?}", h.stream(id));
+}
+
+#[test]
+fn without_cache_a_client_that_stops_reading_falls_behind_and_compaction_ends_its_watch() {
+    // The etcd3 watcher's two 100-event channels fill and block; its etcd watch falls behind,
+    // and a compaction past it ends the watch with 410 (`interpretWatchError`).
+    let mut h = Harness::uncached();
+    h.write("ns/a", "x", 0);
+    let id = h.watch(watch_options(Rv::At(2)));
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
+    for value in 1..=250 {
+        h.write("ns/a", "x", value);
+    }
+    h.compact(h.etcd.revision());
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
+    h.advance(SimDuration::from_millis(1));
+    let stream = h.stream(id);
+    assert_eq!(stream.len(), 202, "200 buffered events, then the end");
+    assert_eq!(stream[199], "MODIFIED ns/a@202");
+    assert_eq!(stream[200..], ["ERROR 410", "CLOSED"]);
+    h.check_oracles().unwrap();
 }

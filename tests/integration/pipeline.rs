@@ -47,6 +47,14 @@ fn informer_without_watch_cache_converges_through_410s_and_no_bookmark_resumes()
     assert!(row.stats.apiservers.expired > 0 || row.seeds < 20, "no 410");
 }
 
+/// A reader that stops fills a no-cache watch's buffers; its etcd watch falls behind and a
+/// compaction ends it with 410 after events (`direct-watch-behind`, F9).
+#[test]
+fn slow_readers_without_the_cache_lose_their_watch_to_compaction() {
+    let row = sweep_row("informer-no-cache-slow-reader", seeds(SEEDS).first(40));
+    assert!(row.stats.apiservers.direct_watches_behind > 0 || row.seeds < 20);
+}
+
 /// With default settings, a client that resumes a watch from an RV a minute old or more is
 /// served from the watch cache's 75 s window, never answered 410 (KEP-956).
 #[test]
@@ -176,6 +184,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-real-fifo",
         "informer-atomic-watch-list",
         "informer-no-cache",
+        "informer-no-cache-slow-reader",
         "informer-old-resume",
         "informer-paged-compaction",
         "informer-ha",
