@@ -91,6 +91,11 @@ impl FieldSelector {
         }
     }
 
+    /// `field!=value`.
+    pub fn not_equal(field: Field, value: &str) -> FieldSelector {
+        FieldSelector { terms: Vec::new() }.and_not(field, value)
+    }
+
     /// This selector and `field!=value`.
     pub fn and_not(mut self, field: Field, value: &str) -> FieldSelector {
         self.terms.push(FieldTerm {

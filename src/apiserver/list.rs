@@ -171,12 +171,9 @@ pub(crate) fn etcd_get_list(
     options: &ListOptions,
 ) -> Result<ListResponse, Status> {
     let filter = WatchFilter::of_list(options);
-    let filtered = |mut page: ListResponse| {
-        page.items.retain(|object| filter.matches(object));
-        page
-    };
+    let keep = |object: &Object| filter.matches(object);
     if let Some(token) = &options.continue_token {
-        return storage::continue_list(etcd, prefix, token, options.limit).map(filtered);
+        return storage::continue_list_filtered(etcd, prefix, token, options.limit, keep);
     }
     let at = match (options.resource_version_match, options.resource_version) {
         (ResourceVersionMatch::Exact, ResourceVersionParam::At(revision)) => revision,
@@ -199,7 +196,7 @@ pub(crate) fn etcd_get_list(
         limit: options.limit,
         after_key: None,
     };
-    storage::list(etcd, prefix, &request).map(filtered)
+    storage::list_filtered(etcd, prefix, &request, keep)
 }
 
 #[cfg(test)]

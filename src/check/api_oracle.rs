@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use super::truth::GroundTruth;
 use crate::api::{
-    LabelSelector, ListOptions, ListResponse, ResourceVersionMatch, ResourceVersionParam,
-    StatusReason, WatchEvent, WatchOptions,
+    Field, FieldSelector, LabelSelector, ListOptions, ListResponse, ResourceVersionMatch,
+    ResourceVersionParam, StatusReason, WatchEvent, WatchOptions,
 };
 use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
@@ -23,6 +23,7 @@ use super::violation::Violation;
 struct Selection {
     namespace: Option<String>,
     label_selector: Option<LabelSelector>,
+    field_selector: Option<FieldSelector>,
 }
 
 impl Selection {
@@ -35,7 +36,19 @@ impl Selection {
             Some(selector) => object.labels.get(&selector.name) == Some(&selector.value),
             None => true,
         };
-        in_namespace && labelled
+        let fields = self
+            .field_selector
+            .iter()
+            .flat_map(|selector| &selector.terms);
+        let fields_hold = fields.into_iter().all(|term| {
+            let value = match term.field {
+                Field::MetadataName => object.key.name(),
+                Field::MetadataNamespace => object.key.namespace(),
+                Field::SpecNodeName => object.node_name.as_str(),
+            };
+            (value == term.value) == term.equal
+        });
+        in_namespace && labelled && fields_hold
     }
 
     /// The event a stream with this selection must carry for a change of one key from
@@ -95,6 +108,7 @@ impl WatchStreamOracle {
         let selection = Selection {
             namespace: options.namespace.clone(),
             label_selector: options.label_selector.clone(),
+            field_selector: options.field_selector.clone(),
         };
         let phase = match options.resource_version {
             ResourceVersionParam::At(resource_version) if !options.send_initial_events => {
@@ -321,6 +335,7 @@ pub fn check_list(
     let selection = Selection {
         namespace: None,
         label_selector: options.label_selector.clone(),
+        field_selector: options.field_selector.clone(),
     };
     let after = options
         .continue_token

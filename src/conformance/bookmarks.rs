@@ -1,7 +1,9 @@
 //! Bookmarks and progress notifications.
 
-use super::{ConformanceCase, Mode, ensure, ensure_stream, harness, in_namespace, pod, selector};
-use crate::api::{ListOptions, ResourceVersionParam as Rv, WatchEvent, WatchOptions};
+use super::{ConformanceCase, Mode, ensure, ensure_stream, harness, in_namespace, pod};
+use crate::api::{
+    Field, FieldSelector, ListOptions, ResourceVersionParam as Rv, WatchEvent, WatchOptions,
+};
 use crate::sim::SimDuration;
 use crate::testkit::apiserver_pair::watch_options;
 
@@ -52,7 +54,7 @@ pub(super) const PROGRESS_NOTIFY: ConformanceCase = ConformanceCase {
 /// With the cache, the bookmark due 2 s before the deadline carries the other namespace's
 /// write (RV 3); without, etcd sends no progress notification in 3 s. Both rows then close at
 /// the timeout. A tick that lands exactly on the pre-deadline instant re-arms it (as
-/// upstream's `nextBookmarkTime` does, `now` not being after it), so the bookmark may repeat. The watch on the key `foo` is a namespace watch with `name=foo`.
+/// upstream's `nextBookmarkTime` does, `now` not being after it), so the bookmark may repeat. The watch on the key `foo` is a namespace watch with `metadata.name=foo`.
 pub(super) const WATCH_DISPATCH_BOOKMARK_EVENTS: ConformanceCase = ConformanceCase {
     name: "RunTestWatchDispatchBookmarkEvents",
     summary: "the cacher sends a bookmark before the deadline only if bookmarks are allowed",
@@ -66,7 +68,7 @@ pub(super) const WATCH_DISPATCH_BOOKMARK_EVENTS: ConformanceCase = ConformanceCa
                 let stored = pod("test-ns", "foo").write(&mut h);
                 let options = WatchOptions {
                     allow_watch_bookmarks: allow,
-                    label_selector: Some(selector("name", "foo")),
+                    field_selector: Some(FieldSelector::equal(Field::MetadataName, "foo")),
                     ..bookmark_watch(Rv::At(stored.resource_version), 3_000)
                 };
                 let id = h.watch(in_namespace("test-ns", options));

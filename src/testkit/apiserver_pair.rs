@@ -134,7 +134,12 @@ impl Harness {
         labels: &BTreeMap<String, String>,
         value: u64,
     ) -> Object {
-        self.write_raw(key, Object::encode_body(labels, value));
+        self.write_body(key, Object::encode_body(labels, value))
+    }
+
+    /// Writes encoded object bytes at `key`; returns the stored object.
+    pub fn write_body(&mut self, key: &str, body: Vec<u8>) -> Object {
+        self.write_raw(key, body);
         let resource_version = self.etcd.revision();
         let kv = self
             .reference
