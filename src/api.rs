@@ -132,6 +132,16 @@ impl FieldSelector {
     }
 }
 
+/// What a client's lists and watches select: a label selector and a field selector, each
+/// optional (`ListOptions.LabelSelector`, `ListOptions.FieldSelector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Selectors {
+    /// The label selector, if any.
+    pub label: Option<LabelSelector>,
+    /// The field selector, if any.
+    pub field: Option<FieldSelector>,
+}
+
 /// The type of a watch event (`watch.EventType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WatchEventType {
@@ -189,6 +199,10 @@ pub struct Status {
     /// `handleCompactedErrorForPaging`, PR #67284).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continue_token: Option<ContinueToken>,
+    /// The `Retry-After` header of a 429, in seconds: when the client's REST layer retries the
+    /// same request (`errors.NewTooManyRequests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl Status {
@@ -199,6 +213,7 @@ impl Status {
             reason,
             message: message.into(),
             continue_token: None,
+            retry_after_seconds: None,
         }
     }
 }
@@ -550,11 +565,16 @@ impl fmt::Display for ClientMessage {
 }
 
 impl fmt::Display for RequestError {
-    /// `410 Expired: too old resource version: 5 (9)`, or `connection refused`.
+    /// `410 Expired: too old resource version: 5 (9)`, `429 TooManyRequests: storage is
+    /// (re)initializing (Retry-After: 1)`, or `connection refused`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RequestError::Status(status) => {
-                write!(f, "{} {:?}: {}", status.code, status.reason, status.message)
+                write!(f, "{} {:?}: {}", status.code, status.reason, status.message)?;
+                match status.retry_after_seconds {
+                    Some(seconds) => write!(f, " (Retry-After: {seconds})"),
+                    None => Ok(()),
+                }
             }
             RequestError::ConnectionRefused => f.write_str("connection refused"),
         }
@@ -652,7 +672,7 @@ mod tests {
     #[test]
     fn a_field_selector_is_a_conjunction_over_name_namespace_and_node() {
         let pod = Object {
-            node_name: "node-1".to_owned(),
+            node_name: "node-1".into(),
             ..Object::bare("ns-a/web", 3)
         };
         let on_node = FieldSelector::equal(Field::SpecNodeName, "node-1");

@@ -4,7 +4,7 @@
 //! A driver (floor 4): it builds worlds and reads the wall clock to honour time limits; nothing
 //! it reads reaches a run, so every seed still replays byte for byte.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
@@ -15,12 +15,18 @@ use crate::check::Invariant;
 use crate::client::FifoKind;
 use crate::scenario::{Probe, Scenario};
 use crate::shrink::{Case, Shrunk, shrink};
+use crate::trace::TraceHash;
 use crate::world::{RunOutcome, RunStats, World};
 
 /// The environment variable that pins the seed of a test.
 pub const SEED_VARIABLE: &str = "INFORMER_SIM_SEED";
 /// The environment variable that scales how many cases a test explores.
 pub const CASES_VARIABLE: &str = "INFORMER_SIM_CASES";
+/// The environment variable a Kubernetes Indexed Job sets in each pod: its completion index.
+pub const JOB_INDEX_VARIABLE: &str = "JOB_COMPLETION_INDEX";
+/// The environment variable that carries the Job's `completions` (Kubernetes sets only the
+/// index, so the Job's manifest passes its count).
+pub const JOB_COUNT_VARIABLE: &str = "JOB_COMPLETIONS";
 
 /// Parses a seed: a u64 in decimal or `0x` hex.
 pub fn parse_seed(text: &str) -> Result<u64, String> {
@@ -32,7 +38,8 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
 }
 
 /// Seeds `A..B` (B excluded), as the command line writes them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SeedRange {
     /// The first seed.
     pub start: u64,
@@ -86,7 +93,8 @@ impl From<Range<u64>> for SeedRange {
 
 /// One of `count` shards of a sweep: the seeds whose offset in the range is `index` modulo
 /// `count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Shard {
     /// Which shard, from 0.
     pub index: u64,
@@ -98,6 +106,79 @@ impl Shard {
     /// Whether the seed at `offset` from the range's start belongs to this shard.
     pub fn owns(self, offset: u64) -> bool {
         offset % self.count == self.index
+    }
+
+    /// The shard a Kubernetes Indexed Job's pod runs: `JOB_COMPLETION_INDEX` of
+    /// `JOB_COMPLETIONS`.
+    pub fn from_job_env() -> Result<Shard, String> {
+        let read = |variable| std::env::var(variable).ok();
+        Shard::from_job_values(read(JOB_INDEX_VARIABLE), read(JOB_COUNT_VARIABLE))
+    }
+
+    /// The shard of a Job's completion index and count, as the environment gives them.
+    pub fn from_job_values(index: Option<String>, count: Option<String>) -> Result<Shard, String> {
+        let missing = |variable| {
+            format!(
+                "--shard auto needs {variable} (a Kubernetes Indexed Job sets \
+                 {JOB_INDEX_VARIABLE}; its manifest sets {JOB_COUNT_VARIABLE} to its completions)"
+            )
+        };
+        let index = index.ok_or_else(|| missing(JOB_INDEX_VARIABLE))?;
+        let count = count.ok_or_else(|| missing(JOB_COUNT_VARIABLE))?;
+        let number = |variable, given: &str| {
+            given.parse::<u64>().map_err(|_| {
+                format!("{variable}={given:?} is not a number (--shard auto reads it as a u64)")
+            })
+        };
+        let shard = Shard {
+            index: number(JOB_INDEX_VARIABLE, &index)?,
+            count: number(JOB_COUNT_VARIABLE, &count)?,
+        };
+        if shard.index >= shard.count {
+            return Err(format!(
+                "{JOB_INDEX_VARIABLE}={index} is not below {JOB_COUNT_VARIABLE}={count} \
+                 (--shard auto needs 0 <= index < completions)"
+            ));
+        }
+        Ok(shard)
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `--shard`: a fixed `I/N`, or `auto`, read from a Kubernetes Indexed Job's environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardArg {
+    /// `I/N`.
+    Fixed(Shard),
+    /// `auto`: [`Shard::from_job_env`].
+    Auto,
+}
+
+impl ShardArg {
+    /// The shard it names (reading the environment for `auto`).
+    pub fn resolve(self) -> Result<Shard, String> {
+        match self {
+            ShardArg::Fixed(shard) => Ok(shard),
+            ShardArg::Auto => Shard::from_job_env(),
+        }
+    }
+}
+
+impl FromStr for ShardArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ShardArg, String> {
+        if text == "auto" {
+            return Ok(ShardArg::Auto);
+        }
+        text.parse().map(ShardArg::Fixed).map_err(|error: String| {
+            format!("{error}, or auto to read a Kubernetes Indexed Job's environment")
+        })
     }
 }
 
@@ -174,10 +255,15 @@ pub struct EnvError {
 
 /// The seed `INFORMER_SIM_SEED` pins, if set.
 pub fn env_seed() -> Result<Option<u64>, EnvError> {
-    let Ok(given) = std::env::var(SEED_VARIABLE) else {
-        return Ok(None);
-    };
-    parse_seed(&given).map(Some).map_err(|_| EnvError {
+    std::env::var(SEED_VARIABLE)
+        .ok()
+        .map(parse_env_seed)
+        .transpose()
+}
+
+/// Reads `INFORMER_SIM_SEED`'s value.
+pub fn parse_env_seed(given: String) -> Result<u64, EnvError> {
+    parse_seed(&given).map_err(|_| EnvError {
         variable: SEED_VARIABLE,
         given,
         what: "seed (a u64 in decimal or 0x-hex)",
@@ -186,9 +272,13 @@ pub fn env_seed() -> Result<Option<u64>, EnvError> {
 
 /// How many cases `INFORMER_SIM_CASES` asks for, or `default`.
 pub fn env_cases(default: u64) -> Result<u64, EnvError> {
-    let Ok(given) = std::env::var(CASES_VARIABLE) else {
-        return Ok(default);
-    };
+    std::env::var(CASES_VARIABLE)
+        .ok()
+        .map_or(Ok(default), parse_env_cases)
+}
+
+/// Reads `INFORMER_SIM_CASES`'s value.
+pub fn parse_env_cases(given: String) -> Result<u64, EnvError> {
     given.parse().map_err(|_| EnvError {
         variable: CASES_VARIABLE,
         given,
@@ -258,11 +348,22 @@ impl Sweep {
     pub fn run(
         &self,
         scenario: &Scenario,
+        visit: impl FnMut(u64, &RunOutcome) -> Flow,
+    ) -> SweepRow {
+        self.run_except(scenario, &BTreeSet::new(), visit)
+    }
+
+    /// [`Sweep::run`] without the seeds of `done` (a resumed sweep's finished seeds); the row
+    /// counts only the seeds run now.
+    pub fn run_except(
+        &self,
+        scenario: &Scenario,
+        done: &BTreeSet<u64>,
         mut visit: impl FnMut(u64, &RunOutcome) -> Flow,
     ) -> SweepRow {
         let started = Instant::now();
         let mut row = SweepRow::new(scenario);
-        for seed in self.seeds() {
+        for seed in self.seeds().filter(|seed| !done.contains(seed)) {
             if self
                 .deadline
                 .is_some_and(|deadline| Instant::now() >= deadline)
@@ -270,19 +371,71 @@ impl Sweep {
                 break;
             }
             let outcome = run_seed(scenario, seed);
-            row.add(seed, &outcome);
+            row.add(&Verdict::of(seed, &outcome));
             if visit(seed, &outcome) == Flow::Stop {
                 break;
             }
         }
         row.wall = started.elapsed();
-        row.probe_misses = row.stats.probe_misses(&scenario.probes);
+        row.finish();
         row
     }
 }
 
-/// What one scenario's sweep found.
-#[derive(Clone, Debug, Default)]
+/// What one seed's run came to, as a sweep records it: enough to rebuild the sweep's summary
+/// without the run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verdict {
+    /// The seed.
+    pub seed: u64,
+    /// How many steps the run took.
+    pub steps: u64,
+    /// The trace hash.
+    pub trace_hash: TraceHash,
+    /// The invariant that failed and the step it failed at, if one did.
+    pub failed: Option<Failed>,
+    /// The expected upstream hazards the run hit.
+    pub hazards: Vec<Invariant>,
+    /// What the run exercised.
+    pub stats: RunStats,
+}
+
+/// A failed invariant in a [`Verdict`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failed {
+    /// The invariant.
+    pub invariant: Invariant,
+    /// The step.
+    pub step: u64,
+}
+
+impl Verdict {
+    /// The verdict of seed `seed`'s run.
+    pub fn of(seed: u64, outcome: &RunOutcome) -> Verdict {
+        Verdict {
+            seed,
+            steps: outcome.steps,
+            trace_hash: outcome.trace_hash,
+            failed: outcome.violation.as_ref().map(|(step, violation)| Failed {
+                invariant: violation.invariant,
+                step: *step,
+            }),
+            hazards: outcome
+                .hazards
+                .iter()
+                .map(|(_, hazard)| hazard.invariant)
+                .collect(),
+            stats: outcome.stats.clone(),
+        }
+    }
+}
+
+/// What one scenario's sweep found. Everything but the wall time is a function of the seeds'
+/// verdicts, so a row rebuilt from saved verdicts equals the row of the sweep that ran them.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SweepRow {
     /// The scenario's name.
     pub scenario: String,
@@ -290,37 +443,54 @@ pub struct SweepRow {
     pub seeds: u64,
     /// Seeds that broke an invariant.
     pub failed: u64,
+    /// The seeds that broke an invariant, in order.
+    pub failing_seeds: Vec<u64>,
     /// Seeds that hit an expected upstream hazard.
     pub hazard_seeds: u64,
     /// How many seeds hit each expected hazard.
     pub hazards: BTreeMap<Invariant, u64>,
     /// Steps of every run.
     pub events: u64,
-    /// Wall time.
+    /// Wall time (not saved: it is the one figure a rebuilt row cannot know).
+    #[serde(skip)]
     pub wall: Duration,
     /// What the runs exercised, summed.
     pub stats: RunStats,
+    /// The coverage probes the scenario requires.
+    pub probes_required: Vec<Probe>,
     /// The scenario's required coverage probes no run hit.
     pub probe_misses: Vec<Probe>,
 }
 
 impl SweepRow {
-    fn new(scenario: &Scenario) -> SweepRow {
+    /// An empty row for `scenario`.
+    pub fn new(scenario: &Scenario) -> SweepRow {
         SweepRow {
             scenario: scenario.name.clone(),
+            probes_required: scenario.probes.clone(),
             ..SweepRow::default()
         }
     }
 
-    fn add(&mut self, _seed: u64, outcome: &RunOutcome) {
+    /// Counts one seed's verdict (seeds in any order; [`SweepRow::finish`] after the last).
+    pub fn add(&mut self, verdict: &Verdict) {
         self.seeds += 1;
-        self.events += outcome.steps;
-        self.stats.add(&outcome.stats);
-        self.failed += u64::from(outcome.violation.is_some());
-        self.hazard_seeds += u64::from(!outcome.hazards.is_empty());
-        for (_, hazard) in &outcome.hazards {
-            *self.hazards.entry(hazard.invariant).or_default() += 1;
+        self.events += verdict.steps;
+        self.stats.add(&verdict.stats);
+        if verdict.failed.is_some() {
+            self.failed += 1;
+            self.failing_seeds.push(verdict.seed);
         }
+        self.hazard_seeds += u64::from(!verdict.hazards.is_empty());
+        for hazard in &verdict.hazards {
+            *self.hazards.entry(*hazard).or_default() += 1;
+        }
+    }
+
+    /// Orders the failing seeds and works out the probes no seed hit.
+    pub fn finish(&mut self) {
+        self.failing_seeds.sort_unstable();
+        self.probe_misses = self.stats.probe_misses(&self.probes_required);
     }
 
     /// Steps per second of wall time.

@@ -22,7 +22,9 @@
 //! the map below against every `use` in `src/`):
 //!
 //! ```text
-//! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  main
+//! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  bench
+//!                report (explain, HTML, Perfetto)  progress  summary  sweep_dir (--out, --resume,
+//!                merge)  determinism  atomic_file  inputs  main
 //! 3 composition  scenario  world (a router of owned parts)  trace  testkit
 //! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
 //! 1 models       etcd  apiserver  client                    pure state machines
@@ -36,17 +38,25 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod atomic_file;
+pub mod bench;
 pub mod bug;
 pub mod check;
 pub mod client;
 pub mod conformance;
+pub mod determinism;
 pub mod etcd;
 pub mod explore;
+pub mod inputs;
 pub mod object;
+pub mod progress;
 pub mod replay;
+pub mod report;
 pub mod scenario;
 pub mod shrink;
 pub mod sim;
+pub mod summary;
+pub mod sweep_dir;
 #[doc(hidden)]
 pub mod testkit;
 pub mod trace;

@@ -60,6 +60,18 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// An object's labels, shared: objects are cloned at every stage of the pipeline (cache, watch
+/// stream, FIFO, indexer), and labels change only when a writer writes new ones.
+pub type Labels = Arc<BTreeMap<String, String>>;
+
+/// The node a pod is bound to, shared like [`Labels`].
+pub type NodeName = Arc<str>;
+
+/// Whether `node_name` is unset (an unscheduled pod, or any object that is not a pod).
+fn is_unscheduled(node_name: &NodeName) -> bool {
+    node_name.is_empty()
+}
+
 /// One state of one API object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Object {
@@ -71,10 +83,11 @@ pub struct Object {
     /// The etcd `create_revision`: distinguishes a re-created object from the old one.
     pub uid: u64,
     /// Labels, for selectors and the label index.
-    pub labels: BTreeMap<String, String>,
-    /// A pod's `spec.nodeName`: the node it is bound to, `""` while unscheduled.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub node_name: String,
+    pub labels: Labels,
+    /// A pod's `spec.nodeName`: the node it is bound to, `""` while unscheduled (not
+    /// serialized then, so runs without nodes encode as before).
+    #[serde(default, skip_serializing_if = "is_unscheduled")]
+    pub node_name: NodeName,
     /// The payload the workload wrote; any change of it is a real update.
     pub value: u64,
 }
@@ -86,8 +99,8 @@ impl Object {
             key: ObjectKey::new(key),
             resource_version,
             uid: 0,
-            labels: BTreeMap::new(),
-            node_name: String::new(),
+            labels: Labels::default(),
+            node_name: NodeName::default(),
             value: 0,
         }
     }
@@ -117,13 +130,22 @@ impl Object {
         value: u64,
         node_name: &str,
     ) -> Vec<u8> {
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let node = if node_name.is_empty() {
-            String::new()
-        } else {
-            format!(";node={node_name}")
-        };
-        format!("v={value};{}{node}", labels.join(",")).into_bytes()
+        use std::io::Write as _;
+        let mut body = Vec::with_capacity(32);
+        write!(body, "v={value};").expect("writing to a Vec cannot fail");
+        for (index, (name, label_value)) in labels.iter().enumerate() {
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(name.as_bytes());
+            body.push(b'=');
+            body.extend_from_slice(label_value.as_bytes());
+        }
+        if !node_name.is_empty() {
+            body.extend_from_slice(b";node=");
+            body.extend_from_slice(node_name.as_bytes());
+        }
+        body
     }
 
     /// Decodes an object from an etcd key-value: `key` relative to the resource prefix, the
@@ -156,8 +178,8 @@ impl Object {
             key: ObjectKey::new(key),
             resource_version: mod_revision,
             uid: create_revision,
-            labels,
-            node_name: node_name.to_owned(),
+            labels: Arc::new(labels),
+            node_name: NodeName::from(node_name),
             value,
         })
     }
@@ -213,9 +235,9 @@ mod tests {
         let body = Object::encode_body_on_node(&BTreeMap::new(), 3, "node-1");
         assert_eq!(body, b"v=3;;node=node-1");
         let object = Object::decode("ns/p", 5, 5, &body).expect("decodes");
-        assert_eq!(object.node_name, "node-1");
+        assert_eq!(&*object.node_name, "node-1");
         let unscheduled = Object::decode("ns/p", 5, 5, b"v=3;").expect("decodes");
-        assert_eq!(unscheduled.node_name, "");
+        assert_eq!(&*unscheduled.node_name, "");
     }
 
     #[test]

@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file;
 use crate::check::Invariant;
 use crate::explore::Overrides;
 use crate::scenario::Scenario;
+use crate::shrink::Case;
 use crate::trace::{Trace, TraceHash};
-use crate::world::faults::FaultPlan;
+use crate::world::faults::{Fault, FaultPlan};
 use crate::world::{RunOutcome, World};
+
+/// The longest a fault may last or wait: a day, as a scenario's durations.
+const FAULT_MS_MAX: u64 = 86_400_000;
 
 /// One saved run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,8 +83,8 @@ impl ReplayFile {
         }
     }
 
-    /// Writes the file into `dir` (created if needed) as `<scenario><overrides>-<seed><tag>.json`
-    /// and returns its path.
+    /// Writes the file into `dir` (created if needed) as `<scenario><overrides>-<seed><tag>.json`,
+    /// atomically, and returns its path.
     pub fn save(&self, dir: &Path, tag: &str) -> Result<PathBuf, ReplayError> {
         let scenario: String = format!("{}{}", self.scenario.name, self.overrides)
             .chars()
@@ -92,13 +97,11 @@ impl ReplayFile {
             })
             .collect();
         let path = dir.join(format!("{scenario}-{}{tag}.json", self.seed));
-        let io = |source| ReplayError::Io {
+        let text = serde_json::to_string_pretty(self).expect("replay files always serialize");
+        atomic_file::write(&path, text.as_bytes()).map_err(|source| ReplayError::Io {
             path: path.clone(),
             source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let text = serde_json::to_string_pretty(self).expect("replay files always serialize");
-        std::fs::write(&path, text).map_err(io)?;
+        })?;
         Ok(path)
     }
 
@@ -108,10 +111,78 @@ impl ReplayFile {
             path: path.to_owned(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|error| ReplayError::Format {
+        ReplayFile::from_json(path, &text)
+    }
+
+    /// Parses a replay file's text and checks that it can run: its scenario is valid and each
+    /// fault aims at a part the scenario has.
+    pub fn from_json(path: &Path, text: &str) -> Result<ReplayFile, ReplayError> {
+        let format = |message: String| ReplayError::Format {
             path: path.to_owned(),
-            message: error.to_string(),
-        })
+            message: message.replace('\n', " "),
+        };
+        let file: ReplayFile = serde_json::from_str(text).map_err(|e| format(e.to_string()))?;
+        file.scenario
+            .validate(&file.scenario.name)
+            .map_err(|error| format(error.to_string()))?;
+        file.check_plan().map_err(format)?;
+        Ok(file)
+    }
+
+    /// Each fault aims at a client, apiserver or raw watcher the scenario has, and lasts at
+    /// most a day.
+    fn check_plan(&self) -> Result<(), String> {
+        let scenario = &self.scenario;
+        let clients = if scenario.apiservers.count == 0 {
+            0
+        } else {
+            scenario.clients.count
+        };
+        for (index, timed) in self.plan.faults.iter().enumerate() {
+            let (part, target, count, ms) = match timed.fault {
+                Fault::Disconnect { client }
+                | Fault::SilentConnection { client }
+                | Fault::ClientRestart { client } => ("client", client, clients, 0),
+                Fault::SlowConsumer { client, ms } | Fault::DelaySpike { client, ms } => {
+                    ("client", client, clients, ms)
+                }
+                Fault::CacherReinit { apiserver } | Fault::ApiserverRestart { apiserver } => {
+                    ("apiserver", apiserver, scenario.apiservers.count, 0)
+                }
+                Fault::CacheStall { apiserver, ms } | Fault::CacheWatchError { apiserver, ms } => {
+                    ("apiserver", apiserver, scenario.apiservers.count, ms)
+                }
+                Fault::WatcherStall { watcher, ms } => {
+                    ("watcher", watcher, scenario.etcd_watchers.count, ms)
+                }
+                Fault::WatcherDisconnect { watcher }
+                | Fault::WatcherProgressRequest { watcher } => {
+                    ("watcher", watcher, scenario.etcd_watchers.count, 0)
+                }
+            };
+            if target >= count {
+                return Err(format!(
+                    "plan fault {index} aims at {part} {target}, but the scenario has {count}"
+                ));
+            }
+            if ms > FAULT_MS_MAX || timed.at_ms > scenario.duration_ms {
+                return Err(format!(
+                    "plan fault {index} at {} ms lasting {ms} ms is out of range (allowed: at \
+                     most duration_ms = {}, lasting at most {FAULT_MS_MAX})",
+                    timed.at_ms, scenario.duration_ms
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The case it saved.
+    pub fn case(&self) -> Case {
+        Case {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            plan: self.plan.clone(),
+        }
     }
 
     /// Runs it again, recording into `trace`.

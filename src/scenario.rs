@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{Field, FieldSelector, LabelSelector, Selectors};
 use crate::apiserver::server::ApiserverConfig;
 use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
@@ -51,6 +52,14 @@ pub struct Scenario {
     /// longest backoff (30 s with 100 % jitter) plus draining a backlog, so only a livelock or
     /// a hang fails it.
     pub settle_ms_max: u64,
+    /// The most steps the run may take: one that needs more is stuck (every run ends with a
+    /// verdict). The default (2,000,000) suits the small worlds; a scenario at cluster size
+    /// raises it.
+    pub steps_max: u64,
+    /// How many seeds the main job (`informer-sim` with no command) sweeps of this scenario,
+    /// when fewer than its usual number (the scenarios at cluster size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_job_seeds: Option<u64>,
     /// The writers.
     pub workload: WorkloadConfig,
     /// The etcd server.
@@ -83,6 +92,8 @@ impl Default for Scenario {
             name: "default".to_owned(),
             duration_ms: 60_000,
             settle_ms_max: 150_000,
+            steps_max: 2_000_000,
+            main_job_seeds: None,
             workload: WorkloadConfig::default(),
             etcd: EtcdConfig::default(),
             etcd_watchers: EtcdWatchersConfig::default(),
@@ -176,6 +187,49 @@ pub struct ClientsConfig {
     pub min_watch_timeout_ms: u64,
     /// `WatchListPageSize` (0: unset).
     pub page_size: u64,
+    /// What each client's lists and watches select.
+    pub selector: ClientSelector,
+}
+
+/// What each client's lists and watches select (`ListOptions.LabelSelector`, `FieldSelector`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientSelector {
+    /// Every object.
+    #[default]
+    None,
+    /// Client `i` selects `app=app-{i mod workload.label_values}`: many watchers, each of a
+    /// slice of the objects, as a large cluster's kubelets each watch their own node's pods.
+    AppPerClient,
+    /// Client `i` selects the field `spec.nodeName=node-{i mod workload.nodes}`, as a kubelet
+    /// watches the pods bound to its node (`workload.nodes` must be at least 1).
+    NodePerClient,
+}
+
+impl ClientSelector {
+    /// The selectors of client `client`.
+    pub fn for_client(self, client: usize, workload: &WorkloadConfig) -> Selectors {
+        match self {
+            ClientSelector::None => Selectors::default(),
+            ClientSelector::AppPerClient => Selectors {
+                label: Some(LabelSelector {
+                    name: "app".to_owned(),
+                    value: format!(
+                        "app-{}",
+                        client as u64 % u64::from(workload.label_values.max(1))
+                    ),
+                }),
+                field: None,
+            },
+            ClientSelector::NodePerClient => Selectors {
+                label: None,
+                field: Some(FieldSelector::equal(
+                    Field::SpecNodeName,
+                    &node_name(client as u64 % u64::from(workload.nodes.max(1))),
+                )),
+            },
+        }
+    }
 }
 
 impl Default for ClientsConfig {
@@ -198,6 +252,7 @@ impl Default for ClientsConfig {
             idle_timeout_ms: 45_000,
             min_watch_timeout_ms: 300_000,
             page_size: 0,
+            selector: ClientSelector::None,
         }
     }
 }
@@ -268,6 +323,9 @@ pub struct WorkloadConfig {
     pub writers: u32,
     /// How many distinct object names (spread over the namespaces).
     pub keys: u32,
+    /// How many objects (the first of the names) exist before anything starts, as in a
+    /// cluster that already holds its objects when an apiserver or informer comes up.
+    pub initial_objects: u32,
     /// How many namespaces.
     pub namespaces: u32,
     /// The shortest pause between two writes of one writer.
@@ -284,6 +342,15 @@ pub struct WorkloadConfig {
     /// The chance that a write also sets a `tier` label, so objects' index values grow and
     /// shrink (SPEC §8 B8). 0 draws nothing, keeping older seeds' runs unchanged.
     pub second_label_probability: f64,
+    /// How many nodes pods are bound to (0: objects are no pods, nothing is drawn). A pod is
+    /// created unscheduled and bound to a random node by a later update, then keeps its node
+    /// (`spec.nodeName` is set once, by the scheduler's binding).
+    pub nodes: u32,
+}
+
+/// The name of node `index`.
+pub fn node_name(index: u64) -> String {
+    format!("node-{index}")
 }
 
 impl Default for WorkloadConfig {
@@ -291,6 +358,7 @@ impl Default for WorkloadConfig {
         WorkloadConfig {
             writers: 3,
             keys: 12,
+            initial_objects: 0,
             namespaces: 2,
             write_interval_ms_min: 50,
             write_interval_ms_max: 1_000,
@@ -298,6 +366,7 @@ impl Default for WorkloadConfig {
             delete_probability: 0.25,
             label_values: 2,
             second_label_probability: 0.0,
+            nodes: 0,
         }
     }
 }
@@ -388,6 +457,18 @@ pub enum ScenarioError {
         /// The allowed range.
         allowed: &'static str,
     },
+    /// A duration is longer than a day.
+    #[error(
+        "scenario {source_name}: {field} = {given} is out of range (allowed: 0..=86400000, a day)"
+    )]
+    TooLong {
+        /// The file or library name.
+        source_name: String,
+        /// The field, dotted.
+        field: String,
+        /// The value given.
+        given: u64,
+    },
     /// No library scenario has this name and no file has this path.
     #[error("unknown scenario {given:?} (allowed: {allowed}, or a path to a .toml file)")]
     Unknown {
@@ -470,7 +551,7 @@ impl Scenario {
         let test_only = &self.apiservers.server.test_only;
         // An unset test-only size is in range.
         let optional = |value: Option<usize>| value.map_or(1, |value| value as u64);
-        let checks: [(&'static str, u64, u64, u64, &'static str); 18] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 22] = [
             (
                 "apiservers.server.test_only.history_capacity",
                 optional(test_only.history_capacity),
@@ -489,10 +570,10 @@ impl Scenario {
                 "apiservers.count",
                 u64::from(self.apiservers.count),
                 0,
-                3,
-                "0..=3",
+                7,
+                "0..=7",
             ),
-            ("clients.count", u64::from(c.count), 0, 16, "0..=16"),
+            ("clients.count", u64::from(c.count), 0, 1_000, "0..=1000"),
             ("clients.handlers", u64::from(c.handlers), 0, 8, "0..=8"),
             (
                 "clients.handlers_without_resync",
@@ -536,8 +617,41 @@ impl Scenario {
                 86_400_000,
                 "1000..=86400000",
             ),
-            ("workload.writers", u64::from(w.writers), 0, 64, "0..=64"),
-            ("workload.keys", u64::from(w.keys), 1, 10_000, "1..=10000"),
+            (
+                "main_job_seeds",
+                self.main_job_seeds.unwrap_or(1),
+                1,
+                100_000,
+                "1..=100000",
+            ),
+            (
+                "steps_max",
+                self.steps_max,
+                1_000,
+                1_000_000_000,
+                "1000..=1000000000",
+            ),
+            (
+                "workload.writers",
+                u64::from(w.writers),
+                0,
+                1_000,
+                "0..=1000",
+            ),
+            (
+                "workload.keys",
+                u64::from(w.keys),
+                1,
+                1_000_000,
+                "1..=1000000",
+            ),
+            (
+                "workload.initial_objects",
+                u64::from(w.initial_objects),
+                0,
+                u64::from(w.keys),
+                "0..=workload.keys",
+            ),
             (
                 "workload.namespaces",
                 u64::from(w.namespaces),
@@ -556,9 +670,10 @@ impl Scenario {
                 "workload.label_values",
                 u64::from(w.label_values),
                 1,
-                100,
-                "1..=100",
+                100_000,
+                "1..=100000",
             ),
+            ("workload.nodes", u64::from(w.nodes), 0, 10_000, "0..=10000"),
             (
                 "etcd_watchers.count",
                 u64::from(self.etcd_watchers.count),
@@ -584,6 +699,13 @@ impl Scenario {
                 "workload.write_interval_ms_max",
                 w.write_interval_ms_max.to_string(),
                 ">= write_interval_ms_min",
+            ));
+        }
+        if c.selector == ClientSelector::NodePerClient && w.nodes == 0 {
+            return Err(out_of_range(
+                "workload.nodes",
+                w.nodes.to_string(),
+                ">= 1 with clients.selector = \"node-per-client\"",
             ));
         }
         if c.link.delay_ms_max < c.link.delay_ms_min {
@@ -663,9 +785,42 @@ impl Scenario {
                 return Err(out_of_range(field, p.to_string(), "0.0..=1.0"));
             }
         }
-        Ok(())
+        self.check_durations()
+            .map_err(|(field, given)| ScenarioError::TooLong {
+                source_name: source_name.to_owned(),
+                field,
+                given,
+            })
+    }
+
+    /// Every duration (a field whose name has `_ms`) is at most a day, so no sum of simulated
+    /// times can overflow: the first one that is not, as its dotted name and value.
+    fn check_durations(&self) -> Result<(), (String, u64)> {
+        fn walk(path: &str, value: &serde_json::Value) -> Result<(), (String, u64)> {
+            match value {
+                serde_json::Value::Object(fields) => fields.iter().try_for_each(|(name, value)| {
+                    let path = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    match value.as_u64() {
+                        Some(given) if name.contains("_ms") && given > DURATION_MS_MAX => {
+                            Err((path, given))
+                        }
+                        _ => walk(&path, value),
+                    }
+                }),
+                _ => Ok(()),
+            }
+        }
+        let value = serde_json::to_value(self).expect("scenarios serialize");
+        walk("", &value)
     }
 }
+
+/// The longest duration a scenario may give any field: a day of simulated time.
+const DURATION_MS_MAX: u64 = 86_400_000;
 
 /// One named rare state. The serde name (kebab-case) is what scenarios list under `probes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -814,7 +969,7 @@ mod tests {
         let error = Scenario::from_toml("x", "[workload]\nkeys = 0\n").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "scenario x: workload.keys = 0 is out of range (allowed: 1..=10000)"
+            "scenario x: workload.keys = 0 is out of range (allowed: 1..=1000000)"
         );
     }
 
@@ -863,6 +1018,19 @@ mod tests {
             );
             assert!(!error.contains('\n'));
         }
+    }
+
+    #[test]
+    fn every_duration_is_at_most_a_day_and_the_error_names_the_field() {
+        let error = Scenario::from_toml("x", "[clients]\nhandler_ms_max = 86400001\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("clients.handler_ms_max = 86400001"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+        Scenario::from_toml("x", "[clients]\nhandler_ms_max = 86400000\n").expect("a day");
     }
 
     #[test]

@@ -219,6 +219,17 @@ fn breaks(outcome: &RunOutcome, invariant: Invariant) -> bool {
 /// Greedy first-improvement shrinking of `case`, which must fail `invariant`, within `runs`
 /// re-runs.
 pub fn shrink(case: Case, invariant: Invariant, runs: u64) -> Shrunk {
+    shrink_reporting(case, invariant, runs, &mut |_| {})
+}
+
+/// [`shrink`], telling `on_run` how many re-runs it has spent after each one (for a progress
+/// bar).
+pub fn shrink_reporting(
+    case: Case,
+    invariant: Invariant,
+    runs: u64,
+    on_run: &mut dyn FnMut(u64),
+) -> Shrunk {
     let faults_before = case.plan.faults.len();
     let mut best = case;
     let mut outcome = best.run();
@@ -230,6 +241,7 @@ pub fn shrink(case: Case, invariant: Invariant, runs: u64) -> Shrunk {
             }
             runs_left -= 1;
             let candidate_outcome = candidate.run();
+            on_run(runs - runs_left);
             if breaks(&candidate_outcome, invariant) {
                 best = candidate;
                 outcome = candidate_outcome;

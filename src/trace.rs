@@ -25,6 +25,9 @@ pub enum TraceSink {
     JsonLines(Box<dyn Write>),
     /// One readable line per step: `  1234ms  client-0      LIST rv="0"`.
     Timeline(Box<dyn Write>),
+    /// The running hash after each step, handed to a function: where two runs part is the
+    /// first step whose running hashes differ (what `run --check-determinism` compares).
+    StepHashes(Box<dyn FnMut(TraceHash)>),
 }
 
 #[derive(Serialize)]
@@ -103,6 +106,10 @@ impl Trace {
                     let actor = actor.to_string();
                     writeln!(out, "{:>9}ms  {actor:<12}  {event}", line.time_ms)
                 }
+                Some(TraceSink::StepHashes(hand)) => {
+                    hand(TraceHash(self.hash.0));
+                    Ok(())
+                }
             };
             self.sink_error = written.err();
         }
@@ -123,7 +130,7 @@ impl Trace {
     pub fn finish(&mut self) -> Option<std::io::Error> {
         let flushed = match &mut self.sink {
             Some(TraceSink::JsonLines(out) | TraceSink::Timeline(out)) => out.flush(),
-            None => Ok(()),
+            Some(TraceSink::StepHashes(_)) | None => Ok(()),
         };
         self.sink_error.take().or(flushed.err())
     }
@@ -192,6 +199,13 @@ mod tests {
         let mut other_actor = Trace::default();
         other_actor.record(SimTime(5), &"world", &"x");
         assert_ne!(plain.hash(), later.hash());
+        let handed = Rc::new(RefCell::new(Vec::new()));
+        let sink = handed.clone();
+        let mut stepped = Trace::with_sink(TraceSink::StepHashes(Box::new(move |hash| {
+            sink.borrow_mut().push(hash)
+        })));
+        stepped.record(SimTime(5), &"etcd", &"x");
+        assert_eq!(*handed.borrow(), vec![plain.hash()]);
         assert_ne!(plain.hash(), other_actor.hash());
         assert_eq!(plain.hash().to_string().len(), 16);
     }

@@ -541,7 +541,7 @@ mod tests {
     fn labelled(key: &str, resource_version: ResourceVersion, app: &str) -> Object {
         let labels = BTreeMap::from([("app".to_owned(), app.to_owned())]);
         Object {
-            labels,
+            labels: labels.into(),
             ..Object::bare(key, resource_version)
         }
     }

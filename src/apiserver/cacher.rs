@@ -74,11 +74,33 @@ impl InternalErrorRetry {
     }
 }
 
+/// The downtimes (ms) from which `Retry-After` is 2 s, 3 s, ... 30 s: `e^(0.06 s)` reaches
+/// `n` after `ln(n) / 0.06` seconds. Integers, so that no platform's `exp` decides a run.
+const RETRY_AFTER_STEPS_MS: [u64; 29] = [
+    11_553, 18_311, 23_105, 26_824, 29_863, 32_432, 34_658, 36_621, 38_377, 39_965, 41_416, 42_750,
+    43_985, 45_135, 46_210, 47_221, 48_173, 49_074, 49_929, 50_743, 51_518, 52_259, 52_968, 53_648,
+    54_302, 54_931, 55_537, 56_122, 56_687,
+];
+
+/// Mirrors `cacher/util.go calculateRetryAfterForUnreadyCache`: `e^(0.06 · downtime in s)`
+/// seconds, truncated, at least 1 and at most 30.
+pub(crate) fn retry_after_for_unready_cache(downtime: SimDuration) -> u64 {
+    let passed = RETRY_AFTER_STEPS_MS
+        .iter()
+        .take_while(|step| downtime.as_millis() >= **step)
+        .count();
+    1 + passed as u64
+}
+
 /// Whether the cache can serve (`ready.go`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Readiness {
-    /// (Re)initializing: watches get 429, lists 429 or etcd.
-    Pending,
+    /// (Re)initializing since `since` (`ready.go`'s last state change): watches get 429,
+    /// lists 429 or etcd.
+    Pending {
+        /// When the cache stopped serving (or was created).
+        since: SimTime,
+    },
     /// Serving; the generation counts initializations (k/k#116122).
     Ready {
         /// How many times the cache was (re)initialized.
@@ -124,6 +146,20 @@ struct BlockedDispatch {
     budget: SimDuration,
 }
 
+/// `cacher.go`'s `incoming` channel capacity: past this many undispatched events, the cache
+/// stops advancing.
+pub(crate) const INCOMING_CAPACITY: usize = 100;
+
+/// The cacher's reflector, blocked on a full `incoming` channel.
+#[derive(Clone, Debug, Default)]
+struct Held {
+    events: VecDeque<crate::etcd::Event>,
+    /// A progress notification that came after them.
+    progress: Option<ResourceVersion>,
+    /// Whether the cacher stopped reading its etcd watch meanwhile.
+    stalled_etcd: bool,
+}
+
 /// What the cacher tells its apiserver.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CacherNotice {
@@ -157,6 +193,10 @@ pub(crate) struct Cacher {
     pub(crate) last_processed_resource_version: ResourceVersion,
     pub(crate) streams: BTreeMap<StreamKey, CachedStream>,
     incoming: VecDeque<WatchCacheEvent>,
+    /// What the cacher's reflector received but cannot hand on while `incoming` is full
+    /// (blocked in `processEvent`): etcd events not yet applied, and the newest progress
+    /// notification behind them.
+    held: Held,
     blocked: Option<BlockedDispatch>,
     time_budget: TimeBudget,
     pub(crate) messages: VecDeque<(usize, ServerMessage)>,
@@ -170,7 +210,7 @@ impl Cacher {
         Cacher {
             prefix: prefix.to_owned(),
             watch_cache: WatchCache::new(config, bugs),
-            readiness: Readiness::Pending,
+            readiness: Readiness::Pending { since: now },
             generation: 0,
             upstream: None,
             etcd_stream: None,
@@ -182,6 +222,7 @@ impl Cacher {
             last_processed_resource_version: 0,
             streams: BTreeMap::new(),
             incoming: VecDeque::new(),
+            held: Held::default(),
             blocked: None,
             time_budget: TimeBudget::new(now),
             messages: VecDeque::new(),
@@ -238,7 +279,7 @@ impl Cacher {
             false => storage::list(etcd, &self.prefix, &request).ok(),
         };
         let Some(list) = listed else {
-            self.readiness = Readiness::Pending;
+            self.set_pending(now);
             self.reinit_at = Some(now + REINIT_DELAY);
             return;
         };
@@ -257,6 +298,7 @@ impl Cacher {
     /// Opens the cacher's etcd watch after the last processed RV, with progress notifications
     /// (`lister_watcher.go Watch`: `ProgressNotify: true`), on the apiserver's stream.
     fn watch_upstream(&mut self, etcd: &mut Etcd) {
+        self.held = Held::default();
         let stream = *self.etcd_stream.get_or_insert_with(|| etcd.open_stream());
         let watch = WatchRequest {
             range: KeyRange::prefix(&self.prefix),
@@ -288,7 +330,7 @@ impl Cacher {
             let _ = etcd.cancel_watch(watch);
         }
         self.rewatch_at = None;
-        self.readiness = Readiness::Pending;
+        self.set_pending(now);
         self.reinit_at = Some(now + REINIT_DELAY);
         self.reinits += 1;
     }
@@ -341,23 +383,52 @@ impl Cacher {
 
     /// Applies etcd events in order: the cache changes, then the event is dispatched. An
     /// event that does not parse ends the watch with an internal error after the ones
-    /// before it.
+    /// before it. Mirrors `watchCache.processEvent` then `Cacher.processEvent`: with
+    /// `incoming` full the reflector blocks, so the cache stops advancing; the rest is held,
+    /// and the cacher stops reading its etcd watch until dispatch makes room.
     pub(crate) fn handle_events(
         &mut self,
         now: SimTime,
         etcd: &mut Etcd,
         events: &[crate::etcd::Event],
     ) {
-        for event in events {
-            match storage::parse_event(&self.prefix, event) {
+        self.held.events.extend(events.iter().cloned());
+        self.take_held(now, etcd);
+    }
+
+    /// Applies held events while `incoming` has room (then a held progress notification),
+    /// and reads the etcd watch again once nothing is held.
+    fn take_held(&mut self, now: SimTime, etcd: &mut Etcd) {
+        let Some(watch) = self.upstream else {
+            // The watch ended: a re-watch from the last processed RV delivers them again.
+            self.held = Held::default();
+            return;
+        };
+        while self.incoming.len() < INCOMING_CAPACITY {
+            let Some(event) = self.held.events.pop_front() else {
+                break;
+            };
+            match storage::parse_event(&self.prefix, &event) {
                 Ok(parsed) => self.apply(now, parsed),
                 Err(_) => {
                     self.dispatch_incoming(now);
                     return self.upstream_internal_error(now, etcd);
                 }
             }
+            self.dispatch_incoming(now);
         }
-        self.dispatch_incoming(now);
+        if !self.held.events.is_empty() {
+            if !self.held.stalled_etcd {
+                self.held.stalled_etcd = etcd.stall_watcher(watch).is_ok();
+            }
+            return;
+        }
+        if let Some(resource_version) = self.held.progress.take() {
+            self.handle_progress(resource_version);
+        }
+        if std::mem::take(&mut self.held.stalled_etcd) {
+            let _ = etcd.resume_watcher(watch);
+        }
     }
 
     fn apply(&mut self, now: SimTime, parsed: ParsedEvent) {
@@ -371,9 +442,18 @@ impl Cacher {
         self.incoming.push_back(event);
     }
 
+    /// A progress notification from etcd, behind any held events.
+    pub(crate) fn handle_progress_notify(&mut self, resource_version: ResourceVersion) {
+        if self.held.events.is_empty() {
+            self.handle_progress(resource_version);
+        } else {
+            self.held.progress = Some(resource_version);
+        }
+    }
+
     /// A progress notification from etcd moves the cache RV (`UpdateResourceVersion`); it is
     /// not dispatched, but later bookmarks carry it.
-    pub(crate) fn handle_progress(&mut self, resource_version: ResourceVersion) {
+    fn handle_progress(&mut self, resource_version: ResourceVersion) {
         if resource_version > self.watch_cache.resource_version() {
             self.watch_cache.update_resource_version(resource_version);
             self.last_processed_resource_version = resource_version;
@@ -435,7 +515,7 @@ impl Cacher {
 
     /// A blocked watcher's client read again: retry the blocked event for the watchers still
     /// waiting, and go on dispatching once all took it.
-    pub(crate) fn retry_blocked(&mut self, now: SimTime) {
+    pub(crate) fn retry_blocked(&mut self, now: SimTime, etcd: &mut Etcd) {
         let Some(mut blocked) = self.blocked.take() else {
             return;
         };
@@ -451,6 +531,7 @@ impl Cacher {
             let unused = blocked.deadline.saturating_since(now).min(blocked.budget);
             self.time_budget.return_unused(now, unused);
             self.dispatch_incoming(now);
+            self.take_held(now, etcd);
         } else {
             self.blocked = Some(blocked);
         }
@@ -483,6 +564,7 @@ impl Cacher {
                 self.pump(key);
             }
             self.dispatch_incoming(now);
+            self.take_held(now, etcd);
         }
     }
 
@@ -539,11 +621,45 @@ impl Cacher {
         true
     }
 
-    /// A 429 for requests that need a ready cache.
-    pub(crate) fn not_ready_status() -> Status {
-        Status::new(
-            crate::api::StatusReason::TooManyRequests,
-            "storage is (re)initializing",
-        )
+    /// The cache stops serving at `now`, unless it already had.
+    fn set_pending(&mut self, now: SimTime) {
+        if self.is_ready() {
+            self.readiness = Readiness::Pending { since: now };
+        }
+    }
+
+    /// A 429 for requests that need a ready cache, with the `Retry-After` its downtime
+    /// suggests (`cacher.go Watch`, `calculateRetryAfterForUnreadyCache`).
+    pub(crate) fn not_ready_status(&self, now: SimTime) -> Status {
+        let since = match self.readiness {
+            Readiness::Pending { since } => since,
+            Readiness::Ready { .. } => now,
+        };
+        Status {
+            retry_after_seconds: Some(retry_after_for_unready_cache(now.saturating_since(since))),
+            ..Status::new(
+                crate::api::StatusReason::TooManyRequests,
+                "storage is (re)initializing",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_grows_with_the_downtime_as_e_to_the_0_06_s_between_1_and_30() {
+        for millis in (0..70_000).step_by(250) {
+            let expected = (0.06 * millis as f64 / 1000.0).exp().clamp(1.0, 30.0) as u64;
+            let got = retry_after_for_unready_cache(SimDuration(millis));
+            assert_eq!(got, expected, "downtime {millis} ms");
+        }
+        assert_eq!(retry_after_for_unready_cache(SimDuration::ZERO), 1);
+        assert_eq!(
+            retry_after_for_unready_cache(SimDuration::from_secs(600)),
+            30
+        );
     }
 }

@@ -80,7 +80,7 @@ pub struct TestOnlySizes {
 }
 
 /// Counts of what an apiserver did, for sweep summaries and coverage probes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ApiserverStats {
     /// 410 Expired answers (lists and watches).
     pub expired: u64,
@@ -379,7 +379,7 @@ impl Apiserver {
                 cacher.streams.get_mut(&key).expect("listed").reading = reading;
                 cacher.pump(key);
             }
-            cacher.retry_blocked(now);
+            cacher.retry_blocked(now, etcd);
         }
         let keys: Vec<StreamKey> = self
             .direct
@@ -439,7 +439,7 @@ impl Apiserver {
             if options.limit > 0 && unfiltered {
                 return self.list_from_etcd(etcd, key, &options);
             }
-            return self.reply_list(key, Err(Cacher::not_ready_status()));
+            return self.reply_list(key, Err(cacher.not_ready_status(now)));
         }
         let required = match (source, options.resource_version) {
             (ListSource::CacheExact(resource_version), _) => resource_version,
@@ -578,7 +578,7 @@ impl Apiserver {
         };
         if !cacher.is_ready() {
             self.stats.not_ready += 1;
-            return self.reject_watch(key, Cacher::not_ready_status());
+            return self.reject_watch(key, cacher.not_ready_status(now));
         }
         let cache_rv = cacher.watch_cache.resource_version();
         if options.send_initial_events && !self.config.progress_requests {
@@ -772,7 +772,9 @@ impl Apiserver {
         {
             match &response.kind {
                 WatchResponseKind::Events(events) => cacher.handle_events(now, etcd, events),
-                WatchResponseKind::Progress => cacher.handle_progress(response.header_revision),
+                WatchResponseKind::Progress => {
+                    cacher.handle_progress_notify(response.header_revision)
+                }
                 WatchResponseKind::Compacted { .. } => cacher.upstream_failed(now, etcd),
                 WatchResponseKind::Canceled => cacher.upstream_closed(now, etcd),
                 WatchResponseKind::Created => {}
@@ -913,7 +915,7 @@ impl Apiserver {
                 .push_back((key.client, ServerMessage::WatchClosed { id: key.id }));
         }
         if let Some(cacher) = self.cacher.as_mut() {
-            cacher.retry_blocked(now);
+            cacher.retry_blocked(now, etcd);
         }
     }
 

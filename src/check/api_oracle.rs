@@ -5,86 +5,32 @@
 use super::catalog::Invariant;
 use std::collections::BTreeMap;
 
-use super::truth::GroundTruth;
+use super::resource::{ResourceHistory, Selection};
 use crate::api::{
-    Field, FieldSelector, LabelSelector, ListOptions, ListResponse, ResourceVersionMatch,
-    ResourceVersionParam, StatusReason, WatchEvent, WatchOptions,
+    ListOptions, ListResponse, ResourceVersionMatch, ResourceVersionParam, StatusReason,
+    WatchEvent, WatchOptions,
 };
-use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
-use super::state::{below_horizon, decode, etcd_state};
+use super::state::{below_horizon, etcd_state};
 use super::violation::Violation;
 
-/// What a watch or list selects, as the oracle reads its request: its own copy of the rule,
-/// written apart from the apiserver's `WatchFilter` on purpose, so that a bug there is not
-/// reproduced here.
-#[derive(Clone, Debug, Default)]
-struct Selection {
-    namespace: Option<String>,
-    label_selector: Option<LabelSelector>,
-    field_selector: Option<FieldSelector>,
-}
-
-impl Selection {
-    fn selects(&self, object: &Object) -> bool {
-        let in_namespace = match &self.namespace {
-            Some(namespace) => object.key.namespace() == namespace.as_str(),
-            None => true,
-        };
-        let labelled = match &self.label_selector {
-            Some(selector) => object.labels.get(&selector.name) == Some(&selector.value),
-            None => true,
-        };
-        let fields = self
-            .field_selector
-            .iter()
-            .flat_map(|selector| &selector.terms);
-        let fields_hold = fields.into_iter().all(|term| {
-            let value = match term.field {
-                Field::MetadataName => object.key.name(),
-                Field::MetadataNamespace => object.key.namespace(),
-                Field::SpecNodeName => object.node_name.as_str(),
-            };
-            (value == term.value) == term.equal
-        });
-        in_namespace && labelled && fields_hold
-    }
-
-    /// The event a stream with this selection must carry for a change of one key from
-    /// `before` to `after` (`None`: absent) at `revision`: entering the selection is ADDED,
-    /// staying in it MODIFIED, leaving it (or being deleted) DELETED with the last selected
-    /// state at the change's revision; outside before and after, nothing (SPEC §2.6, T10).
-    fn expected_event(
-        &self,
-        before: Option<Object>,
-        after: Option<Object>,
-        revision: ResourceVersion,
-    ) -> Option<WatchEvent> {
-        let before = before.filter(|object| self.selects(object));
-        let after = after.filter(|object| self.selects(object));
-        match (before, after) {
-            (None, None) => None,
-            (None, Some(object)) => Some(WatchEvent::Added(object)),
-            (Some(_), Some(object)) => Some(WatchEvent::Modified(object)),
-            (Some(object), None) => {
-                Some(WatchEvent::Deleted(object.with_resource_version(revision)))
-            }
-        }
-    }
-}
-
-/// The state of `prefix` at `revision`, decoded and selected.
-fn state_at(
-    reference: &GroundTruth,
-    prefix: &str,
-    revision: ResourceVersion,
+/// The event a stream with `selection` must carry for a change of one key from `before` to
+/// `after` (`None`: absent) at `revision`: entering the selection is ADDED, staying in it
+/// MODIFIED, leaving it (or being deleted) DELETED with the last selected state at the
+/// change's revision; outside before and after, nothing (SPEC §2.6, T10).
+fn expected_event(
     selection: &Selection,
-) -> BTreeMap<ObjectKey, Object> {
-    etcd_state(reference, prefix, revision)
-        .into_iter()
-        .filter(|(_, object)| selection.selects(object))
-        .collect()
+    before: Option<&Object>,
+    after: Option<&Object>,
+    revision: ResourceVersion,
+) -> Option<WatchEvent> {
+    match (selection.filter(before), selection.filter(after)) {
+        (None, None) => None,
+        (None, Some(object)) => Some(WatchEvent::Added(object.clone())),
+        (Some(_), Some(object)) => Some(WatchEvent::Modified(object.clone())),
+        (Some(object), None) => Some(WatchEvent::Deleted(object.with_resource_version(revision))),
+    }
 }
 
 enum Phase {
@@ -96,7 +42,6 @@ enum Phase {
 
 /// The oracle for one client watch stream.
 pub struct WatchStreamOracle {
-    prefix: String,
     selection: Selection,
     phase: Phase,
     events_seen: u64,
@@ -104,7 +49,7 @@ pub struct WatchStreamOracle {
 
 impl WatchStreamOracle {
     /// A stream opened with `options`.
-    pub fn new(prefix: &str, options: &WatchOptions) -> WatchStreamOracle {
+    pub fn new(options: &WatchOptions) -> WatchStreamOracle {
         let selection = Selection {
             namespace: options.namespace.clone(),
             label_selector: options.label_selector.clone(),
@@ -119,21 +64,21 @@ impl WatchStreamOracle {
             },
         };
         WatchStreamOracle {
-            prefix: prefix.to_owned(),
             selection,
             phase,
             events_seen: 0,
         }
     }
 
-    /// Checks one event the client received.
+    /// Checks one event the client received; `compact_revision` is etcd's when it arrives.
     pub fn observe(
         &mut self,
-        reference: &GroundTruth,
+        resource: &ResourceHistory,
+        compact_revision: ResourceVersion,
         event: &WatchEvent,
     ) -> Result<(), Violation> {
         let result = match (&mut self.phase, event) {
-            (_, WatchEvent::Error(status)) => self.check_error(reference, status.reason),
+            (_, WatchEvent::Error(status)) => self.check_error(compact_revision, status.reason),
             (Phase::Initial { added }, WatchEvent::Added(object)) => {
                 added.insert(object.key.clone(), object.clone());
                 Ok(())
@@ -143,13 +88,13 @@ impl WatchStreamOracle {
                 WatchEvent::Bookmark {
                     resource_version, ..
                 },
-            ) => self.end_initial(reference, *resource_version),
+            ) => self.end_initial(resource, *resource_version),
             (Phase::Initial { .. }, live) => {
                 let resource_version = live.resource_version().expect("not an error");
-                self.end_initial(reference, resource_version.saturating_sub(1))?;
-                self.check_live(reference, live)
+                self.end_initial(resource, resource_version.saturating_sub(1))?;
+                self.check_live(resource, live)
             }
-            (Phase::Live { .. }, live) => self.check_live(reference, live),
+            (Phase::Live { .. }, live) => self.check_live(resource, live),
         };
         self.events_seen += 1;
         result
@@ -167,18 +112,22 @@ impl WatchStreamOracle {
     /// The first event of the stream's range that etcd has after what the stream delivered.
     pub fn first_undelivered(
         &self,
-        reference: &GroundTruth,
+        resource: &ResourceHistory,
     ) -> Option<(ResourceVersion, WatchEvent)> {
         let after = self.delivered_resource_version()?;
-        next_event(reference, &self.prefix, &self.selection, after)
+        next_event(resource, &self.selection, after)
     }
 
     /// A 410 comes before any event, or (a watch served from etcd that fell behind, F9)
     /// once etcd has compacted the next revision the stream needs.
-    fn check_error(&self, reference: &GroundTruth, reason: StatusReason) -> Result<(), Violation> {
+    fn check_error(
+        &self,
+        compact_revision: ResourceVersion,
+        reason: StatusReason,
+    ) -> Result<(), Violation> {
         let compacted_past = self
             .delivered_resource_version()
-            .is_some_and(|delivered| delivered + 1 < reference.compact_revision());
+            .is_some_and(|delivered| delivered + 1 < compact_revision);
         if reason == StatusReason::Expired && self.events_seen > 0 && !compacted_past {
             return Err(Violation::new(
                 Invariant::ServerWatchIsHistorySuffix,
@@ -191,19 +140,19 @@ impl WatchStreamOracle {
     /// The initial ADDED events must be exactly the state at the snapshot RV.
     fn end_initial(
         &mut self,
-        reference: &GroundTruth,
+        resource: &ResourceHistory,
         snapshot: ResourceVersion,
     ) -> Result<(), Violation> {
         let Phase::Initial { added } = &self.phase else {
             unreachable!("only from the initial phase")
         };
-        if let Some(why) = below_horizon(reference, snapshot) {
+        if let Some(why) = below_horizon(resource, snapshot) {
             return Err(Violation::new(
                 Invariant::ServerWatchIsHistorySuffix,
                 format!("initial events at {why}"),
             ));
         }
-        let expected = state_at(reference, &self.prefix, snapshot, &self.selection);
+        let expected = etcd_state(resource, snapshot, &self.selection);
         if *added != expected {
             let got: Vec<String> = added.values().map(ToString::to_string).collect();
             let want: Vec<String> = expected.values().map(ToString::to_string).collect();
@@ -218,11 +167,15 @@ impl WatchStreamOracle {
         Ok(())
     }
 
-    fn check_live(&mut self, reference: &GroundTruth, event: &WatchEvent) -> Result<(), Violation> {
+    fn check_live(
+        &mut self,
+        resource: &ResourceHistory,
+        event: &WatchEvent,
+    ) -> Result<(), Violation> {
         let Phase::Live { resource_version } = &mut self.phase else {
             unreachable!("live phase")
         };
-        let expected = next_event(reference, &self.prefix, &self.selection, *resource_version);
+        let expected = next_event(resource, &self.selection, *resource_version);
         if let WatchEvent::Bookmark {
             resource_version: bookmark,
             ..
@@ -252,23 +205,20 @@ impl WatchStreamOracle {
 
 /// The first event after `after` that a stream with `selection` must deliver, and its revision.
 fn next_event(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
     selection: &Selection,
     after: ResourceVersion,
 ) -> Option<(ResourceVersion, WatchEvent)> {
-    let range = KeyRange::prefix(prefix);
-    reference
-        .events_since(&range, after + 1)
-        .find_map(|(revision, event)| {
-            let before = event.prev_kv.as_ref().and_then(|kv| decode(prefix, kv));
-            let after = match event.event_type {
-                EventType::Put => Some(decode(prefix, &event.kv)?),
-                EventType::Delete => None,
-            };
-            selection
-                .expected_event(before, after, revision)
-                .map(|expected| (revision, expected))
+    resource
+        .changes_since(after + 1)
+        .find_map(|(revision, change)| {
+            expected_event(
+                selection,
+                change.before.as_ref(),
+                change.after.as_ref(),
+                revision,
+            )
+            .map(|expected| (revision, expected))
         })
 }
 
@@ -312,8 +262,7 @@ impl Freshness {
 /// Checks a list page: its items are the state at its RV (after the continue key, at most
 /// `limit` of them), and its RV is as fresh as demanded.
 pub fn check_list(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
     options: &ListOptions,
     freshness: Freshness,
     response: &ListResponse,
@@ -340,17 +289,25 @@ pub fn check_list(
     let after = options
         .continue_token
         .as_ref()
-        .map(|token| token.last_key.as_str());
-    if let Some(why) = below_horizon(reference, response.resource_version) {
+        .map(|token| ObjectKey::new(&token.last_key));
+    if let Some(why) = below_horizon(resource, response.resource_version) {
         return Err(Violation::new(
             Invariant::ServerListIsStateAtRv,
             format!("list at {why}"),
         ));
     }
-    let state = state_at(reference, prefix, response.resource_version, &selection);
-    let mut expected: Vec<&Object> = state
-        .values()
-        .filter(|object| after.is_none_or(|key| object.key.as_str() > key))
+    if response.resource_version > resource.revision() {
+        return Err(Violation::new(
+            Invariant::ServerListIsStateAtRv,
+            format!(
+                "list at {}, after etcd's revision {}",
+                response.resource_version,
+                resource.revision()
+            ),
+        ));
+    }
+    let mut expected: Vec<&Object> = resource
+        .selected_at(response.resource_version, &selection, after.as_ref())
         .collect();
     if response.continue_token.is_some() {
         expected.truncate(response.items.len());

@@ -343,6 +343,14 @@ invariant_catalog! {
         holds_when: "always",
         source: "reflector.go relistResourceVersion; k/k#91073, cg@a3f022a93; SPEC §8 B14, B15, §9.3 item 8",
     },
+    WorkloadCanSettle {
+        name: "workload_can_settle",
+        kind: Liveness,
+        checked: EveryRun,
+        promise: "the scenario's own workload lets the run settle: a resync round is shorter than the resync period, and the handlers and the informer keep up with the writes well enough to drain within settle_ms_max",
+        holds_when: "scenarios whose handlers and processing are faster than their writes and resyncs; reported instead of run_settles when a run is not settled and its workload explains why (src/check/settle.rs)",
+        source: "shared_informer.go processorListener.pendingNotifications (unbounded), sharedIndexInformer resync; SPEC §9.3 item 8",
+    },
 }
 
 impl Invariant {

@@ -11,13 +11,13 @@
 use super::catalog::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::truth::GroundTruth;
+use super::resource::{ResourceHistory, Selection};
 use crate::client::{
     Delta, DeltaObject, HandlerSynced, Indexer, Notification, PopWait, SharedIndexInformer, Stopped,
 };
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
-use super::state::{IncrementalCompare, by_key, decode, describe_difference, first_difference};
+use super::state::{IncrementalCompare, by_key, describe_difference, first_difference};
 use super::violation::Violation;
 
 /// P3 (SPEC §9.1): at delivery, the indexer already reflects the notified state or a later
@@ -251,13 +251,13 @@ impl ReflectorView {
     /// [`IncrementalCompare`]).
     pub fn check_safe_point(
         &mut self,
-        reference: &GroundTruth,
-        prefix: &str,
+        resource: &ResourceHistory,
+        selection: &Selection,
         last_sync: ResourceVersion,
     ) -> Result<(), Violation> {
         let difference =
             self.safe_point
-                .first_difference(reference, prefix, last_sync, &self.objects);
+                .first_difference(resource, selection, last_sync, &self.objects);
         match difference {
             None => Ok(()),
             Some(difference) => Err(Violation::new(
@@ -290,19 +290,17 @@ impl RvHistory {
     /// invariant; the cross-restart one is the B1 hazard, reported under its own name.
     pub fn observe(
         &mut self,
-        reference: &GroundTruth,
-        prefix: &str,
+        resource: &ResourceHistory,
         object: &Object,
     ) -> Result<(), Violation> {
         // Below the history the ground truth still holds, only a state still live at its
         // horizon can be confirmed; an older one (a client far behind) is not judged.
-        let horizon = reference.oldest_readable();
-        let revision = object.resource_version.clamp(horizon, reference.revision());
-        let stored = reference.get_at(&format!("{prefix}{}", object.key), revision.max(1));
+        let horizon = resource.oldest_readable();
+        let revision = object.resource_version.clamp(horizon, resource.revision());
+        let stored = resource.get_at(&object.key, revision.max(1));
         let judged = object.resource_version >= horizon
-            || stored.is_some_and(|kv| kv.mod_revision == object.resource_version);
-        let truth = stored.and_then(|kv| decode(prefix, kv));
-        if judged && truth.as_ref() != Some(object) {
+            || stored.is_some_and(|stored| stored.resource_version == object.resource_version);
+        if judged && stored != Some(object) {
             return Err(Violation::new(
                 Invariant::IndexerObjectsExistedInEtcd,
                 format!("{object} (value {}) was never in etcd", object.value),
@@ -337,7 +335,7 @@ impl RvHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::state::etcd_state;
+    use crate::check::truth::GroundTruth;
     use crate::etcd::{Op, TxnRequest};
 
     const PREFIX: &str = "/registry/pods/";
@@ -357,8 +355,16 @@ mod tests {
             .unwrap();
     }
 
+    fn resource(reference: &GroundTruth) -> ResourceHistory {
+        ResourceHistory::from_truth(PREFIX, reference)
+    }
+
     fn object(reference: &GroundTruth, name: &str, revision: ResourceVersion) -> Object {
-        etcd_state(reference, PREFIX, revision)[&ObjectKey::new(name)].clone()
+        let resource = resource(reference);
+        resource
+            .get_at(&ObjectKey::new(name), revision)
+            .expect("exists")
+            .clone()
     }
 
     #[test]
@@ -369,11 +375,15 @@ mod tests {
         let mut view = ReflectorView::default();
         view.put(&object(&reference, "ns/b", 3));
         assert!(
-            view.check_safe_point(&reference, PREFIX, 3).is_err(),
+            view.check_safe_point(&resource(&reference), &Selection::ALL, 3)
+                .is_err(),
             "ns/a@2 was skipped"
         );
         view.put(&object(&reference, "ns/a", 2));
-        assert!(view.check_safe_point(&reference, PREFIX, 3).is_ok());
+        assert!(
+            view.check_safe_point(&resource(&reference), &Selection::ALL, 3)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -383,10 +393,10 @@ mod tests {
         write(&mut reference, "ns/a", 2);
         let (old, new) = (object(&reference, "ns/a", 2), object(&reference, "ns/a", 3));
         let mut history = RvHistory::default();
-        history.observe(&reference, PREFIX, &new).unwrap();
+        history.observe(&resource(&reference), &new).unwrap();
         assert_eq!(
             history
-                .observe(&reference, PREFIX, &old)
+                .observe(&resource(&reference), &old)
                 .unwrap_err()
                 .invariant,
             Invariant::IndexerRvNeverDecreases
@@ -394,7 +404,7 @@ mod tests {
         history.restart();
         assert_eq!(
             history
-                .observe(&reference, PREFIX, &old)
+                .observe(&resource(&reference), &old)
                 .unwrap_err()
                 .invariant,
             Invariant::NoTimeTravelAcrossRestarts
@@ -408,7 +418,7 @@ mod tests {
         let mut forged = object(&reference, "ns/a", 2);
         forged.value = 99;
         let error = RvHistory::default()
-            .observe(&reference, PREFIX, &forged)
+            .observe(&resource(&reference), &forged)
             .unwrap_err();
         assert_eq!(error.invariant, Invariant::IndexerObjectsExistedInEtcd);
     }

@@ -11,10 +11,10 @@
 use super::catalog::Invariant;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::resource::{ResourceHistory, Selection};
 use super::truth::GroundTruth;
 use crate::api::{RequestId, ServerMessage, StatusReason, WatchEvent};
 use crate::client::{Delta, DeltaObject, Notification};
-use crate::etcd::{EventType, KeyRange};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
 use super::state::{by_key, etcd_state, first_difference};
@@ -22,15 +22,13 @@ use super::violation::Violation;
 
 /// The revision at which etcd deleted `key` after `after`, if it did.
 fn deletion_after(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
     key: &ObjectKey,
     after: ResourceVersion,
 ) -> Option<ResourceVersion> {
-    let range = KeyRange::single(&format!("{prefix}{key}"));
-    reference
-        .events_since(&range, after + 1)
-        .find(|(_, event)| event.event_type == EventType::Delete)
+    resource
+        .changes_of(key, after + 1)
+        .find(|(_, change)| change.after.is_none())
         .map(|(revision, _)| revision)
 }
 
@@ -42,15 +40,14 @@ fn deletion_after(
 /// delta_fifo.go `Replace` (tombstones for keys missing from a relist); shared_informer.go
 /// `ResourceEventHandler` doc; typed `DeletedObject[T].OptionalObj` doc in controller.go.
 pub fn check_delete_has_final_state(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
     notification: &Notification,
 ) -> Result<(), Violation> {
     match notification {
         Notification::Delete(DeltaObject::Tombstone(tombstone)) => {
             let known = tombstone.obj.as_ref();
             let known_rv = known.map_or(0, |obj| obj.resource_version);
-            let deleted_at = deletion_after(reference, prefix, &tombstone.key, known_rv)
+            let deleted_at = deletion_after(resource, &tombstone.key, known_rv)
                 .map_or("never".to_owned(), |revision| format!("at RV {revision}"));
             Err(Violation::new(
                 Invariant::EveryDeleteIsOnDeleteWithFinalState,
@@ -81,8 +78,8 @@ pub fn check_delete_has_final_state(
 ///
 /// `deltas` are the ones just processed; `indexer` is the indexer after processing them.
 pub fn check_resync_repairs(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
+    selection: &Selection,
     deltas: &[Delta],
     indexer: &BTreeMap<ObjectKey, Object>,
 ) -> Result<(), Violation> {
@@ -94,7 +91,7 @@ pub fn check_resync_repairs(
     if !whole_store && synced_key.is_none() {
         return Ok(());
     }
-    let truth = etcd_state(reference, prefix, reference.revision());
+    let truth = etcd_state(resource, resource.revision(), selection);
     let (got, want) = match synced_key.filter(|_| !whole_store) {
         Some(key) => {
             let only = |map: &BTreeMap<ObjectKey, Object>| by_key(map.get(key));
@@ -108,7 +105,7 @@ pub fn check_resync_repairs(
             Invariant::ResyncRepairsDivergence,
             format!(
                 "after a resync at etcd RV {}: {difference}",
-                reference.revision()
+                resource.revision()
             ),
         )),
     }
@@ -122,18 +119,18 @@ pub fn check_resync_repairs(
 ///
 /// Called the first time the informer reports synced, with its indexer at that moment.
 pub fn check_synced_up_to_date(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
+    selection: &Selection,
     indexer: &BTreeMap<ObjectKey, Object>,
 ) -> Result<(), Violation> {
-    let truth = etcd_state(reference, prefix, reference.revision());
+    let truth = etcd_state(resource, resource.revision(), selection);
     match first_difference(indexer, &truth) {
         None => Ok(()),
         Some(difference) => Err(Violation::new(
             Invariant::SyncedMeansCacheUpToDate,
             format!(
                 "first synced while etcd is at RV {}: {difference}",
-                reference.revision()
+                resource.revision()
             ),
         )),
     }
@@ -145,29 +142,30 @@ pub fn check_synced_up_to_date(
 /// other keys may remove them, and the first event of a key the indexer holds ends every
 /// chance, since that key's RV would then be above `newest`.
 fn reaches_indexer_state(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
+    selection: &Selection,
     indexer: &BTreeMap<ObjectKey, Object>,
     newest: ResourceVersion,
-    mut extra: BTreeSet<String>,
+    mut extra: BTreeSet<ObjectKey>,
 ) -> bool {
-    let range = KeyRange::prefix(prefix);
-    let mut events = reference.events_since(&range, newest + 1);
+    let mut changes = resource.changes_since(newest + 1);
     loop {
         if extra.is_empty() {
             return true;
         }
-        let Some((_, event)) = events.next() else {
+        let Some((_, change)) = changes.next() else {
             return false;
         };
-        let key = &event.kv.key;
-        if indexer.contains_key(&ObjectKey::new(&key[prefix.len()..])) {
+        // The indexer agrees at `newest` on every key it holds: a later change of one of them
+        // puts its RV above `newest`.
+        if indexer.contains_key(&change.key) {
             return false;
         }
-        match event.event_type {
-            EventType::Put => extra.insert(key.clone()),
-            EventType::Delete => extra.remove(key),
-        };
+        if selection.filter(change.after.as_ref()).is_some() {
+            extra.insert(change.key.clone());
+        } else {
+            extra.remove(&change.key);
+        }
     }
 }
 
@@ -177,11 +175,11 @@ fn reaches_indexer_state(
 /// earlier event of another, and a relist is applied key by key (SPEC §8 B23). Upstream:
 /// delta_fifo.go doc (per-key compression, k/k#27984, PR #77636). Plain RealFIFO keeps the
 /// event order (PR #129568) but still applies a relist key by key; atomic RealFIFO (PR
-/// #136008, KEP-5647) applies a relist as one `ReplacedAll`, and with it this holds. Assumes
-/// a client without a selector (the world's clients have none).
+/// #136008, KEP-5647) applies a relist as one `ReplacedAll`, and with it this holds. The
+/// state compared is what the client's `selection` selects.
 pub fn check_lister_is_snapshot(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
+    selection: &Selection,
     indexer: &BTreeMap<ObjectKey, Object>,
 ) -> Result<(), Violation> {
     let newest = indexer
@@ -189,7 +187,7 @@ pub fn check_lister_is_snapshot(
         .map(|object| object.resource_version)
         .max()
         .unwrap_or(0);
-    let at_newest = etcd_state(reference, prefix, newest.max(1));
+    let at_newest = etcd_state(resource, newest.max(1), selection);
     let disagreement = indexer
         .iter()
         .find(|(key, object)| at_newest.get(key) != Some(object))
@@ -197,9 +195,10 @@ pub fn check_lister_is_snapshot(
     let extra = at_newest
         .keys()
         .filter(|key| !indexer.contains_key(key))
-        .map(|key| format!("{prefix}{key}"))
+        .cloned()
         .collect();
-    if disagreement.is_none() && reaches_indexer_state(reference, prefix, indexer, newest, extra) {
+    if disagreement.is_none() && reaches_indexer_state(resource, selection, indexer, newest, extra)
+    {
         return Ok(());
     }
     let difference = first_difference(indexer, &at_newest).unwrap_or_default();
@@ -279,7 +278,7 @@ pub fn expired_watch(message: &ServerMessage) -> Option<RequestId> {
 mod tests {
     use super::*;
     use crate::client::DeletedFinalStateUnknown;
-    use crate::etcd::{Op, TxnRequest};
+    use crate::etcd::{KeyRange, Op, TxnRequest};
 
     const PREFIX: &str = "/registry/pods/";
 
@@ -310,7 +309,11 @@ mod tests {
     }
 
     fn state(reference: &GroundTruth, revision: ResourceVersion) -> BTreeMap<ObjectKey, Object> {
-        etcd_state(reference, PREFIX, revision)
+        etcd_state(&resource(reference), revision, &Selection::ALL)
+    }
+
+    fn resource(reference: &GroundTruth) -> ResourceHistory {
+        ResourceHistory::from_truth(PREFIX, reference)
     }
 
     /// a@2, b@3, b deleted @4, a@5.
@@ -328,14 +331,17 @@ mod tests {
         let reference = history();
         for revision in 1..=5 {
             let indexer = state(&reference, revision);
-            assert!(check_lister_is_snapshot(&reference, PREFIX, &indexer).is_ok());
+            assert!(
+                check_lister_is_snapshot(&resource(&reference), &Selection::ALL, &indexer).is_ok()
+            );
         }
         let mut reordered = state(&reference, 3);
         reordered.insert(
             ObjectKey::new("ns/a"),
             state(&reference, 5)[&ObjectKey::new("ns/a")].clone(),
         );
-        let error = check_lister_is_snapshot(&reference, PREFIX, &reordered).unwrap_err();
+        let error = check_lister_is_snapshot(&resource(&reference), &Selection::ALL, &reordered)
+            .unwrap_err();
         assert_eq!(error.invariant, Invariant::ListerIsASnapshotAtOneRv);
     }
 
@@ -349,7 +355,7 @@ mod tests {
         delete(&mut reference, "ns/a");
         let indexer = state(&reference, 6);
         assert_eq!(indexer.len(), 1, "only b@3 is left");
-        assert!(check_lister_is_snapshot(&reference, PREFIX, &indexer).is_ok());
+        assert!(check_lister_is_snapshot(&resource(&reference), &Selection::ALL, &indexer).is_ok());
     }
 
     #[test]
@@ -360,7 +366,7 @@ mod tests {
             key: b.key.clone(),
             obj: Some(b.clone()),
         }));
-        let error = check_delete_has_final_state(&reference, PREFIX, &tombstone).unwrap_err();
+        let error = check_delete_has_final_state(&resource(&reference), &tombstone).unwrap_err();
         assert!(
             error
                 .message
@@ -368,7 +374,7 @@ mod tests {
             "{error}"
         );
         let final_state = Notification::Delete(DeltaObject::Object(b.with_resource_version(4)));
-        assert!(check_delete_has_final_state(&reference, PREFIX, &final_state).is_ok());
+        assert!(check_delete_has_final_state(&resource(&reference), &final_state).is_ok());
         let recreated = Object {
             uid: 9,
             ..b.clone()
@@ -377,7 +383,7 @@ mod tests {
             old: b,
             new: recreated,
         };
-        assert!(check_delete_has_final_state(&reference, PREFIX, &update).is_err());
+        assert!(check_delete_has_final_state(&resource(&reference), &update).is_err());
     }
 
     #[test]
@@ -388,9 +394,33 @@ mod tests {
         let sync = |indexer: &BTreeMap<ObjectKey, Object>| {
             [Delta::Sync(indexer[&ObjectKey::new("ns/a")].clone())]
         };
-        assert!(check_resync_repairs(&reference, PREFIX, &sync(&stale), &stale).is_err());
-        assert!(check_resync_repairs(&reference, PREFIX, &sync(&fresh), &fresh).is_ok());
-        assert!(check_resync_repairs(&reference, PREFIX, &[Delta::SyncAll], &stale).is_err());
+        assert!(
+            check_resync_repairs(
+                &resource(&reference),
+                &Selection::ALL,
+                &sync(&stale),
+                &stale
+            )
+            .is_err()
+        );
+        assert!(
+            check_resync_repairs(
+                &resource(&reference),
+                &Selection::ALL,
+                &sync(&fresh),
+                &fresh
+            )
+            .is_ok()
+        );
+        assert!(
+            check_resync_repairs(
+                &resource(&reference),
+                &Selection::ALL,
+                &[Delta::SyncAll],
+                &stale
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -7,10 +7,15 @@ pub mod api_oracle;
 pub mod catalog;
 pub mod checker;
 pub mod client;
+mod client_checks;
 pub mod etcd_watch;
 pub mod hazards;
+mod policy;
+pub mod resource;
+pub mod settle;
 pub mod state;
 pub mod truth;
+mod versions;
 mod violation;
 
 pub use catalog::{Checked, Invariant, Kind};

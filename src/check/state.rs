@@ -1,26 +1,18 @@
-//! States of the simulated resource as the checks compare them: etcd's, decoded from the
-//! ground truth with the checks' own decoding (not the apiserver's storage layer), and a
-//! client's, keyed by object key.
+//! States of the simulated resource as the checks compare them: etcd's, read from the
+//! [`ResourceHistory`] and selected as a client's requests select, and a client's, keyed by
+//! object key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::truth::GroundTruth;
-use crate::etcd::{KeyRange, KeyValue};
+use super::resource::{ResourceHistory, Selection};
 use crate::object::{Object, ObjectKey, ResourceVersion};
-
-/// The object an etcd key-value under `prefix` holds, or `None` for a key outside the prefix
-/// or a value that does not decode (which no check compares).
-pub fn decode(prefix: &str, kv: &KeyValue) -> Option<Object> {
-    let key = kv.key.strip_prefix(prefix)?;
-    Object::decode(key, kv.mod_revision, kv.create_revision, &kv.value).ok()
-}
 
 /// Why history at `revision` cannot be read, if it cannot: it is older than what the ground
 /// truth still holds. The truth keeps every revision a correct apiserver may still serve and
 /// every position a client or a stream holds (the checker's low water), so a client, stream or
 /// answer at such a revision went back past all of them.
-pub fn below_horizon(truth: &GroundTruth, revision: ResourceVersion) -> Option<String> {
-    let horizon = truth.oldest_readable();
+pub fn below_horizon(resource: &ResourceHistory, revision: ResourceVersion) -> Option<String> {
+    let horizon = resource.oldest_readable();
     (revision < horizon).then(|| {
         format!(
             "RV {revision} is older than every state an apiserver may still serve and every \
@@ -29,19 +21,15 @@ pub fn below_horizon(truth: &GroundTruth, revision: ResourceVersion) -> Option<S
     })
 }
 
-/// etcd's state of the resource at `revision`, decoded.
+/// etcd's state of the resource at `revision` (at most the newest), as `selection` selects it.
 pub fn etcd_state(
-    reference: &GroundTruth,
-    prefix: &str,
+    resource: &ResourceHistory,
     revision: ResourceVersion,
+    selection: &Selection,
 ) -> BTreeMap<ObjectKey, Object> {
-    reference
-        .state_at(
-            &KeyRange::prefix(prefix),
-            revision.min(reference.revision()),
-        )
-        .filter_map(|kv| decode(prefix, kv))
-        .map(|object| (object.key.clone(), object))
+    resource
+        .selected_at(revision.min(resource.revision()), selection, None)
+        .map(|object| (object.key.clone(), object.clone()))
         .collect()
 }
 
@@ -50,10 +38,7 @@ pub fn first_difference(
     got: &BTreeMap<ObjectKey, Object>,
     want: &BTreeMap<ObjectKey, Object>,
 ) -> Option<String> {
-    let keys = got
-        .keys()
-        .chain(want.keys())
-        .collect::<std::collections::BTreeSet<_>>();
+    let keys = got.keys().chain(want.keys()).collect::<BTreeSet<_>>();
     keys.into_iter()
         .find_map(|key| describe_difference(key, got.get(key), want.get(key)))
 }
@@ -126,10 +111,11 @@ impl KeySpace for crate::client::Indexer {
     }
 }
 
-/// Compares a client-side key space with etcd's state at a moving revision without walking
-/// it whole each time: after a full comparison at revision A, one at B looks only at the keys
-/// the client changed since (as [`IncrementalCompare::touch`] was told) and the keys etcd
-/// changed between A and B. Below [`FULL_COMPARE_SIZE`] objects it always walks the whole.
+/// Compares a client-side key space with etcd's (selected) state at a moving revision without
+/// walking it whole each time: after a full comparison at revision A, one at B looks only at
+/// the keys the client changed since (as [`IncrementalCompare::touch`] was told) and the keys
+/// etcd changed between A and B. Below [`FULL_COMPARE_SIZE`] objects it always walks the
+/// whole.
 #[derive(Clone, Debug, Default)]
 pub struct IncrementalCompare {
     /// The revision of the last comparison, while the touched keys are all that changed.
@@ -156,36 +142,36 @@ impl IncrementalCompare {
         self.at
     }
 
-    /// The first key where `client` differs from etcd's state at `revision`, described.
+    /// The first key where `client` differs from etcd's state at `revision` as `selection`
+    /// selects it, described.
     pub fn first_difference(
         &mut self,
-        truth: &GroundTruth,
-        prefix: &str,
+        resource: &ResourceHistory,
+        selection: &Selection,
         revision: ResourceVersion,
         client: &impl KeySpace,
     ) -> Option<String> {
-        let revision = revision.min(truth.revision());
-        if let Some(why) = below_horizon(truth, revision) {
+        let revision = revision.min(resource.revision());
+        if let Some(why) = below_horizon(resource, revision) {
             return Some(why);
         }
-        let small =
-            client.size() <= FULL_COMPARE_SIZE && truth.retained().keys <= FULL_COMPARE_SIZE;
+        let small = client.size() <= FULL_COMPARE_SIZE && resource.keys_held() <= FULL_COMPARE_SIZE;
         let difference = match self.at {
-            Some(at) if !small && at >= truth.oldest_readable() => {
-                let range = KeyRange::prefix(prefix);
-                let changed: Vec<ObjectKey> = truth
-                    .changed_keys_between(&range, at, revision)
-                    .map(|key| ObjectKey::new(&key[prefix.len()..]))
-                    .collect();
-                let keys: BTreeSet<&ObjectKey> = self.touched.iter().chain(&changed).collect();
+            Some(at) if !small && at >= resource.oldest_readable() => {
+                let (early, late) = (at.min(revision), at.max(revision));
+                let changed = resource
+                    .changes_between(early, late)
+                    .map(|(_, change)| &change.key);
+                let keys: BTreeSet<&ObjectKey> = self.touched.iter().chain(changed).collect();
                 keys.into_iter().find_map(|key| {
-                    let etcd = truth
-                        .get_at(&format!("{prefix}{key}"), revision.max(1))
-                        .and_then(|kv| decode(prefix, kv));
-                    describe_difference(key, client.object(key), etcd.as_ref())
+                    let etcd = selection.filter(resource.get_at(key, revision.max(1)));
+                    describe_difference(key, client.object(key), etcd)
                 })
             }
-            _ => first_difference(&client.objects(), &etcd_state(truth, prefix, revision)),
+            _ => first_difference(
+                &client.objects(),
+                &etcd_state(resource, revision, selection),
+            ),
         };
         self.at = Some(revision);
         self.touched.clear();

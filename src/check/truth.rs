@@ -10,79 +10,10 @@ use crate::etcd::{
     Revision, TxnRequest, TxnResponse,
 };
 
+use super::versions::{History, Version};
+
 #[cfg(test)]
 mod tests;
-
-/// What one key became at one revision.
-#[derive(Clone, Debug)]
-struct Version {
-    /// The revision of the write.
-    revision: Revision,
-    /// Where the write's event sits among the events of `revision`.
-    slot: usize,
-    /// The key's state from `revision` on; `None`: deleted.
-    kv: Option<KeyValue>,
-}
-
-/// One key's versions, oldest first: `older`, then `latest`, its current state. The common
-/// key, one version held, needs no room beyond its map entry.
-#[derive(Clone, Debug)]
-struct History {
-    older: Vec<Version>,
-    latest: Version,
-}
-
-impl History {
-    /// The key's state as of `revision`: its last version at or before it.
-    fn state_at(&self, revision: Revision) -> Option<&KeyValue> {
-        let live = if self.latest.revision <= revision {
-            Some(&self.latest)
-        } else {
-            let after = self
-                .older
-                .partition_point(|version| version.revision <= revision);
-            after.checked_sub(1).map(|live| &self.older[live])
-        };
-        live.and_then(|version| version.kv.as_ref())
-    }
-
-    /// The versions written at `from` or later.
-    fn since(&self, from: Revision) -> impl Iterator<Item = &Version> {
-        let first = self
-            .older
-            .partition_point(|version| version.revision < from);
-        let latest = (self.latest.revision >= from).then_some(&self.latest);
-        self.older[first..].iter().chain(latest)
-    }
-
-    fn push(&mut self, version: Version) {
-        assert!(
-            self.latest.revision < version.revision,
-            "ground truth: a key written twice at revision {} (DuplicateKey should refuse it)",
-            version.revision
-        );
-        let previous = std::mem::replace(&mut self.latest, version);
-        self.older.push(previous);
-    }
-
-    /// Drops the versions superseded at or before `revision`; answers how many went.
-    fn forget_before(&mut self, revision: Revision) -> usize {
-        let superseded = if self.latest.revision <= revision {
-            self.older.len()
-        } else {
-            let after = self
-                .older
-                .partition_point(|version| version.revision <= revision);
-            after.saturating_sub(1)
-        };
-        self.older.drain(..superseded);
-        if self.older.capacity() > 4 * self.older.len() {
-            // A key that was busy once must not keep its peak's room.
-            self.older.shrink_to(2 * self.older.len());
-        }
-        superseded
-    }
-}
 
 /// How much history a [`GroundTruth`] holds, counted as it changes (reading it is O(1)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,8 +53,7 @@ pub struct Retained {
 /// forgetting); [`get_at`](Self::get_at) O(log n + log v);
 /// [`events_at`](Self::events_at) O(1); [`events_since`](Self::events_since) O(log n + log v + k)
 /// for one key and O(revisions since) for a wider range; [`state_at`](Self::state_at)
-/// O(log n + keys held in range × log v); [`changed_keys_between`](Self::changed_keys_between)
-/// O(events between × log n).
+/// O(log n + keys held in range × log v).
 ///
 /// # Forgetting
 ///
@@ -160,7 +90,7 @@ pub struct Retained {
 #[derive(Clone, Debug)]
 pub struct GroundTruth {
     /// Per key, its versions oldest first; the last is its current state.
-    histories: BTreeMap<String, History>,
+    histories: BTreeMap<String, History<KeyValue>>,
     /// The events of each revision `oldest_readable..=revision()`, in order.
     log: VecDeque<Vec<Event>>,
     /// The revision of `log[0]`.
@@ -432,35 +362,6 @@ impl GroundTruth {
         self.visible_in(range, revision)
     }
 
-    /// The keys of `range` whose state differs between revisions `a` and `b` (in either
-    /// order), in key order: the keys written in between, less those absent at both ends.
-    /// O(events between × log n).
-    ///
-    /// # Panics
-    ///
-    /// Unless both revisions are in `oldest_readable()..=revision()`.
-    pub fn changed_keys_between<'a>(
-        &'a self,
-        range: &KeyRange,
-        a: Revision,
-        b: Revision,
-    ) -> impl Iterator<Item = &'a str> + use<'a> {
-        self.expect_held(a);
-        self.expect_held(b);
-        let (early, late) = (a.min(b), a.max(b));
-        let written: BTreeSet<&str> = (early + 1..=late)
-            .flat_map(|revision| &self.log[(revision - self.oldest_readable) as usize])
-            .map(|event| event.kv.key.as_str())
-            .filter(|key| range.contains(key))
-            .collect();
-        written.into_iter().filter(move |key| {
-            // Versions after `oldest_readable` are never forgotten, so the key is held.
-            let history = &self.histories[*key];
-            let state = |revision| history.state_at(revision).map(|kv| kv.mod_revision);
-            state(early) != state(late)
-        })
-    }
-
     /// Forgets what no read at `revision` or later can need: each key's versions superseded
     /// at or before `revision` (its version live at `revision` stays), keys deleted before
     /// `revision`, and the events of revisions below it. Afterwards
@@ -523,9 +424,7 @@ impl GroundTruth {
 
     /// The current state of `key`, including writes of a transaction in progress.
     fn latest(&self, key: &str) -> Option<&KeyValue> {
-        self.histories
-            .get(key)
-            .and_then(|history| history.latest.kv.as_ref())
+        self.histories.get(key).and_then(History::latest)
     }
 
     /// The keys of `range` live as of `revision`, in key order.
@@ -569,16 +468,13 @@ impl GroundTruth {
         let version = Version {
             revision: event.kv.mod_revision,
             slot: events.len(),
-            kv: (event.event_type == EventType::Put).then(|| event.kv.clone()),
+            state: (event.event_type == EventType::Put).then(|| event.kv.clone()),
         };
         match self.histories.get_mut(&event.kv.key) {
             Some(history) => history.push(version),
             None => {
-                let history = History {
-                    older: Vec::new(),
-                    latest: version,
-                };
-                self.histories.insert(event.kv.key.clone(), history);
+                self.histories
+                    .insert(event.kv.key.clone(), History::new(version));
             }
         }
         self.versions += 1;
@@ -588,13 +484,16 @@ impl GroundTruth {
 
 /// Drops `key`'s versions superseded at or before `revision`, and the key itself if all that
 /// is left is a deletion before `revision`. Answers how many versions went.
-fn trim(histories: &mut BTreeMap<String, History>, key: &str, revision: Revision) -> usize {
+fn trim(
+    histories: &mut BTreeMap<String, History<KeyValue>>,
+    key: &str,
+    revision: Revision,
+) -> usize {
     let Some(history) = histories.get_mut(key) else {
         return 0; // Dropped already, by an earlier event of the same pass.
     };
     let superseded = history.forget_before(revision);
-    if history.older.is_empty() && history.latest.kv.is_none() && history.latest.revision < revision
-    {
+    if history.is_deleted_before(revision) {
         histories.remove(key);
         return superseded + 1;
     }

@@ -354,10 +354,12 @@ mod tests {
                 .prop_map(|(key, resource_version, app, tier)| {
                     let mut obj = Object::bare(KEYS[key], resource_version);
                     if let Some(app) = app {
-                        obj.labels.insert("app".to_owned(), format!("a{app}"));
+                        std::sync::Arc::make_mut(&mut obj.labels)
+                            .insert("app".to_owned(), format!("a{app}"));
                     }
                     if tier {
-                        obj.labels.insert("tier".to_owned(), "t".to_owned());
+                        std::sync::Arc::make_mut(&mut obj.labels)
+                            .insert("tier".to_owned(), "t".to_owned());
                     }
                     obj
                 })

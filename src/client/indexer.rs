@@ -48,7 +48,7 @@ pub fn app_label_index_func(obj: &Object) -> Vec<String> {
 pub fn label_pairs_index_func(obj: &Object) -> Vec<String> {
     obj.labels
         .iter()
-        .map(|(name, value)| format!("{name}={value}"))
+        .map(|(name, value)| [name.as_str(), "=", value.as_str()].concat())
         .collect()
 }
 
@@ -420,7 +420,10 @@ fn update_indices(
     key: &ObjectKey,
 ) {
     for (name, index_func) in indexers {
-        let index = indices.entry(name.clone()).or_default();
+        let index = match indices.get_mut(name) {
+            Some(index) => index,
+            None => indices.entry(name.clone()).or_default(),
+        };
         update_single_index(bugs, *index_func, index, old, new, key);
     }
 }
@@ -468,7 +471,8 @@ mod tests {
     fn labelled(key: &str, resource_version: ResourceVersion, labels: &[(&str, &str)]) -> Object {
         let mut obj = Object::bare(key, resource_version);
         for (name, value) in labels {
-            obj.labels.insert((*name).to_owned(), (*value).to_owned());
+            std::sync::Arc::make_mut(&mut obj.labels)
+                .insert((*name).to_owned(), (*value).to_owned());
         }
         obj
     }

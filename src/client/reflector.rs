@@ -47,7 +47,8 @@ use super::backoff::Backoff;
 use super::pager::{DEFAULT_PAGE_SIZE, ListPager, ListedItems, PagerStep};
 use crate::api::{
     ClientMessage, FieldSelector, LabelSelector, ListOptions, ListResponse, Objects, RequestError,
-    RequestId, ResourceVersionMatch, ResourceVersionParam, ServerMessage, WatchEvent, WatchOptions,
+    RequestId, ResourceVersionMatch, ResourceVersionParam, ServerMessage, StatusReason, WatchEvent,
+    WatchOptions,
 };
 use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
@@ -230,6 +231,8 @@ pub enum ReflectorPhase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Resume {
     ListAndWatch,
+    /// The list again, after a 429's `Retry-After`.
+    List,
     Watch,
     WatchList,
 }
@@ -339,6 +342,32 @@ pub struct Reflector {
     list_and_watch_count: u64,
     list_count: u64,
     watch_count: u64,
+    /// How many times in a row the REST layer retried a 429 after its `Retry-After`.
+    rest_retries: u32,
+}
+
+/// client-go rest `Request.maxRetries`: how many times a request is retried after a 429 with
+/// `Retry-After` before its caller sees the error.
+const REST_MAX_RETRIES: u32 = 10;
+
+/// The `Retry-After` of an answer the REST layer retries: a 429 that carries one (client-go
+/// rest `checkWait`).
+fn retry_after(message: &ServerMessage) -> Option<SimDuration> {
+    let status = match message {
+        ServerMessage::List {
+            result: Err(RequestError::Status(status)),
+            ..
+        }
+        | ServerMessage::WatchRejected {
+            error: RequestError::Status(status),
+            ..
+        } => status,
+        _ => return None,
+    };
+    let seconds = status
+        .retry_after_seconds
+        .filter(|_| status.reason == StatusReason::TooManyRequests)?;
+    Some(SimDuration::from_secs(seconds))
 }
 
 impl Reflector {
@@ -376,6 +405,7 @@ impl Reflector {
             list_and_watch_count: 0,
             list_count: 0,
             watch_count: 0,
+            rest_retries: 0,
         }
     }
 
@@ -401,6 +431,12 @@ impl Reflector {
         if self.request_in_flight() != Some(id) {
             return;
         }
+        if let Some(delay) = retry_after(&message)
+            && self.rest_retries < REST_MAX_RETRIES
+        {
+            return self.retry_after(now, delay);
+        }
+        self.rest_retries = 0;
         match (std::mem::replace(&mut self.state, State::Idle), message) {
             (State::Listing(listing), ServerMessage::List { result, .. }) => {
                 self.handle_list_page(now, listing, result.map_err(ReflectorError::Request));
@@ -413,6 +449,23 @@ impl Reflector {
             }
             (_, message) => panic!("{message:?} does not answer request {id}"),
         }
+    }
+
+    /// Mirrors client-go rest `Request.request`'s retry: a 429 with `Retry-After` is sent
+    /// again after that long, unseen by the reflector, up to [`REST_MAX_RETRIES`] times (a
+    /// later page of a list starts the list again).
+    fn retry_after(&mut self, now: SimTime, delay: SimDuration) {
+        self.rest_retries += 1;
+        let resume = match self.state {
+            State::Listing(_) => Resume::List,
+            State::Watching(_) => Resume::Watch,
+            State::WatchListing(_) => Resume::WatchList,
+            ref state => panic!("no request in flight in {state:?}"),
+        };
+        self.state = State::Waiting {
+            resume,
+            until: now + delay,
+        };
     }
 
     /// The transport broke under request `id`: an error, not a clean close. Ignored unless `id`
@@ -440,6 +493,7 @@ impl Reflector {
         {
             match resume {
                 Resume::ListAndWatch => self.list_and_watch(now),
+                Resume::List => self.start_list(now),
                 Resume::Watch => self.start_watch(now),
                 Resume::WatchList => self.start_watch_list(now),
             }
@@ -503,7 +557,7 @@ impl Reflector {
             State::WatchListing(_) => ReflectorPhase::WatchListing,
             State::Watching(_) => ReflectorPhase::Watching,
             State::Waiting { resume, .. } => match resume {
-                Resume::ListAndWatch => ReflectorPhase::WaitingToRelist,
+                Resume::ListAndWatch | Resume::List => ReflectorPhase::WaitingToRelist,
                 Resume::Watch => ReflectorPhase::WaitingToRewatch,
                 Resume::WatchList => ReflectorPhase::WaitingToRetryWatchList,
             },
@@ -525,6 +579,12 @@ impl Reflector {
     /// The error that last made the reflector back off, retry or fall back.
     pub fn last_error(&self) -> Option<&ReflectorError> {
         self.last_error.as_ref()
+    }
+
+    /// How many times in a row the REST layer retried a 429 after its `Retry-After` (0 once
+    /// an answer of another kind came).
+    pub fn rest_retries(&self) -> u32 {
+        self.rest_retries
     }
 
     /// How many times ListAndWatch ran again after the first run (relists, or watch-list
@@ -1475,6 +1535,53 @@ mod tests {
         fake.fire();
         fake.expect_watch();
         assert_eq!(fake.reflector.list_count(), 1, "no relist");
+    }
+
+    #[test]
+    fn a_429_with_retry_after_is_sent_again_after_it_ten_times_then_backs_off() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        let watch = fake.synced(&[], 100);
+        let retry_after = |seconds| {
+            RequestError::Status(Status {
+                retry_after_seconds: Some(seconds),
+                ..Status::new(StatusReason::TooManyRequests, "storage is (re)initializing")
+            })
+        };
+        fake.reject(watch, retry_after(7));
+        assert!(
+            fake.reflector.last_error().is_none(),
+            "the REST layer retries"
+        );
+        assert_eq!(fake.fire(), SimDuration::from_secs(7));
+        for _ in 1..REST_MAX_RETRIES {
+            let (watch, options) = fake.expect_watch();
+            assert_eq!(options.resource_version, ResourceVersionParam::At(100));
+            fake.reject(watch, retry_after(3));
+            assert_eq!(fake.fire(), SimDuration::from_secs(3));
+        }
+        let (watch, _) = fake.expect_watch();
+        fake.reject(watch, retry_after(3));
+        assert!(
+            fake.reflector.last_error().is_some(),
+            "the eleventh 429 reaches the reflector"
+        );
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::WaitingToRewatch);
+        assert_eq!(fake.reflector.list_count(), 1, "no relist");
+    }
+
+    #[test]
+    fn a_list_429_with_retry_after_lists_again_after_it() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        let (list, first) = fake.expect_list();
+        let retried = RequestError::Status(Status {
+            retry_after_seconds: Some(2),
+            ..Status::new(StatusReason::TooManyRequests, "storage is (re)initializing")
+        });
+        fake.answer_list(list, Err(retried));
+        assert_eq!(fake.fire(), SimDuration::from_secs(2));
+        let (_, again) = fake.expect_list();
+        assert_eq!(again, first);
+        assert_eq!(fake.reflector.relist_count(), 0, "the same ListAndWatch");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::api::{
 use crate::apiserver::server::{Apiserver, ApiserverConfig};
 use crate::bug::Bugs;
 use crate::check::api_oracle::{Freshness, WatchStreamOracle, check_list};
+use crate::check::resource::ResourceHistory;
 use crate::check::truth::GroundTruth;
 use crate::etcd::{Etcd, KeyRange, Op, TxnRequest, WatchResponse};
 use crate::object::{Object, ResourceVersion};
@@ -50,6 +51,8 @@ pub struct Harness {
     pub etcd: Etcd,
     /// The naive etcd every write is mirrored into: the oracles' ground truth.
     pub reference: GroundTruth,
+    /// The reference's history of the resource, decoded: what the oracles compare with.
+    pub resource: ResourceHistory,
     /// The apiserver under test.
     pub server: Apiserver,
     /// More apiservers over the same etcd, each with its own cache (an HA control plane); a
@@ -72,6 +75,7 @@ impl Harness {
             now: SimTime::ZERO,
             etcd: Etcd::default(),
             reference: GroundTruth::default(),
+            resource: ResourceHistory::new(PREFIX),
             server: Apiserver::new(
                 config,
                 PREFIX,
@@ -207,6 +211,11 @@ impl Harness {
 
     fn txn(&mut self, request: TxnRequest) {
         assert_eq!(self.etcd.txn(&request), self.reference.txn(&request));
+        let revision = self.reference.revision();
+        if revision > self.resource.revision() {
+            self.resource
+                .record(revision, self.reference.events_at(revision));
+        }
         self.pump();
     }
 
@@ -244,12 +253,16 @@ impl Harness {
                 result: Ok(page),
             } => {
                 let (options, freshness) = &self.lists[id];
-                check_list(&self.reference, PREFIX, options, *freshness, page).err()
+                check_list(&self.resource, options, *freshness, page).err()
             }
             ServerMessage::WatchEvent { id, event } => {
                 let record = self.watches.get_mut(id).expect("a watch");
                 assert_eq!(record.client, client, "an event for another client");
-                record.oracle.observe(&self.reference, event).err()
+                let compacted = self.reference.compact_revision();
+                record
+                    .oracle
+                    .observe(&self.resource, compacted, event)
+                    .err()
             }
             _ => None,
         };
@@ -298,7 +311,7 @@ impl Harness {
                 self.lists.insert(*id, (options.clone(), freshness));
             }
             ClientMessage::Watch { id, options } => {
-                let oracle = WatchStreamOracle::new(PREFIX, options);
+                let oracle = WatchStreamOracle::new(options);
                 self.watches.insert(*id, WatchRecord { client, oracle });
             }
             ClientMessage::StopWatch { .. } => {}

@@ -101,8 +101,27 @@ enum Step {
     Close {},
 }
 
+impl ScriptError {
+    /// The same error on one line: line breaks the script wrote (in a field name, a key) are
+    /// shown escaped.
+    fn one_line(self) -> ScriptError {
+        let escape = |message: String| message.replace('\r', "\\r").replace('\n', "\\n");
+        match self {
+            ScriptError::Script(message) => ScriptError::Script(escape(message)),
+            ScriptError::Step { step, message } => ScriptError::Step {
+                step,
+                message: escape(message),
+            },
+        }
+    }
+}
+
 /// Runs `input` and returns one newline-terminated JSON line per step.
 pub fn run_script(input: &str) -> Result<String, ScriptError> {
+    run_steps(input).map_err(ScriptError::one_line)
+}
+
+fn run_steps(input: &str) -> Result<String, ScriptError> {
     let script: Script =
         serde_json::from_str(input).map_err(|e| ScriptError::Script(e.to_string()))?;
     let kind: FifoKind = script.fifo.parse().map_err(ScriptError::Script)?;

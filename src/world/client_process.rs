@@ -1,6 +1,7 @@
 //! One informer client process (a Reflector feeding a shared informer with its handlers) and
 //! the connection it talks to an apiserver over.
 
+use crate::api::Selectors;
 use crate::bug::Bugs;
 use crate::check::Violation;
 use crate::client::reflector::{Reflector, ReflectorConfig};
@@ -26,6 +27,7 @@ pub(crate) struct ClientProcess {
 impl ClientProcess {
     pub(crate) fn new(
         config: &ClientsConfig,
+        selectors: Selectors,
         bugs: Bugs,
         now: SimTime,
         rng: RngStream,
@@ -40,6 +42,8 @@ impl ClientProcess {
             page_size: (config.page_size > 0).then_some(config.page_size),
             idle_timeout: (config.idle_timeout_ms > 0)
                 .then_some(SimDuration(config.idle_timeout_ms)),
+            label_selector: selectors.label,
+            field_selector: selectors.field,
             ..ReflectorConfig::default()
         };
         let mut informer_config = InformerConfig::new(config.fifo);
@@ -244,8 +248,13 @@ mod tests {
             resync_period_ms: 1_000,
             ..ClientsConfig::default()
         };
-        let mut process =
-            ClientProcess::new(&config, Bugs::NONE, SimTime::ZERO, RngStream::new(1, "c"));
+        let mut process = ClientProcess::new(
+            &config,
+            Selectors::default(),
+            Bugs::NONE,
+            SimTime::ZERO,
+            RngStream::new(1, "c"),
+        );
         assert_eq!(process.handlers.len(), 3);
         assert_eq!(process.handler_scheduled, vec![false; 3]);
         assert!(process.informer.has_started());

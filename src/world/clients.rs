@@ -56,9 +56,11 @@ impl ClientSlot {
         let now = core.now();
         let rng = RngStream::new(core.streams.seed, &format!("client-{client}-{incarnation}"));
         let bugs = Bugs::new(core.scenario.bug);
-        let process = ClientProcess::new(&core.scenario.clients, bugs, now, rng);
+        let clients = &core.scenario.clients;
+        let selector = clients.selector.for_client(client, &core.scenario.workload);
+        let process = ClientProcess::new(clients, selector.clone(), bugs, now, rng);
         core.checker
-            .on_client_started(client, process.handlers.len());
+            .on_client_started(client, process.handlers.len(), selector);
         let apiserver = core.streams.balancer.below(apiservers as u64) as usize;
         let generation = u64::from(incarnation) << 32;
         ClientSlot {

@@ -1,6 +1,10 @@
 //! What every part of a world shares: the scenario, the kernel with its queue, the named random
 //! streams, the trace, the checker and the counts. Each part's handlers take it by `&mut`.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::api::ClientMessage;
 use crate::check::{Checker, Violation};
 use crate::object::ResourceVersion;
 use crate::scenario::Scenario;
@@ -8,12 +12,10 @@ use crate::sim::{Kernel, RngStream, SimDuration, SimTime};
 use crate::trace::Trace;
 
 use super::event::Ev;
+use super::observe::StepObserver;
 use super::probes::RevisionClock;
 use super::stats::RunStats;
 use super::trace_event::{Actor, TraceEvent};
-
-/// The most steps one run may take: a run that needs more is stuck.
-pub(crate) const STEPS_MAX: u64 = 2_000_000;
 
 /// The run's random streams, one per concern, so that a new draw in one never reshuffles
 /// another.
@@ -55,13 +57,15 @@ pub(crate) struct Core {
     pub(crate) read_floor: ResourceVersion,
     /// When etcd made each recent revision (for the `old-rv-resume` probe).
     pub(crate) revisions: RevisionClock,
+    /// Who watches the run step by step, if anyone (see [`StepObserver`]).
+    pub(crate) observer: Option<Rc<RefCell<dyn StepObserver>>>,
 }
 
 impl Core {
     pub(crate) fn new(scenario: Scenario, seed: u64, trace: Trace, checker: Checker) -> Core {
         Core {
+            kernel: Kernel::new(scenario.steps_max),
             scenario,
-            kernel: Kernel::new(STEPS_MAX),
             streams: Streams::new(seed),
             trace,
             checker,
@@ -69,6 +73,7 @@ impl Core {
             healed: false,
             read_floor: 0,
             revisions: RevisionClock::default(),
+            observer: None,
         }
     }
 
@@ -78,7 +83,21 @@ impl Core {
 
     /// Writes one trace line for `actor`.
     pub(crate) fn record(&mut self, actor: Actor, event: &TraceEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            let step = self.trace.steps();
+            observer.borrow_mut().step(step, self.now(), actor, event);
+        }
         self.trace.record(self.kernel.now(), &actor, event);
+    }
+
+    /// Tells the observer, if any, that a client's message reached its apiserver.
+    pub(crate) fn observe_arrival(&self, client: usize, apiserver: usize, message: &ClientMessage) {
+        if let Some(observer) = &self.observer {
+            let step = self.trace.steps();
+            observer
+                .borrow_mut()
+                .arrived(step, self.now(), client, apiserver, message);
+        }
     }
 
     /// Hands what a check found to the checker's one reporting path, at the current step.

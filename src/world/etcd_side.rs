@@ -46,6 +46,34 @@ impl EtcdSide {
         }
     }
 
+    /// Creates the workload's initial objects, one transaction each, before anything starts
+    /// (the history a cluster has when its apiservers and informers come up). Labels and
+    /// payloads are drawn as writers draw them; nothing is drawn when there are none.
+    pub(crate) fn populate(&mut self, core: &mut Core) -> Result<(), Violation> {
+        let objects = core.scenario.workload.initial_objects;
+        if objects == 0 {
+            return Ok(());
+        }
+        for index in 0..objects {
+            let workload = &core.scenario.workload;
+            let create = PendingWrite {
+                key: writer::object_key(workload, index),
+                expected_mod_revision: 0,
+                intent: writer::Intent::Create {
+                    labels: writer::random_labels(workload, &mut core.streams.workload),
+                    value: self.next_value,
+                },
+                conflicts: 0,
+            };
+            self.next_value += 1;
+            self.checked_txn(core, &writer::commit_txn(&create))?;
+            core.stats.commits += 1;
+        }
+        let revision = self.etcd.revision();
+        core.record(Actor::Etcd, &TraceEvent::Populated { objects, revision });
+        Ok(())
+    }
+
     /// Schedules the writers' first wakes and the periodic ticks.
     pub(crate) fn schedule_start(&mut self, core: &mut Core) {
         for writer in 0..self.writers.len() {
@@ -173,8 +201,10 @@ impl EtcdSide {
     /// Mirrors kube-apiserver `etcd3/compact.go compact`: CAS-bump `compact_rev_key`, then
     /// compact at the revision seen on the previous tick (the bump moves the global revision
     /// while no resource changes); or, with etcd's own revision-mode auto-compaction, at the
-    /// current revision minus the retention. Returns whether the tick ran (not after healing);
-    /// the caller then flushes and schedules the next one.
+    /// current revision minus the retention. Returns whether the tick ran: a healed cluster is
+    /// quiet, so that a loop only a later compaction would break (a reflector whose paginated
+    /// relist at its last synced RV is served by etcd while no watch cache reaches that RV
+    /// any more) shows as not settling. The caller then flushes and schedules the next one.
     pub(crate) fn compact_tick(&mut self, core: &mut Core) -> Result<bool, Violation> {
         if core.healed {
             return Ok(false);
@@ -242,7 +272,7 @@ impl EtcdSide {
     }
 
     /// etcd's progress-notify timer: every synced watch gets a progress notification. Returns
-    /// whether it ran; the caller then flushes and schedules the next one.
+    /// whether it ran (not after healing); the caller then flushes and schedules the next one.
     pub(crate) fn progress_tick(&mut self, core: &mut Core) -> bool {
         if core.healed {
             return false;
@@ -312,5 +342,23 @@ mod tests {
             Ok(false),
             "no compaction after healing"
         );
+    }
+
+    #[test]
+    fn initial_objects_exist_before_anything_starts() {
+        let mut scenario = Scenario::default();
+        scenario.workload.keys = 20;
+        scenario.workload.initial_objects = 15;
+        let mut core = core_for(scenario);
+        let mut side = EtcdSide::new(Etcd::default(), 0);
+        side.populate(&mut core).expect("the reference agrees");
+        assert_eq!(side.etcd.revision(), 16, "one create each");
+        assert_eq!(core.checker.truth().revision(), 16);
+        assert_eq!(core.trace.steps(), 1, "one step says how many");
+        let none = core_for(Scenario::default());
+        let mut untouched = EtcdSide::new(Etcd::default(), 0);
+        let mut none = none;
+        untouched.populate(&mut none).expect("nothing to do");
+        assert_eq!((untouched.etcd.revision(), none.trace.steps()), (1, 0));
     }
 }

@@ -18,15 +18,19 @@ mod etcd_side;
 mod etcd_watchers;
 mod event;
 pub mod faults;
+mod observe;
 pub mod probes;
 mod routes;
 mod stats;
 mod trace_event;
 pub mod writer;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use crate::bug::Bugs;
+use crate::check::settle::{Workload, workload_blocks_settling};
 use crate::check::{Checker, Violation};
 use crate::etcd::{Etcd, WatchId};
 use crate::scenario::Scenario;
@@ -40,9 +44,10 @@ use etcd_side::EtcdSide;
 use etcd_watchers::EtcdWatchers;
 use event::Ev;
 use faults::FaultPlan;
-use trace_event::{Actor, TraceEvent};
 
+pub(crate) use observe::StepObserver;
 pub use stats::RunStats;
+pub(crate) use trace_event::{Actor, Answer, TraceEvent};
 
 /// How often a healed run checks whether it has settled.
 const SETTLE_CHECK_PERIOD: SimDuration = SimDuration::from_millis(500);
@@ -115,6 +120,19 @@ impl World {
         }
     }
 
+    /// The same world with no check at all (no ground truth either): what the simulation
+    /// costs alone, for `informer-sim bench`. Its verdict says only whether it settled.
+    pub fn without_checks(mut self) -> World {
+        self.core.checker = Checker::disabled(writer::RESOURCE_PREFIX);
+        self
+    }
+
+    /// This world, with `observer` seeing every step as it is recorded.
+    pub(crate) fn observed_by(mut self, observer: Rc<RefCell<dyn StepObserver>>) -> World {
+        self.core.observer = Some(observer);
+        self
+    }
+
     /// The fault plan this run follows.
     pub fn plan(&self) -> &FaultPlan {
         &self.plan
@@ -122,9 +140,13 @@ impl World {
 
     /// Runs to the end and returns the verdict.
     pub fn run(mut self) -> RunOutcome {
-        self.schedule_start();
         let violation = self
-            .run_loop()
+            .etcd
+            .populate(&mut self.core)
+            .and_then(|()| {
+                self.schedule_start();
+                self.run_loop()
+            })
             .err()
             .map(|violation| (self.core.trace.steps(), violation));
         let stats = self.collect_stats();
@@ -148,10 +170,7 @@ impl World {
                 Ok(Some(event)) => event,
                 Ok(None) => return self.check_settled(),
                 Err(KernelError::StepBudgetExhausted { steps_max, now }) => {
-                    return Err(Violation::new(
-                        crate::check::Invariant::RunSettles,
-                        format!("{steps_max} steps exhausted at {now}"),
-                    ));
+                    return Err(self.not_settled(format!("{steps_max} steps exhausted at {now}")));
                 }
             };
             let now = self.core.now();
@@ -160,14 +179,30 @@ impl World {
                     .check_settled()
                     .err()
                     .map_or_else(|| "busy".to_owned(), |violation| violation.to_string());
-                return Err(Violation::new(
-                    crate::check::Invariant::RunSettles,
-                    format!("not settled at {now}: {why}"),
-                ));
+                return Err(self.not_settled(format!("not settled at {now}: {why}")));
             }
             self.handle(event)?;
         }
         Ok(())
+    }
+
+    /// The verdict of a run that did not settle: `workload_can_settle` when the scenario's own
+    /// workload explains it (src/check/settle.rs), else `run_settles` with `message`.
+    fn not_settled(&self, message: String) -> Violation {
+        let clients = &self.core.scenario.clients;
+        let workload = Workload {
+            handler_ms_max: clients.handler_ms_max,
+            process_ms_max: clients.process_ms_max,
+            elapsed_ms: self.core.now().as_millis(),
+            notifications: self.core.stats.notifications,
+            pops: self.core.stats.pops,
+        };
+        let slots = self.clients.iter().enumerate().filter_map(|(index, slot)| {
+            let process = &slot.as_ref()?.process;
+            Some((index, &process.reflector, &process.informer))
+        });
+        workload_blocks_settling(&workload, slots)
+            .unwrap_or_else(|| Violation::new(crate::check::Invariant::RunSettles, message))
     }
 
     fn schedule_start(&mut self) {
@@ -362,7 +397,11 @@ impl World {
         self.core.record(Actor::World, &TraceEvent::Settled);
         for slot in self.clients.iter().flatten() {
             let process = &slot.process;
-            let found = Checker::check_mirrors(&process.informer, &process.handlers).err();
+            let found = self
+                .core
+                .checker
+                .check_mirrors(&process.informer, &process.handlers)
+                .err();
             self.core.report(found)?;
         }
         Ok(())

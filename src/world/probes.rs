@@ -58,7 +58,7 @@ impl RevisionClock {
 }
 
 /// The probe counters [`RunStats`] keeps beyond its own counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ProbeCounts {
     /// Lists served below etcd's revision at arrival.
     pub stale_lists: u64,

@@ -121,6 +121,7 @@ impl World {
             return;
         };
         let apiserver = slot.connection.apiserver;
+        self.core.observe_arrival(client, apiserver, &message);
         if self.apiservers[apiserver].is_down(now) {
             let refused = match message {
                 ClientMessage::List { id, .. } => ServerMessage::List {

@@ -8,7 +8,7 @@ use super::probes::ProbeCounts;
 use crate::scenario::Probe;
 
 /// Counts of what a run exercised, for sweep summaries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunStats {
     /// Writes committed.
     pub commits: u64,
@@ -57,35 +57,41 @@ impl RunStats {
     }
 }
 
+impl RunStats {
+    /// The counts the `exercised:` line prints, by name, in its order.
+    pub fn counts(&self) -> [(&'static str, u64); 19] {
+        let apiservers = &self.apiservers;
+        [
+            ("commits", self.commits),
+            ("conflicts", self.conflicts),
+            ("compactions", self.compactions),
+            ("etcd_compacted_watches", self.compacted_watches),
+            ("etcd_watch_events", self.watch_events),
+            ("etcd_progress", self.progress_notifications),
+            ("faults", self.faults),
+            ("relists", self.relists),
+            ("pops", self.pops),
+            ("tombstones", self.tombstones),
+            ("notifications", self.notifications),
+            ("expired_410", apiservers.expired),
+            ("too_large_504", apiservers.too_large),
+            ("not_ready_429", apiservers.not_ready),
+            ("etcd_fallbacks", apiservers.etcd_fallbacks),
+            ("slow_watcher_terminations", apiservers.slow_terminations),
+            ("cacher_reinits", apiservers.reinits),
+            ("cacher_rewatches", apiservers.cache_rewatches),
+            ("old_rv_resumes_410", self.probes.old_resumes_expired),
+        ]
+    }
+}
+
 impl std::fmt::Display for RunStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "commits={} conflicts={} compactions={} etcd_compacted_watches={} etcd_watch_events={} \
-             etcd_progress={} faults={} relists={} pops={} tombstones={} notifications={} \
-             expired_410={} too_large_504={} not_ready_429={} etcd_fallbacks={} \
-             slow_watcher_terminations={} cacher_reinits={} cacher_rewatches={} \
-             old_rv_resumes_410={}",
-            self.commits,
-            self.conflicts,
-            self.compactions,
-            self.compacted_watches,
-            self.watch_events,
-            self.progress_notifications,
-            self.faults,
-            self.relists,
-            self.pops,
-            self.tombstones,
-            self.notifications,
-            self.apiservers.expired,
-            self.apiservers.too_large,
-            self.apiservers.not_ready,
-            self.apiservers.etcd_fallbacks,
-            self.apiservers.slow_terminations,
-            self.apiservers.reinits,
-            self.apiservers.cache_rewatches,
-            self.probes.old_resumes_expired
-        )
+        for (index, (name, count)) in self.counts().iter().enumerate() {
+            let space = if index == 0 { "" } else { " " };
+            write!(f, "{space}{name}={count}")?;
+        }
+        Ok(())
     }
 }
 

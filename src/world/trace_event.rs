@@ -128,6 +128,8 @@ pub(crate) enum TraceEvent<'a> {
     LateHandler { handler: usize, initial_adds: usize },
     /// A planned fault struck.
     Fault { fault: &'a TimedFault },
+    /// etcd held the workload's initial objects before anything started.
+    Populated { objects: u32, revision: Revision },
 }
 
 /// A server message as the trace keeps it: a list page by its size, not its items.
@@ -332,6 +334,9 @@ impl fmt::Display for TraceEvent<'_> {
                 "AddEventHandler(handler-{handler}) on a running informer, {initial_adds} initial adds"
             ),
             TraceEvent::Fault { fault } => write!(f, "{}", fault.fault),
+            TraceEvent::Populated { objects, revision } => {
+                write!(f, "populated {objects} objects, at revision {revision}")
+            }
         }
     }
 }

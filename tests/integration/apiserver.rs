@@ -447,6 +447,33 @@ fn slow_watcher_is_terminated_without_an_error_once_the_budget_runs_out() {
 }
 
 #[test]
+fn a_blocked_dispatch_stops_the_cache_after_a_hundred_undispatched_events() {
+    let mut h = Harness::cached();
+    h.watch(watch_options(Rv::Zero));
+    h.advance(SimDuration::from_secs(2));
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
+    // Twenty events fill the slow watcher's buffers; the 21st blocks dispatch, the next 100
+    // fill `incoming`, and the cache stops at the 121st while the budget lasts.
+    let written: Vec<u64> = (0..150)
+        .map(|value| h.write("ns/a", "x", value).resource_version)
+        .collect();
+    let cache_rv = |h: &mut Harness| {
+        let id = h.list(ListOptions::at(Rv::Zero));
+        h.page(id).resource_version
+    };
+    assert_eq!(cache_rv(&mut h), written[120]);
+    h.advance(SimDuration::from_millis(150));
+    assert_eq!(h.server.stats().slow_terminations, 1);
+    assert_eq!(
+        cache_rv(&mut h),
+        written[149],
+        "dispatch went on: the cache caught up"
+    );
+    h.check_oracles().unwrap();
+}
+
+#[test]
 fn reinit_after_a_compacted_upstream_closes_watchers_and_old_rvs_get_410() {
     let mut h = Harness::cached();
     h.write("ns/a", "x", 1);

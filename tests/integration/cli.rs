@@ -122,6 +122,21 @@ fn sweep_ends_with_the_summary_line() {
 }
 
 #[test]
+fn check_determinism_says_the_three_runs_agree_and_ends_with_the_verdict() {
+    let output = informer_sim(&["run", "--seed", "3", "--check-determinism"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    let plain = stdout(&informer_sim(&["run", "--seed", "3"]));
+    let steps = plain
+        .split("events=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next());
+    let agree = format!("agree at every one of {} steps", steps.expect("events=N"));
+    assert!(text.contains(&agree), "{text}");
+    assert_eq!(text.lines().last(), plain.lines().last());
+}
+
+#[test]
 fn scenarios_lists_the_library_with_summaries() {
     let text = stdout(&informer_sim(&["scenarios"]));
     assert!(

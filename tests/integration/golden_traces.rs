@@ -222,9 +222,9 @@ fn t4_relist_tombstones_a_queue_only_key() {
 
 /// T5: the cacher's etcd watch falls behind at 500 while etcd compacts to 520: its catch-up
 /// fails with ErrCompacted, the cache goes Pending, and re-initializes a second later with a
-/// consistent etcd list at 530. The client re-watches from L=500: 429 while Pending (backoff,
-/// retry), then 410 once ready (500 < 530), then relists at "500", served at 530, which
-/// tombstones x (deleted at 501, unseen by the client).
+/// consistent etcd list at 530. The client re-watches from L=500: 429 while Pending (its REST
+/// layer sends it again after the 1 s Retry-After), then 410 once ready (500 < 530), then
+/// relists at "500", served at 530, which tombstones x (deleted at 501, unseen by the client).
 ///
 /// In the model the cacher terminates its watchers and lists etcd in one instant, so a stream
 /// it terminates re-watches into a ready cache; to show the 429 the client's watch reaches its

@@ -11,7 +11,8 @@ fn floor(first: &str) -> Option<u8> {
         "etcd" | "apiserver" | "client" => 1,
         "check" => 2,
         "scenario" | "world" | "trace" | "testkit" => 3,
-        "explore" | "shrink" | "replay" | "conformance" | "main" => 4,
+        "explore" | "shrink" | "replay" | "conformance" | "bench" | "report" | "progress"
+        | "main" | "summary" | "sweep_dir" | "determinism" | "atomic_file" | "inputs" => 4,
         _ => return None,
     })
 }

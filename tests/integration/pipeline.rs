@@ -7,6 +7,8 @@
 use informer_sim::check::Invariant;
 use informer_sim::scenario::{LIBRARY, Scenario};
 
+use informer_sim::explore::run_seed;
+
 use crate::util::{seeds, sweep, sweep_row};
 
 /// The seeds per scenario.
@@ -76,6 +78,14 @@ fn informers_behind_three_lagging_apiservers_converge() {
 fn informers_paging_through_three_lagging_caches_converge() {
     let row = sweep_row("informer-ha-pages", seeds(SEEDS).first(60));
     assert!(row.stats.apiservers.cache_pages > 0 || row.seeds < 20);
+}
+
+/// Kubelet-like informers, each selecting `spec.nodeName` of one node, converge to their
+/// node's pods; pods enter a selection when they are bound.
+#[test]
+fn kubelet_like_informers_each_converge_to_their_nodes_pods() {
+    let row = sweep_row("informer-kubelets", seeds(SEEDS).first(60));
+    assert!(row.stats.notifications > 0 || row.seeds < 20);
 }
 
 #[test]
@@ -149,6 +159,35 @@ fn consistent_first_lists_never_travel_back_in_time() {
     }
 }
 
+/// The scenarios at cluster size (tens of thousands of objects, a thousand watchers, hours of
+/// simulated time) at full size over a shortened life, one seed: the main job sweeps them
+/// whole (their `main_job_seeds`), and `informer-sim sweep --scenario NAME` as long as wanted.
+#[test]
+fn scenarios_at_cluster_size_hold_over_a_shortened_life() {
+    let seed = seeds(SEEDS).start;
+    for (name, life_ms) in [
+        ("scale-objects", 20_000),
+        ("scale-watchers", 15_000),
+        ("long-quiet", 1_800_000),
+    ] {
+        let mut scenario = Scenario::load(name).expect("library scenario");
+        scenario.duration_ms = life_ms;
+        let outcome = run_seed(&scenario, seed);
+        if let Some((step, violation)) = &outcome.violation {
+            panic!("{name} (life {life_ms} ms) seed {seed}: {violation} at step {step}");
+        }
+        let initial = u64::from(scenario.workload.initial_objects);
+        assert!(
+            outcome.stats.commits > initial,
+            "{name}: the {initial} initial objects and then the writers commit"
+        );
+        assert!(
+            outcome.stats.pops >= initial.min(1_000),
+            "{name}: the informers' initial lists reach their indexers"
+        );
+    }
+}
+
 /// The SPEC §9.2 hazard scenarios (their pinned seeds are in tests/hazards.rs).
 const HAZARD_SCENARIOS: [&str; 6] = [
     "hazard-lost-deletes",
@@ -202,6 +241,9 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",
+        "scale-objects",
+        "scale-watchers",
+        "long-quiet",
     ];
     for entry in LIBRARY {
         assert!(

@@ -389,6 +389,13 @@ impl Scene {
             _ => return,
         };
         let until = self.reflector.poll_timeout().expect("a backoff timer");
+        if self.reflector.rest_retries() > 0 {
+            let line = format!(
+                "429 with Retry-After: send again at {}ms",
+                until.as_millis()
+            );
+            return self.log("reflector", line);
+        }
         let error = self
             .reflector
             .last_error()

@@ -1,0 +1,7 @@
+//! Fuzz target: `informer_sim::inputs::replay` must not panic, and its error is one line.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| {
+        informer_sim::inputs::check(&informer_sim::inputs::replay(data));
+    });
+}
