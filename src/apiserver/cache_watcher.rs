@@ -110,6 +110,28 @@ impl WatchFilter {
         }
     }
 
+    /// The node a `spec.nodeName=` term pins: the value of the pod registry's indexed trigger
+    /// (`NodeNameTriggerFunc`) this watcher is registered under (`Cacher.Watch`,
+    /// `RequiresExactMatch` on the trigger's field).
+    pub fn trigger_value(&self) -> Option<&str> {
+        self.field_selector
+            .as_ref()
+            .and_then(|selector| selector.requires_exact_match(Field::SpecNodeName))
+    }
+
+    /// Mirrors `startDispatching` with `triggerValuesThreadUnsafe`: a watcher registered under
+    /// a trigger value is offered the events whose object or previous object is on that node;
+    /// any other watcher, the events of its scope (see [`WatchFilter::in_scope`]).
+    pub fn is_offered(&self, event: &WatchCacheEvent) -> bool {
+        match self.trigger_value() {
+            Some(node) => {
+                let on_node = |object: &Object| &*object.node_name == node;
+                on_node(&event.object) || event.prev_object.as_ref().is_some_and(on_node)
+            }
+            None => self.in_scope(&event.object),
+        }
+    }
+
     /// Mirrors `Cacher.Watch`'s scope and `startDispatching`: a watcher is registered under
     /// its request namespace (else a `metadata.namespace` field selector's) and a
     /// `metadata.name` field selector's name, and is offered only the events of objects in
@@ -462,10 +484,9 @@ impl CacheWatcher {
         self.phase == Phase::Stopped || (self.phase == Phase::Draining && drained)
     }
 
-    /// Whether the dispatcher offers this watcher an event of `object` (see
-    /// [`WatchFilter::in_scope`]).
-    pub fn in_scope(&self, object: &Object) -> bool {
-        self.config.filter.in_scope(object)
+    /// Whether the dispatcher offers this watcher `event` (see [`WatchFilter::is_offered`]).
+    pub fn is_offered(&self, event: &WatchCacheEvent) -> bool {
+        self.config.filter.is_offered(event)
     }
 
     /// When this watcher's next bookmark is due, if ever.
@@ -705,15 +726,40 @@ mod tests {
         assert!(by_field.in_scope(&Object::bare("ns/a", 1)));
         assert!(!by_field.in_scope(&Object::bare("ns/b", 1)));
         assert!(!by_field.in_scope(&Object::bare("other/a", 1)));
+    }
+
+    #[test]
+    fn a_watcher_pinned_to_a_node_is_offered_the_events_on_that_node_before_or_after() {
         let by_node = WatchFilter {
             field_selector: Some(FieldSelector::equal(Field::SpecNodeName, "node-1")),
+            namespace: Some("ns".to_owned()),
             ..WatchFilter::default()
         };
+        assert_eq!(by_node.trigger_value(), Some("node-1"));
+        let on = |node: &str| Object {
+            node_name: node.into(),
+            ..Object::bare("other/a", 2)
+        };
+        let event = |object: Object, prev_object: Option<Object>| WatchCacheEvent {
+            event_type: WatchEventType::Modified,
+            key: object.key.clone(),
+            resource_version: object.resource_version,
+            object,
+            prev_object,
+            record_time: SimTime::ZERO,
+        };
         assert!(
-            by_node.in_scope(&Object::bare("ns/a", 1)),
-            "no trigger index: every event is offered"
+            by_node.is_offered(&event(on("node-1"), None)),
+            "a trigger, not the namespace scope, decides"
         );
-        assert!(!by_node.matches(&Object::bare("ns/a", 1)));
+        assert!(by_node.is_offered(&event(on("node-2"), Some(on("node-1")))));
+        assert!(!by_node.is_offered(&event(on("node-2"), Some(on("")))));
+        let not_on_node = WatchFilter {
+            field_selector: Some(FieldSelector::not_equal(Field::SpecNodeName, "node-1")),
+            ..WatchFilter::default()
+        };
+        assert_eq!(not_on_node.trigger_value(), None);
+        assert!(not_on_node.is_offered(&event(on("node-2"), None)));
     }
 
     #[test]

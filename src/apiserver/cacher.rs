@@ -478,7 +478,7 @@ impl Cacher {
         let mut waiting_for = Vec::new();
         let keys = self.live_stream_keys();
         for key in keys {
-            if !self.streams[&key].watcher.in_scope(&event.object) {
+            if !self.streams[&key].watcher.is_offered(&event) {
                 continue;
             }
             if self.offer(key, &event) == DispatchResult::Blocked {

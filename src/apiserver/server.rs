@@ -656,13 +656,15 @@ impl Apiserver {
     ) {
         let deadline = self.watch_deadline(now, options);
         let cacher = self.cacher.as_mut().expect("cached watch");
-        let buffer = self
-            .config
-            .test_only
-            .watcher_buffer
-            .unwrap_or_else(|| cacher.watch_cache.suggested_watch_channel_size());
+        let filter = WatchFilter::of_watch(options);
+        let trigger_used = filter.trigger_value().is_some();
+        let buffer = self.config.test_only.watcher_buffer.unwrap_or_else(|| {
+            cacher
+                .watch_cache
+                .suggested_watch_channel_size(trigger_used)
+        });
         let config = CacheWatcherConfig {
-            filter: WatchFilter::of_watch(options),
+            filter,
             allow_watch_bookmarks: options.allow_watch_bookmarks,
             deadline: Some(deadline),
             input_capacity: buffer,

@@ -183,14 +183,15 @@ impl WatchCache {
     }
 
     /// The channel size for a watcher registered now: about one second of history at the
-    /// current capacity (`watchCacheHistory.suggestedWatchChannelSize`; the simulated resource
-    /// has no index and no trigger).
-    pub fn suggested_watch_channel_size(&self) -> usize {
+    /// current capacity (`watchCacheHistory.suggestedWatchChannelSize`). The simulated resource
+    /// is pods, whose registry indexes `spec.nodeName`; `trigger_used` says whether the
+    /// watcher is registered under a trigger value.
+    pub fn suggested_watch_channel_size(&self, trigger_used: bool) -> usize {
         suggested_watch_channel_size(
             self.capacity(),
             self.config.event_fresh_duration,
-            false,
-            false,
+            true,
+            trigger_used,
         )
     }
 
@@ -811,12 +812,17 @@ mod tests {
     #[test]
     fn a_watcher_channel_follows_the_current_capacity() {
         let mut cache = resizing_cache(10, 10_000);
-        assert_eq!(cache.suggested_watch_channel_size(), 10);
+        assert_eq!(cache.suggested_watch_channel_size(false), 10);
         for rv in 2..2_000 {
             cache.add(Object::bare(&format!("ns/{rv}"), rv), SimTime(rv));
         }
         assert_eq!(cache.capacity(), 2_560);
-        assert_eq!(cache.suggested_watch_channel_size(), 35, "ceil(2560 / 75)");
+        assert_eq!(
+            cache.suggested_watch_channel_size(false),
+            35,
+            "ceil(2560 / 75)"
+        );
+        assert_eq!(cache.suggested_watch_channel_size(true), 10, "a trigger");
     }
 
     #[test]
