@@ -238,6 +238,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-fifo-backlog",
         "informer-handler-without-resync",
         "informer-restarts",
+        "informer-kubelets",
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",
