@@ -13,7 +13,7 @@ use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
 pub use crate::client::FifoKind;
 use crate::etcd::EtcdRelease;
-use crate::sim::DelayConfig;
+use crate::sim::{DelayConfig, SimDuration};
 
 /// Reads `expected_hazards`: names of invariants of class [`Kind::Hazard`], or one line naming
 /// the allowed ones.
@@ -48,8 +48,8 @@ pub struct Scenario {
     /// How long writers write and faults strike, in milliseconds.
     pub duration_ms: u64,
     /// After healing, how long the run may take to settle before it counts as stuck. The
-    /// default (150 s) outlasts a quiet watch's idle timeout (45 s) plus the reflector's
-    /// longest backoff (30 s with 100 % jitter) plus draining a backlog, so only a livelock or
+    /// default (150 s) outlasts HTTP/2's health check on a connection that went silent just
+    /// before the heal (45 s) plus the reflector's longest backoff (30 s with 100 % jitter) plus draining a backlog, so only a livelock or
     /// a hang fails it.
     pub settle_ms_max: u64,
     /// The most steps the run may take: one that needs more is stuck (every run ends with a
@@ -181,8 +181,13 @@ pub struct ClientsConfig {
     pub process_ms_max: u64,
     /// The links between a client and its apiserver (both directions).
     pub link: DelayConfig,
-    /// The transport notices a silent watch after this long (0: never).
-    pub idle_timeout_ms: u64,
+    /// HTTP/2's `ReadIdleTimeout`: a PING goes out after this long without a frame
+    /// (`HTTP2_READ_IDLE_TIMEOUT_SECONDS`; 0 switches the health check off, and a half-open
+    /// connection then hangs until the faults heal).
+    pub read_idle_timeout_ms: u64,
+    /// HTTP/2's `PingTimeout`: an unanswered PING closes the connection after this long
+    /// (`HTTP2_PING_TIMEOUT_SECONDS`).
+    pub ping_timeout_ms: u64,
     /// The reflector's `MinWatchTimeout`.
     pub min_watch_timeout_ms: u64,
     /// `WatchListPageSize` (0: unset).
@@ -232,6 +237,16 @@ impl ClientSelector {
     }
 }
 
+impl ClientsConfig {
+    /// HTTP/2's health check as (read-idle timeout, PING timeout), unless it is off.
+    pub fn health_check(&self) -> Option<(SimDuration, SimDuration)> {
+        (self.read_idle_timeout_ms > 0).then_some((
+            SimDuration(self.read_idle_timeout_ms),
+            SimDuration(self.ping_timeout_ms),
+        ))
+    }
+}
+
 impl Default for ClientsConfig {
     fn default() -> Self {
         ClientsConfig {
@@ -249,7 +264,8 @@ impl Default for ClientsConfig {
                 delay_ms_min: 1,
                 delay_ms_max: 10,
             },
-            idle_timeout_ms: 45_000,
+            read_idle_timeout_ms: 30_000,
+            ping_timeout_ms: 15_000,
             min_watch_timeout_ms: 300_000,
             page_size: 0,
             selector: ClientSelector::None,
@@ -551,7 +567,7 @@ impl Scenario {
         let test_only = &self.apiservers.server.test_only;
         // An unset test-only size is in range.
         let optional = |value: Option<usize>| value.map_or(1, |value| value as u64);
-        let checks: [(&'static str, u64, u64, u64, &'static str); 22] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 24] = [
             (
                 "apiservers.server.test_only.history_capacity",
                 optional(test_only.history_capacity),
@@ -588,6 +604,20 @@ impl Scenario {
                 0,
                 8,
                 "0..=8",
+            ),
+            (
+                "clients.read_idle_timeout_ms",
+                c.read_idle_timeout_ms,
+                0,
+                3_600_000,
+                "0..=3600000",
+            ),
+            (
+                "clients.ping_timeout_ms",
+                c.ping_timeout_ms,
+                1_000,
+                3_600_000,
+                "1000..=3600000",
             ),
             (
                 "clients.min_watch_timeout_ms",
@@ -879,6 +909,11 @@ pub enum Probe {
     /// A watch served straight from etcd filled its buffers for a client that did not read,
     /// and stopped reading its etcd watch (which then falls behind).
     DirectWatchBehind,
+    /// A reflector watched again without a relist (after a clean close, such as a probable
+    /// EOF on a broken connection).
+    Rewatch,
+    /// HTTP/2's health check closed a silent connection.
+    HealthCheckClose,
 }
 
 impl Probe {
@@ -907,6 +942,8 @@ impl Probe {
         Probe::CachePage,
         Probe::Snapshot504,
         Probe::DirectWatchBehind,
+        Probe::Rewatch,
+        Probe::HealthCheckClose,
     ];
 
     /// The kebab-case name.
@@ -935,6 +972,8 @@ impl Probe {
             Probe::CachePage => "cache-page",
             Probe::Snapshot504 => "snapshot-504",
             Probe::DirectWatchBehind => "direct-watch-behind",
+            Probe::Rewatch => "rewatch",
+            Probe::HealthCheckClose => "health-check-close",
         }
     }
 }

@@ -12,8 +12,8 @@
 //!   [`Reflector::handle_connection_lost`], [`Reflector::handle_timeout`].
 //! - Command: [`Reflector::stop`].
 //! - Outputs: [`Reflector::poll_output`] (requests to send and store operations, in order), then
-//!   [`Reflector::poll_timeout`] (the earliest of the backoff, the resync period and the idle
-//!   timeout). Any input or command may change both; an early `handle_timeout` is a no-op.
+//!   [`Reflector::poll_timeout`] (the earliest of the backoff, the REST client's retry and the
+//!   resync period). Any input or command may change both; an early `handle_timeout` is a no-op.
 //! - Getters: [`Reflector::last_sync_resource_version`], [`Reflector::phase`], counters.
 //!
 //! Contract (client-go `LastSyncResourceVersion`): "the resource version observed when last sync
@@ -47,8 +47,8 @@ use super::backoff::Backoff;
 use super::pager::{DEFAULT_PAGE_SIZE, ListPager, ListedItems, PagerStep};
 use crate::api::{
     ClientMessage, FieldSelector, LabelSelector, ListOptions, ListResponse, Objects, RequestError,
-    RequestId, ResourceVersionMatch, ResourceVersionParam, ServerMessage, StatusReason, WatchEvent,
-    WatchOptions,
+    RequestId, ResourceVersionMatch, ResourceVersionParam, ServerMessage, Status, StatusReason,
+    WatchEvent, WatchOptions,
 };
 use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
@@ -61,6 +61,14 @@ pub const MIN_WATCH_TIMEOUT_DEFAULT: SimDuration = SimDuration::from_secs(300);
 /// A watch that closes sooner than this after it started, with no events, is an error
 /// (`VeryShortWatchError`).
 pub const VERY_SHORT_WATCH: SimDuration = SimDuration::from_secs(1);
+
+/// How many times the REST client sends a request again after its connection closed before
+/// the answer began (`rest.Request`'s `maxRetries`).
+pub const MAX_REST_RETRIES: u32 = 10;
+
+/// How long the REST client waits before it sends such a request again (`retryAfterResponse`'s
+/// artificial `Retry-After: 1`).
+pub const REST_RETRY_AFTER: SimDuration = SimDuration::from_secs(1);
 
 /// Internal errors further apart than this start a new retry window (`NewRetryWithDeadline`'s
 /// reset period in `Reflector.watch`).
@@ -82,9 +90,6 @@ pub struct ReflectorConfig {
     pub page_size: Option<u64>,
     /// How long internal errors on a watch are retried by re-watching (`MaxInternalErrorRetryDuration`).
     pub max_internal_error_retry_duration: SimDuration,
-    /// Transport read-idle detection: a request that hears nothing for this long is treated as a
-    /// lost connection (a silent half-open stream); `None` waits forever.
-    pub idle_timeout: Option<SimDuration>,
     /// The label selector of every list and watch.
     pub label_selector: Option<LabelSelector>,
     /// The field selector of every list and watch (a kubelet's `spec.nodeName=<node>`).
@@ -100,7 +105,6 @@ impl Default for ReflectorConfig {
             min_watch_timeout: MIN_WATCH_TIMEOUT_DEFAULT,
             page_size: None,
             max_internal_error_retry_duration: SimDuration::ZERO,
-            idle_timeout: None,
             label_selector: None,
             field_selector: None,
         }
@@ -164,12 +168,21 @@ pub enum ReflectorError {
     /// The watch closed within a second with no events (`VeryShortWatchError`).
     #[error("very short watch")]
     VeryShortWatch,
-    /// The transport broke under the request.
+    /// The transport broke under the request before its answer began, and the REST client
+    /// gave up or does not retry.
     #[error("connection lost")]
     ConnectionLost,
-    /// The request heard nothing for the idle timeout.
-    #[error("idle timeout")]
-    IdleTimeout,
+}
+
+/// How the transport lost a request's connection, as client-go's transport reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionLoss {
+    /// The peer closed or reset the connection, or sent GOAWAY (`net.IsProbableEOF`): an open
+    /// watch stream ends cleanly, a request not yet answered is sent again.
+    PeerClosed,
+    /// HTTP/2's health check found the connection dead ("http2: client connection lost"): an
+    /// open watch stream reports a 500 (`ClientWatchDecoding`).
+    HealthCheckFailed,
 }
 
 impl ReflectorError {
@@ -221,6 +234,8 @@ pub enum ReflectorPhase {
     WaitingToRewatch,
     /// Backing off before a watch-list retry (429 or connection refused).
     WaitingToRetryWatchList,
+    /// Waiting to send a request again whose connection closed before its answer began.
+    RetryingRequest,
     /// Gave up after a clean close (the `closed_watch_is_end_of_data` bug).
     Finished,
     /// Stopped by [`Reflector::stop`].
@@ -231,8 +246,6 @@ pub enum ReflectorPhase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Resume {
     ListAndWatch,
-    /// The list again, after a 429's `Retry-After`.
-    List,
     Watch,
     WatchList,
 }
@@ -240,7 +253,6 @@ enum Resume {
 #[derive(Clone, Debug)]
 struct Listing {
     id: RequestId,
-    heard_at: SimTime,
     pager: ListPager,
     /// The RV of the first attempt of this `list()` call (before any RV "" retry).
     resource_version: ResourceVersionParam,
@@ -251,7 +263,6 @@ struct Listing {
 #[derive(Clone, Debug)]
 struct WatchListing {
     id: RequestId,
-    heard_at: SimTime,
     started_at: SimTime,
     event_count: u64,
     /// The temporary store, keyed like `DeletionHandlingMetaNamespaceKeyFunc`.
@@ -263,7 +274,6 @@ struct WatchListing {
 #[derive(Clone, Debug)]
 struct Watching {
     id: RequestId,
-    heard_at: SimTime,
     started_at: SimTime,
     event_count: u64,
     /// False for a new watch at RV "0" or "": its initial ADDED events are not RV-ordered.
@@ -278,8 +288,19 @@ enum State {
     WatchListing(WatchListing),
     Watching(Watching),
     Waiting { resume: Resume, until: SimTime },
+    RetryingRequest(Box<RestRetry>),
     Finished,
     Stopped,
+}
+
+/// Mirrors client-go rest/with_retry.go: a request whose connection closed before the answer
+/// began is sent again after [`REST_RETRY_AFTER`], into the state it left.
+#[derive(Clone, Debug)]
+struct RestRetry {
+    until: SimTime,
+    message: ClientMessage,
+    /// The listing, watch or watch-list to return to, under the new request's id.
+    state: State,
 }
 
 /// Mirrors client-go retry_with_deadline.go: internal errors are retried while the first of a
@@ -339,18 +360,20 @@ pub struct Reflector {
     next_request_id: RequestId,
     last_input_at: SimTime,
     last_error: Option<ReflectorError>,
+    /// The request in flight, as sent, for the REST client to send again.
+    last_request: Option<ClientMessage>,
+    /// Whether a message answered the request in flight (the response began).
+    answered: bool,
+    /// The REST client's retries of the request in flight.
+    rest_attempts: u32,
     list_and_watch_count: u64,
+    rewatch_count: u64,
+    rest_retry_count: u64,
     list_count: u64,
     watch_count: u64,
-    /// How many times in a row the REST layer retried a 429 after its `Retry-After`.
-    rest_retries: u32,
 }
 
-/// client-go rest `Request.maxRetries`: how many times a request is retried after a 429 with
-/// `Retry-After` before its caller sees the error.
-const REST_MAX_RETRIES: u32 = 10;
-
-/// The `Retry-After` of an answer the REST layer retries: a 429 that carries one (client-go
+/// The `Retry-After` of an answer the REST client retries: a 429 that carries one (client-go
 /// rest `checkWait`).
 fn retry_after(message: &ServerMessage) -> Option<SimDuration> {
     let status = match message {
@@ -382,10 +405,6 @@ impl Reflector {
             config.resync_period != Some(SimDuration::ZERO),
             "a resync period of zero means none: use None"
         );
-        assert!(
-            config.idle_timeout != Some(SimDuration::ZERO),
-            "idle timeout must be positive"
-        );
         Reflector {
             config,
             bugs,
@@ -402,10 +421,14 @@ impl Reflector {
             next_request_id: 1,
             last_input_at: SimTime::ZERO,
             last_error: None,
+            last_request: None,
+            answered: false,
+            rest_attempts: 0,
             list_and_watch_count: 0,
+            rewatch_count: 0,
+            rest_retry_count: 0,
             list_count: 0,
             watch_count: 0,
-            rest_retries: 0,
         }
     }
 
@@ -432,11 +455,11 @@ impl Reflector {
             return;
         }
         if let Some(delay) = retry_after(&message)
-            && self.rest_retries < REST_MAX_RETRIES
+            && self.rest_attempts < MAX_REST_RETRIES
         {
-            return self.retry_after(now, delay);
+            return self.retry_request_after(now, delay);
         }
-        self.rest_retries = 0;
+        self.answered = true;
         match (std::mem::replace(&mut self.state, State::Idle), message) {
             (State::Listing(listing), ServerMessage::List { result, .. }) => {
                 self.handle_list_page(now, listing, result.map_err(ReflectorError::Request));
@@ -451,33 +474,36 @@ impl Reflector {
         }
     }
 
-    /// Mirrors client-go rest `Request.request`'s retry: a 429 with `Retry-After` is sent
-    /// again after that long, unseen by the reflector, up to [`REST_MAX_RETRIES`] times (a
-    /// later page of a list starts the list again).
-    fn retry_after(&mut self, now: SimTime, delay: SimDuration) {
-        self.rest_retries += 1;
-        let resume = match self.state {
-            State::Listing(_) => Resume::List,
-            State::Watching(_) => Resume::Watch,
-            State::WatchListing(_) => Resume::WatchList,
-            ref state => panic!("no request in flight in {state:?}"),
-        };
-        self.state = State::Waiting {
-            resume,
-            until: now + delay,
-        };
-    }
-
-    /// The transport broke under request `id`: an error, not a clean close. Ignored unless `id`
+    /// The transport lost request `id`'s connection in the way `loss` says. Ignored unless `id`
     /// is the request in flight.
-    pub fn handle_connection_lost(&mut self, now: SimTime, id: RequestId) {
+    pub fn handle_connection_lost(&mut self, now: SimTime, id: RequestId, loss: ConnectionLoss) {
         self.observe(now);
-        if self.request_in_flight() == Some(id) {
-            self.request_failed(now, ReflectorError::ConnectionLost);
+        if self.request_in_flight() != Some(id) {
+            return;
+        }
+        let listing = matches!(self.state, State::Listing(_));
+        match (loss, self.answered) {
+            (ConnectionLoss::PeerClosed, true) => self.stream_closed(now),
+            (ConnectionLoss::PeerClosed, false) => self.retry_request(now),
+            // Mirrors apimachinery streamwatcher.go `receive`: a read error that is not a
+            // probable EOF becomes a 500 `ClientWatchDecoding` event.
+            (ConnectionLoss::HealthCheckFailed, true) => {
+                let status = Status::new(
+                    StatusReason::InternalError,
+                    "unable to decode an event from the watch stream: http2: client connection lost",
+                );
+                self.request_failed(now, ReflectorError::Request(RequestError::Status(status)));
+            }
+            // Mirrors client-go rest/request.go `request`: a GET is retried on
+            // `IsHTTP2ConnectionLost`; a watch request is not.
+            (ConnectionLoss::HealthCheckFailed, false) if listing => self.retry_request(now),
+            (ConnectionLoss::HealthCheckFailed, false) => {
+                self.request_failed(now, ReflectorError::ConnectionLost)
+            }
         }
     }
 
-    /// Fires the timers due at `now`: the resync period, then the backoff or the idle timeout.
+    /// Fires the timers due at `now`: the resync period, then the backoff or the REST retry.
     /// A call before [`Reflector::poll_timeout`] is a no-op.
     pub fn handle_timeout(&mut self, now: SimTime) {
         self.observe(now);
@@ -493,12 +519,13 @@ impl Reflector {
         {
             match resume {
                 Resume::ListAndWatch => self.list_and_watch(now),
-                Resume::List => self.start_list(now),
-                Resume::Watch => self.start_watch(now),
+                Resume::Watch => self.rewatch(now),
                 Resume::WatchList => self.start_watch_list(now),
             }
-        } else if self.idle_deadline().is_some_and(|at| at <= now) {
-            self.idle_timed_out(now);
+        } else if let State::RetryingRequest(retry) = &self.state
+            && retry.until <= now
+        {
+            self.send_again(now);
         }
     }
 
@@ -524,16 +551,14 @@ impl Reflector {
     }
 
     /// When [`Reflector::handle_timeout`] should next be called: the earliest of the backoff
-    /// end, the next resync and the idle deadline. Changed by every input and by `stop`.
+    /// end, the REST retry and the next resync. Changed by every input and by `stop`.
     pub fn poll_timeout(&self) -> Option<SimTime> {
-        let backoff_until = match self.state {
-            State::Waiting { until, .. } => Some(until),
+        let wait_until = match &self.state {
+            State::Waiting { until, .. } => Some(*until),
+            State::RetryingRequest(retry) => Some(retry.until),
             _ => None,
         };
-        [backoff_until, self.resync_at, self.idle_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [wait_until, self.resync_at].into_iter().flatten().min()
     }
 
     // ---- Getters ------------------------------------------------------------------------------
@@ -557,13 +582,19 @@ impl Reflector {
             State::WatchListing(_) => ReflectorPhase::WatchListing,
             State::Watching(_) => ReflectorPhase::Watching,
             State::Waiting { resume, .. } => match resume {
-                Resume::ListAndWatch | Resume::List => ReflectorPhase::WaitingToRelist,
+                Resume::ListAndWatch => ReflectorPhase::WaitingToRelist,
                 Resume::Watch => ReflectorPhase::WaitingToRewatch,
                 Resume::WatchList => ReflectorPhase::WaitingToRetryWatchList,
             },
+            State::RetryingRequest(_) => ReflectorPhase::RetryingRequest,
             State::Finished => ReflectorPhase::Finished,
             State::Stopped => ReflectorPhase::Stopped,
         }
+    }
+
+    /// Whether a watch stream is open and has delivered an event: the reflector is healthy.
+    pub fn is_streaming(&self) -> bool {
+        matches!(self.state, State::Watching(_)) && self.answered
     }
 
     /// The request in flight, if any.
@@ -581,16 +612,21 @@ impl Reflector {
         self.last_error.as_ref()
     }
 
-    /// How many times in a row the REST layer retried a 429 after its `Retry-After` (0 once
-    /// an answer of another kind came).
-    pub fn rest_retries(&self) -> u32 {
-        self.rest_retries
-    }
-
     /// How many times ListAndWatch ran again after the first run (relists, or watch-list
     /// restarts in watch-list mode).
     pub fn relist_count(&self) -> u64 {
         self.list_and_watch_count.saturating_sub(1)
+    }
+
+    /// How many watches were started again without a relist: after a clean close, a retriable
+    /// error or an internal error within its budget.
+    pub fn rewatch_count(&self) -> u64 {
+        self.rewatch_count
+    }
+
+    /// How many requests the REST client sent again after their connection closed unanswered.
+    pub fn rest_retry_count(&self) -> u64 {
+        self.rest_retry_count
     }
 
     /// How many list requests (pages included) were sent.
@@ -617,7 +653,7 @@ impl Reflector {
         if self.config.use_watch_list {
             self.start_watch_list(now);
         } else {
-            self.start_list(now);
+            self.start_list();
         }
     }
 
@@ -663,15 +699,14 @@ impl Reflector {
         }
     }
 
-    fn start_list(&mut self, now: SimTime) {
+    fn start_list(&mut self) {
         let resource_version = self.relist_resource_version();
         let page_size = self.page_size(resource_version);
-        self.send_first_page(now, resource_version, page_size, resource_version, false);
+        self.send_first_page(resource_version, page_size, resource_version, false);
     }
 
     fn send_first_page(
         &mut self,
-        now: SimTime,
         request_resource_version: ResourceVersionParam,
         page_size: u64,
         resource_version: ResourceVersionParam,
@@ -687,7 +722,6 @@ impl Reflector {
         let id = self.send_list(request);
         self.state = State::Listing(Listing {
             id,
-            heard_at: now,
             pager,
             resource_version,
             page_size,
@@ -709,7 +743,6 @@ impl Reflector {
         match step {
             PagerStep::Request(options) => {
                 listing.id = self.send_list(options);
-                listing.heard_at = now;
                 self.state = State::Listing(listing);
             }
             PagerStep::Done(list) => self.list_succeeded(now, listing.resource_version, list),
@@ -730,13 +763,7 @@ impl Reflector {
         let request_resource_version = self.relist_resource_version();
         assert_eq!(request_resource_version, ResourceVersionParam::Unset);
         let (page_size, resource_version) = (listing.page_size, listing.resource_version);
-        self.send_first_page(
-            now,
-            request_resource_version,
-            page_size,
-            resource_version,
-            true,
-        );
+        self.send_first_page(request_resource_version, page_size, resource_version, true);
     }
 
     /// Whether `error` means lastSyncRV is unavailable (`isExpiredError`,
@@ -828,16 +855,19 @@ impl Reflector {
             }
             ServerMessage::WatchEvent { event, .. } => {
                 self.handle_watch_event(&mut watching, event);
-                watching.heard_at = now;
                 self.state = State::Watching(watching);
             }
-            ServerMessage::WatchClosed { .. } => {
-                let very_short = now.saturating_since(watching.started_at) < VERY_SHORT_WATCH
-                    && watching.event_count == 0;
-                self.watch_ended(now, very_short.then_some(ReflectorError::VeryShortWatch));
-            }
+            ServerMessage::WatchClosed { .. } => self.watch_closed(now, &watching),
             ServerMessage::List { .. } => panic!("a list answer for watch {}", watching.id),
         }
+    }
+
+    /// Mirrors client-go reflector.go `handleAnyWatch`'s end: a clean close within a second
+    /// with no events is an error.
+    fn watch_closed(&mut self, now: SimTime, watching: &Watching) {
+        let very_short = now.saturating_since(watching.started_at) < VERY_SHORT_WATCH
+            && watching.event_count == 0;
+        self.watch_ended(now, very_short.then_some(ReflectorError::VeryShortWatch));
     }
 
     /// Mirrors client-go reflector.go `handleAnyWatch`: apply the event to the store, then take
@@ -884,7 +914,7 @@ impl Reflector {
             self.back_off(now, Resume::Watch, error);
         } else if error.is_internal_error() && self.internal_error_retry.should_retry(now, budget) {
             self.last_error = Some(error);
-            self.start_watch(now);
+            self.rewatch(now);
         } else {
             self.list_and_watch_returned(now, error);
         }
@@ -902,6 +932,12 @@ impl Reflector {
             // Planted: classic, re-watch from the list RV instead of the last event's.
             self.last_sync_resource_version = self.list_resource_version;
         }
+        self.rewatch(now);
+    }
+
+    /// A watch started again without a relist.
+    fn rewatch(&mut self, now: SimTime) {
+        self.rewatch_count += 1;
         self.start_watch(now);
     }
 
@@ -929,7 +965,6 @@ impl Reflector {
         let id = self.send_watch(options);
         self.state = State::WatchListing(WatchListing {
             id,
-            heard_at: now,
             started_at: now,
             event_count: 0,
             items: BTreeMap::new(),
@@ -951,7 +986,6 @@ impl Reflector {
             ServerMessage::WatchClosed { .. } => return self.watch_list_closed(now, &watch_list),
             ServerMessage::List { .. } => panic!("a list answer for watch {}", watch_list.id),
         };
-        watch_list.heard_at = now;
         watch_list.event_count += 1;
         match event {
             WatchEvent::Added(object) => {
@@ -1026,7 +1060,7 @@ impl Reflector {
             self.is_last_sync_resource_version_unavailable = true;
             self.start_watch_list(now);
         } else {
-            self.start_list(now);
+            self.start_list();
         }
     }
 
@@ -1041,26 +1075,82 @@ impl Reflector {
         }
     }
 
-    /// A silent request: close a watch stream with `StopWatch`, then treat it as a lost
-    /// connection.
-    fn idle_timed_out(&mut self, now: SimTime) {
-        let id = self
-            .request_in_flight()
-            .expect("an idle deadline needs a request");
-        if !matches!(self.state, State::Listing(_)) {
-            self.send(ClientMessage::StopWatch { id });
+    /// The stream of the answered request in flight closed cleanly (a probable EOF).
+    fn stream_closed(&mut self, now: SimTime) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Watching(watching) => self.watch_closed(now, &watching),
+            State::WatchListing(watch_list) => self.watch_list_closed(now, &watch_list),
+            state => panic!("no open stream in {state:?}"),
         }
-        self.request_failed(now, ReflectorError::IdleTimeout);
     }
 
-    fn idle_deadline(&self) -> Option<SimTime> {
-        let heard_at = match &self.state {
-            State::Listing(Listing { heard_at, .. })
-            | State::WatchListing(WatchListing { heard_at, .. })
-            | State::Watching(Watching { heard_at, .. }) => *heard_at,
-            _ => return None,
+    /// Mirrors client-go rest/with_retry.go `IsNextRetry`: the request in flight is sent again
+    /// after [`REST_RETRY_AFTER`], at most [`MAX_REST_RETRIES`] times; then a watch is an empty
+    /// watch (`NewEmptyWatch`, which ends as a very short watch) and a list fails.
+    fn retry_request(&mut self, now: SimTime) {
+        if self.rest_attempts >= MAX_REST_RETRIES {
+            let error = match self.state {
+                State::Listing(_) => ReflectorError::ConnectionLost,
+                _ => ReflectorError::VeryShortWatch,
+            };
+            return self.request_failed(now, error);
+        }
+        self.retry_request_after(now, REST_RETRY_AFTER);
+    }
+
+    /// Mirrors client-go rest/with_retry.go `IsNextRetry` for an answer that asks for it (a
+    /// 429 with `Retry-After`, `checkWait`) and for a lost connection: the request in flight
+    /// is sent again after `delay`, into the state it left.
+    fn retry_request_after(&mut self, now: SimTime, delay: SimDuration) {
+        let message = self
+            .last_request
+            .clone()
+            .expect("a request in flight was sent");
+        let state = std::mem::replace(&mut self.state, State::Idle);
+        self.state = State::RetryingRequest(Box::new(RestRetry {
+            until: now + delay,
+            message,
+            state,
+        }));
+    }
+
+    /// Sends the retried request again under a new id and returns to the state it left.
+    fn send_again(&mut self, now: SimTime) {
+        let State::RetryingRequest(retry) = std::mem::replace(&mut self.state, State::Idle) else {
+            panic!("no request to retry");
         };
-        self.config.idle_timeout.map(|timeout| heard_at + timeout)
+        let RestRetry {
+            message, mut state, ..
+        } = *retry;
+        let id = self.allocate_request_id();
+        self.rest_attempts += 1;
+        self.rest_retry_count += 1;
+        let message = match message {
+            ClientMessage::List { options, .. } => {
+                self.list_count += 1;
+                ClientMessage::List { id, options }
+            }
+            ClientMessage::Watch { options, .. } => {
+                self.watch_count += 1;
+                ClientMessage::Watch { id, options }
+            }
+            message => panic!("{message:?} is not retried"),
+        };
+        match &mut state {
+            State::Listing(listing) => listing.id = id,
+            State::Watching(watching) => {
+                *watching = Watching::new(id, now, watching.propagate_rv_from_start)
+            }
+            State::WatchListing(watch_list) => {
+                watch_list.id = id;
+                watch_list.started_at = now;
+            }
+            state => panic!("no request to retry in {state:?}"),
+        }
+        self.state = state;
+        self.answered = false;
+        self.last_request = Some(message.clone());
+        self.send(message);
     }
 
     /// A uniform watch timeout in `[min, 2·min]` (`Reflector.watch`'s `timeoutSeconds`).
@@ -1072,15 +1162,23 @@ impl Reflector {
     fn send_list(&mut self, options: ListOptions) -> RequestId {
         let id = self.allocate_request_id();
         self.list_count += 1;
-        self.send(ClientMessage::List { id, options });
+        self.send_request(ClientMessage::List { id, options });
         id
     }
 
     fn send_watch(&mut self, options: WatchOptions) -> RequestId {
         let id = self.allocate_request_id();
         self.watch_count += 1;
-        self.send(ClientMessage::Watch { id, options });
+        self.send_request(ClientMessage::Watch { id, options });
         id
+    }
+
+    /// A new request: not answered yet, no REST retries yet.
+    fn send_request(&mut self, message: ClientMessage) {
+        self.answered = false;
+        self.rest_attempts = 0;
+        self.last_request = Some(message.clone());
+        self.send(message);
     }
 
     fn allocate_request_id(&mut self) -> RequestId {
@@ -1107,7 +1205,6 @@ impl Watching {
     fn new(id: RequestId, now: SimTime, propagate_rv_from_start: bool) -> Watching {
         Watching {
             id,
-            heard_at: now,
             started_at: now,
             event_count: 0,
             propagate_rv_from_start,
@@ -1129,7 +1226,6 @@ fn resource_version_param(resource_version: ResourceVersion) -> ResourceVersionP
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ContinueToken, Status, StatusReason};
 
     /// Drives one reflector by hand: feeds server messages and collects what it does.
     struct Fake {
@@ -1396,7 +1492,8 @@ mod tests {
         fake.advance(60_000);
         fake.event(watch, bookmark(180, false));
         fake.store_ops();
-        fake.reflector.handle_connection_lost(fake.now, watch);
+        fake.reflector
+            .handle_connection_lost(fake.now, watch, ConnectionLoss::HealthCheckFailed);
         assert_eq!(fake.reflector.phase(), ReflectorPhase::WaitingToRelist);
         fake.fire();
         let (relist, _) = fake.expect_list();
@@ -1434,7 +1531,8 @@ mod tests {
         let mut fake = Fake::started(ReflectorConfig::default());
         let watch = fake.synced(&[], 100);
         fake.advance(5_000);
-        fake.reflector.handle_connection_lost(fake.now, watch);
+        fake.reflector
+            .handle_connection_lost(fake.now, watch, ConnectionLoss::HealthCheckFailed);
         fake.fire();
         let (list, options) = fake.expect_list();
         assert_eq!(options.resource_version, ResourceVersionParam::At(100));
@@ -1541,26 +1639,27 @@ mod tests {
     fn a_429_with_retry_after_is_sent_again_after_it_ten_times_then_backs_off() {
         let mut fake = Fake::started(ReflectorConfig::default());
         let watch = fake.synced(&[], 100);
-        let retry_after = |seconds| {
+        let too_many = |seconds| {
             RequestError::Status(Status {
                 retry_after_seconds: Some(seconds),
                 ..Status::new(StatusReason::TooManyRequests, "storage is (re)initializing")
             })
         };
-        fake.reject(watch, retry_after(7));
+        fake.reject(watch, too_many(7));
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::RetryingRequest);
         assert!(
             fake.reflector.last_error().is_none(),
-            "the REST layer retries"
+            "the REST client retries"
         );
         assert_eq!(fake.fire(), SimDuration::from_secs(7));
-        for _ in 1..REST_MAX_RETRIES {
+        for _ in 1..MAX_REST_RETRIES {
             let (watch, options) = fake.expect_watch();
             assert_eq!(options.resource_version, ResourceVersionParam::At(100));
-            fake.reject(watch, retry_after(3));
+            fake.reject(watch, too_many(3));
             assert_eq!(fake.fire(), SimDuration::from_secs(3));
         }
         let (watch, _) = fake.expect_watch();
-        fake.reject(watch, retry_after(3));
+        fake.reject(watch, too_many(3));
         assert!(
             fake.reflector.last_error().is_some(),
             "the eleventh 429 reaches the reflector"
@@ -1570,7 +1669,7 @@ mod tests {
     }
 
     #[test]
-    fn a_list_429_with_retry_after_lists_again_after_it() {
+    fn a_list_429_with_retry_after_sends_the_same_page_again_after_it() {
         let mut fake = Fake::started(ReflectorConfig::default());
         let (list, first) = fake.expect_list();
         let retried = RequestError::Status(Status {
@@ -1616,229 +1715,138 @@ mod tests {
         );
     }
 
+    /// T3: a probable EOF ends an open watch cleanly; the reflector re-watches from lastSyncRV
+    /// at once, with no relist.
     #[test]
-    fn connection_lost_mid_stream_backs_off_and_relists() {
+    fn peer_close_mid_stream_rewatches_at_once_from_last_sync_rv() {
         let mut fake = Fake::started(ReflectorConfig::default());
         let watch = fake.synced(&[], 100);
         fake.advance(60_000);
         fake.event(watch, bookmark(120, false));
         fake.store_ops();
-        fake.reflector.handle_connection_lost(fake.now, watch);
-        assert_eq!(
-            fake.reflector.last_error(),
-            Some(&ReflectorError::ConnectionLost)
+        fake.reflector
+            .handle_connection_lost(fake.now, watch, ConnectionLoss::PeerClosed);
+        let options = match fake.outputs().as_slice() {
+            [ReflectorOutput::Send(ClientMessage::Watch { options, .. })] => options.clone(),
+            other => panic!("expected a re-watch, got {other:?}"),
+        };
+        assert_eq!(options.resource_version, ResourceVersionParam::At(120));
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::Watching);
+        assert_eq!(fake.reflector.rewatch_count(), 1);
+        assert_eq!(fake.reflector.relist_count(), 0);
+    }
+
+    #[test]
+    fn health_check_close_mid_stream_is_an_internal_error_and_relists() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        let watch = fake.synced(&[], 100);
+        fake.advance(60_000);
+        fake.event(watch, bookmark(120, false));
+        fake.store_ops();
+        fake.reflector
+            .handle_connection_lost(fake.now, watch, ConnectionLoss::HealthCheckFailed);
+        assert!(
+            fake.reflector
+                .last_error()
+                .is_some_and(|error| error.to_string().contains("InternalError")),
+            "{:?}",
+            fake.reflector.last_error()
         );
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::WaitingToRelist);
         fake.fire();
         let (_, options) = fake.expect_list();
         assert_eq!(options.resource_version, ResourceVersionParam::At(120));
     }
 
+    /// A request whose connection closed before its answer is sent again a second later, the
+    /// same request under a new id; after ten retries the list fails and a relist follows.
     #[test]
-    fn rv_is_not_taken_from_initial_added_events_of_rv_zero_watch() {
+    fn peer_close_before_the_answer_retries_the_request_ten_times() {
         let mut fake = Fake::started(ReflectorConfig::default());
-        // A list without a usable resource version: the watch starts at "0" and the server
-        // sends its state as ADDED events in key order, not RV order.
-        let watch = fake.synced(&[], 0);
-        assert_eq!(fake.reflector.last_sync_resource_version(), Some(0));
-        fake.event(watch, WatchEvent::Added(Object::bare("ns/a", 900)));
-        fake.event(watch, WatchEvent::Added(Object::bare("ns/b", 500)));
-        assert_eq!(fake.reflector.last_sync_resource_version(), Some(0));
-        fake.event(watch, WatchEvent::Modified(Object::bare("ns/b", 950)));
-        fake.event(watch, WatchEvent::Added(Object::bare("ns/c", 960)));
-        assert_eq!(fake.reflector.last_sync_resource_version(), Some(960));
-        assert_eq!(fake.store_ops().len(), 4, "every event reaches the store");
-    }
-
-    #[test]
-    fn rv_zero_watch_starts_at_zero_and_its_close_rewatches_at_zero() {
-        let mut fake = Fake::started(ReflectorConfig::default());
-        let (list, _) = fake.expect_list();
-        fake.answer_list(list, Ok(page(&[], 0)));
-        let outputs = fake.outputs();
-        let ReflectorOutput::Send(ClientMessage::Watch { id, options }) = &outputs[1] else {
-            panic!("a watch follows the list");
-        };
-        assert_eq!(options.resource_version, ResourceVersionParam::Zero);
-        let watch = *id;
-        fake.event(watch, WatchEvent::Added(Object::bare("ns/a", 900)));
-        fake.store_ops();
-        fake.advance(5_000);
-        fake.close(watch);
+        let (mut list, first) = fake.expect_list();
+        for attempt in 1..=MAX_REST_RETRIES {
+            fake.reflector
+                .handle_connection_lost(fake.now, list, ConnectionLoss::PeerClosed);
+            assert_eq!(fake.reflector.phase(), ReflectorPhase::RetryingRequest);
+            assert_eq!(fake.reflector.request_in_flight(), None);
+            assert_eq!(
+                fake.reflector.poll_timeout(),
+                Some(fake.now + REST_RETRY_AFTER)
+            );
+            fake.fire();
+            let (again, options) = fake.expect_list();
+            assert_ne!(again, list, "attempt {attempt} has a new id");
+            assert_eq!(options, first);
+            list = again;
+        }
         assert_eq!(
-            fake.expect_watch().1.resource_version,
-            ResourceVersionParam::Zero
+            fake.reflector.rest_retry_count(),
+            u64::from(MAX_REST_RETRIES)
         );
-    }
-
-    #[test]
-    fn pager_falls_back_to_full_list_when_a_continuation_expires() {
-        let config = ReflectorConfig {
-            page_size: Some(2),
-            ..ReflectorConfig::default()
-        };
-        let mut fake = Fake::started(config);
-        let (first, options) = fake.expect_list();
-        assert_eq!(options.limit, 2);
-        let token = ContinueToken {
-            last_key: "ns/b".to_string(),
-            resource_version: 50,
-        };
-        let first_page = ListResponse {
-            continue_token: Some(token.clone()),
-            ..page(&[("ns/a", 10), ("ns/b", 20)], 50)
-        };
-        fake.answer_list(first, Ok(first_page));
-        let (second, options) = fake.expect_list();
-        assert_eq!(options.resource_version, ResourceVersionParam::Unset);
-        assert_eq!(options.continue_token, Some(token));
-        fake.answer_list(second, Err(status(StatusReason::Expired)));
-        let (full, options) = fake.expect_list();
-        assert_eq!(options.resource_version, ResourceVersionParam::Zero);
-        assert_eq!((options.limit, options.continue_token), (0, None));
-        assert!(!fake.reflector.is_last_sync_resource_version_unavailable());
-        fake.answer_list(full, Ok(page(&[("ns/a", 10), ("ns/c", 70)], 80)));
-        let replace = StoreOp::Replace {
-            items: vec![Object::bare("ns/a", 10), Object::bare("ns/c", 70)],
-            resource_version: 80,
-        };
-        assert_eq!(fake.outputs()[0], ReflectorOutput::Store(replace));
-    }
-
-    /// Answers the first list with one item (ns/a@10, list RV 50) and a continue token.
-    fn answer_first_of_two_pages(fake: &mut Fake) {
-        let (first, _) = fake.expect_list();
-        let token = ContinueToken {
-            last_key: "ns/a".to_string(),
-            resource_version: 50,
-        };
-        let first_page = ListResponse {
-            continue_token: Some(token),
-            ..page(&[("ns/a", 10)], 50)
-        };
-        fake.answer_list(first, Ok(first_page));
-    }
-
-    #[test]
-    fn pages_assemble_into_one_replace_at_the_first_page_rv() {
-        let mut fake = Fake::started(ReflectorConfig::default());
-        answer_first_of_two_pages(&mut fake);
-        let (second, _) = fake.expect_list();
-        fake.answer_list(second, Ok(page(&[("ns/b", 20)], 60)));
-        let replace = StoreOp::Replace {
-            items: vec![Object::bare("ns/a", 10), Object::bare("ns/b", 20)],
-            resource_version: 50,
-        };
-        assert_eq!(fake.outputs()[0], ReflectorOutput::Store(replace));
-        assert!(fake.reflector.is_paginated_result());
-    }
-
-    #[test]
-    fn paginated_rv_zero_list_keeps_later_lists_paginated() {
-        let mut fake = Fake::started(ReflectorConfig::default());
-        answer_first_of_two_pages(&mut fake);
-        let (second, _) = fake.expect_list();
-        fake.answer_list(second, Ok(page(&[], 50)));
-        let watch = match fake.outputs().as_slice() {
-            [_, ReflectorOutput::Send(ClientMessage::Watch { id, .. })] => *id,
-            other => panic!("expected Replace then Watch, got {other:?}"),
-        };
-        fake.advance(10);
-        fake.close(watch);
-        fake.fire();
-        let (_, options) = fake.expect_list();
-        assert_eq!(options.resource_version, ResourceVersionParam::At(50));
-        assert_eq!(options.limit, DEFAULT_PAGE_SIZE);
-    }
-
-    #[test]
-    fn resync_is_emitted_every_period_while_watching() {
-        let config = ReflectorConfig {
-            resync_period: Some(SimDuration::from_secs(10)),
-            ..ReflectorConfig::default()
-        };
-        let mut fake = Fake::started(config);
-        assert_eq!(fake.reflector.poll_timeout(), None, "not while listing");
-        let watch = fake.synced(&[], 100);
-        let synced_at = fake.now;
-        assert_eq!(
-            fake.reflector.poll_timeout(),
-            Some(synced_at + SimDuration::from_secs(10))
-        );
-        fake.fire();
-        assert_eq!(fake.store_ops(), vec![StoreOp::Resync]);
-        fake.fire();
-        assert_eq!(fake.store_ops(), vec![StoreOp::Resync]);
-        assert_eq!(fake.now, synced_at + SimDuration::from_secs(20));
-        fake.reflector.handle_connection_lost(fake.now, watch);
-        fake.fire();
-        assert_eq!(fake.reflector.phase(), ReflectorPhase::Listing);
-        assert_eq!(
-            fake.reflector.poll_timeout(),
-            None,
-            "resync stops with the watch"
-        );
-    }
-
-    #[test]
-    fn early_handle_timeout_is_a_no_op() {
-        let mut fake = Fake::started(ReflectorConfig::default());
-        let (list, _) = fake.expect_list();
-        fake.answer_list(list, Err(RequestError::ConnectionRefused));
-        let due = fake.reflector.poll_timeout().expect("a backoff");
-        fake.reflector.handle_timeout(SimTime(due.as_millis() - 1));
-        fake.expect_nothing();
-        assert_eq!(fake.reflector.poll_timeout(), Some(due));
-    }
-
-    #[test]
-    fn idle_timeout_stops_a_silent_watch_and_relists() {
-        let config = ReflectorConfig {
-            idle_timeout: Some(SimDuration::from_secs(90)),
-            ..ReflectorConfig::default()
-        };
-        let mut fake = Fake::started(config);
-        let watch = fake.synced(&[], 100);
-        fake.advance(60_000);
-        fake.event(watch, bookmark(110, false));
-        fake.store_ops();
-        assert_eq!(
-            fake.reflector.poll_timeout(),
-            Some(fake.now + SimDuration::from_secs(90))
-        );
-        fake.fire();
-        assert_eq!(
-            fake.outputs(),
-            vec![ReflectorOutput::Send(ClientMessage::StopWatch {
-                id: watch
-            })]
-        );
+        fake.reflector
+            .handle_connection_lost(fake.now, list, ConnectionLoss::PeerClosed);
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::WaitingToRelist);
         assert_eq!(
             fake.reflector.last_error(),
-            Some(&ReflectorError::IdleTimeout)
-        );
-        assert_eq!(fake.reflector.phase(), ReflectorPhase::WaitingToRelist);
-        fake.event(watch, bookmark(120, false));
-        fake.expect_nothing();
-        assert_eq!(
-            fake.reflector.last_sync_resource_version(),
-            Some(110),
-            "stale: ignored"
+            Some(&ReflectorError::ConnectionLost)
         );
     }
 
+    /// An unanswered watch that keeps losing its connection becomes an empty watch
+    /// (`NewEmptyWatch`): a very short watch, then a relist.
     #[test]
-    fn idle_timeout_abandons_a_silent_list() {
-        let config = ReflectorConfig {
-            idle_timeout: Some(SimDuration::from_secs(90)),
-            ..ReflectorConfig::default()
-        };
-        let mut fake = Fake::started(config);
-        let (list, _) = fake.expect_list();
-        fake.fire();
-        fake.expect_nothing();
+    fn unanswered_watch_ends_as_a_very_short_watch_after_its_retries() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        let mut watch = fake.synced(&[], 100);
+        for _ in 0..MAX_REST_RETRIES {
+            fake.reflector
+                .handle_connection_lost(fake.now, watch, ConnectionLoss::PeerClosed);
+            fake.fire();
+            watch = match fake.outputs().as_slice() {
+                [ReflectorOutput::Send(ClientMessage::Watch { id, options })] => {
+                    assert_eq!(options.resource_version, ResourceVersionParam::At(100));
+                    *id
+                }
+                other => panic!("expected the watch again, got {other:?}"),
+            };
+        }
+        fake.reflector
+            .handle_connection_lost(fake.now, watch, ConnectionLoss::PeerClosed);
+        assert_eq!(
+            fake.reflector.last_error(),
+            Some(&ReflectorError::VeryShortWatch)
+        );
         assert_eq!(fake.reflector.phase(), ReflectorPhase::WaitingToRelist);
+        assert_eq!(fake.reflector.rewatch_count(), 0);
+    }
+
+    /// A watch-list stream that closes after its first events is retried at once with a fresh
+    /// temporary store, not replaced by a list.
+    #[test]
+    fn peer_close_mid_watch_list_retries_the_watch_list() {
+        let mut fake = Fake::started(watch_list_config());
+        let (stream, _) = fake.expect_watch();
+        fake.advance(2_000);
+        fake.event(stream, WatchEvent::Added(Object::bare("ns/a", 90)));
+        fake.reflector
+            .handle_connection_lost(fake.now, stream, ConnectionLoss::PeerClosed);
+        let (retry, options) = fake.expect_watch();
+        assert_ne!(retry, stream);
+        assert!(options.send_initial_events);
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::WatchListing);
+        assert_eq!(fake.reflector.list_count(), 0, "no fallback to a list");
+    }
+
+    /// A healthy quiet watch has no client-side timer: it lives until the server closes it at
+    /// its timeout (HTTP/2's health check is the connection's, not the reflector's).
+    #[test]
+    fn a_quiet_watch_arms_no_timer() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        let (list, _) = fake.expect_list();
         fake.answer_list(list, Ok(page(&[], 5)));
-        fake.expect_nothing();
+        fake.outputs();
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::Watching);
+        assert_eq!(fake.reflector.poll_timeout(), None);
     }
 
     #[test]
@@ -1858,7 +1866,8 @@ mod tests {
         );
         assert_eq!(fake.reflector.poll_timeout(), None);
         fake.event(watch, bookmark(120, false));
-        fake.reflector.handle_connection_lost(fake.now, watch);
+        fake.reflector
+            .handle_connection_lost(fake.now, watch, ConnectionLoss::HealthCheckFailed);
         fake.expect_nothing();
         assert_eq!(fake.reflector.phase(), ReflectorPhase::Stopped);
     }
@@ -1929,7 +1938,8 @@ mod tests {
         let mut fake = Fake::started(watch_list_config());
         let stream = fake.watch_list_synced(702);
         fake.advance(60_000);
-        fake.reflector.handle_connection_lost(fake.now, stream);
+        fake.reflector
+            .handle_connection_lost(fake.now, stream, ConnectionLoss::HealthCheckFailed);
         fake.fire();
         let (retry, options) = fake.expect_watch();
         assert_eq!(options.resource_version, ResourceVersionParam::At(702));

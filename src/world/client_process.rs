@@ -40,8 +40,6 @@ impl ClientProcess {
             resync_period,
             min_watch_timeout: SimDuration(config.min_watch_timeout_ms),
             page_size: (config.page_size > 0).then_some(config.page_size),
-            idle_timeout: (config.idle_timeout_ms > 0)
-                .then_some(SimDuration(config.idle_timeout_ms)),
             label_selector: selectors.label,
             field_selector: selectors.field,
             ..ReflectorConfig::default()
@@ -166,6 +164,8 @@ pub(crate) struct Connection {
     pub(crate) to_client: Link,
     /// Half-open: messages vanish in both directions and nobody is told.
     pub(crate) silent: bool,
+    /// When the client last read a frame on it (the HTTP/2 read loop's idle timer).
+    pub(crate) last_frame_at: SimTime,
 }
 
 /// Which way a message travels on a connection.
@@ -191,14 +191,35 @@ impl Connection {
         self.generation == generation && !self.silent && link.accepts(delivery)
     }
 
-    pub(crate) fn new(apiserver: usize, generation: u64, delay: DelayConfig) -> Connection {
+    pub(crate) fn new(
+        apiserver: usize,
+        generation: u64,
+        delay: DelayConfig,
+        now: SimTime,
+    ) -> Connection {
         Connection {
             apiserver,
             generation,
             to_server: Link::new(delay),
             to_client: Link::new(delay),
             silent: false,
+            last_frame_at: now,
         }
+    }
+
+    /// Mirrors x/net http2 `clientConnReadLoop.run` and `ClientConn.healthCheck`: a PING goes
+    /// out after `read_idle` without a frame (a healthy peer's ack is a frame, so on a live but
+    /// quiet connection PINGs come every `read_idle`); once the connection went silent at
+    /// `silent_at`, the first unanswered PING closes it `ping_timeout` later.
+    pub(crate) fn health_check_closes_at(
+        &self,
+        silent_at: SimTime,
+        read_idle: SimDuration,
+        ping_timeout: SimDuration,
+    ) -> SimTime {
+        let quiet = silent_at.saturating_since(self.last_frame_at).as_millis();
+        let pings = quiet.div_ceil(read_idle.as_millis()).max(1);
+        self.last_frame_at + SimDuration(pings * read_idle.as_millis()) + ping_timeout
     }
 }
 
@@ -214,10 +235,47 @@ mod tests {
         }
     }
 
+    /// x/net's health check: PINGs every 30 s of quiet keep a live connection; once it went
+    /// silent, the first PING after that goes unanswered and closes it 15 s later.
+    #[test]
+    fn the_health_check_closes_a_silent_connection_at_its_first_unanswered_ping() {
+        let mut connection = Connection::new(0, 1, delay(), SimTime(1_000));
+        let (idle, ping) = (SimDuration::from_secs(30), SimDuration::from_secs(15));
+        let closes = |connection: &Connection, silent_at| {
+            connection.health_check_closes_at(SimTime(silent_at), idle, ping)
+        };
+        assert_eq!(
+            closes(&connection, 1_000),
+            SimTime(46_000),
+            "silent at once"
+        );
+        assert_eq!(
+            closes(&connection, 20_000),
+            SimTime(46_000),
+            "before the first PING"
+        );
+        assert_eq!(
+            closes(&connection, 31_000),
+            SimTime(46_000),
+            "at the first PING"
+        );
+        assert_eq!(
+            closes(&connection, 31_001),
+            SimTime(76_000),
+            "the first PING was answered"
+        );
+        connection.last_frame_at = SimTime(50_000);
+        assert_eq!(
+            closes(&connection, 50_000),
+            SimTime(95_000),
+            "a frame resets the timer"
+        );
+    }
+
     #[test]
     fn a_message_arrives_only_on_the_connection_it_was_sent_on() {
         let mut links = RngStream::new(1, "links");
-        let mut connection = Connection::new(0, 7, delay());
+        let mut connection = Connection::new(0, 7, delay(), SimTime::ZERO);
         let sent = connection
             .to_client
             .send(SimTime::ZERO, &mut links)

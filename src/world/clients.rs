@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::api::{ClientMessage, ListOptions, RequestId, ServerMessage};
 use crate::bug::Bugs;
 use crate::check::Violation;
-use crate::client::reflector::{ReflectorError, ReflectorOutput, StoreOp};
+use crate::client::reflector::{ReflectorOutput, StoreOp};
 use crate::client::{Delta, Fifo, PopWait, SharedIndexInformer};
 use crate::object::ResourceVersion;
 use crate::sim::{Delivery, RngStream, SimDuration};
@@ -30,18 +30,11 @@ pub(crate) struct ClientSlot {
     pub(crate) reading: bool,
     /// The next message to the client is held back by this much.
     pub(crate) delay_spike: Option<SimDuration>,
-    /// Relists of earlier incarnations.
-    pub(crate) relists_before: u64,
     /// What the coverage probes track of this client.
     pub(crate) marks: ClientMarks,
-}
-
-/// What a reflector timer event did.
-pub(crate) enum TimerOutcome {
-    /// The reflector's timer was not due: the event was stale.
-    Stale,
-    /// The timer fired; with `reconnect`, the transport gives up on a half-open connection.
-    Fired { reconnect: bool },
+    /// The relists this incarnation had run when the faults healed, if its watch stream was
+    /// then open and healthy.
+    pub(crate) relists_at_heal: Option<u64>,
 }
 
 impl ClientSlot {
@@ -66,12 +59,12 @@ impl ClientSlot {
         ClientSlot {
             process,
             incarnation,
-            connection: Connection::new(apiserver, generation, core.scenario.clients.link),
+            connection: Connection::new(apiserver, generation, core.scenario.clients.link, now),
             lists: BTreeMap::new(),
             reading: true,
             delay_spike: None,
-            relists_before: 0,
             marks: ClientMarks::default(),
+            relists_at_heal: None,
         }
     }
 
@@ -130,20 +123,18 @@ impl ClientSlot {
     }
 
     /// The reflector's timer event.
-    pub(crate) fn timer(&mut self, core: &mut Core, client: usize) -> TimerOutcome {
+    /// The reflector's timer event; false when it was not due (a stale event).
+    pub(crate) fn timer(&mut self, core: &mut Core, client: usize) -> bool {
         let now = core.now();
         self.process.timer.fire(now);
         let reflector = &mut self.process.reflector;
         if reflector.poll_timeout().is_none_or(|at| at > now) {
             self.schedule_timer(core, client);
-            return TimerOutcome::Stale;
+            return false;
         }
         reflector.handle_timeout(now);
-        let idle = matches!(reflector.last_error(), Some(ReflectorError::IdleTimeout));
         core.record(Actor::Client(client), &TraceEvent::ReflectorTimer);
-        TimerOutcome::Fired {
-            reconnect: idle && self.connection.silent,
-        }
+        true
     }
 
     fn send(&mut self, core: &mut Core, client: usize, message: ClientMessage) {
@@ -272,6 +263,7 @@ impl ClientSlot {
         message: ServerMessage,
     ) -> Result<(), Violation> {
         let apiserver = self.connection.apiserver;
+        self.connection.last_frame_at = core.now();
         let mut found = core.checker.on_answer(client, apiserver, &message);
         match &message {
             ServerMessage::List { id, result } => {

@@ -57,6 +57,8 @@ pub(crate) enum Ev {
         delivery: Delivery,
         message: ServerMessage,
     },
+    /// HTTP/2's health check gives up on a client's silent connection `generation`.
+    HealthCheck { client: usize, generation: u64 },
     /// A client's reflector timer.
     ClientTimer { client: usize, incarnation: u32 },
     /// A client's informer pops and processes one item.

@@ -313,6 +313,7 @@ impl World {
                 client,
                 incarnation,
             } => self.client_timer(client, incarnation),
+            Ev::HealthCheck { client, generation } => self.health_check(client, generation),
             Ev::InformerPop {
                 client,
                 incarnation,
@@ -424,12 +425,13 @@ impl World {
         for slot in &self.apiservers {
             stats.apiservers.add(&slot.server.stats());
         }
-        stats.relists = self
-            .clients
-            .iter()
-            .flatten()
-            .map(|slot| slot.relists_before + slot.process.reflector.relist_count())
-            .sum();
+        for slot in self.clients.iter().flatten() {
+            let reflector = &slot.process.reflector;
+            stats.add_reflector(reflector);
+            if let Some(at_heal) = slot.relists_at_heal {
+                stats.relists_after_heal += reflector.relist_count().saturating_sub(at_heal);
+            }
+        }
         stats
     }
 }

@@ -4,12 +4,13 @@
 
 use crate::api::{ClientMessage, RequestError, ServerMessage};
 use crate::check::Violation;
+use crate::client::reflector::ConnectionLoss;
 use crate::etcd::{WatchId, WatchResponse};
 use crate::sim::{Delivery, SimDuration};
 
 use super::apiservers::restart_duration;
 use super::client_process::{Connection, Direction};
-use super::clients::{ClientSlot, TimerOutcome};
+use super::clients::ClientSlot;
 use super::event::Ev;
 use super::faults::{Fault, TimedFault};
 use super::trace_event::{Actor, TraceEvent};
@@ -176,17 +177,31 @@ impl World {
         let Some(slot) = live_slot(&mut self.clients, client, incarnation) else {
             return Ok(());
         };
-        match slot.timer(&mut self.core, client) {
-            TimerOutcome::Stale => return Ok(()),
-            TimerOutcome::Fired { reconnect } if reconnect => self.reconnect(client, false),
-            TimerOutcome::Fired { .. } => {}
+        if !slot.timer(&mut self.core, client) {
+            return Ok(());
         }
         self.drain_client(client)
     }
 
+    /// HTTP/2's health check fires on connection `generation` of `client`: if that connection
+    /// is still the client's and still silent, it is closed as dead and replaced.
+    pub(super) fn health_check(&mut self, client: usize, generation: u64) -> Result<(), Violation> {
+        let Some(slot) = self.clients[client].as_mut() else {
+            return Ok(());
+        };
+        if slot.connection.generation != generation || !slot.connection.silent {
+            return Ok(());
+        }
+        self.core.stats.health_check_closes += 1;
+        self.core
+            .record(Actor::Client(client), &TraceEvent::HealthCheckClose);
+        self.reconnect(client, Some(ConnectionLoss::HealthCheckFailed));
+        self.drain_client(client)
+    }
+
     /// The client's connection goes away; a new one goes to the apiserver the balancer picks.
-    /// With `notify`, the reflector learns that its request in flight was lost.
-    fn reconnect(&mut self, client: usize, notify: bool) {
+    /// With `loss`, the reflector learns how its request in flight was lost.
+    fn reconnect(&mut self, client: usize, loss: Option<ConnectionLoss>) {
         let now = self.core.now();
         let old = self.slot(client).connection.apiserver;
         self.apiservers[old]
@@ -202,10 +217,12 @@ impl World {
         self.core.checker.on_reconnect(client);
         let slot = self.slot(client);
         let generation = slot.connection.generation + 1;
-        slot.connection = Connection::new(apiserver, generation, link);
+        slot.connection = Connection::new(apiserver, generation, link, now);
         slot.reading = true;
-        if notify && let Some(id) = slot.process.reflector.request_in_flight() {
-            slot.process.reflector.handle_connection_lost(now, id);
+        if let Some(loss) = loss
+            && let Some(id) = slot.process.reflector.request_in_flight()
+        {
+            slot.process.reflector.handle_connection_lost(now, id, loss);
         }
     }
 
@@ -219,7 +236,7 @@ impl World {
             .record(Actor::Faults, &TraceEvent::Fault { fault: &timed });
         match timed.fault {
             Fault::Disconnect { client } => {
-                self.reconnect(client as usize, true);
+                self.reconnect(client as usize, Some(ConnectionLoss::PeerClosed));
                 self.drain_client(client as usize)?;
             }
             Fault::SlowConsumer { client, ms } => {
@@ -237,9 +254,7 @@ impl World {
                     .kernel
                     .schedule_in(SimDuration(ms), Ev::SlowConsumerEnd { client });
             }
-            Fault::SilentConnection { client } => {
-                self.slot(client as usize).connection.silent = true
-            }
+            Fault::SilentConnection { client } => self.go_silent(client as usize),
             Fault::DelaySpike { client, ms } => {
                 self.slot(client as usize).delay_spike = Some(SimDuration(ms))
             }
@@ -310,7 +325,7 @@ impl World {
         self.flush_apiserver(apiserver);
         for client in 0..self.clients.len() {
             if self.slot(client).connection.apiserver == apiserver {
-                self.reconnect(client, true);
+                self.reconnect(client, Some(ConnectionLoss::PeerClosed));
                 self.drain_client(client)?;
             }
         }
@@ -328,12 +343,30 @@ impl World {
         self.flush_apiserver(apiserver);
         let incarnation = old.incarnation + 1;
         let mut slot = ClientSlot::new(&mut self.core, client, incarnation, self.apiservers.len());
-        slot.relists_before = old.relists_before + old.process.reflector.relist_count();
+        self.core.stats.add_reflector(&old.process.reflector);
         slot.marks = old.marks;
         slot.marks.restart();
         slot.schedule_late_handlers(&mut self.core, client);
         self.clients[client] = Some(slot);
         self.drain_client(client)
+    }
+
+    /// The client's connection goes half-open; HTTP/2's health check, if on, will close it.
+    fn go_silent(&mut self, client: usize) {
+        let now = self.core.now();
+        let health_check = self.core.scenario.clients.health_check();
+        let connection = &mut self.slot(client).connection;
+        if connection.silent {
+            return;
+        }
+        connection.silent = true;
+        let generation = connection.generation;
+        if let Some((read_idle, ping_timeout)) = health_check {
+            let at = connection.health_check_closes_at(now, read_idle, ping_timeout);
+            self.core
+                .kernel
+                .schedule_at(at, Ev::HealthCheck { client, generation });
+        }
     }
 
     pub(super) fn slow_consumer_end(&mut self, client: usize) {
@@ -359,8 +392,8 @@ impl World {
         }
     }
 
-    /// Ends the fault phase for the cluster: stalls end, slow clients read, silent
-    /// connections are noticed and replaced.
+    /// Ends the fault phase for the cluster: stalls end, slow clients read, and a silent
+    /// connection's path comes back to a server that dropped it: its reset is a probable EOF.
     pub(super) fn heal_cluster(&mut self) {
         for watch in std::mem::take(&mut self.stalled_upstreams) {
             let _ = self.etcd.etcd.resume_watcher(watch);
@@ -370,8 +403,11 @@ impl World {
             let slot = self.slot(client);
             slot.delay_spike = None;
             let (silent, reading) = (slot.connection.silent, slot.reading);
+            let reflector = &slot.process.reflector;
+            slot.relists_at_heal =
+                (reflector.is_streaming() && !silent && reading).then(|| reflector.relist_count());
             if silent {
-                self.reconnect(client, true);
+                self.reconnect(client, Some(ConnectionLoss::PeerClosed));
             } else if !reading {
                 self.slow_consumer_end(client);
             }

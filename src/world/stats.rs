@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::apiserver::server::ApiserverStats;
+use crate::client::reflector::Reflector;
 
 use super::probes::ProbeCounts;
 use crate::scenario::Probe;
@@ -26,6 +27,20 @@ pub struct RunStats {
     pub apiservers: ApiserverStats,
     /// Relists (ListAndWatch runs after the first) of every reflector.
     pub relists: u64,
+    /// Watches started again without a relist (after a clean close, a retriable error or an
+    /// internal error within its budget).
+    #[serde(default)]
+    pub rewatches: u64,
+    /// Requests the REST client sent again after their connection closed unanswered.
+    #[serde(default)]
+    pub rest_retries: u64,
+    /// Relists after the faults healed (and the writes stopped) by clients whose watch stream
+    /// was open and healthy then: none, since a healthy quiet watch stays open.
+    #[serde(default)]
+    pub relists_after_heal: u64,
+    /// Silent connections HTTP/2's health check closed.
+    #[serde(default)]
+    pub health_check_closes: u64,
     /// FIFO items processed by informers.
     pub pops: u64,
     /// Tombstones (`DeletedFinalStateUnknown`) processed by informers.
@@ -49,6 +64,10 @@ impl RunStats {
         self.progress_notifications += other.progress_notifications;
         self.apiservers.add(&other.apiservers);
         self.relists += other.relists;
+        self.rewatches += other.rewatches;
+        self.rest_retries += other.rest_retries;
+        self.health_check_closes += other.health_check_closes;
+        self.relists_after_heal += other.relists_after_heal;
         self.pops += other.pops;
         self.tombstones += other.tombstones;
         self.notifications += other.notifications;
@@ -58,8 +77,15 @@ impl RunStats {
 }
 
 impl RunStats {
+    /// Adds what a reflector counted: its relists, re-watches and REST retries.
+    pub(crate) fn add_reflector(&mut self, reflector: &Reflector) {
+        self.relists += reflector.relist_count();
+        self.rewatches += reflector.rewatch_count();
+        self.rest_retries += reflector.rest_retry_count();
+    }
+
     /// The counts the `exercised:` line prints, by name, in its order.
-    pub fn counts(&self) -> [(&'static str, u64); 19] {
+    pub fn counts(&self) -> [(&'static str, u64); 23] {
         let apiservers = &self.apiservers;
         [
             ("commits", self.commits),
@@ -70,6 +96,10 @@ impl RunStats {
             ("etcd_progress", self.progress_notifications),
             ("faults", self.faults),
             ("relists", self.relists),
+            ("rewatches", self.rewatches),
+            ("rest_retries", self.rest_retries),
+            ("health_check_closes", self.health_check_closes),
+            ("relists_after_heal", self.relists_after_heal),
             ("pops", self.pops),
             ("tombstones", self.tombstones),
             ("notifications", self.notifications),
@@ -125,6 +155,8 @@ impl RunStats {
             Probe::CachePage => apiservers.cache_pages,
             Probe::Snapshot504 => apiservers.snapshot_timeouts,
             Probe::DirectWatchBehind => apiservers.direct_watches_behind,
+            Probe::Rewatch => stats.rewatches,
+            Probe::HealthCheckClose => stats.health_check_closes,
         }
     }
 

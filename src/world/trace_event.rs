@@ -130,6 +130,8 @@ pub(crate) enum TraceEvent<'a> {
     Fault { fault: &'a TimedFault },
     /// etcd held the workload's initial objects before anything started.
     Populated { objects: u32, revision: Revision },
+    /// HTTP/2's health check closed the client's silent connection.
+    HealthCheckClose,
 }
 
 /// A server message as the trace keeps it: a list page by its size, not its items.
@@ -326,6 +328,9 @@ impl fmt::Display for TraceEvent<'_> {
                 notification,
             } => write!(f, "handler-{handler} {notification}"),
             TraceEvent::ReflectorTimer => f.write_str("reflector timer"),
+            TraceEvent::HealthCheckClose => {
+                f.write_str("HTTP/2 health check: PING unanswered, connection closed")
+            }
             TraceEvent::LateHandler {
                 handler,
                 initial_adds,

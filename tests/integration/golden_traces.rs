@@ -9,7 +9,7 @@
 use crate::golden::Scene;
 use informer_sim::api::{LabelSelector, ServerMessage, WatchEvent};
 use informer_sim::bug::{Bug, Bugs};
-use informer_sim::client::reflector::{ReflectorConfig, ReflectorError};
+use informer_sim::client::reflector::{ConnectionLoss, ReflectorConfig, ReflectorError};
 use informer_sim::client::{Delta, DeltaObject, Fifo, FifoKind, Notification};
 use informer_sim::object::ObjectKey;
 use informer_sim::sim::SimDuration;
@@ -107,12 +107,10 @@ fn t2_watch_timeout_rewatches_without_relist() {
     );
 }
 
-/// T3: L=180; the stream drops; x is deleted at 185 while the client reconnects; the re-watch
-/// from 180 gets DELETED x@185 from the watch cache: a normal OnDelete with the final object,
-/// no tombstone.
-///
-/// The drop is a server-side close (what client-go's watch sees when the stream ends with
-/// EOF); the model treats a broken connection as an error and relists instead.
+/// T3: L=180; x is deleted at 185 while its event is still in flight; the stream drops (a
+/// probable EOF, so the watch ends cleanly) and the event is lost with it; the reflector
+/// re-watches from 180 at once, without a relist, and gets DELETED x@185 from the watch cache:
+/// a normal OnDelete with the final object, no tombstone.
 #[test]
 fn t3_delete_during_gap_is_not_a_tombstone() {
     let mut scene = Scene::new(FifoKind::Delta, ReflectorConfig::default());
@@ -125,13 +123,13 @@ fn t3_delete_during_gap_is_not_a_tombstone() {
     scene.pop_all();
     scene.deliver_all(handler);
     assert_eq!(scene.reflector.last_sync_resource_version(), Some(180));
-    let deadline = scene.watch_deadline().as_millis();
-    scene.advance(deadline - 1 - scene.h.now.as_millis());
+    scene.advance(10_000);
     scene.hold();
-    scene.advance(1);
     scene.bump_revision_to(184);
     let deleted_at = scene.delete("ns/x");
     assert_eq!(deleted_at, 185);
+    scene.reconnect_to(0, ConnectionLoss::PeerClosed);
+    assert_eq!(scene.reflector.rewatch_count(), 1, "a re-watch at once");
     scene.release();
     let popped = scene.pop();
     assert!(matches!(
@@ -322,8 +320,8 @@ fn t6_watch_list_startup() {
 /// once its etcd watch catches up, the next progress request (one every 100 ms; etcd 3.6
 /// drops those made while the watch was behind) brings the cache to 1000.
 ///
-/// Differences from the SPEC's wording: the watch on A ends by a broken connection (the model
-/// relists on it) rather than a 410, and B is behind because its etcd watch is unsynced: at
+/// Differences from the SPEC's wording: the watch on A ends because HTTP/2's health check
+/// found its connection dead (a 500, so a relist) rather than with a 410, and B is behind because its etcd watch is unsynced: at
 /// HEAD (and in the model) a waiting RV=N list also requests progress, so a synced B with no
 /// events of this type would catch up within 100 ms instead of timing out.
 #[test]
@@ -342,7 +340,7 @@ fn t7_ha_lag_on_relist() {
     scene.advance(61_000);
     assert_eq!(scene.reflector.last_sync_resource_version(), Some(900));
     scene.bump_revision_to(1000);
-    scene.reconnect_to(1);
+    scene.reconnect_to(1, ConnectionLoss::HealthCheckFailed);
     scene.advance(4500);
     assert!(scene.reflector.is_last_sync_resource_version_unavailable());
     assert!(matches!(

@@ -103,6 +103,30 @@ fn informer_with_a_slow_consumer_converges() {
     sweep_all("informer-slow-consumer");
 }
 
+/// A broken connection is a probable EOF: the open watch ends cleanly and the reflector
+/// re-watches from lastSyncRV; only a dead connection (HTTP/2's health check) relists.
+#[test]
+fn broken_connections_rewatch_rather_than_relist() {
+    let stats = sweep_row("informer-disconnects", seeds(SEEDS / 5)).stats;
+    assert!(
+        stats.rewatches >= 10 * stats.relists.max(1),
+        "re-watches should far outnumber relists: {stats}"
+    );
+    assert_eq!(stats.health_check_closes, 0, "no connection went silent");
+}
+
+/// Once the faults heal and the writes stop, a client whose watch was healthy keeps it: a
+/// quiet watch is not torn down, so no relist follows the last write.
+#[test]
+fn a_healed_quiet_cluster_settles_without_a_relist() {
+    let stats = sweep_row("informer-quiet-ha", seeds(SEEDS / 5)).stats;
+    assert_eq!(stats.relists_after_heal, 0, "{stats}");
+    assert!(
+        stats.relists > 0,
+        "the faults before the heal still relist: {stats}"
+    );
+}
+
 /// The planted-bug hunt scenarios of the client side (B2, B3, B4, B5, B24) are heavy (a deep
 /// FIFO backlog checked at every step), so they get a few dozen seeds.
 #[test]
@@ -122,6 +146,8 @@ fn server_hunt_scenarios_hold_without_their_bugs() {
         "etcd-watch-auto-compaction",
         "informer-relist-edge",
         "informer-ha-quiet",
+        "informer-disconnects",
+        "informer-quiet-ha",
         "informer-blocked-dispatch",
         "informer-paged-compaction",
     ] {

@@ -8,7 +8,7 @@ use informer_sim::api::{
 };
 use informer_sim::bug::Bugs;
 use informer_sim::client::reflector::{
-    Reflector, ReflectorConfig, ReflectorOutput, ReflectorPhase, StoreOp,
+    ConnectionLoss, Reflector, ReflectorConfig, ReflectorOutput, ReflectorPhase, StoreOp,
 };
 use informer_sim::object::Object;
 use informer_sim::sim::{RngStream, SimDuration, SimTime};
@@ -112,7 +112,12 @@ fn run(config: ReflectorConfig, seed: u64, choices: &[u8]) {
         match request {
             Some(id) if timer.is_none_or(|at| at > now && !choice.is_multiple_of(11)) => {
                 if choice.is_multiple_of(13) {
-                    reflector.handle_connection_lost(now, id);
+                    let loss = if choice.is_multiple_of(2) {
+                        ConnectionLoss::PeerClosed
+                    } else {
+                        ConnectionLoss::HealthCheckFailed
+                    };
+                    reflector.handle_connection_lost(now, id, loss);
                 } else {
                     let is_list = in_flight.expect("a request was sent").1;
                     let message = server_input(choice, id, is_list, &mut revision);
@@ -134,7 +139,6 @@ proptest! {
     fn list_mode_never_stalls_or_loops_without_time(seed: u64, choices in prop::collection::vec(any::<u8>(), 1..300)) {
         let config = ReflectorConfig {
             resync_period: Some(SimDuration::from_secs(30)),
-            idle_timeout: Some(SimDuration::from_secs(90)),
             page_size: None,
             ..ReflectorConfig::default()
         };

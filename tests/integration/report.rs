@@ -303,7 +303,7 @@ fn a_sweep_report_links_each_failure_to_its_page_and_charts_the_exercised_counts
     }
     assert_eq!(
         index.matches("<g class=\"bar\"").count(),
-        19,
+        23,
         "every exercised count"
     );
     assert!(index.contains("<table id=\"probes\""));

@@ -19,15 +19,14 @@ pub fn cases(default: u64) -> u64 {
     env_cases(default).unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// Sweeps library scenario `name` over `seeds` (see [`sweep_row`]). Returns how many seeds hit
-/// each declared hazard.
+/// Sweeps library scenario `name` over `seeds`: no seed may fail, the first ten must replay to
+/// the same hash, and a sweep of more than one seed must hit every coverage probe the scenario
+/// requires. Returns how many seeds hit each declared hazard.
 pub fn sweep(name: &str, seeds: SeedRange) -> BTreeMap<Invariant, u64> {
     sweep_row(name, seeds).hazards
 }
 
-/// Sweeps library scenario `name` over `seeds`: no seed may fail, the first ten must replay to
-/// the same hash, and a sweep of more than one seed must hit every coverage probe the scenario
-/// requires. Returns the sweep's row.
+/// [`sweep`]'s row: the hazards and what the runs exercised.
 pub fn sweep_row(name: &str, seeds: SeedRange) -> SweepRow {
     let scenario = Scenario::load(name).expect("library scenario");
     let row = Sweep::over(seeds).run(&scenario, |seed, outcome| {

@@ -18,7 +18,8 @@ use informer_sim::apiserver::server::Apiserver;
 use informer_sim::bug::Bugs;
 use informer_sim::client::delta::DeltaList;
 use informer_sim::client::reflector::{
-    Reflector, ReflectorConfig, ReflectorError, ReflectorOutput, ReflectorPhase, StoreOp,
+    ConnectionLoss, Reflector, ReflectorConfig, ReflectorError, ReflectorOutput, ReflectorPhase,
+    StoreOp,
 };
 use informer_sim::client::{
     Delivered, Fifo, FifoKind, HandlerId, InformerConfig, Notification, Processed,
@@ -285,20 +286,25 @@ impl Scene {
         self.settle();
     }
 
-    /// The client's connection breaks; it reconnects to apiserver `apiserver`.
-    pub fn reconnect_to(&mut self, apiserver: usize) {
+    /// The client's connection is lost as `loss` says (messages still in flight on it are
+    /// lost too); it reconnects to apiserver `apiserver`.
+    pub fn reconnect_to(&mut self, apiserver: usize, loss: ConnectionLoss) {
         let old_name = self.apiserver_name();
         let old = std::mem::replace(&mut self.apiserver, apiserver);
         let new_name = self.apiserver_name();
+        let how = match loss {
+            ConnectionLoss::PeerClosed => "closes (EOF)",
+            ConnectionLoss::HealthCheckFailed => "is dead (HTTP/2 PING unanswered)",
+        };
         self.log(
             "network",
-            format!("connection to {old_name} breaks; reconnect to {new_name}"),
+            format!("connection to {old_name} {how}; reconnect to {new_name}"),
         );
         let (server, etcd) = server_and_etcd(&mut self.h, old);
         server.client_disconnected(etcd, CLIENT);
         self.delivered = self.h.received().len();
         if let Some(id) = self.reflector.request_in_flight() {
-            self.step_reflector(|reflector, now| reflector.handle_connection_lost(now, id));
+            self.step_reflector(|reflector, now| reflector.handle_connection_lost(now, id, loss));
         }
         self.settle();
     }
@@ -386,16 +392,14 @@ impl Scene {
             ReflectorPhase::WaitingToRelist => "relist",
             ReflectorPhase::WaitingToRewatch => "re-watch",
             ReflectorPhase::WaitingToRetryWatchList => "retry the watch-list",
+            ReflectorPhase::RetryingRequest => {
+                let until = self.reflector.poll_timeout().expect("a retry timer");
+                let line = format!("REST client: send again at {}ms", until.as_millis());
+                return self.log("reflector", line);
+            }
             _ => return,
         };
         let until = self.reflector.poll_timeout().expect("a backoff timer");
-        if self.reflector.rest_retries() > 0 {
-            let line = format!(
-                "429 with Retry-After: send again at {}ms",
-                until.as_millis()
-            );
-            return self.log("reflector", line);
-        }
         let error = self
             .reflector
             .last_error()
