@@ -33,12 +33,12 @@ fn shows_hazard(name: &str, seed: u64, invariant: Invariant, parts: &[&str]) {
 fn n2_a_delete_noticed_by_a_relist_arrives_as_a_stale_tombstone() {
     shows_hazard(
         "hazard-lost-deletes",
-        0,
+        2,
         Invariant::EveryDeleteIsOnDeleteWithFinalState,
         &[
-            "OnDelete(ns-1/obj-1) got DeletedFinalStateUnknown",
-            "stale RV 76",
-            "deleted it at RV 92",
+            "OnDelete(ns-0/obj-0) got DeletedFinalStateUnknown",
+            "stale RV 57",
+            "deleted it at RV 95",
         ],
     );
 }
@@ -47,9 +47,9 @@ fn n2_a_delete_noticed_by_a_relist_arrives_as_a_stale_tombstone() {
 fn n2_a_delete_and_recreate_arrives_as_an_update_across_uids() {
     shows_hazard(
         "hazard-lost-deletes",
-        5,
+        16,
         Invariant::EveryDeleteIsOnDeleteWithFinalState,
-        &["OnUpdate(ns-0/obj-4) from uid 6 (RV 6) to uid 33 (RV 33)"],
+        &["OnUpdate(ns-0/obj-0) from uid 18 (RV 19) to uid 166 (RV 187)"],
     );
 }
 

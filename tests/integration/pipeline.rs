@@ -119,7 +119,7 @@ fn broken_connections_rewatch_rather_than_relist() {
 /// quiet watch is not torn down, so no relist follows the last write.
 #[test]
 fn a_healed_quiet_cluster_settles_without_a_relist() {
-    let stats = sweep_row("informer-quiet-ha", seeds(SEEDS / 5)).stats;
+    let stats = sweep_row("informer-quiet-ha", seeds(SEEDS * 2 / 5)).stats;
     assert_eq!(stats.relists_after_heal, 0, "{stats}");
     assert!(
         stats.relists > 0,
@@ -137,7 +137,9 @@ fn informer_hunt_scenarios_hold_without_their_bugs() {
 }
 
 /// The planted-bug hunt scenarios of the server side and the reflector (B9b, B10, B14, B16,
-/// E4): each holds without its bug on a fifth of the seeds, reaching its probes.
+/// E4): each holds without its bug on a fifth of the seeds, reaching its probes
+/// (informer-quiet-ha, whose health-check closes need more seeds, is swept by
+/// `a_healed_quiet_cluster_settles_without_a_relist`).
 #[test]
 fn server_hunt_scenarios_hold_without_their_bugs() {
     let seeds = seeds(SEEDS);
@@ -147,7 +149,6 @@ fn server_hunt_scenarios_hold_without_their_bugs() {
         "informer-relist-edge",
         "informer-ha-quiet",
         "informer-disconnects",
-        "informer-quiet-ha",
         "informer-blocked-dispatch",
         "informer-paged-compaction",
     ] {
@@ -265,6 +266,8 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "informer-handler-without-resync",
         "informer-restarts",
         "informer-kubelets",
+        "informer-disconnects",
+        "informer-quiet-ha",
         "stale-relist-ha",
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",
