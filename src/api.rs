@@ -30,6 +30,118 @@ impl LabelSelector {
     }
 }
 
+/// A field the simulated objects expose to field selectors, as pods' `GetAttrs` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Field {
+    /// `metadata.name`.
+    MetadataName,
+    /// `metadata.namespace`.
+    MetadataNamespace,
+    /// `spec.nodeName` (`""` while unscheduled).
+    SpecNodeName,
+}
+
+impl Field {
+    /// The field's path, as a selector names it.
+    pub fn path(self) -> &'static str {
+        match self {
+            Field::MetadataName => "metadata.name",
+            Field::MetadataNamespace => "metadata.namespace",
+            Field::SpecNodeName => "spec.nodeName",
+        }
+    }
+
+    /// The field's value on `object`.
+    pub fn value(self, object: &Object) -> &str {
+        match self {
+            Field::MetadataName => object.key.name(),
+            Field::MetadataNamespace => object.key.namespace(),
+            Field::SpecNodeName => &object.node_name,
+        }
+    }
+}
+
+/// One term of a field selector: `field=value` or `field!=value`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldTerm {
+    /// The field compared.
+    pub field: Field,
+    /// The value compared with.
+    pub value: String,
+    /// `=` (true) or `!=` (false).
+    pub equal: bool,
+}
+
+/// A field selector: every term must hold (`fields.Selector`, `fields.AndSelectors`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldSelector {
+    /// The terms.
+    pub terms: Vec<FieldTerm>,
+}
+
+impl FieldSelector {
+    /// `field=value`.
+    pub fn equal(field: Field, value: &str) -> FieldSelector {
+        FieldSelector {
+            terms: vec![FieldTerm {
+                field,
+                value: value.to_owned(),
+                equal: true,
+            }],
+        }
+    }
+
+    /// `field!=value`.
+    pub fn not_equal(field: Field, value: &str) -> FieldSelector {
+        FieldSelector { terms: Vec::new() }.and_not(field, value)
+    }
+
+    /// This selector and `field!=value`.
+    pub fn and_not(mut self, field: Field, value: &str) -> FieldSelector {
+        self.terms.push(FieldTerm {
+            field,
+            value: value.to_owned(),
+            equal: false,
+        });
+        self
+    }
+
+    /// This selector and `field=value`.
+    pub fn and(mut self, field: Field, value: &str) -> FieldSelector {
+        self.terms.push(FieldTerm {
+            field,
+            value: value.to_owned(),
+            equal: true,
+        });
+        self
+    }
+
+    /// Whether every term holds for `object` (`Selector.Matches` over the object's fields).
+    pub fn matches(&self, object: &Object) -> bool {
+        self.terms
+            .iter()
+            .all(|term| (term.field.value(object) == term.value) == term.equal)
+    }
+
+    /// The value an equality term pins `field` to (`Selector.RequiresExactMatch`).
+    pub fn requires_exact_match(&self, field: Field) -> Option<&str> {
+        self.terms
+            .iter()
+            .find(|term| term.field == field && term.equal)
+            .map(|term| term.value.as_str())
+    }
+}
+
+/// What a client's lists and watches select: a label selector and a field selector, each
+/// optional (`ListOptions.LabelSelector`, `ListOptions.FieldSelector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Selectors {
+    /// The label selector, if any.
+    pub label: Option<LabelSelector>,
+    /// The field selector, if any.
+    pub field: Option<FieldSelector>,
+}
+
 /// The type of a watch event (`watch.EventType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WatchEventType {
@@ -56,6 +168,8 @@ pub enum StatusReason {
     Timeout,
     /// 500.
     InternalError,
+    /// 400: the request's options contradict each other (`ValidateListOptions`).
+    BadRequest,
 }
 
 impl StatusReason {
@@ -66,6 +180,7 @@ impl StatusReason {
             StatusReason::TooManyRequests => 429,
             StatusReason::Timeout => 504,
             StatusReason::InternalError => 500,
+            StatusReason::BadRequest => 400,
         }
     }
 }
@@ -84,6 +199,10 @@ pub struct Status {
     /// `handleCompactedErrorForPaging`, PR #67284).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continue_token: Option<ContinueToken>,
+    /// The `Retry-After` header of a 429, in seconds: when the client's REST layer retries the
+    /// same request (`errors.NewTooManyRequests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl Status {
@@ -94,6 +213,7 @@ impl Status {
             reason,
             message: message.into(),
             continue_token: None,
+            retry_after_seconds: None,
         }
     }
 }
@@ -193,6 +313,9 @@ pub struct ListOptions {
     pub continue_token: Option<ContinueToken>,
     /// `labelSelector`.
     pub label_selector: Option<LabelSelector>,
+    /// `fieldSelector`.
+    #[serde(default)]
+    pub field_selector: Option<FieldSelector>,
 }
 
 impl ListOptions {
@@ -204,6 +327,7 @@ impl ListOptions {
             limit: 0,
             continue_token: None,
             label_selector: None,
+            field_selector: None,
         }
     }
 }
@@ -234,6 +358,9 @@ pub struct WatchOptions {
     pub timeout_ms: Option<u64>,
     /// `labelSelector`.
     pub label_selector: Option<LabelSelector>,
+    /// `fieldSelector`.
+    #[serde(default)]
+    pub field_selector: Option<FieldSelector>,
     /// The namespace of a namespace-scoped watch (`/namespaces/{ns}/pods?watch=1`); `None`
     /// watches every namespace.
     #[serde(default)]
@@ -360,6 +487,23 @@ impl fmt::Display for LabelSelector {
     }
 }
 
+impl fmt::Display for FieldSelector {
+    /// `spec.nodeName=node-1,metadata.name!=a`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, term) in self.terms.iter().enumerate() {
+            let separator = if index == 0 { "" } else { "," };
+            let operator = if term.equal { "=" } else { "!=" };
+            write!(
+                f,
+                "{separator}{}{operator}{}",
+                term.field.path(),
+                term.value
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for ListOptions {
     /// `LIST rv="0" limit=500 labelSelector=app=a`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -376,6 +520,9 @@ impl fmt::Display for ListOptions {
         }
         if let Some(selector) = &self.label_selector {
             write!(f, " labelSelector={selector}")?;
+        }
+        if let Some(selector) = &self.field_selector {
+            write!(f, " fieldSelector={selector}")?;
         }
         Ok(())
     }
@@ -404,6 +551,9 @@ impl fmt::Display for ClientMessage {
                 if let Some(selector) = &options.label_selector {
                     write!(f, " labelSelector={selector}")?;
                 }
+                if let Some(selector) = &options.field_selector {
+                    write!(f, " fieldSelector={selector}")?;
+                }
                 if let Some(timeout_ms) = options.timeout_ms {
                     write!(f, " timeout={}s", timeout_ms / 1000)?;
                 }
@@ -415,11 +565,16 @@ impl fmt::Display for ClientMessage {
 }
 
 impl fmt::Display for RequestError {
-    /// `410 Expired: too old resource version: 5 (9)`, or `connection refused`.
+    /// `410 Expired: too old resource version: 5 (9)`, `429 TooManyRequests: storage is
+    /// (re)initializing (Retry-After: 1)`, or `connection refused`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RequestError::Status(status) => {
-                write!(f, "{} {:?}: {}", status.code, status.reason, status.message)
+                write!(f, "{} {:?}: {}", status.code, status.reason, status.message)?;
+                match status.retry_after_seconds {
+                    Some(seconds) => write!(f, " (Retry-After: {seconds})"),
+                    None => Ok(()),
+                }
             }
             RequestError::ConnectionRefused => f.write_str("connection refused"),
         }
@@ -512,6 +667,25 @@ mod tests {
         let error = WatchEvent::Error(Status::new(StatusReason::Expired, "gone"));
         assert_eq!(error.event_type(), WatchEventType::Error);
         assert_eq!(error.resource_version(), None);
+    }
+
+    #[test]
+    fn a_field_selector_is_a_conjunction_over_name_namespace_and_node() {
+        let pod = Object {
+            node_name: "node-1".into(),
+            ..Object::bare("ns-a/web", 3)
+        };
+        let on_node = FieldSelector::equal(Field::SpecNodeName, "node-1");
+        assert!(on_node.matches(&pod));
+        let elsewhere = on_node.clone().and_not(Field::MetadataNamespace, "ns-a");
+        assert!(!elsewhere.matches(&pod));
+        let named = on_node.and(Field::MetadataName, "web");
+        assert!(named.matches(&pod));
+        assert_eq!(named.requires_exact_match(Field::MetadataName), Some("web"));
+        assert_eq!(named.requires_exact_match(Field::MetadataNamespace), None);
+        assert_eq!(named.to_string(), "spec.nodeName=node-1,metadata.name=web");
+        let unscheduled = FieldSelector::equal(Field::SpecNodeName, "");
+        assert!(unscheduled.matches(&Object::bare("ns-a/job", 4)));
     }
 
     #[test]

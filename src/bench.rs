@@ -35,8 +35,6 @@ write_interval_ms_min = 1
 write_interval_ms_max = 1
 think_ms_max = 0
 delete_probability = 0.05
-[apiservers.server]
-history_capacity = 20000
 [clients]
 fifo = "real-atomic"
 handlers = 1

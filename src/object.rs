@@ -3,7 +3,8 @@
 //! An object is what kube-apiserver decodes from an etcd key-value: its key (`namespace/name`, or
 //! `name` when cluster-scoped, as client-go's `MetaNamespaceKeyFunc` makes it), its
 //! `resourceVersion` (the etcd `mod_revision`), its `uid` (the etcd `create_revision`, which
-//! changes when a name is deleted and re-created), its labels, and a payload value.
+//! changes when a name is deleted and re-created), its labels, the node it is bound to (a pod's
+//! `spec.nodeName`, for field selectors), and a payload value.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,6 +64,14 @@ impl fmt::Display for ObjectKey {
 /// stream, FIFO, indexer), and labels change only when a writer writes new ones.
 pub type Labels = Arc<BTreeMap<String, String>>;
 
+/// The node a pod is bound to, shared like [`Labels`].
+pub type NodeName = Arc<str>;
+
+/// Whether `node_name` is unset (an unscheduled pod, or any object that is not a pod).
+fn is_unscheduled(node_name: &NodeName) -> bool {
+    node_name.is_empty()
+}
+
 /// One state of one API object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Object {
@@ -75,6 +84,10 @@ pub struct Object {
     pub uid: u64,
     /// Labels, for selectors and the label index.
     pub labels: Labels,
+    /// A pod's `spec.nodeName`: the node it is bound to, `""` while unscheduled (not
+    /// serialized then, so runs without nodes encode as before).
+    #[serde(default, skip_serializing_if = "is_unscheduled")]
+    pub node_name: NodeName,
     /// The payload the workload wrote; any change of it is a real update.
     pub value: u64,
 }
@@ -87,6 +100,7 @@ impl Object {
             resource_version,
             uid: 0,
             labels: Labels::default(),
+            node_name: NodeName::default(),
             value: 0,
         }
     }
@@ -106,6 +120,16 @@ impl Object {
 
     /// Encodes labels and payload as the etcd value bytes: `v=7;app=a,tier=b`.
     pub fn encode_body(labels: &BTreeMap<String, String>, value: u64) -> Vec<u8> {
+        Object::encode_body_on_node(labels, value, "")
+    }
+
+    /// Encodes labels, payload and the node a pod is bound to: `v=7;app=a;node=node-1` (no
+    /// node part while unscheduled).
+    pub fn encode_body_on_node(
+        labels: &BTreeMap<String, String>,
+        value: u64,
+        node_name: &str,
+    ) -> Vec<u8> {
         use std::io::Write as _;
         let mut body = Vec::with_capacity(32);
         write!(body, "v={value};").expect("writing to a Vec cannot fail");
@@ -116,6 +140,10 @@ impl Object {
             body.extend_from_slice(name.as_bytes());
             body.push(b'=');
             body.extend_from_slice(label_value.as_bytes());
+        }
+        if !node_name.is_empty() {
+            body.extend_from_slice(b";node=");
+            body.extend_from_slice(node_name.as_bytes());
         }
         body
     }
@@ -129,7 +157,14 @@ impl Object {
         body: &[u8],
     ) -> Result<Object, DecodeError> {
         let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
-        let (value_part, labels_part) = text.split_once(';').ok_or(DecodeError::Malformed)?;
+        let (value_part, rest) = text.split_once(';').ok_or(DecodeError::Malformed)?;
+        let (labels_part, node_name) = match rest.split_once(';') {
+            Some((labels, node)) => (
+                labels,
+                node.strip_prefix("node=").ok_or(DecodeError::Malformed)?,
+            ),
+            None => (rest, ""),
+        };
         let value = value_part
             .strip_prefix("v=")
             .and_then(|v| v.parse().ok())
@@ -144,6 +179,7 @@ impl Object {
             resource_version: mod_revision,
             uid: create_revision,
             labels: Arc::new(labels),
+            node_name: NodeName::from(node_name),
             value,
         })
     }
@@ -192,6 +228,16 @@ mod tests {
         assert_eq!(object.label("app"), Some("a"));
         assert_eq!(object.value, 7);
         assert_eq!(object.to_string(), "ns/x@12");
+    }
+
+    #[test]
+    fn a_pods_node_round_trips_and_an_unscheduled_pod_has_none() {
+        let body = Object::encode_body_on_node(&BTreeMap::new(), 3, "node-1");
+        assert_eq!(body, b"v=3;;node=node-1");
+        let object = Object::decode("ns/p", 5, 5, &body).expect("decodes");
+        assert_eq!(&*object.node_name, "node-1");
+        let unscheduled = Object::decode("ns/p", 5, 5, b"v=3;").expect("decodes");
+        assert_eq!(&*unscheduled.node_name, "");
     }
 
     #[test]

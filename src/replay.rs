@@ -149,7 +149,7 @@ impl ReplayFile {
                 Fault::CacherReinit { apiserver } | Fault::ApiserverRestart { apiserver } => {
                     ("apiserver", apiserver, scenario.apiservers.count, 0)
                 }
-                Fault::CacheStall { apiserver, ms } => {
+                Fault::CacheStall { apiserver, ms } | Fault::CacheWatchError { apiserver, ms } => {
                     ("apiserver", apiserver, scenario.apiservers.count, ms)
                 }
                 Fault::WatcherStall { watcher, ms } => {

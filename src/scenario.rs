@@ -7,11 +7,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::LabelSelector;
+use crate::api::{Field, FieldSelector, LabelSelector, Selectors};
 use crate::apiserver::server::ApiserverConfig;
 use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
 pub use crate::client::FifoKind;
+use crate::etcd::EtcdRelease;
 use crate::sim::{DelayConfig, SimDuration};
 
 /// Reads `expected_hazards`: names of invariants of class [`Kind::Hazard`], or one line naming
@@ -195,7 +196,7 @@ pub struct ClientsConfig {
     pub selector: ClientSelector,
 }
 
-/// What each client's lists and watches select (`ListOptions.LabelSelector`).
+/// What each client's lists and watches select (`ListOptions.LabelSelector`, `FieldSelector`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientSelector {
@@ -205,20 +206,33 @@ pub enum ClientSelector {
     /// Client `i` selects `app=app-{i mod workload.label_values}`: many watchers, each of a
     /// slice of the objects, as a large cluster's kubelets each watch their own node's pods.
     AppPerClient,
+    /// Client `i` selects the field `spec.nodeName=node-{i mod workload.nodes}`, as a kubelet
+    /// watches the pods bound to its node (`workload.nodes` must be at least 1).
+    NodePerClient,
 }
 
 impl ClientSelector {
-    /// The label selector of client `client`.
-    pub fn for_client(self, client: usize, workload: &WorkloadConfig) -> Option<LabelSelector> {
+    /// The selectors of client `client`.
+    pub fn for_client(self, client: usize, workload: &WorkloadConfig) -> Selectors {
         match self {
-            ClientSelector::None => None,
-            ClientSelector::AppPerClient => Some(LabelSelector {
-                name: "app".to_owned(),
-                value: format!(
-                    "app-{}",
-                    client as u64 % u64::from(workload.label_values.max(1))
-                ),
-            }),
+            ClientSelector::None => Selectors::default(),
+            ClientSelector::AppPerClient => Selectors {
+                label: Some(LabelSelector {
+                    name: "app".to_owned(),
+                    value: format!(
+                        "app-{}",
+                        client as u64 % u64::from(workload.label_values.max(1))
+                    ),
+                }),
+                field: None,
+            },
+            ClientSelector::NodePerClient => Selectors {
+                label: None,
+                field: Some(FieldSelector::equal(
+                    Field::SpecNodeName,
+                    &node_name(client as u64 % u64::from(workload.nodes.max(1))),
+                )),
+            },
         }
     }
 }
@@ -289,6 +303,11 @@ pub struct FaultsConfig {
     pub cache_stall_probability: f64,
     /// How long a cache stall lasts at most.
     pub cache_stall_ms_max: u64,
+    /// An apiserver's etcd member loses its leader: the cacher's watch fails with an internal
+    /// error and re-watches from its last RV, the cache ready but frozen meanwhile.
+    pub cache_watch_error_probability: f64,
+    /// How long the member has no leader at most (past 30 s the cache re-initializes).
+    pub cache_watch_error_ms_max: u64,
 }
 
 impl Default for FaultsConfig {
@@ -306,6 +325,8 @@ impl Default for FaultsConfig {
             client_restart_probability: 0.003,
             cache_stall_probability: 0.01,
             cache_stall_ms_max: 20_000,
+            cache_watch_error_probability: 0.003,
+            cache_watch_error_ms_max: 40_000,
         }
     }
 }
@@ -337,6 +358,15 @@ pub struct WorkloadConfig {
     /// The chance that a write also sets a `tier` label, so objects' index values grow and
     /// shrink (SPEC §8 B8). 0 draws nothing, keeping older seeds' runs unchanged.
     pub second_label_probability: f64,
+    /// How many nodes pods are bound to (0: objects are no pods, nothing is drawn). A pod is
+    /// created unscheduled and bound to a random node by a later update, then keeps its node
+    /// (`spec.nodeName` is set once, by the scheduler's binding).
+    pub nodes: u32,
+}
+
+/// The name of node `index`.
+pub fn node_name(index: u64) -> String {
+    format!("node-{index}")
 }
 
 impl Default for WorkloadConfig {
@@ -352,6 +382,7 @@ impl Default for WorkloadConfig {
             delete_probability: 0.25,
             label_values: 2,
             second_label_probability: 0.0,
+            nodes: 0,
         }
     }
 }
@@ -369,6 +400,9 @@ pub struct EtcdConfig {
     /// land on resource writes (0: kube-apiserver's compactor, whose compact revision is
     /// always its own `compact_rev_key` bump).
     pub auto_compaction_retention: u64,
+    /// The etcd release line where releases differ: "3.6" (what Kubernetes HEAD runs, the
+    /// default) or "3.4" (3.4.23, the real-etcd oracle's).
+    pub release: EtcdRelease,
 }
 
 impl Default for EtcdConfig {
@@ -377,6 +411,7 @@ impl Default for EtcdConfig {
             compaction_interval_ms: 10_000,
             progress_notify_interval_ms: 5_000,
             auto_compaction_retention: 0,
+            release: EtcdRelease::default(),
         }
     }
 }
@@ -529,27 +564,30 @@ impl Scenario {
         };
         let w = &self.workload;
         let c = &self.clients;
-        let checks: [(&'static str, u64, u64, u64, &'static str); 23] = [
+        let test_only = &self.apiservers.server.test_only;
+        // An unset test-only size is in range.
+        let optional = |value: Option<usize>| value.map_or(1, |value| value as u64);
+        let checks: [(&'static str, u64, u64, u64, &'static str); 24] = [
+            (
+                "apiservers.server.test_only.history_capacity",
+                optional(test_only.history_capacity),
+                1,
+                102_400,
+                "1..=102400",
+            ),
+            (
+                "apiservers.server.test_only.watcher_buffer",
+                optional(test_only.watcher_buffer),
+                1,
+                1_000,
+                "1..=1000",
+            ),
             (
                 "apiservers.count",
                 u64::from(self.apiservers.count),
                 0,
                 7,
                 "0..=7",
-            ),
-            (
-                "apiservers.server.history_capacity",
-                self.apiservers.server.history_capacity as u64,
-                1,
-                102_400,
-                "1..=102400",
-            ),
-            (
-                "apiservers.server.watcher_buffer",
-                self.apiservers.server.watcher_buffer as u64,
-                1,
-                1_000,
-                "1..=1000",
             ),
             ("clients.count", u64::from(c.count), 0, 1_000, "0..=1000"),
             ("clients.handlers", u64::from(c.handlers), 0, 8, "0..=8"),
@@ -665,6 +703,7 @@ impl Scenario {
                 100_000,
                 "1..=100000",
             ),
+            ("workload.nodes", u64::from(w.nodes), 0, 10_000, "0..=10000"),
             (
                 "etcd_watchers.count",
                 u64::from(self.etcd_watchers.count),
@@ -690,6 +729,13 @@ impl Scenario {
                 "workload.write_interval_ms_max",
                 w.write_interval_ms_max.to_string(),
                 ">= write_interval_ms_min",
+            ));
+        }
+        if c.selector == ClientSelector::NodePerClient && w.nodes == 0 {
+            return Err(out_of_range(
+                "workload.nodes",
+                w.nodes.to_string(),
+                ">= 1 with clients.selector = \"node-per-client\"",
             ));
         }
         if c.link.delay_ms_max < c.link.delay_ms_min {
@@ -738,6 +784,10 @@ impl Scenario {
                 f.client_restart_probability,
             ),
             ("faults.cache_stall_probability", f.cache_stall_probability),
+            (
+                "faults.cache_watch_error_probability",
+                f.cache_watch_error_probability,
+            ),
             ("workload.delete_probability", w.delete_probability),
             (
                 "clients.process_error_probability",
@@ -845,6 +895,20 @@ pub enum Probe {
     EtcdFallback,
     /// A client process stopped while its informer's Pop was in the empty-queue loop.
     CloseUnderPop,
+    /// A watch resumed from an RV the client got a minute or more before was served, not
+    /// answered 410: the watch cache keeps 75 s of history (KEP-956).
+    OldRvResume,
+    /// A cacher re-watched etcd after an internal error, its cache ready and frozen meanwhile.
+    CacherRewatch,
+    /// A list page was served from the cache with a continue token.
+    CachePage,
+    /// An exact-RV or continue list waited 3 s for a lagging cache and got 504
+    /// (`ListFromCacheSnapshot`).
+    #[serde(rename = "snapshot-504")]
+    Snapshot504,
+    /// A watch served straight from etcd filled its buffers for a client that did not read,
+    /// and stopped reading its etcd watch (which then falls behind).
+    DirectWatchBehind,
     /// A reflector watched again without a relist (after a clean close, such as a probable
     /// EOF on a broken connection).
     Rewatch,
@@ -873,6 +937,11 @@ impl Probe {
         Probe::NotReady429,
         Probe::EtcdFallback,
         Probe::CloseUnderPop,
+        Probe::OldRvResume,
+        Probe::CacherRewatch,
+        Probe::CachePage,
+        Probe::Snapshot504,
+        Probe::DirectWatchBehind,
         Probe::Rewatch,
         Probe::HealthCheckClose,
     ];
@@ -898,6 +967,11 @@ impl Probe {
             Probe::NotReady429 => "not-ready-429",
             Probe::EtcdFallback => "etcd-fallback",
             Probe::CloseUnderPop => "close-under-pop",
+            Probe::OldRvResume => "old-rv-resume",
+            Probe::CacherRewatch => "cacher-rewatch",
+            Probe::CachePage => "cache-page",
+            Probe::Snapshot504 => "snapshot-504",
+            Probe::DirectWatchBehind => "direct-watch-behind",
             Probe::Rewatch => "rewatch",
             Probe::HealthCheckClose => "health-check-close",
         }

@@ -40,7 +40,9 @@
 use std::collections::VecDeque;
 
 use super::event::WatchCacheEvent;
-use crate::api::{LabelSelector, WatchEvent, WatchEventType};
+use crate::api::{
+    Field, FieldSelector, LabelSelector, ListOptions, WatchEvent, WatchEventType, WatchOptions,
+};
 use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
@@ -77,16 +79,78 @@ pub fn suggested_watch_channel_size(
     size
 }
 
-/// What a watch asks for: a namespace and a label selector, each optional.
+/// What a watch or list asks for: a namespace, a label selector and a field selector, each
+/// optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct WatchFilter {
     /// Only objects in this namespace.
     pub namespace: Option<String>,
     /// Only objects with this label.
     pub label_selector: Option<LabelSelector>,
+    /// Only objects whose fields match.
+    pub field_selector: Option<FieldSelector>,
 }
 
 impl WatchFilter {
+    /// The filter of a watch request.
+    pub fn of_watch(options: &WatchOptions) -> WatchFilter {
+        WatchFilter {
+            namespace: options.namespace.clone(),
+            label_selector: options.label_selector.clone(),
+            field_selector: options.field_selector.clone(),
+        }
+    }
+
+    /// The filter of a list request (a list's namespace is in its keys).
+    pub fn of_list(options: &ListOptions) -> WatchFilter {
+        WatchFilter {
+            namespace: None,
+            label_selector: options.label_selector.clone(),
+            field_selector: options.field_selector.clone(),
+        }
+    }
+
+    /// The node a `spec.nodeName=` term pins: the value of the pod registry's indexed trigger
+    /// (`NodeNameTriggerFunc`) this watcher is registered under (`Cacher.Watch`,
+    /// `RequiresExactMatch` on the trigger's field).
+    pub fn trigger_value(&self) -> Option<&str> {
+        self.field_selector
+            .as_ref()
+            .and_then(|selector| selector.requires_exact_match(Field::SpecNodeName))
+    }
+
+    /// Mirrors `startDispatching` with `triggerValuesThreadUnsafe`: a watcher registered under
+    /// a trigger value is offered the events whose object or previous object is on that node;
+    /// any other watcher, the events of its scope (see [`WatchFilter::in_scope`]).
+    pub fn is_offered(&self, event: &WatchCacheEvent) -> bool {
+        match self.trigger_value() {
+            Some(node) => {
+                let on_node = |object: &Object| &*object.node_name == node;
+                on_node(&event.object) || event.prev_object.as_ref().is_some_and(on_node)
+            }
+            None => self.in_scope(&event.object),
+        }
+    }
+
+    /// Mirrors `Cacher.Watch`'s scope and `startDispatching`: a watcher is registered under
+    /// its request namespace (else a `metadata.namespace` field selector's) and a
+    /// `metadata.name` field selector's name, and is offered only the events of objects in
+    /// that scope, so other objects' events never fill or block its input.
+    pub fn in_scope(&self, object: &Object) -> bool {
+        let exact = |field| {
+            self.field_selector
+                .as_ref()
+                .and_then(|selector| selector.requires_exact_match(field))
+        };
+        let namespace = self
+            .namespace
+            .as_deref()
+            .or_else(|| exact(Field::MetadataNamespace));
+        let name = exact(Field::MetadataName);
+        namespace.is_none_or(|namespace| object.key.namespace() == namespace)
+            && name.is_none_or(|name| object.key.name() == name)
+    }
+
     /// Mirrors `cache_watcher.go convertToWatchEvent` (and the etcd3 watcher's filtering): a
     /// change into the filter is ADDED, within it MODIFIED, out of it (or a delete) DELETED
     /// carrying the old object at the event's RV; outside it before and after, nothing.
@@ -117,7 +181,11 @@ impl WatchFilter {
             .label_selector
             .as_ref()
             .is_none_or(|selector| selector.matches(object));
-        namespace_matches && labels_match
+        let fields_match = self
+            .field_selector
+            .as_ref()
+            .is_none_or(|selector| selector.matches(object));
+        namespace_matches && labels_match && fields_match
     }
 }
 
@@ -416,6 +484,11 @@ impl CacheWatcher {
         self.phase == Phase::Stopped || (self.phase == Phase::Draining && drained)
     }
 
+    /// Whether the dispatcher offers this watcher `event` (see [`WatchFilter::is_offered`]).
+    pub fn is_offered(&self, event: &WatchCacheEvent) -> bool {
+        self.config.filter.is_offered(event)
+    }
+
     /// When this watcher's next bookmark is due, if ever.
     pub fn next_bookmark_time(&self) -> Option<SimTime> {
         self.next_bookmark_time
@@ -524,8 +597,8 @@ mod tests {
             value: "a".to_owned(),
         };
         let filter = WatchFilter {
-            namespace: None,
             label_selector: Some(selector),
+            ..WatchFilter::default()
         };
         let config = CacheWatcherConfig {
             filter,
@@ -635,11 +708,58 @@ mod tests {
     fn namespace_filter_matches_the_key_namespace() {
         let filter = WatchFilter {
             namespace: Some("ns".to_owned()),
-            label_selector: None,
+            ..WatchFilter::default()
         };
         assert!(filter.matches(&Object::bare("ns/a", 1)));
         assert!(!filter.matches(&Object::bare("other/a", 1)));
         assert!(!filter.matches(&Object::bare("cluster-scoped", 1)));
+    }
+
+    #[test]
+    fn a_watcher_is_in_the_scope_of_its_namespace_and_name_selectors_only() {
+        let by_field = WatchFilter {
+            field_selector: Some(
+                FieldSelector::equal(Field::MetadataNamespace, "ns").and(Field::MetadataName, "a"),
+            ),
+            ..WatchFilter::default()
+        };
+        assert!(by_field.in_scope(&Object::bare("ns/a", 1)));
+        assert!(!by_field.in_scope(&Object::bare("ns/b", 1)));
+        assert!(!by_field.in_scope(&Object::bare("other/a", 1)));
+    }
+
+    #[test]
+    fn a_watcher_pinned_to_a_node_is_offered_the_events_on_that_node_before_or_after() {
+        let by_node = WatchFilter {
+            field_selector: Some(FieldSelector::equal(Field::SpecNodeName, "node-1")),
+            namespace: Some("ns".to_owned()),
+            ..WatchFilter::default()
+        };
+        assert_eq!(by_node.trigger_value(), Some("node-1"));
+        let on = |node: &str| Object {
+            node_name: node.into(),
+            ..Object::bare("other/a", 2)
+        };
+        let event = |object: Object, prev_object: Option<Object>| WatchCacheEvent {
+            event_type: WatchEventType::Modified,
+            key: object.key.clone(),
+            resource_version: object.resource_version,
+            object,
+            prev_object,
+            record_time: SimTime::ZERO,
+        };
+        assert!(
+            by_node.is_offered(&event(on("node-1"), None)),
+            "a trigger, not the namespace scope, decides"
+        );
+        assert!(by_node.is_offered(&event(on("node-2"), Some(on("node-1")))));
+        assert!(!by_node.is_offered(&event(on("node-2"), Some(on("")))));
+        let not_on_node = WatchFilter {
+            field_selector: Some(FieldSelector::not_equal(Field::SpecNodeName, "node-1")),
+            ..WatchFilter::default()
+        };
+        assert_eq!(not_on_node.trigger_value(), None);
+        assert!(not_on_node.is_offered(&event(on("node-2"), None)));
     }
 
     #[test]

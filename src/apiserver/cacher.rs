@@ -11,7 +11,7 @@ use crate::apiserver::storage::{self, EtcdListRequest, ParsedEvent};
 use crate::apiserver::time_budget::TimeBudget;
 use crate::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
 use crate::bug::Bugs;
-use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest};
+use crate::etcd::{Etcd, KeyRange, StreamId, WatchId, WatchRequest};
 use crate::object::ResourceVersion;
 use crate::sim::{SimDuration, SimTime};
 
@@ -27,11 +27,80 @@ pub struct StreamKey {
 /// How long after its upstream failed the cacher re-initializes (`wait.Until(startCaching, 1s)`).
 const REINIT_DELAY: SimDuration = SimDuration::from_secs(1);
 
+/// How long the cacher's reflector re-watches after internal errors before it gives up and the
+/// cache re-initializes (`reflector.MaxInternalErrorRetryDuration`, set in
+/// `NewCacherFromConfig`: "When etcd loses leader ... We don't want to terminate all watchers").
+const INTERNAL_ERROR_RETRY_MAX: SimDuration = SimDuration::from_secs(30);
+
+/// An internal-error streak is forgotten after a minute without errors (`NewRetryWithDeadline`'s
+/// `minResetPeriod`, `time.Minute` in `Reflector.watch`).
+const INTERNAL_ERROR_RESET: SimDuration = SimDuration::from_secs(60);
+
+/// The pace of the reflector's re-watch loop after an internal error. Upstream re-watches at
+/// once (`continue`), each attempt costing a round trip to etcd; the model spaces attempts
+/// 100 ms apart so a 30 s streak is a few hundred steps, not thousands.
+const REWATCH_ATTEMPT: SimDuration = SimDuration::from_millis(100);
+
+/// Mirrors client-go `retryWithDeadlineImpl` for internal errors: retry while the streak's
+/// first error is at most 30 s old; a minute without errors starts a new streak.
+#[derive(Clone, Copy, Debug, Default)]
+struct InternalErrorRetry {
+    first_error: Option<SimTime>,
+    last_error: Option<SimTime>,
+}
+
+impl InternalErrorRetry {
+    /// `After(err)` for an internal error at `now`.
+    fn after_error(&mut self, now: SimTime) {
+        if self
+            .last_error
+            .is_some_and(|last| now.saturating_since(last) >= INTERNAL_ERROR_RESET)
+        {
+            *self = InternalErrorRetry::default();
+        }
+        self.first_error.get_or_insert(now);
+        self.last_error = Some(now);
+    }
+
+    /// `ShouldRetry()`: within 30 s of the streak's first error; past that, the streak resets.
+    fn should_retry(&mut self, now: SimTime) -> bool {
+        let within = self
+            .first_error
+            .is_some_and(|first| now.saturating_since(first) <= INTERNAL_ERROR_RETRY_MAX);
+        if !within {
+            *self = InternalErrorRetry::default();
+        }
+        within
+    }
+}
+
+/// The downtimes (ms) from which `Retry-After` is 2 s, 3 s, ... 30 s: `e^(0.06 s)` reaches
+/// `n` after `ln(n) / 0.06` seconds. Integers, so that no platform's `exp` decides a run.
+const RETRY_AFTER_STEPS_MS: [u64; 29] = [
+    11_553, 18_311, 23_105, 26_824, 29_863, 32_432, 34_658, 36_621, 38_377, 39_965, 41_416, 42_750,
+    43_985, 45_135, 46_210, 47_221, 48_173, 49_074, 49_929, 50_743, 51_518, 52_259, 52_968, 53_648,
+    54_302, 54_931, 55_537, 56_122, 56_687,
+];
+
+/// Mirrors `cacher/util.go calculateRetryAfterForUnreadyCache`: `e^(0.06 · downtime in s)`
+/// seconds, truncated, at least 1 and at most 30.
+pub(crate) fn retry_after_for_unready_cache(downtime: SimDuration) -> u64 {
+    let passed = RETRY_AFTER_STEPS_MS
+        .iter()
+        .take_while(|step| downtime.as_millis() >= **step)
+        .count();
+    1 + passed as u64
+}
+
 /// Whether the cache can serve (`ready.go`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Readiness {
-    /// (Re)initializing: watches get 429, lists 429 or etcd.
-    Pending,
+    /// (Re)initializing since `since` (`ready.go`'s last state change): watches get 429,
+    /// lists 429 or etcd.
+    Pending {
+        /// When the cache stopped serving (or was created).
+        since: SimTime,
+    },
     /// Serving; the generation counts initializations (k/k#116122).
     Ready {
         /// How many times the cache was (re)initialized.
@@ -50,7 +119,8 @@ pub(crate) struct CachedStream {
     /// outlives a termination, so the client still reads what it holds before the close.
     pub(crate) result: VecDeque<WatchEvent>,
     pub(crate) result_capacity: usize,
-    /// Terminated as a slow watcher: nothing more is dispatched to it.
+    /// Terminated as a slow watcher: nothing more is dispatched to it (a graceful one still
+    /// drains what its input holds).
     pub(crate) terminated: bool,
 }
 
@@ -76,6 +146,20 @@ struct BlockedDispatch {
     budget: SimDuration,
 }
 
+/// `cacher.go`'s `incoming` channel capacity: past this many undispatched events, the cache
+/// stops advancing.
+pub(crate) const INCOMING_CAPACITY: usize = 100;
+
+/// The cacher's reflector, blocked on a full `incoming` channel.
+#[derive(Clone, Debug, Default)]
+struct Held {
+    events: VecDeque<crate::etcd::Event>,
+    /// A progress notification that came after them.
+    progress: Option<ResourceVersion>,
+    /// Whether the cacher stopped reading its etcd watch meanwhile.
+    stalled_etcd: bool,
+}
+
 /// What the cacher tells its apiserver.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CacherNotice {
@@ -93,11 +177,26 @@ pub(crate) struct Cacher {
     pub(crate) readiness: Readiness,
     generation: u64,
     upstream: Option<WatchId>,
+    /// The apiserver's etcd watch stream, opened at the first initialization.
+    etcd_stream: Option<StreamId>,
     reinit_at: Option<SimTime>,
+    /// When the reflector re-watches from the last processed RV (after an internal error or
+    /// a clean close), the cache staying ready meanwhile.
+    rewatch_at: Option<SimTime>,
+    internal_errors: InternalErrorRetry,
+    /// Until then every etcd request of the cacher fails with an internal error (an etcd
+    /// member without a leader: "etcdserver: no leader").
+    etcd_failing_until: Option<SimTime>,
+    /// Re-watches after an internal error (the cache stayed ready and stopped advancing).
+    pub(crate) rewatches: u64,
     /// The RV of the last event or progress notification processed (bookmarks carry it).
     pub(crate) last_processed_resource_version: ResourceVersion,
     pub(crate) streams: BTreeMap<StreamKey, CachedStream>,
     incoming: VecDeque<WatchCacheEvent>,
+    /// What the cacher's reflector received but cannot hand on while `incoming` is full
+    /// (blocked in `processEvent`): etcd events not yet applied, and the newest progress
+    /// notification behind them.
+    held: Held,
     blocked: Option<BlockedDispatch>,
     time_budget: TimeBudget,
     pub(crate) messages: VecDeque<(usize, ServerMessage)>,
@@ -111,13 +210,19 @@ impl Cacher {
         Cacher {
             prefix: prefix.to_owned(),
             watch_cache: WatchCache::new(config, bugs),
-            readiness: Readiness::Pending,
+            readiness: Readiness::Pending { since: now },
             generation: 0,
             upstream: None,
+            etcd_stream: None,
             reinit_at: Some(now),
+            rewatch_at: None,
+            internal_errors: InternalErrorRetry::default(),
+            etcd_failing_until: None,
+            rewatches: 0,
             last_processed_resource_version: 0,
             streams: BTreeMap::new(),
             incoming: VecDeque::new(),
+            held: Held::default(),
             blocked: None,
             time_budget: TimeBudget::new(now),
             messages: VecDeque::new(),
@@ -136,13 +241,25 @@ impl Cacher {
         self.upstream
     }
 
+    /// The generation a watch registers on (`ready.checkAndReadGeneration`).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub(crate) fn is_ready(&self) -> bool {
         matches!(self.readiness, Readiness::Ready { .. })
     }
 
     pub(crate) fn next_timeout(&self) -> Option<SimTime> {
         let blocked = self.blocked.as_ref().map(|blocked| blocked.deadline);
-        [self.reinit_at, blocked].into_iter().flatten().min()
+        [self.reinit_at, self.rewatch_at, blocked]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn etcd_fails_at(&self, now: SimTime) -> bool {
+        self.etcd_failing_until.is_some_and(|until| until > now)
     }
 
     /// Mirrors `cacher.go startCaching`: terminate every watcher, list etcd consistently,
@@ -157,8 +274,12 @@ impl Cacher {
             limit: 0,
             after_key: None,
         };
-        let Ok(list) = storage::list(etcd, &self.prefix, &request) else {
-            self.readiness = Readiness::Pending;
+        let listed = match self.etcd_fails_at(now) {
+            true => None,
+            false => storage::list(etcd, &self.prefix, &request).ok(),
+        };
+        let Some(list) = listed else {
+            self.set_pending(now);
             self.reinit_at = Some(now + REINIT_DELAY);
             return;
         };
@@ -170,49 +291,144 @@ impl Cacher {
         };
         self.incoming.clear();
         self.blocked = None;
+        self.internal_errors = InternalErrorRetry::default();
+        self.watch_upstream(etcd);
+    }
+
+    /// Opens the cacher's etcd watch after the last processed RV, with progress notifications
+    /// (`lister_watcher.go Watch`: `ProgressNotify: true`), on the apiserver's stream.
+    fn watch_upstream(&mut self, etcd: &mut Etcd) {
+        self.held = Held::default();
+        let stream = *self.etcd_stream.get_or_insert_with(|| etcd.open_stream());
         let watch = WatchRequest {
             range: KeyRange::prefix(&self.prefix),
-            start_revision: list.resource_version + 1,
+            start_revision: self.last_processed_resource_version + 1,
             prev_kv: true,
             progress_notify: true,
         };
-        self.upstream = Some(etcd.watch(watch));
-        self.time_budget = TimeBudget::new(now);
+        self.upstream = Some(etcd.watch_on_stream(stream, watch));
     }
 
-    /// Mirrors `cacher.go terminateAllWatchers`: every client stream closes cleanly.
+    /// Mirrors `cacher.go terminateAllWatchers`: every watcher stops at once and its stream
+    /// closes cleanly once the client has read what its result channel holds (the HTTP
+    /// handler drains `result`).
     fn terminate_all_watchers(&mut self) {
-        for (key, mut stream) in std::mem::take(&mut self.streams) {
+        let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
+        for key in keys {
+            let stream = self.streams.get_mut(&key).expect("listed");
             stream.watcher.terminate(false);
-            self.notices.push_back(CacherNotice::Closed(key));
+            stream.terminated = true;
+            self.pump(key);
         }
     }
 
-    /// The upstream watch failed (compaction cancel, a bad event, a broken stream): the cache
-    /// goes back to pending and re-initializes a second later (SPEC §2.8).
+    /// The upstream watch ended with an error that is not internal (a 410 after compaction):
+    /// the reflector's ListAndWatch returns, the cache goes back to pending and re-initializes
+    /// a second later (`startCaching`, `wait.Until`; SPEC §2.8).
     pub(crate) fn upstream_failed(&mut self, now: SimTime, etcd: &mut Etcd) {
         if let Some(watch) = self.upstream.take() {
             let _ = etcd.cancel_watch(watch);
         }
-        self.readiness = Readiness::Pending;
+        self.rewatch_at = None;
+        self.set_pending(now);
         self.reinit_at = Some(now + REINIT_DELAY);
         self.reinits += 1;
     }
 
-    /// Applies etcd events in order: the cache changes, then the event is dispatched.
+    /// The upstream watch ended with an internal error (HTTP 500: a bad event, `PrevKv=nil`,
+    /// etcd without a leader; `etcd3/watcher.go transformErrorToEvent`). Mirrors client-go
+    /// `Reflector.watch`: while the streak is at most 30 s old the reflector re-watches from
+    /// its last RV, and the cache stays ready without advancing; past that it re-initializes.
+    pub(crate) fn upstream_internal_error(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if let Some(watch) = self.upstream.take() {
+            let _ = etcd.cancel_watch(watch);
+        }
+        self.internal_errors.after_error(now);
+        if self.internal_errors.should_retry(now) {
+            self.rewatch_at = Some(now + REWATCH_ATTEMPT);
+        } else {
+            self.upstream_failed(now, etcd);
+        }
+    }
+
+    /// The upstream watch closed without an error: the reflector re-watches from its last RV
+    /// at once (`Reflector.watch`, `handleWatch` returning nil).
+    pub(crate) fn upstream_closed(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if self.upstream.take().is_some() {
+            self.rewatch_at = Some(now);
+            self.rewatch(now, etcd);
+        }
+    }
+
+    /// Every etcd request of the cacher fails until `until`; its watch ends now with an
+    /// internal error.
+    pub(crate) fn etcd_fails_until(&mut self, now: SimTime, until: SimTime, etcd: &mut Etcd) {
+        self.etcd_failing_until = Some(until);
+        if self.upstream.is_some() {
+            self.upstream_internal_error(now, etcd);
+        }
+    }
+
+    fn rewatch(&mut self, now: SimTime, etcd: &mut Etcd) {
+        if self.rewatch_at.is_none_or(|at| at > now) || !self.is_ready() {
+            return;
+        }
+        self.rewatch_at = None;
+        if self.etcd_fails_at(now) {
+            return self.upstream_internal_error(now, etcd);
+        }
+        self.rewatches += 1;
+        self.watch_upstream(etcd);
+    }
+
+    /// Applies etcd events in order: the cache changes, then the event is dispatched. An
+    /// event that does not parse ends the watch with an internal error after the ones
+    /// before it. Mirrors `watchCache.processEvent` then `Cacher.processEvent`: with
+    /// `incoming` full the reflector blocks, so the cache stops advancing; the rest is held,
+    /// and the cacher stops reading its etcd watch until dispatch makes room.
     pub(crate) fn handle_events(
         &mut self,
         now: SimTime,
         etcd: &mut Etcd,
         events: &[crate::etcd::Event],
     ) {
-        for event in events {
-            match storage::parse_event(&self.prefix, event) {
+        self.held.events.extend(events.iter().cloned());
+        self.take_held(now, etcd);
+    }
+
+    /// Applies held events while `incoming` has room (then a held progress notification),
+    /// and reads the etcd watch again once nothing is held.
+    fn take_held(&mut self, now: SimTime, etcd: &mut Etcd) {
+        let Some(watch) = self.upstream else {
+            // The watch ended: a re-watch from the last processed RV delivers them again.
+            self.held = Held::default();
+            return;
+        };
+        while self.incoming.len() < INCOMING_CAPACITY {
+            let Some(event) = self.held.events.pop_front() else {
+                break;
+            };
+            match storage::parse_event(&self.prefix, &event) {
                 Ok(parsed) => self.apply(now, parsed),
-                Err(_) => return self.upstream_failed(now, etcd),
+                Err(_) => {
+                    self.dispatch_incoming(now);
+                    return self.upstream_internal_error(now, etcd);
+                }
             }
+            self.dispatch_incoming(now);
         }
-        self.dispatch_incoming(now);
+        if !self.held.events.is_empty() {
+            if !self.held.stalled_etcd {
+                self.held.stalled_etcd = etcd.stall_watcher(watch).is_ok();
+            }
+            return;
+        }
+        if let Some(resource_version) = self.held.progress.take() {
+            self.handle_progress(resource_version);
+        }
+        if std::mem::take(&mut self.held.stalled_etcd) {
+            let _ = etcd.resume_watcher(watch);
+        }
     }
 
     fn apply(&mut self, now: SimTime, parsed: ParsedEvent) {
@@ -226,9 +442,18 @@ impl Cacher {
         self.incoming.push_back(event);
     }
 
+    /// A progress notification from etcd, behind any held events.
+    pub(crate) fn handle_progress_notify(&mut self, resource_version: ResourceVersion) {
+        if self.held.events.is_empty() {
+            self.handle_progress(resource_version);
+        } else {
+            self.held.progress = Some(resource_version);
+        }
+    }
+
     /// A progress notification from etcd moves the cache RV (`UpdateResourceVersion`); it is
     /// not dispatched, but later bookmarks carry it.
-    pub(crate) fn handle_progress(&mut self, resource_version: ResourceVersion) {
+    fn handle_progress(&mut self, resource_version: ResourceVersion) {
         if resource_version > self.watch_cache.resource_version() {
             self.watch_cache.update_resource_version(resource_version);
             self.last_processed_resource_version = resource_version;
@@ -246,12 +471,16 @@ impl Cacher {
         }
     }
 
-    /// Mirrors `cacher.go dispatchEvent`: a non-blocking offer to every watcher; the ones that
-    /// block get one shared wait, as long as the time budget allows.
+    /// Mirrors `cacher.go dispatchEvent`: a non-blocking offer to every watcher in the event's
+    /// scope (`startDispatching`); the ones that block get one shared wait, as long as the
+    /// time budget allows.
     fn dispatch_event(&mut self, now: SimTime, event: WatchCacheEvent) {
         let mut waiting_for = Vec::new();
         let keys = self.live_stream_keys();
         for key in keys {
+            if !self.streams[&key].watcher.is_offered(&event) {
+                continue;
+            }
             if self.offer(key, &event) == DispatchResult::Blocked {
                 waiting_for.push(key);
             }
@@ -286,7 +515,7 @@ impl Cacher {
 
     /// A blocked watcher's client read again: retry the blocked event for the watchers still
     /// waiting, and go on dispatching once all took it.
-    pub(crate) fn retry_blocked(&mut self, now: SimTime) {
+    pub(crate) fn retry_blocked(&mut self, now: SimTime, etcd: &mut Etcd) {
         let Some(mut blocked) = self.blocked.take() else {
             return;
         };
@@ -302,6 +531,7 @@ impl Cacher {
             let unused = blocked.deadline.saturating_since(now).min(blocked.budget);
             self.time_budget.return_unused(now, unused);
             self.dispatch_incoming(now);
+            self.take_held(now, etcd);
         } else {
             self.blocked = Some(blocked);
         }
@@ -313,6 +543,7 @@ impl Cacher {
         if self.reinit_at.is_some_and(|at| at <= now) {
             self.initialize(now, etcd);
         }
+        self.rewatch(now, etcd);
         if self
             .blocked
             .as_ref()
@@ -323,16 +554,17 @@ impl Cacher {
                 let Some(mut stream) = self.streams.remove(&key) else {
                     continue;
                 };
+                // `forget(graceful)` removes the watcher from dispatch either way; a graceful
+                // one (its watch-list bookmark buffered, unsent) first drains its input.
                 let graceful = stream.watcher.should_drain_when_blocked();
                 stream.watcher.terminate(graceful);
-                stream.terminated = !graceful;
-                if !graceful {
-                    self.notices.push_back(CacherNotice::SlowTerminated(key));
-                }
+                stream.terminated = true;
+                self.notices.push_back(CacherNotice::SlowTerminated(key));
                 self.streams.insert(key, stream);
                 self.pump(key);
             }
             self.dispatch_incoming(now);
+            self.take_held(now, etcd);
         }
     }
 
@@ -389,11 +621,45 @@ impl Cacher {
         true
     }
 
-    /// A 429 for requests that need a ready cache.
-    pub(crate) fn not_ready_status() -> Status {
-        Status::new(
-            crate::api::StatusReason::TooManyRequests,
-            "storage is (re)initializing",
-        )
+    /// The cache stops serving at `now`, unless it already had.
+    fn set_pending(&mut self, now: SimTime) {
+        if self.is_ready() {
+            self.readiness = Readiness::Pending { since: now };
+        }
+    }
+
+    /// A 429 for requests that need a ready cache, with the `Retry-After` its downtime
+    /// suggests (`cacher.go Watch`, `calculateRetryAfterForUnreadyCache`).
+    pub(crate) fn not_ready_status(&self, now: SimTime) -> Status {
+        let since = match self.readiness {
+            Readiness::Pending { since } => since,
+            Readiness::Ready { .. } => now,
+        };
+        Status {
+            retry_after_seconds: Some(retry_after_for_unready_cache(now.saturating_since(since))),
+            ..Status::new(
+                crate::api::StatusReason::TooManyRequests,
+                "storage is (re)initializing",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_grows_with_the_downtime_as_e_to_the_0_06_s_between_1_and_30() {
+        for millis in (0..70_000).step_by(250) {
+            let expected = (0.06 * millis as f64 / 1000.0).exp().clamp(1.0, 30.0) as u64;
+            let got = retry_after_for_unready_cache(SimDuration(millis));
+            assert_eq!(got, expected, "downtime {millis} ms");
+        }
+        assert_eq!(retry_after_for_unready_cache(SimDuration::ZERO), 1);
+        assert_eq!(
+            retry_after_for_unready_cache(SimDuration::from_secs(600)),
+            30
+        );
     }
 }

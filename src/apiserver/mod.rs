@@ -6,6 +6,7 @@
 //!   bookmarks (SPEC §2.6, §2.7, §2.10).
 //! - [`time_budget`]: how long the dispatcher may wait for slow watchers (SPEC §2.6).
 //! - [`event`]: the events between them and the client.
+//! - `list`: where a list is served from, cache pages and the etcd3 store's lists.
 //!
 //! None of them reads a clock or does IO: time comes in as an argument and every output is
 //! returned as data, for the simulated apiserver to schedule.
@@ -13,6 +14,7 @@
 pub mod cache_watcher;
 pub mod cacher;
 pub mod event;
+mod list;
 pub mod server;
 pub mod storage;
 pub mod time_budget;

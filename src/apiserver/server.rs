@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{
-    ListOptions, ListResponse, RequestError, ResourceVersionMatch, ResourceVersionParam,
-    ServerMessage, Status, StatusReason, WatchEvent, WatchOptions,
+    ListOptions, ListResponse, RequestError, ResourceVersionParam, ServerMessage, Status,
+    StatusReason, WatchEvent, WatchOptions,
 };
 use crate::apiserver::cache_watcher::{CacheWatcher, CacheWatcherConfig, WatchFilter, WatchStart};
-use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, StreamKey};
+use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, Readiness, StreamKey};
 use crate::apiserver::event::WatchCacheEvent;
+use crate::apiserver::list::{self, ListSource};
 use crate::apiserver::storage::{self, EtcdListRequest};
 use crate::apiserver::watch_cache::WatchCacheConfig;
 use crate::bug::Bugs;
@@ -26,8 +27,11 @@ use crate::sim::{RngStream, SimDuration, SimTime};
 const FRESHNESS_WAIT: SimDuration = SimDuration::from_secs(3);
 /// How often progress is requested from etcd while reads wait (`watch_progress.go`, 100 ms).
 const PROGRESS_REQUEST_PERIOD: SimDuration = SimDuration::from_millis(100);
-/// The bookmark timer's period (about 1 s, jittered by 25%).
+/// The bookmark timer's period (1 s, plus a jitter of up to 25%).
 const BOOKMARK_TICK: SimDuration = SimDuration::from_secs(1);
+/// How often the cacher's compactor reads etcd's compact revision and drops the snapshots
+/// below it (`compactorPollPeriod`).
+const SNAPSHOT_COMPACTION_PERIOD: SimDuration = SimDuration::from_secs(15);
 /// A watch without `timeoutSeconds` lasts uniformly [1800 s, 3600 s] (`minRequestTimeout`).
 const SERVER_WATCH_TIMEOUT_MIN: SimDuration = SimDuration::from_secs(1800);
 
@@ -37,10 +41,6 @@ const SERVER_WATCH_TIMEOUT_MIN: SimDuration = SimDuration::from_secs(1800);
 pub struct ApiserverConfig {
     /// Serve from the watch cache; off: every request goes to etcd (SPEC §2.1).
     pub watch_cache: bool,
-    /// The history ring buffer's capacity (its lower bound when resizing).
-    pub history_capacity: usize,
-    /// Each cache watcher's input buffer (`suggestedWatchChannelSize`, usually 10).
-    pub watcher_buffer: usize,
     /// Answer a too-old watch with an HTTP 410 status instead of a 200 stream carrying an
     /// ERROR event (a fault form some proxies and fakes produce).
     pub http_410_watch_errors: bool,
@@ -50,18 +50,33 @@ pub struct ApiserverConfig {
     /// progress notifications, so a quiet resource's cache stays below the global revision
     /// (SPEC §8 B14).
     pub progress_requests: bool,
+    /// Sizes no real apiserver has. TEST ONLY.
+    pub test_only: TestOnlySizes,
 }
 
 impl Default for ApiserverConfig {
     fn default() -> Self {
         ApiserverConfig {
             watch_cache: true,
-            history_capacity: 100,
-            watcher_buffer: 10,
             http_410_watch_errors: false,
             progress_requests: true,
+            test_only: TestOnlySizes::default(),
         }
     }
+}
+
+/// TEST ONLY: sizes that no real apiserver has, which a scenario sets to reach corners that
+/// upstream's sizes make rare within a short run (evictions from the history, dispatches that
+/// block). Unset, the apiserver sizes both as upstream does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestOnlySizes {
+    /// A fixed watch-cache history of this many events. Upstream's history always resizes
+    /// between 100 and 102,400 events to keep at least 75 s (`watch_cache_history.go`).
+    pub history_capacity: Option<usize>,
+    /// Each cache watcher's input and result buffers. Upstream sizes them when the watch is
+    /// created from the history's capacity: 10 to 100 events (`suggestedWatchChannelSize`).
+    pub watcher_buffer: Option<usize>,
 }
 
 /// Counts of what an apiserver did, for sweep summaries and coverage probes.
@@ -79,6 +94,14 @@ pub struct ApiserverStats {
     pub slow_terminations: u64,
     /// Cache re-initializations after an upstream failure.
     pub reinits: u64,
+    /// Re-watches of the cacher after an internal error, the cache staying ready.
+    pub cache_rewatches: u64,
+    /// List pages served from the cache with a continue token.
+    pub cache_pages: u64,
+    /// Exact-RV and continue lists that waited 3 s for a lagging cache and got 504.
+    pub snapshot_timeouts: u64,
+    /// Watches served from etcd whose full buffers stopped them reading etcd (F9).
+    pub direct_watches_behind: u64,
 }
 
 impl ApiserverStats {
@@ -90,18 +113,29 @@ impl ApiserverStats {
         self.etcd_fallbacks += other.etcd_fallbacks;
         self.slow_terminations += other.slow_terminations;
         self.reinits += other.reinits;
+        self.cache_rewatches += other.cache_rewatches;
+        self.cache_pages += other.cache_pages;
+        self.snapshot_timeouts += other.snapshot_timeouts;
+        self.direct_watches_behind += other.direct_watches_behind;
     }
 }
+
+/// How many events a watch served straight from etcd holds for a client that does not read:
+/// the etcd3 watcher's incoming and result channels (`incomingBufSize`, `outgoingBufSize`,
+/// 100 each). Beyond that it stops reading its etcd watch, which falls behind (etcd's own
+/// buffers are not modelled).
+const DIRECT_WATCH_BUFFERED_MAX: usize = 200;
 
 /// A stream served straight from etcd (no cache).
 #[derive(Clone, Debug)]
 struct DirectStream {
     etcd_watch: WatchId,
     filter: WatchFilter,
-    allow_bookmarks: bool,
     deadline: SimTime,
     reading: bool,
     pending: VecDeque<WatchEvent>,
+    /// Its etcd watch is not read: the buffers are full (`sendEvent` blocks).
+    etcd_stalled: bool,
 }
 
 /// A read waiting for the cache to reach `required`.
@@ -115,8 +149,15 @@ struct WaitingRead {
 
 #[derive(Clone, Debug)]
 enum WaitingRequest {
-    List(ListOptions),
-    WatchList(WatchOptions),
+    List {
+        options: ListOptions,
+        source: ListSource,
+    },
+    WatchList {
+        options: WatchOptions,
+        /// The cache's ready generation when the watch arrived (k/k#116122).
+        generation: u64,
+    },
 }
 
 /// One kube-apiserver serving one resource.
@@ -133,6 +174,8 @@ pub struct Apiserver {
     rng: RngStream,
     bookmark_tick_at: SimTime,
     progress_request_at: Option<SimTime>,
+    /// The cacher's compactor's next poll (`ListFromCacheSnapshot`).
+    snapshot_compaction_at: SimTime,
     stats: ApiserverStats,
 }
 
@@ -146,10 +189,10 @@ impl Apiserver {
         bugs: Bugs,
     ) -> Apiserver {
         let cacher = config.watch_cache.then(|| {
-            let cache_config = WatchCacheConfig {
-                capacity_lower_bound: config.history_capacity,
-                ..WatchCacheConfig::default()
-            };
+            let cache_config = config
+                .test_only
+                .history_capacity
+                .map_or_else(WatchCacheConfig::default, WatchCacheConfig::fixed_for_tests);
             Cacher::new(prefix, cache_config, now, bugs)
         });
         Apiserver {
@@ -163,6 +206,7 @@ impl Apiserver {
             rng,
             bookmark_tick_at: now + BOOKMARK_TICK,
             progress_request_at: None,
+            snapshot_compaction_at: now + SNAPSHOT_COMPACTION_PERIOD,
             stats: ApiserverStats::default(),
         }
     }
@@ -178,7 +222,8 @@ impl Apiserver {
             let _ = etcd.cancel_watch(watch);
         }
         let config = self.config.clone();
-        let stats = std::mem::take(&mut self.stats);
+        let mut stats = std::mem::take(&mut self.stats);
+        stats.cache_rewatches += self.cacher.as_ref().map_or(0, |cacher| cacher.rewatches);
         *self = Apiserver::new(
             config,
             &self.prefix.clone(),
@@ -192,12 +237,23 @@ impl Apiserver {
         }
     }
 
-    /// The cacher's etcd watch breaks (an error from etcd): the cache re-initializes (SPEC §2.8).
+    /// The cacher's etcd watch ends with an error that is not internal (a 410 after
+    /// compaction): the cache re-initializes (SPEC §2.8).
     pub fn fail_cache_upstream(&mut self, now: SimTime, etcd: &mut Etcd) {
         if let Some(cacher) = self.cacher.as_mut()
             && cacher.upstream_watch().is_some()
         {
             cacher.upstream_failed(now, etcd);
+        }
+    }
+
+    /// The cacher's etcd member loses its leader until `until`: its watch ends with an
+    /// internal error and every re-watch or list of the cacher fails the same way meanwhile.
+    /// The cache stays ready and frozen for up to 30 s, then re-initializes (SPEC §2.8).
+    /// Requests the delegator sends to etcd are not affected (a simplification).
+    pub fn break_cache_watch(&mut self, now: SimTime, until: SimTime, etcd: &mut Etcd) {
+        if let Some(cacher) = self.cacher.as_mut() {
+            cacher.etcd_fails_until(now, until, etcd);
         }
     }
 
@@ -210,6 +266,7 @@ impl Apiserver {
     pub fn stats(&self) -> ApiserverStats {
         let mut stats = self.stats.clone();
         stats.reinits = self.cacher.as_ref().map_or(0, |cacher| cacher.reinits);
+        stats.cache_rewatches += self.cacher.as_ref().map_or(0, |cacher| cacher.rewatches);
         stats
     }
 
@@ -254,6 +311,7 @@ impl Apiserver {
             cacher.and_then(Cacher::next_timeout),
             bookmarks,
             self.progress_request_at,
+            cacher.map(|_| self.snapshot_compaction_at),
         ]
         .into_iter()
         .flatten()
@@ -303,7 +361,13 @@ impl Apiserver {
     }
 
     /// The client stops (`false`) or resumes (`true`) reading a stream: a slow consumer.
-    pub fn set_client_reading(&mut self, now: SimTime, client: usize, reading: bool) {
+    pub fn set_client_reading(
+        &mut self,
+        now: SimTime,
+        etcd: &mut Etcd,
+        client: usize,
+        reading: bool,
+    ) {
         if let Some(cacher) = self.cacher.as_mut() {
             let keys: Vec<StreamKey> = cacher
                 .streams
@@ -315,7 +379,7 @@ impl Apiserver {
                 cacher.streams.get_mut(&key).expect("listed").reading = reading;
                 cacher.pump(key);
             }
-            cacher.retry_blocked(now);
+            cacher.retry_blocked(now, etcd);
         }
         let keys: Vec<StreamKey> = self
             .direct
@@ -325,7 +389,7 @@ impl Apiserver {
             .collect();
         for key in keys {
             self.direct.get_mut(&key).expect("listed").reading = reading;
-            self.pump_direct(key);
+            self.pump_direct(etcd, key);
         }
     }
 
@@ -347,7 +411,7 @@ impl Apiserver {
                 StatusReason::Expired => self.stats.expired += 1,
                 StatusReason::Timeout => self.stats.too_large += 1,
                 StatusReason::TooManyRequests => self.stats.not_ready += 1,
-                StatusReason::InternalError => {}
+                StatusReason::InternalError | StatusReason::BadRequest => {}
             }
         }
         let result = result.map_err(RequestError::Status);
@@ -355,91 +419,59 @@ impl Apiserver {
             .push_back((key.client, ServerMessage::List { id: key.id, result }));
     }
 
-    /// The delegator's decision (`ShouldDelegateList`, `CacheDelegator.GetList`; SPEC §2.4).
+    /// `CacheDelegator.GetList` (SPEC §2.4): validation, the delegator's decision, KEP-4568's
+    /// delegation while the cache is not ready, then a cache read once it is fresh enough.
     fn list(&mut self, now: SimTime, etcd: &mut Etcd, key: StreamKey, options: ListOptions) {
-        if let Some(token) = &options.continue_token {
-            let result = storage::continue_list(etcd, &self.prefix, token, options.limit)
-                .map(|page| filter_list(page, &options));
-            return self.reply_list(key, result);
-        }
-        let exact = match options.resource_version {
-            ResourceVersionParam::At(revision) => {
-                let legacy_exact = options.resource_version_match == ResourceVersionMatch::Unset
-                    && options.limit > 0;
-                (options.resource_version_match == ResourceVersionMatch::Exact || legacy_exact)
-                    .then_some(revision)
-            }
-            _ => None,
-        };
-        if let Some(revision) = exact {
-            let request = EtcdListRequest {
-                revision,
-                limit: options.limit,
-                after_key: None,
-            };
-            let result =
-                storage::list(etcd, &self.prefix, &request).map(|page| filter_list(page, &options));
-            return self.reply_list(key, result);
+        if let Err(status) = list::validate(&options) {
+            return self.reply_list(key, Err(status));
         }
         let Some(cacher) = self.cacher.as_ref() else {
-            return self.list_without_cache(etcd, key, options);
+            return self.list_from_etcd(etcd, key, &options);
         };
-        if !cacher.is_ready() {
-            if options.limit > 0 && options.label_selector.is_none() {
-                return self.list_from_etcd_latest(etcd, key, options);
-            }
-            return self.reply_list(key, Err(Cacher::not_ready_status()));
+        let source =
+            list::list_source(&cacher.watch_cache, &options, self.config.progress_requests);
+        if source == ListSource::Etcd {
+            return self.list_from_etcd(etcd, key, &options);
         }
-        let required = match options.resource_version {
-            ResourceVersionParam::Zero => 0,
-            ResourceVersionParam::Unset => etcd.revision(),
-            ResourceVersionParam::At(revision) => revision,
+        if !cacher.is_ready() {
+            // `shouldDelegateListOnNotReadyCache`: unfiltered lists with a limit.
+            let unfiltered = options.label_selector.is_none() && options.field_selector.is_none();
+            if options.limit > 0 && unfiltered {
+                return self.list_from_etcd(etcd, key, &options);
+            }
+            return self.reply_list(key, Err(cacher.not_ready_status(now)));
+        }
+        let required = match (source, options.resource_version) {
+            (ListSource::CacheExact(resource_version), _) => resource_version,
+            _ if list::is_consistent_read(&options, source) => etcd.revision(),
+            (_, ResourceVersionParam::At(resource_version)) => resource_version,
+            _ => 0,
         };
+        let request = WaitingRequest::List { options, source };
         self.read_when_fresh(
             now,
+            etcd,
             WaitingRead {
                 key,
                 required,
                 deadline: now + FRESHNESS_WAIT,
-                request: WaitingRequest::List(options),
+                request,
             },
         );
     }
 
-    fn list_from_etcd_latest(&mut self, etcd: &Etcd, key: StreamKey, options: ListOptions) {
-        let request = EtcdListRequest {
-            revision: 0,
-            limit: options.limit,
-            after_key: None,
-        };
-        let result =
-            storage::list(etcd, &self.prefix, &request).map(|page| filter_list(page, &options));
+    /// The etcd3 store answers with the request's own options (`etcd3/store.go GetList`).
+    fn list_from_etcd(&mut self, etcd: &Etcd, key: StreamKey, options: &ListOptions) {
+        let result = list::etcd_get_list(etcd, &self.prefix, options);
         self.reply_list(key, result);
-    }
-
-    /// The etcd3 store (`GetList`): latest for "" and "0"; "N" not-older-than must not be
-    /// newer than etcd (`validateMinimumResourceVersion`).
-    fn list_without_cache(&mut self, etcd: &Etcd, key: StreamKey, options: ListOptions) {
-        if let ResourceVersionParam::At(revision) = options.resource_version
-            && revision > etcd.revision()
-        {
-            return self.reply_list(
-                key,
-                Err(Status::new(
-                    StatusReason::Timeout,
-                    "Too large resource version",
-                )),
-            );
-        }
-        self.list_from_etcd_latest(etcd, key, options);
     }
 
     /// Serves `read` now if the cache is at least at its required RV, else parks it and asks
     /// etcd for progress every 100 ms (`waitUntilFreshAndBlock`, SPEC §2.9).
-    fn read_when_fresh(&mut self, now: SimTime, read: WaitingRead) {
+    fn read_when_fresh(&mut self, now: SimTime, etcd: &Etcd, read: WaitingRead) {
         let cacher = self.cacher.as_ref().expect("only cached reads wait");
         if cacher.watch_cache.resource_version() >= read.required {
-            return self.complete_read(now, read);
+            return self.complete_read(now, etcd, read);
         }
         self.waiting.push(read);
         if self.config.progress_requests && self.progress_request_at.is_none() {
@@ -447,44 +479,63 @@ impl Apiserver {
         }
     }
 
-    fn complete_read(&mut self, now: SimTime, read: WaitingRead) {
-        match read.request {
-            WaitingRequest::List(options) => {
-                let cacher = self.cacher.as_ref().expect("cached read");
-                let (items, resource_version) = cacher.watch_cache.list();
-                let page = ListResponse {
-                    items,
-                    resource_version,
-                    continue_token: None,
-                };
-                self.reply_list(read.key, Ok(filter_list(page, &options)));
+    fn complete_read(&mut self, now: SimTime, etcd: &Etcd, read: WaitingRead) {
+        let (options, source) = match read.request {
+            WaitingRequest::List { options, source } => (options, source),
+            WaitingRequest::WatchList {
+                options,
+                generation,
+            } => {
+                // `Cacher.Watch`: a watch that waited across a re-initialization is closed at
+                // once instead of registered on the new generation (k/k#116122).
+                let cacher = self.cacher.as_ref().expect("cached watch-list");
+                if cacher.readiness != (Readiness::Ready { generation }) {
+                    return self.outbox.push_back((
+                        read.key.client,
+                        ServerMessage::WatchClosed { id: read.key.id },
+                    ));
+                }
+                return self.start_cached_watch_list(now, read.key, options, read.required);
             }
-            WaitingRequest::WatchList(options) => {
-                self.start_cached_watch_list(now, read.key, options, read.required)
-            }
-        }
+        };
+        let cache = &self.cacher.as_ref().expect("cached read").watch_cache;
+        let listed = match source {
+            ListSource::CacheExact(resource_version) => cache
+                .list_at(resource_version)
+                .ok()
+                .map(|items| (items, resource_version)),
+            _ => Some(cache.list()),
+        };
+        // A snapshot gone while the read waited is `Expired`, which the delegator sends to
+        // etcd (`CacheDelegator.GetList`).
+        let Some((items, resource_version)) = listed else {
+            return self.list_from_etcd(etcd, read.key, &options);
+        };
+        let page = list::cache_page(items, resource_version, &options);
+        self.stats.cache_pages += u64::from(page.continue_token.is_some());
+        self.reply_list(read.key, Ok(page));
     }
 
-    /// A read's 3 s are up: a consistent list falls back to etcd; the others get 504.
+    /// A read's 3 s are up: a consistent list falls back to etcd; the others get 504
+    /// (`waitUntilFreshLocked`, `CacheDelegator.GetList`).
     fn expire_read(&mut self, etcd: &mut Etcd, read: WaitingRead) {
+        let too_large = || Status::new(StatusReason::Timeout, "Too large resource version");
         match read.request {
-            WaitingRequest::List(options)
-                if options.resource_version == ResourceVersionParam::Unset =>
+            WaitingRequest::List { options, source }
+                if list::is_consistent_read(&options, source) =>
             {
                 self.stats.etcd_fallbacks += 1;
-                self.list_from_etcd_latest(etcd, read.key, options);
+                self.list_from_etcd(etcd, read.key, &options);
             }
-            WaitingRequest::List(_) => self.reply_list(
-                read.key,
-                Err(Status::new(
-                    StatusReason::Timeout,
-                    "Too large resource version",
-                )),
-            ),
-            WaitingRequest::WatchList(_) => {
+            WaitingRequest::List { source, .. } => {
+                if matches!(source, ListSource::CacheExact(_)) {
+                    self.stats.snapshot_timeouts += 1;
+                }
+                self.reply_list(read.key, Err(too_large()));
+            }
+            WaitingRequest::WatchList { .. } => {
                 self.stats.too_large += 1;
-                let error = Status::new(StatusReason::Timeout, "Too large resource version");
-                self.fail_watch_with_event(read.key, error);
+                self.fail_watch_with_event(read.key, too_large());
             }
         }
     }
@@ -527,9 +578,19 @@ impl Apiserver {
         };
         if !cacher.is_ready() {
             self.stats.not_ready += 1;
-            return self.reject_watch(key, Cacher::not_ready_status());
+            return self.reject_watch(key, cacher.not_ready_status(now));
         }
         let cache_rv = cacher.watch_cache.resource_version();
+        if options.send_initial_events && !self.config.progress_requests {
+            // `Cacher.Watch`: a watch-list needs `RequestWatchProgress`; the error watcher's
+            // one ERROR event makes client-go fall back to a list.
+            let refused = Status::new(
+                StatusReason::InternalError,
+                "a watch stream was requested by the client but the required storage feature \
+                 RequestWatchProgress is disabled",
+            );
+            return self.fail_watch_with_event(key, refused);
+        }
         if options.send_initial_events {
             let required = match options.resource_version {
                 ResourceVersionParam::Unset => etcd.revision(),
@@ -540,9 +601,12 @@ impl Apiserver {
                 key,
                 required,
                 deadline: now + FRESHNESS_WAIT,
-                request: WaitingRequest::WatchList(options),
+                request: WaitingRequest::WatchList {
+                    options,
+                    generation: cacher.generation(),
+                },
             };
-            return self.read_when_fresh(now, read);
+            return self.read_when_fresh(now, etcd, read);
         }
         let start = match options.resource_version {
             ResourceVersionParam::At(revision) => match cacher.watch_cache.get_interval(revision) {
@@ -591,19 +655,23 @@ impl Apiserver {
         start: WatchStart,
     ) {
         let deadline = self.watch_deadline(now, options);
+        let cacher = self.cacher.as_mut().expect("cached watch");
+        let filter = WatchFilter::of_watch(options);
+        let trigger_used = filter.trigger_value().is_some();
+        let buffer = self.config.test_only.watcher_buffer.unwrap_or_else(|| {
+            cacher
+                .watch_cache
+                .suggested_watch_channel_size(trigger_used)
+        });
         let config = CacheWatcherConfig {
-            filter: WatchFilter {
-                namespace: options.namespace.clone(),
-                label_selector: options.label_selector.clone(),
-            },
+            filter,
             allow_watch_bookmarks: options.allow_watch_bookmarks,
             deadline: Some(deadline),
-            input_capacity: self.config.watcher_buffer,
+            input_capacity: buffer,
             ..CacheWatcherConfig::default()
         };
-        let cacher = self.cacher.as_mut().expect("cached watch");
         let watcher = CacheWatcher::new(config, start, now, self.bugs);
-        let stream = CachedStream::new(watcher, deadline, self.config.watcher_buffer);
+        let stream = CachedStream::new(watcher, deadline, buffer);
         cacher.streams.insert(key, stream);
         cacher.pump(key);
     }
@@ -617,13 +685,16 @@ impl Apiserver {
         key: StreamKey,
         options: WatchOptions,
     ) {
-        let filter = WatchFilter {
-            namespace: options.namespace.clone(),
-            label_selector: options.label_selector.clone(),
-        };
+        let filter = WatchFilter::of_watch(&options);
         let mut pending = VecDeque::new();
         let start_revision = match options.resource_version {
             ResourceVersionParam::At(revision) if !options.send_initial_events => revision + 1,
+            // `startWatching`: a watch-list from an RV etcd has not reached is too large.
+            ResourceVersionParam::At(revision) if revision > etcd.revision() => {
+                self.stats.too_large += 1;
+                let error = Status::new(StatusReason::Timeout, "Too large resource version");
+                return self.fail_watch_with_event(key, error);
+            }
             _ => {
                 let request = EtcdListRequest {
                     revision: 0,
@@ -649,36 +720,50 @@ impl Apiserver {
                 list.resource_version + 1
             }
         };
+        // Only the cacher's own watch asks etcd for progress notifications
+        // (`lister_watcher.go Watch`); a client's etcd3 watch has no way to (`startWatching`),
+        // so it gets no heartbeat bookmarks, only the watch-list end marker above.
         let request = WatchRequest {
             range: KeyRange::prefix(&self.prefix),
             start_revision,
             prev_kv: true,
-            progress_notify: options.allow_watch_bookmarks,
+            progress_notify: false,
         };
         let etcd_watch = etcd.watch(request);
         let deadline = self.watch_deadline(now, &options);
         let stream = DirectStream {
             etcd_watch,
             filter,
-            allow_bookmarks: options.allow_watch_bookmarks,
             deadline,
             reading: true,
             pending,
+            etcd_stalled: false,
         };
         self.direct.insert(key, stream);
-        self.pump_direct(key);
+        self.pump_direct(etcd, key);
     }
 
-    fn pump_direct(&mut self, key: StreamKey) {
+    /// Sends what a direct stream holds to a reading client, and reads its etcd watch again
+    /// once there is room; a stream whose client does not read stops reading etcd when its
+    /// buffers are full (`watchChan.sendEvent`, `queueEvent` block).
+    fn pump_direct(&mut self, etcd: &mut Etcd, key: StreamKey) {
         let Some(stream) = self.direct.get_mut(&key) else {
             return;
         };
         if !stream.reading {
+            if !stream.etcd_stalled && stream.pending.len() >= DIRECT_WATCH_BUFFERED_MAX {
+                stream.etcd_stalled = etcd.stall_watcher(stream.etcd_watch).is_ok();
+                self.stats.direct_watches_behind += u64::from(stream.etcd_stalled);
+            }
             return;
         }
         for event in stream.pending.drain(..) {
             self.outbox
                 .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
+        }
+        if stream.etcd_stalled {
+            stream.etcd_stalled = false;
+            let _ = etcd.resume_watcher(stream.etcd_watch);
         }
     }
 
@@ -689,13 +774,14 @@ impl Apiserver {
         {
             match &response.kind {
                 WatchResponseKind::Events(events) => cacher.handle_events(now, etcd, events),
-                WatchResponseKind::Progress => cacher.handle_progress(response.header_revision),
-                WatchResponseKind::Compacted { .. } | WatchResponseKind::Canceled => {
-                    cacher.upstream_failed(now, etcd)
+                WatchResponseKind::Progress => {
+                    cacher.handle_progress_notify(response.header_revision)
                 }
+                WatchResponseKind::Compacted { .. } => cacher.upstream_failed(now, etcd),
+                WatchResponseKind::Canceled => cacher.upstream_closed(now, etcd),
                 WatchResponseKind::Created => {}
             }
-            return self.serve_fresh_reads(now);
+            return self.serve_fresh_reads(now, etcd);
         }
         let Some((&key, _)) = self
             .direct
@@ -732,13 +818,6 @@ impl Apiserver {
                     stream.pending.extend(stream.filter.convert(&cache_event));
                 }
             }
-            WatchResponseKind::Progress if stream.allow_bookmarks => {
-                let bookmark = WatchEvent::Bookmark {
-                    resource_version: response.header_revision,
-                    initial_events_end: false,
-                };
-                stream.pending.push_back(bookmark);
-            }
             WatchResponseKind::Compacted { .. } => {
                 self.direct.remove(&key);
                 self.stats.expired += 1;
@@ -752,10 +831,10 @@ impl Apiserver {
             | WatchResponseKind::Created
             | WatchResponseKind::Canceled => {}
         }
-        self.pump_direct(key);
+        self.pump_direct(etcd, key);
     }
 
-    fn serve_fresh_reads(&mut self, now: SimTime) {
+    fn serve_fresh_reads(&mut self, now: SimTime, etcd: &Etcd) {
         let Some(cache_rv) = self.cache_resource_version() else {
             return;
         };
@@ -765,7 +844,7 @@ impl Apiserver {
                 .partition(|read| read.required <= cache_rv);
         self.waiting = waiting;
         for read in fresh {
-            self.complete_read(now, read);
+            self.complete_read(now, etcd, read);
         }
         if self.waiting.is_empty() {
             self.progress_request_at = None;
@@ -778,9 +857,16 @@ impl Apiserver {
             cacher.handle_timeout(now, etcd);
             if self.bookmark_tick_at <= now {
                 cacher.bookmark_tick(now);
-                let jitter = self.rng.between(0, BOOKMARK_TICK.as_millis() / 2);
-                self.bookmark_tick_at =
-                    now + SimDuration(BOOKMARK_TICK.as_millis() * 3 / 4 + jitter);
+                // `wait.Jitter(time.Second, 0.25)`: 1 s plus up to a quarter more.
+                let jitter = self.rng.between(0, BOOKMARK_TICK.as_millis() / 4);
+                self.bookmark_tick_at = now + SimDuration(BOOKMARK_TICK.as_millis() + jitter);
+            }
+            if self.snapshot_compaction_at <= now {
+                // `compactor.compactIfNeeded`: the snapshots below etcd's compact revision go.
+                cacher
+                    .watch_cache
+                    .compact_snapshots(etcd.compact_revision());
+                self.snapshot_compaction_at = now + SNAPSHOT_COMPACTION_PERIOD;
             }
         }
         self.end_streams_past_deadline(now, etcd);
@@ -792,7 +878,7 @@ impl Apiserver {
         for read in expired {
             self.expire_read(etcd, read);
         }
-        self.serve_fresh_reads(now);
+        self.serve_fresh_reads(now, etcd);
         self.request_progress(now, etcd);
     }
 
@@ -831,7 +917,7 @@ impl Apiserver {
                 .push_back((key.client, ServerMessage::WatchClosed { id: key.id }));
         }
         if let Some(cacher) = self.cacher.as_mut() {
-            cacher.retry_blocked(now);
+            cacher.retry_blocked(now, etcd);
         }
     }
 
@@ -853,14 +939,4 @@ impl Apiserver {
                 .push_back((key.client, ServerMessage::WatchClosed { id: key.id }));
         }
     }
-}
-
-/// Applies a list's label selector (lists from the cache and etcd alike).
-fn filter_list(mut page: ListResponse, options: &ListOptions) -> ListResponse {
-    let filter = WatchFilter {
-        namespace: None,
-        label_selector: options.label_selector.clone(),
-    };
-    page.items.retain(|object| filter.matches(object));
-    page
 }

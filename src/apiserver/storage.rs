@@ -97,12 +97,23 @@ pub fn continue_list(
     token: &ContinueToken,
     limit: u64,
 ) -> Result<ListResponse, Status> {
+    continue_list_filtered(etcd, prefix, token, limit, |_| true)
+}
+
+/// [`continue_list`] for a filtered list (see [`list_filtered`]).
+pub fn continue_list_filtered(
+    etcd: &Etcd,
+    prefix: &str,
+    token: &ContinueToken,
+    limit: u64,
+    keep: impl Fn(&Object) -> bool,
+) -> Result<ListResponse, Status> {
     let request = EtcdListRequest {
         revision: u64::try_from(token.resource_version).unwrap_or(0),
         limit,
         after_key: Some(token.last_key.clone()),
     };
-    list(etcd, prefix, &request).map_err(|status| match status.reason {
+    list_filtered(etcd, prefix, &request, keep).map_err(|status| match status.reason {
         StatusReason::Expired => Status {
             continue_token: Some(ContinueToken {
                 last_key: token.last_key.clone(),
@@ -167,6 +178,61 @@ pub fn list(etcd: &Etcd, prefix: &str, request: &EtcdListRequest) -> Result<List
     })
 }
 
+/// The largest chunk the etcd3 store reads while a filter drops objects (`maxLimit`).
+const FILTERED_CHUNK_MAX: u64 = 10_000;
+
+/// Mirrors `etcd3/store.go GetList`'s paging loop for a filtered list: it reads `limit` keys
+/// at a time, doubling the chunk (up to 10,000) while the filter drops objects, until `limit`
+/// objects pass or the keys run out, all at the first chunk's revision; the continue token
+/// resumes after the last key read, not the last one returned.
+pub fn list_filtered(
+    etcd: &Etcd,
+    prefix: &str,
+    request: &EtcdListRequest,
+    keep: impl Fn(&Object) -> bool,
+) -> Result<ListResponse, Status> {
+    let mut page = list(etcd, prefix, request)?;
+    if request.limit == 0 {
+        page.items.retain(|object| keep(object));
+        return Ok(page);
+    }
+    let revision = page.resource_version;
+    let mut chunk_limit = request.limit;
+    let mut selected = Vec::new();
+    let mut last_key: Option<String> = None;
+    loop {
+        let mut more = page.continue_token.is_some();
+        for object in page.items {
+            if selected.len() as u64 >= request.limit {
+                more = true;
+                break;
+            }
+            last_key = Some(object.key.as_str().to_owned());
+            if keep(&object) {
+                selected.push(object);
+            }
+        }
+        if !more || selected.len() as u64 >= request.limit {
+            let continue_token = more.then(|| ContinueToken {
+                last_key: last_key.expect("more implies a key read"),
+                resource_version: revision as i64,
+            });
+            return Ok(ListResponse {
+                items: selected,
+                resource_version: revision,
+                continue_token,
+            });
+        }
+        chunk_limit = (chunk_limit * 2).min(FILTERED_CHUNK_MAX).max(chunk_limit);
+        let next = EtcdListRequest {
+            revision,
+            limit: chunk_limit,
+            after_key: last_key.clone(),
+        };
+        page = list(etcd, prefix, &next)?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +292,28 @@ mod tests {
         let second = list(&etcd, PREFIX, &next).unwrap();
         assert_eq!(second.items.len(), 1, "ns/d was written after revision 4");
         assert_eq!(second.continue_token, None);
+    }
+
+    #[test]
+    fn a_filtered_page_reads_on_until_the_limit_is_filled_and_continues_after_the_last_key_read() {
+        let mut etcd = Etcd::default();
+        for name in ["ns/a", "ns/b", "ns/c", "ns/d", "ns/e"] {
+            etcd.put(&format!("{PREFIX}{name}"), &body(1)).unwrap();
+        }
+        let request = EtcdListRequest {
+            revision: 0,
+            limit: 1,
+            after_key: None,
+        };
+        let wanted = |object: &Object| ["ns/c", "ns/e"].contains(&object.key.as_str());
+        let first = list_filtered(&etcd, PREFIX, &request, wanted).unwrap();
+        assert_eq!(first.items.len(), 1);
+        assert_eq!(first.items[0].key.as_str(), "ns/c");
+        let token = first.continue_token.expect("more keys");
+        assert_eq!(token.last_key, "ns/c");
+        let rest = continue_list_filtered(&etcd, PREFIX, &token, 1, wanted).unwrap();
+        assert_eq!(rest.items[0].key.as_str(), "ns/e");
+        assert_eq!(rest.continue_token, None);
     }
 
     #[test]

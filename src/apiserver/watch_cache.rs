@@ -12,8 +12,10 @@
 //! nothing was dropped since the last relist and the first buffered RV afterwards; then it gets
 //! `410 Expired` (SPEC §8 B9).
 //!
-//! Exact-RV lists (`ListFromCacheSnapshot`) are answered by rolling the store back through the
-//! history, so the snapshots available are exactly the RVs a watch could resume from.
+//! Exact-RV lists (`ListFromCacheSnapshot`, on by default at HEAD) are served from snapshots:
+//! one at the list RV and one per event since, dropped below the oldest buffered event once the
+//! history is full and below etcd's compact revision when the cacher's compactor says so
+//! (`store/watch_cache_storage.go`). A snapshot is the store rolled back through the history.
 //!
 //! ```
 //! use informer_sim::bug::Bugs;
@@ -29,8 +31,9 @@
 //! assert!(cache.get_interval(8).is_err(), "below listRV the history is unknown");
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::cache_watcher::suggested_watch_channel_size;
 use super::event::WatchCacheEvent;
 use crate::api::{Status, StatusReason, WatchEventType};
 use crate::bug::{Bug, Bugs};
@@ -43,11 +46,13 @@ pub const DEFAULT_CAPACITY_LOWER_BOUND: usize = 100;
 /// The largest history capacity for the default window (`defaultUpperBoundCapacity`).
 pub const DEFAULT_CAPACITY_UPPER_BOUND: usize = 100 * 1024;
 
-/// How long events are kept when resizing is on: the 60 s bookmark frequency plus 15 s
-/// (`DefaultEventFreshDuration`).
+/// How long the history keeps events: the 60 s bookmark frequency plus 15 s
+/// (`DefaultEventFreshDuration`; `NewCacherFromConfig` refuses anything shorter).
 pub const DEFAULT_EVENT_FRESH_DURATION: SimDuration = SimDuration::from_secs(75);
 
-/// How the history buffer is sized.
+/// How the history buffer is sized. Upstream always resizes between 100 and 102,400 events
+/// (`newWatchCacheHistory`); no flag changes that (`--watch-cache-sizes` only switches a cache
+/// on or off).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchCacheConfig {
     /// The initial and smallest capacity.
@@ -56,8 +61,6 @@ pub struct WatchCacheConfig {
     pub capacity_upper_bound: usize,
     /// Events younger than this make a full buffer grow; older ones let it shrink.
     pub event_fresh_duration: SimDuration,
-    /// Whether the buffer resizes at all; off, it stays at `capacity_lower_bound`.
-    pub resize_enabled: bool,
 }
 
 impl Default for WatchCacheConfig {
@@ -66,7 +69,19 @@ impl Default for WatchCacheConfig {
             capacity_lower_bound: DEFAULT_CAPACITY_LOWER_BOUND,
             capacity_upper_bound: DEFAULT_CAPACITY_UPPER_BOUND,
             event_fresh_duration: DEFAULT_EVENT_FRESH_DURATION,
-            resize_enabled: false,
+        }
+    }
+}
+
+impl WatchCacheConfig {
+    /// TEST ONLY: a history of exactly `capacity` events that never resizes, a configuration no
+    /// real apiserver has. Scenarios use it to reach eviction corners (SPEC §8 B9) within a
+    /// short run.
+    pub fn fixed_for_tests(capacity: usize) -> WatchCacheConfig {
+        WatchCacheConfig {
+            capacity_lower_bound: capacity,
+            capacity_upper_bound: capacity,
+            ..WatchCacheConfig::default()
         }
     }
 }
@@ -91,9 +106,13 @@ impl TooOldResourceVersion {
 /// Why an exact-RV list cannot be served from the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExactListError {
-    /// The RV is older than the history window; upstream falls back to etcd.
-    #[error(transparent)]
-    TooOld(#[from] TooOldResourceVersion),
+    /// No snapshot at or below the RV is kept; upstream falls back to etcd
+    /// (`GetExactSnapshotLocked`, `IsResourceExpired` in `CacheDelegator.GetList`).
+    #[error("too old resource version: {requested}")]
+    NoSnapshot {
+        /// The requested resource version.
+        requested: ResourceVersion,
+    },
     /// The RV is newer than the cache.
     #[error("too large resource version: {requested}, current: {current}")]
     TooLarge {
@@ -117,6 +136,8 @@ pub struct WatchCache {
     end_index: u64,
     removed_event_since_relist: bool,
     store: BTreeMap<ObjectKey, Object>,
+    /// The RVs with a snapshot of the store (`Snapshotter`).
+    snapshots: BTreeSet<ResourceVersion>,
     resource_version: ResourceVersion,
     list_resource_version: ResourceVersion,
 }
@@ -140,6 +161,7 @@ impl WatchCache {
             end_index: 0,
             removed_event_since_relist: false,
             store: BTreeMap::new(),
+            snapshots: BTreeSet::new(),
             resource_version: 0,
             list_resource_version: 0,
         }
@@ -158,6 +180,19 @@ impl WatchCache {
     /// The current history capacity.
     pub fn capacity(&self) -> usize {
         self.cache.len()
+    }
+
+    /// The channel size for a watcher registered now: about one second of history at the
+    /// current capacity (`watchCacheHistory.suggestedWatchChannelSize`). The simulated resource
+    /// is pods, whose registry indexes `spec.nodeName`; `trigger_used` says whether the
+    /// watcher is registered under a trigger value.
+    pub fn suggested_watch_channel_size(&self, trigger_used: bool) -> usize {
+        suggested_watch_channel_size(
+            self.capacity(),
+            self.config.event_fresh_duration,
+            true,
+            trigger_used,
+        )
     }
 
     /// The index of the oldest buffered event (only grows).
@@ -230,6 +265,7 @@ impl WatchCache {
             self.start_index = self.end_index;
             self.removed_event_since_relist = false;
         }
+        self.snapshots = BTreeSet::from([list_resource_version]);
         self.list_resource_version = list_resource_version;
         self.resource_version = list_resource_version;
     }
@@ -287,9 +323,23 @@ impl WatchCache {
             .collect()
     }
 
-    /// The state at exactly `resource_version`, sorted by key (`ListFromCacheSnapshot`,
-    /// `GetExactSnapshotLocked`): the store with every buffered event after it undone. Available
-    /// for the RVs a watch could resume from, up to the cache RV.
+    /// Whether a snapshot at or below `resource_version` is kept (`CanServeExactRV`).
+    pub fn can_serve_exact(&self, resource_version: ResourceVersion) -> bool {
+        self.snapshots
+            .range(..=resource_version)
+            .next_back()
+            .is_some()
+    }
+
+    /// Drops the snapshots below etcd's compact revision (`WatchCacheStorage.Compact`, called
+    /// by the cacher's compactor).
+    pub fn compact_snapshots(&mut self, compact_revision: ResourceVersion) {
+        self.snapshots = self.snapshots.split_off(&compact_revision);
+    }
+
+    /// The state at exactly `resource_version`, sorted by key (`waitAndListExactRV`,
+    /// `GetExactSnapshotLocked`): the newest snapshot at or below it, which is the store with
+    /// every buffered event after `resource_version` undone.
     pub fn list_at(
         &self,
         resource_version: ResourceVersion,
@@ -300,8 +350,16 @@ impl WatchCache {
                 current: self.resource_version,
             });
         }
+        if !self.can_serve_exact(resource_version) {
+            return Err(ExactListError::NoSnapshot {
+                requested: resource_version,
+            });
+        }
         let mut store = self.store.clone();
-        for event in self.get_interval(resource_version)?.iter().rev() {
+        let later = self
+            .get_interval(resource_version)
+            .expect("every event after a kept snapshot is in the history");
+        for event in later.iter().rev() {
             match &event.prev_object {
                 Some(previous) => store.insert(event.key.clone(), previous.clone()),
                 None => store.remove(&event.key),
@@ -326,6 +384,11 @@ impl WatchCache {
             record_time: now,
         };
         self.update_cache(event.clone(), now);
+        if self.is_full() {
+            let oldest = self.event_at(self.start_index).resource_version;
+            self.snapshots = self.snapshots.split_off(&oldest);
+        }
+        self.snapshots.insert(event.resource_version);
         self.resource_version = event.resource_version;
         if event_type == WatchEventType::Deleted {
             self.store.remove(&key);
@@ -344,9 +407,7 @@ impl WatchCache {
                 "history RVs must increase"
             );
         }
-        if self.config.resize_enabled {
-            self.resize_cache(now);
-        }
+        self.resize_cache(now);
         if self.is_full() {
             let capacity = self.capacity() as u64;
             self.cache[(self.start_index % capacity) as usize] = None;
@@ -363,7 +424,7 @@ impl WatchCache {
     }
 
     /// Doubles a full buffer whose oldest event is still fresh; halves one whose newest quarter
-    /// begins with a stale event (`watchCache.resizeCacheLocked`).
+    /// begins with a stale event (`watchCacheHistory.resizeCacheLocked`), within the bounds.
     fn resize_cache(&mut self, now: SimTime) {
         if !self.is_full() {
             return;
@@ -469,13 +530,7 @@ mod tests {
     use super::*;
 
     fn cache_with_capacity(capacity: usize) -> WatchCache {
-        WatchCache::new(
-            WatchCacheConfig {
-                capacity_lower_bound: capacity,
-                ..WatchCacheConfig::default()
-            },
-            Bugs::NONE,
-        )
+        WatchCache::new(WatchCacheConfig::fixed_for_tests(capacity), Bugs::NONE)
     }
 
     fn resource_versions(events: &[WatchCacheEvent]) -> Vec<ResourceVersion> {
@@ -700,7 +755,7 @@ mod tests {
     }
 
     #[test]
-    fn resize_is_off_by_default() {
+    fn a_fixed_test_capacity_never_resizes() {
         let cache = listed_then_updated(2, 10, &[11, 12, 13]);
         assert_eq!(cache.capacity(), 2);
     }
@@ -710,13 +765,64 @@ mod tests {
             WatchCacheConfig {
                 capacity_lower_bound: lower,
                 capacity_upper_bound: upper,
-                resize_enabled: true,
                 ..WatchCacheConfig::default()
             },
             Bugs::NONE,
         );
         cache.replace(Vec::new(), 1);
         cache
+    }
+
+    #[test]
+    fn with_default_settings_a_watch_from_a_sixty_second_old_rv_is_served() {
+        // F1: about 7 events a second (the `informer` workload's rate, rounded up) for five
+        // minutes; the history grows past 100 events to keep 75 s, so a client resuming
+        // from an RV it got 60 s ago is served, where a fixed 100 would answer 410.
+        let mut cache = WatchCache::new(WatchCacheConfig::default(), Bugs::NONE);
+        cache.replace(Vec::new(), 1);
+        let (mut rv, mut now_ms) = (1, 0);
+        let mut rv_at_ms = BTreeMap::new();
+        while now_ms < 300_000 {
+            rv += 1;
+            now_ms += 140;
+            cache.add(Object::bare(&format!("ns/{rv}"), rv), SimTime(now_ms));
+            rv_at_ms.insert(now_ms, rv);
+        }
+        let (_, &sixty_seconds_ago) = rv_at_ms
+            .range(..=now_ms - 60_000)
+            .next_back()
+            .expect("five minutes of events");
+        let events = cache
+            .get_interval(sixty_seconds_ago)
+            .expect("60 s of history are kept");
+        assert_eq!(events.len() as u64, rv - sixty_seconds_ago);
+        assert!(cache.capacity() > DEFAULT_CAPACITY_LOWER_BOUND);
+        assert!(
+            cache.capacity() <= 1_600,
+            "grown only as far as 75 s need: {}",
+            cache.capacity()
+        );
+        let fixed = listed_then_updated(100, 1, &(2..=rv).collect::<Vec<_>>());
+        assert!(
+            fixed.get_interval(sixty_seconds_ago).is_err(),
+            "a fixed 100 events hold 14 s"
+        );
+    }
+
+    #[test]
+    fn a_watcher_channel_follows_the_current_capacity() {
+        let mut cache = resizing_cache(10, 10_000);
+        assert_eq!(cache.suggested_watch_channel_size(false), 10);
+        for rv in 2..2_000 {
+            cache.add(Object::bare(&format!("ns/{rv}"), rv), SimTime(rv));
+        }
+        assert_eq!(cache.capacity(), 2_560);
+        assert_eq!(
+            cache.suggested_watch_channel_size(false),
+            35,
+            "ceil(2560 / 75)"
+        );
+        assert_eq!(cache.suggested_watch_channel_size(true), 10, "a trigger");
     }
 
     #[test]
@@ -768,7 +874,12 @@ mod tests {
     #[test]
     fn exact_list_outside_the_window_fails() {
         let cache = listed_then_updated(2, 10, &[11, 12, 13]);
-        assert!(matches!(cache.list_at(10), Err(ExactListError::TooOld(_))));
+        assert_eq!(
+            cache.list_at(11),
+            Err(ExactListError::NoSnapshot { requested: 11 }),
+            "a full history drops the snapshots below its oldest event, 12"
+        );
+        assert!(cache.list_at(12).is_ok());
         assert_eq!(
             cache.list_at(14),
             Err(ExactListError::TooLarge {
@@ -776,6 +887,15 @@ mod tests {
                 current: 13
             })
         );
+    }
+
+    #[test]
+    fn snapshots_below_the_compact_revision_are_dropped() {
+        let mut cache = listed_then_updated(10, 10, &[12, 15]);
+        assert!(cache.can_serve_exact(11), "the snapshot at 10 serves 11");
+        cache.compact_snapshots(13);
+        assert!(!cache.can_serve_exact(14), "12 was dropped, 15 is newer");
+        assert!(cache.can_serve_exact(15));
     }
 
     mod reference_model {
@@ -843,6 +963,15 @@ mod tests {
                     };
                 }
                 state.into_values().collect()
+            }
+
+            /// The oldest snapshot kept: the list's, until the history is full; then the
+            /// oldest buffered event's.
+            fn oldest_snapshot(&self, capacity: usize) -> ResourceVersion {
+                match self.events.len().checked_sub(capacity) {
+                    Some(evicted) => self.events[evicted].0,
+                    None => self.list_resource_version,
+                }
             }
 
             /// The oldest deliverable RV when only the newest `capacity` events are kept.
@@ -942,7 +1071,9 @@ mod tests {
                         })
                         .collect();
                     assert_eq!(actual, expected, "interval after {resource_version}");
-                    if resource_version <= cache.resource_version() {
+                    let snapshot = resource_version >= reference.oldest_snapshot(capacity);
+                    assert_eq!(cache.can_serve_exact(resource_version), snapshot);
+                    if snapshot && resource_version <= cache.resource_version() {
                         assert_eq!(
                             cache.list_at(resource_version),
                             Ok(reference.state_at(resource_version))

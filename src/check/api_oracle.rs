@@ -53,6 +53,7 @@ impl WatchStreamOracle {
         let selection = Selection {
             namespace: options.namespace.clone(),
             label_selector: options.label_selector.clone(),
+            field_selector: options.field_selector.clone(),
         };
         let phase = match options.resource_version {
             ResourceVersionParam::At(resource_version) if !options.send_initial_events => {
@@ -69,14 +70,15 @@ impl WatchStreamOracle {
         }
     }
 
-    /// Checks one event the client received.
+    /// Checks one event the client received; `compact_revision` is etcd's when it arrives.
     pub fn observe(
         &mut self,
         resource: &ResourceHistory,
+        compact_revision: ResourceVersion,
         event: &WatchEvent,
     ) -> Result<(), Violation> {
         let result = match (&mut self.phase, event) {
-            (_, WatchEvent::Error(status)) => self.check_error(status.reason),
+            (_, WatchEvent::Error(status)) => self.check_error(compact_revision, status.reason),
             (Phase::Initial { added }, WatchEvent::Added(object)) => {
                 added.insert(object.key.clone(), object.clone());
                 Ok(())
@@ -116,8 +118,17 @@ impl WatchStreamOracle {
         next_event(resource, &self.selection, after)
     }
 
-    fn check_error(&self, reason: StatusReason) -> Result<(), Violation> {
-        if reason == StatusReason::Expired && self.events_seen > 0 {
+    /// A 410 comes before any event, or (a watch served from etcd that fell behind, F9)
+    /// once etcd has compacted the next revision the stream needs.
+    fn check_error(
+        &self,
+        compact_revision: ResourceVersion,
+        reason: StatusReason,
+    ) -> Result<(), Violation> {
+        let compacted_past = self
+            .delivered_resource_version()
+            .is_some_and(|delivered| delivered + 1 < compact_revision);
+        if reason == StatusReason::Expired && self.events_seen > 0 && !compacted_past {
             return Err(Violation::new(
                 Invariant::ServerWatchIsHistorySuffix,
                 "a 410 after events were delivered",
@@ -273,6 +284,7 @@ pub fn check_list(
     let selection = Selection {
         namespace: None,
         label_selector: options.label_selector.clone(),
+        field_selector: options.field_selector.clone(),
     };
     let after = options
         .continue_token

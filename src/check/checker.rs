@@ -18,7 +18,7 @@ use super::resource::ResourceHistory;
 use super::state::{by_key, etcd_state, first_difference};
 use super::truth::GroundTruth;
 use super::violation::Violation;
-use crate::api::{ClientMessage, LabelSelector, ListOptions, ListResponse, ServerMessage};
+use crate::api::{ClientMessage, ListOptions, ListResponse, Selectors, ServerMessage};
 use crate::client::reflector::{Reflector, ReflectorPhase, StoreOp};
 use crate::client::{Delivered, FifoKind, HandlerId, Processed, SharedIndexInformer, Stopped};
 use crate::etcd::{
@@ -206,19 +206,14 @@ impl Checker {
 
     // ---- clients: requests and answers ---------------------------------------------------------
 
-    /// Client `client` starts a new process, listing and watching with `label_selector`: its
+    /// Client `client` starts a new process, listing and watching with `selectors`: its
     /// oracles start afresh, its history persists (and becomes the record of an earlier
     /// incarnation after a restart).
-    pub fn on_client_started(
-        &mut self,
-        client: usize,
-        handlers: usize,
-        label_selector: Option<LabelSelector>,
-    ) {
+    pub fn on_client_started(&mut self, client: usize, handlers: usize, selectors: Selectors) {
         if client == self.clients.len() {
             self.clients.push(ClientChecks::default());
         }
-        self.clients[client].restarted(handlers, label_selector);
+        self.clients[client].restarted(handlers, selectors);
     }
 
     /// A handler was registered on client `client`'s running informer.

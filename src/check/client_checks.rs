@@ -11,7 +11,7 @@ use super::policy::Ground;
 use super::resource::Selection;
 use super::state::{FULL_COMPARE_SIZE, IncrementalCompare, by_key};
 use super::violation::Violation;
-use crate::api::{ClientMessage, LabelSelector, RequestId, ResourceVersionParam, ServerMessage};
+use crate::api::{ClientMessage, RequestId, ResourceVersionParam, Selectors, ServerMessage};
 use crate::client::reflector::StoreOp;
 use crate::client::{Delivered, Delta, HandlerId, Notification, Processed, SharedIndexInformer};
 use crate::etcd::Revision;
@@ -71,14 +71,15 @@ fn mentioned(processed: &Processed) -> impl Iterator<Item = &Object> {
 
 impl ClientChecks {
     /// A new process of a client identity whose earlier processes left `self`, listing and
-    /// watching with `label_selector`: the history persists (and becomes the record of an
+    /// watching with `selectors`: the history persists (and becomes the record of an
     /// earlier incarnation), the rest starts afresh.
-    pub(super) fn restarted(&mut self, handlers: usize, label_selector: Option<LabelSelector>) {
+    pub(super) fn restarted(&mut self, handlers: usize, selectors: Selectors) {
         self.history.restart();
         *self = ClientChecks {
             selection: Selection {
                 namespace: None,
-                label_selector,
+                label_selector: selectors.label,
+                field_selector: selectors.field,
             },
             history: std::mem::take(&mut self.history),
             handler_synced_checked: vec![false; handlers],
@@ -162,7 +163,11 @@ impl ClientChecks {
             }
             ServerMessage::WatchEvent { id, event } => {
                 if let Some(oracle) = checks.watches.get_mut(id) {
-                    found.extend(oracle.observe(ground.resource, event).err());
+                    found.extend(
+                        oracle
+                            .observe(ground.resource, ground.truth.compact_revision(), event)
+                            .err(),
+                    );
                     if oracle.delivered_resource_version().is_some() {
                         checks.floors.remove(id);
                     }

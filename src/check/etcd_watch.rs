@@ -92,6 +92,17 @@ impl WatchStreamOracle {
         }
     }
 
+    /// The reference events in the stream's range from its next revision through `through`.
+    fn history<'a>(
+        &'a self,
+        reference: &'a GroundTruth,
+        through: Revision,
+    ) -> impl Iterator<Item = (Revision, &'a Event)> + 'a {
+        reference
+            .events_since(&self.range, self.next_revision)
+            .take_while(move |(revision, _)| *revision <= through)
+    }
+
     /// The reference events the stream still owes, through revision `through`.
     fn pending<'a>(
         &'a self,
@@ -99,9 +110,7 @@ impl WatchStreamOracle {
         through: Revision,
         compact_revision: Revision,
     ) -> impl Iterator<Item = (Revision, &'a Event)> + 'a {
-        reference
-            .events_since(&self.range, self.next_revision)
-            .take_while(move |(revision, _)| *revision <= through)
+        self.history(reference, through)
             .filter(move |(revision, event)| !self.may_skip(*revision, event, compact_revision))
     }
 
@@ -116,6 +125,8 @@ impl WatchStreamOracle {
             .map(|(revision, _)| revision)
     }
 
+    /// The delivered events must be the history through the last one, in order; an event
+    /// that [`Self::may_skip`] allows may be missing.
     fn observe_events(
         &mut self,
         events: &[Event],
@@ -129,37 +140,48 @@ impl WatchStreamOracle {
             ));
         };
         let through = last.kv.mod_revision;
-        let expected: Vec<(Revision, &Event)> =
-            self.pending(reference, through, compact_revision).collect();
-        if expected.len() != events.len() {
-            return Err(Violation::new(
+        let mut delivered = events.iter().peekable();
+        let count_mismatch = |in_history: usize| {
+            Violation::new(
                 Invariant::EtcdWatchIsHistorySuffix,
                 format!(
-                    "from revision {} through {through}: {} events delivered, {} in history",
+                    "from revision {} through {through}: {} events delivered, {in_history} in \
+                     history",
                     self.next_revision,
                     events.len(),
-                    expected.len()
                 ),
-            ));
-        }
-        for (delivered, (revision, truth)) in events.iter().zip(&expected) {
-            if !same_event(delivered, truth, compact_revision, self.prev_kv) {
-                return Err(Violation::new(
-                    Invariant::EtcdWatchIsHistorySuffix,
-                    format!(
-                        "at revision {revision}: delivered {delivered:?}, history has {truth:?}"
-                    ),
-                ));
+            )
+        };
+        let history: Vec<(Revision, &Event)> = self.history(reference, through).collect();
+        for (revision, truth) in &history {
+            match delivered.peek() {
+                Some(event) if same_event(event, truth, compact_revision, self.prev_kv) => {
+                    delivered.next();
+                }
+                _ if self.may_skip(*revision, truth, compact_revision) => {}
+                Some(event) => {
+                    return Err(Violation::new(
+                        Invariant::EtcdWatchIsHistorySuffix,
+                        format!(
+                            "at revision {revision}: delivered {event:?}, history has {truth:?}"
+                        ),
+                    ));
+                }
+                None => return Err(count_mismatch(history.len())),
             }
+        }
+        if delivered.next().is_some() {
+            return Err(count_mismatch(history.len()));
         }
         self.events_delivered += events.len() as u64;
         self.next_revision = through + 1;
         Ok(())
     }
 
-    /// etcd 3.4 drops a deletion at exactly the compact revision from a watch whose next
-    /// revision is that one (a watch started there, or an unsynced watch caught there): the
-    /// compaction removed the tombstone (observed on etcd 3.4.23; etcd#18089, #19179).
+    /// A deletion at or below the compact revision may be missing from a watch whose next
+    /// revision was the compact revision (one started there, or an unsynced one caught
+    /// there): etcd 3.4.23 drops it with its tombstone (etcd#18089, #19179); etcd 3.6 keeps
+    /// and sends it. Either is accepted.
     fn may_skip(&self, revision: Revision, event: &Event, compact_revision: Revision) -> bool {
         event.event_type == EventType::Delete && revision <= compact_revision
     }

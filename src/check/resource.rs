@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 
 use super::versions::{History, Version};
-use crate::api::LabelSelector;
+use crate::api::{Field, FieldSelector, LabelSelector};
 use crate::etcd::{Event, EventType, KeyValue, Revision};
 use crate::object::{Object, ObjectKey};
 
@@ -335,6 +335,8 @@ pub struct Selection {
     pub namespace: Option<String>,
     /// Only objects with this label, if set.
     pub label_selector: Option<LabelSelector>,
+    /// Only objects whose fields meet every term, if set.
+    pub field_selector: Option<FieldSelector>,
 }
 
 impl Selection {
@@ -342,6 +344,7 @@ impl Selection {
     pub const ALL: Selection = Selection {
         namespace: None,
         label_selector: None,
+        field_selector: None,
     };
 
     /// Whether `object` is selected.
@@ -354,7 +357,19 @@ impl Selection {
             Some(selector) => object.label(&selector.name) == Some(selector.value.as_str()),
             None => true,
         };
-        in_namespace && labelled
+        let fields = self
+            .field_selector
+            .iter()
+            .flat_map(|selector| &selector.terms);
+        let fields_hold = fields.into_iter().all(|term| {
+            let value = match term.field {
+                Field::MetadataName => object.key.name(),
+                Field::MetadataNamespace => object.key.namespace(),
+                Field::SpecNodeName => &object.node_name,
+            };
+            (value == term.value) == term.equal
+        });
+        in_namespace && labelled && fields_hold
     }
 
     /// `object`, if selected.
@@ -493,6 +508,7 @@ mod tests {
                 name: "app".to_owned(),
                 value: value.to_owned(),
             }),
+            field_selector: None,
         }
     }
 
@@ -544,12 +560,14 @@ mod tests {
                 name: "app".to_owned(),
                 value: "y".to_owned(),
             }),
+            field_selector: None,
         };
         assert!(by_label.selects(b));
         assert!(Selection::ALL.selects(b));
         let elsewhere = Selection {
             namespace: Some("other".to_owned()),
             label_selector: None,
+            field_selector: None,
         };
         assert!(!elsewhere.selects(b));
         assert_eq!(by_label.filter(history.get_at(&key("ns/a"), 3)), None);

@@ -46,9 +46,9 @@ use std::collections::{BTreeMap, VecDeque};
 use super::backoff::Backoff;
 use super::pager::{DEFAULT_PAGE_SIZE, ListPager, ListedItems, PagerStep};
 use crate::api::{
-    ClientMessage, LabelSelector, ListOptions, ListResponse, Objects, RequestError, RequestId,
-    ResourceVersionMatch, ResourceVersionParam, ServerMessage, Status, StatusReason, WatchEvent,
-    WatchOptions,
+    ClientMessage, FieldSelector, LabelSelector, ListOptions, ListResponse, Objects, RequestError,
+    RequestId, ResourceVersionMatch, ResourceVersionParam, ServerMessage, Status, StatusReason,
+    WatchEvent, WatchOptions,
 };
 use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ObjectKey, ResourceVersion};
@@ -92,6 +92,8 @@ pub struct ReflectorConfig {
     pub max_internal_error_retry_duration: SimDuration,
     /// The label selector of every list and watch.
     pub label_selector: Option<LabelSelector>,
+    /// The field selector of every list and watch (a kubelet's `spec.nodeName=<node>`).
+    pub field_selector: Option<FieldSelector>,
 }
 
 impl Default for ReflectorConfig {
@@ -104,6 +106,7 @@ impl Default for ReflectorConfig {
             page_size: None,
             max_internal_error_retry_duration: SimDuration::ZERO,
             label_selector: None,
+            field_selector: None,
         }
     }
 }
@@ -370,6 +373,26 @@ pub struct Reflector {
     watch_count: u64,
 }
 
+/// The `Retry-After` of an answer the REST client retries: a 429 that carries one (client-go
+/// rest `checkWait`).
+fn retry_after(message: &ServerMessage) -> Option<SimDuration> {
+    let status = match message {
+        ServerMessage::List {
+            result: Err(RequestError::Status(status)),
+            ..
+        }
+        | ServerMessage::WatchRejected {
+            error: RequestError::Status(status),
+            ..
+        } => status,
+        _ => return None,
+    };
+    let seconds = status
+        .retry_after_seconds
+        .filter(|_| status.reason == StatusReason::TooManyRequests)?;
+    Some(SimDuration::from_secs(seconds))
+}
+
 impl Reflector {
     /// A reflector that has not started, with `bugs` planted. `rng` draws watch timeouts and
     /// backoff jitter only.
@@ -433,6 +456,11 @@ impl Reflector {
         };
         if self.request_in_flight() != Some(id) {
             return;
+        }
+        if let Some(delay) = retry_after(&message)
+            && self.rest_attempts < MAX_REST_RETRIES
+        {
+            return self.retry_request_after(now, delay);
         }
         self.answered = true;
         match (std::mem::replace(&mut self.state, State::Idle), message) {
@@ -690,6 +718,7 @@ impl Reflector {
         let options = ListOptions {
             limit: page_size,
             label_selector: self.config.label_selector.clone(),
+            field_selector: self.config.field_selector.clone(),
             ..ListOptions::at(request_resource_version)
         };
         let (pager, request) = ListPager::new(options, self.bugs);
@@ -802,6 +831,7 @@ impl Reflector {
             allow_watch_bookmarks: true,
             timeout_ms: Some(self.watch_timeout_ms()),
             label_selector: self.config.label_selector.clone(),
+            field_selector: self.config.field_selector.clone(),
             namespace: None,
         };
         let id = self.send_watch(options);
@@ -932,6 +962,7 @@ impl Reflector {
             allow_watch_bookmarks: true,
             timeout_ms: Some(self.watch_timeout_ms()),
             label_selector: self.config.label_selector.clone(),
+            field_selector: self.config.field_selector.clone(),
             namespace: None,
         };
         let id = self.send_watch(options);
@@ -1067,13 +1098,20 @@ impl Reflector {
             };
             return self.request_failed(now, error);
         }
+        self.retry_request_after(now, REST_RETRY_AFTER);
+    }
+
+    /// Mirrors client-go rest/with_retry.go `IsNextRetry` for an answer that asks for it (a
+    /// 429 with `Retry-After`, `checkWait`) and for a lost connection: the request in flight
+    /// is sent again after `delay`, into the state it left.
+    fn retry_request_after(&mut self, now: SimTime, delay: SimDuration) {
         let message = self
             .last_request
             .clone()
             .expect("a request in flight was sent");
         let state = std::mem::replace(&mut self.state, State::Idle);
         self.state = State::RetryingRequest(Box::new(RestRetry {
-            until: now + REST_RETRY_AFTER,
+            until: now + delay,
             message,
             state,
         }));
@@ -1598,6 +1636,54 @@ mod tests {
         fake.fire();
         fake.expect_watch();
         assert_eq!(fake.reflector.list_count(), 1, "no relist");
+    }
+
+    #[test]
+    fn a_429_with_retry_after_is_sent_again_after_it_ten_times_then_backs_off() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        let watch = fake.synced(&[], 100);
+        let too_many = |seconds| {
+            RequestError::Status(Status {
+                retry_after_seconds: Some(seconds),
+                ..Status::new(StatusReason::TooManyRequests, "storage is (re)initializing")
+            })
+        };
+        fake.reject(watch, too_many(7));
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::RetryingRequest);
+        assert!(
+            fake.reflector.last_error().is_none(),
+            "the REST client retries"
+        );
+        assert_eq!(fake.fire(), SimDuration::from_secs(7));
+        for _ in 1..MAX_REST_RETRIES {
+            let (watch, options) = fake.expect_watch();
+            assert_eq!(options.resource_version, ResourceVersionParam::At(100));
+            fake.reject(watch, too_many(3));
+            assert_eq!(fake.fire(), SimDuration::from_secs(3));
+        }
+        let (watch, _) = fake.expect_watch();
+        fake.reject(watch, too_many(3));
+        assert!(
+            fake.reflector.last_error().is_some(),
+            "the eleventh 429 reaches the reflector"
+        );
+        assert_eq!(fake.reflector.phase(), ReflectorPhase::WaitingToRewatch);
+        assert_eq!(fake.reflector.list_count(), 1, "no relist");
+    }
+
+    #[test]
+    fn a_list_429_with_retry_after_sends_the_same_page_again_after_it() {
+        let mut fake = Fake::started(ReflectorConfig::default());
+        let (list, first) = fake.expect_list();
+        let retried = RequestError::Status(Status {
+            retry_after_seconds: Some(2),
+            ..Status::new(StatusReason::TooManyRequests, "storage is (re)initializing")
+        });
+        fake.answer_list(list, Err(retried));
+        assert_eq!(fake.fire(), SimDuration::from_secs(2));
+        let (_, again) = fake.expect_list();
+        assert_eq!(again, first);
+        assert_eq!(fake.reflector.relist_count(), 0, "the same ListAndWatch");
     }
 
     #[test]

@@ -121,8 +121,8 @@ pub(super) const WATCH_DELETE_EVENT_OBJECT_HAVE_LATEST_RV: ConformanceCase = Con
 /// The stall is [`crate::apiserver::server::Apiserver::set_client_reading`] for one simulated
 /// second. Upstream's cacher holds 21 events for a stalled reader (its `input` and `result`
 /// channels of 10 each, plus one in hand) and, if it terminates the watcher, still delivers
-/// what is in `result`. The model merges `result` into the consumer and buffers only
-/// `watcher_buffer` events: see the final report for the divergence this case shows.
+/// what is in `result`. The model sizes both buffers as upstream does (10 events for a small
+/// history).
 pub(super) const DELAYED_WATCH_DELIVERY: ConformanceCase = ConformanceCase {
     name: "RunTestDelayedWatchDelivery",
     summary: "a stalled reader still gets at least 11 buffered events, in order",
@@ -142,11 +142,13 @@ fn delayed_watch_delivery(mode: Mode) -> Result<(), String> {
     for (i, name) in names.iter().enumerate() {
         h.write(name, "x", 0);
         if i == 0 {
-            h.server.set_client_reading(h.now, CLIENT, false);
+            h.server
+                .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
         }
     }
     h.advance(SimDuration::from_secs(1));
-    h.server.set_client_reading(h.now, CLIENT, true);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
     h.pump();
     h.stop_watch(id);
     let got: Vec<String> = h
@@ -215,7 +217,8 @@ fn watcher_timeout(mode: Mode) -> Result<(), String> {
     for _ in 0..STALLED_WATCHERS {
         h.watch_as(STALLED_CLIENT, options.clone());
     }
-    h.server.set_client_reading(h.now, STALLED_CLIENT, false);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, STALLED_CLIENT, false);
     let reading = h.watch(options);
     let started = h.now;
     for i in 0..22 {

@@ -1,7 +1,9 @@
 //! Bookmarks and progress notifications.
 
-use super::{ConformanceCase, Mode, ensure, ensure_stream, harness, in_namespace, pod, selector};
-use crate::api::{ListOptions, ResourceVersionParam as Rv, WatchEvent, WatchOptions};
+use super::{ConformanceCase, Mode, ensure, ensure_stream, harness, in_namespace, pod};
+use crate::api::{
+    Field, FieldSelector, ListOptions, ResourceVersionParam as Rv, WatchEvent, WatchOptions,
+};
 use crate::sim::SimDuration;
 use crate::testkit::apiserver_pair::watch_options;
 
@@ -17,22 +19,30 @@ fn bookmark_watch(resource_version: Rv, timeout_ms: u64) -> WatchOptions {
 /// `RunOptionalTestProgressNotify`: a watch that asked for progress notifications, with no
 /// events after its RV, gets a BOOKMARK carrying only an RV at least as new as its start.
 ///
-/// `ProgressNotify` is `allowWatchBookmarks`; the global revision moves past the watch's RV
-/// with a write outside the resource (upstream's `increaseRV`), then etcd sends one progress
-/// notification. Without the cache it becomes the bookmark at once; with the cache (upstream
-/// runs this case only against etcd3) it moves the cache RV and the cacher's own heartbeat
-/// bookmark carries it a minute later. Both must be exactly `BOOKMARK 3`.
+/// Upstream runs it against the etcd3 store with the storage option `ProgressNotify`, which
+/// only the cacher's own watch sets (`lister_watcher.go`); through the API a client cannot ask
+/// for it (`isInitialEventsEndBookmarkRequired`: "the etcd3 impl doesn't support notification
+/// for external clients"). So with the cache the client's `allowWatchBookmarks` watch gets the
+/// cacher's heartbeat bookmark a minute later carrying the progress revision (exactly
+/// `BOOKMARK 3`, after a write outside the resource, upstream's `increaseRV`), and without the
+/// cache it gets nothing: the API's side of the same storage behaviour.
 pub(super) const PROGRESS_NOTIFY: ConformanceCase = ConformanceCase {
     name: "RunOptionalTestProgressNotify",
-    summary: "an etcd progress notification reaches the client as a bookmark",
+    summary: "an etcd progress notification reaches a cached client as a bookmark",
     run: |mode| {
         let mut h = harness(mode);
         let stored = pod("test-ns", "name").write(&mut h);
         h.bump_global_revision();
         let id = h.watch(bookmark_watch(Rv::At(stored.resource_version), 600_000));
+        // Two ticks: etcd 3.6 skips a watch on the first tick after it got events.
+        h.progress_tick();
         h.progress_tick();
         h.advance(SimDuration::from_secs(61));
-        ensure_stream(&h, id, &["BOOKMARK 3"])?;
+        let expected: &[&str] = match mode {
+            Mode::Cache => &["BOOKMARK 3"],
+            Mode::NoCache => &[],
+        };
+        ensure_stream(&h, id, expected)?;
         h.check_oracles()
     },
 };
@@ -44,7 +54,7 @@ pub(super) const PROGRESS_NOTIFY: ConformanceCase = ConformanceCase {
 /// With the cache, the bookmark due 2 s before the deadline carries the other namespace's
 /// write (RV 3); without, etcd sends no progress notification in 3 s. Both rows then close at
 /// the timeout. A tick that lands exactly on the pre-deadline instant re-arms it (as
-/// upstream's `nextBookmarkTime` does, `now` not being after it), so the bookmark may repeat. The watch on the key `foo` is a namespace watch with `name=foo`.
+/// upstream's `nextBookmarkTime` does, `now` not being after it), so the bookmark may repeat. The watch on the key `foo` is a namespace watch with `metadata.name=foo`.
 pub(super) const WATCH_DISPATCH_BOOKMARK_EVENTS: ConformanceCase = ConformanceCase {
     name: "RunTestWatchDispatchBookmarkEvents",
     summary: "the cacher sends a bookmark before the deadline only if bookmarks are allowed",
@@ -58,7 +68,7 @@ pub(super) const WATCH_DISPATCH_BOOKMARK_EVENTS: ConformanceCase = ConformanceCa
                 let stored = pod("test-ns", "foo").write(&mut h);
                 let options = WatchOptions {
                     allow_watch_bookmarks: allow,
-                    label_selector: Some(selector("name", "foo")),
+                    field_selector: Some(FieldSelector::equal(Field::MetadataName, "foo")),
                     ..bookmark_watch(Rv::At(stored.resource_version), 3_000)
                 };
                 let id = h.watch(in_namespace("test-ns", options));
@@ -85,10 +95,10 @@ pub(super) const WATCH_DISPATCH_BOOKMARK_EVENTS: ConformanceCase = ConformanceCa
 /// apart, a 3 s watch with bookmarks sees every object event newer than anything before it,
 /// every bookmark at least as new, at least one bookmark, and then the close.
 ///
-/// Upstream runs it only against the cacher. To make it meaningful without the cache too,
-/// etcd sends a progress notification every 100 ms (its real period is minutes); with the
-/// cache those only move the cache RV, and the bookmark is the cacher's own, due 2 s before
-/// the deadline.
+/// Upstream runs it only against the cacher, whose own bookmark comes 2 s before the
+/// deadline (etcd's progress notifications, here every 100 ms, only move the cache RV).
+/// Without the cache the RV checks still hold and no bookmark comes: a client's etcd3 watch
+/// gets no progress notifications.
 pub(super) const WATCH_BOOKMARKS_WITH_CORRECT_RESOURCE_VERSION: ConformanceCase = ConformanceCase {
     name: "RunTestOptionalWatchBookmarksWithCorrectResourceVersion",
     summary: "bookmark RVs never go back and object RVs always go forward",
@@ -127,7 +137,9 @@ fn bookmarks_with_correct_resource_version(mode: Mode) -> Result<(), String> {
         }
         last = resource_version;
     }
-    ensure(bookmarks > 0, || "no bookmark".to_owned())?;
+    ensure((bookmarks > 0) == (mode == Mode::Cache), || {
+        format!("{bookmarks} bookmarks in mode {mode}")
+    })?;
     ensure(
         h.stream(id).last().map(String::as_str) == Some("CLOSED"),
         || "the watch did not close at its timeout".to_owned(),

@@ -1,18 +1,17 @@
-//! kube-apiserver's storage watch conformance suite (`k8s.io/apiserver
-//! pkg/storage/testing/watcher_tests.go`), ported as named cases that run against the
-//! apiserver with its watch cache ([`Mode::Cache`], upstream's cacher) and without it
-//! ([`Mode::NoCache`], upstream's etcd3 store).
+//! kube-apiserver's storage conformance suite (`k8s.io/apiserver pkg/storage/testing`: the
+//! watch cases of `watcher_tests.go` and the list cases of `store_tests.go`), ported as named
+//! cases that run against the apiserver with its watch cache ([`Mode::Cache`], upstream's
+//! cacher) and without it ([`Mode::NoCache`], upstream's etcd3 store).
 //!
 //! Each case writes its scenario through the [`Harness`], so every list and watch event is
 //! also checked by the server oracles, and asserts exact event sequences, resource versions
 //! and errors. Upstream checks are restated, not translated; where the model lacks what a case
 //! needs, the case's doc comment says what stands in for it and what is not covered.
 //!
-//! Mapping used throughout: a request's namespace is [`WatchOptions::namespace`]; a field
-//! selector on `metadata.name`, `metadata.namespace` or `spec.nodeName` is an equality label
-//! selector on the pod's `name`, `namespace` or `node` label (every pod carries all three; an
-//! unassigned pod has `node=""`, so `spec.nodeName!=X` over the values `""` and `X` is
-//! `node=""`); a pod's status change is a payload change.
+//! Mapping used throughout: a request's namespace is [`WatchOptions::namespace`], a request's
+//! name the `metadata.name` term of its field selector (the cacher derives its scope from
+//! either); field selectors are the model's own (`metadata.name`, `metadata.namespace`,
+//! `spec.nodeName`); a pod's status change is a payload change.
 //!
 //! ```
 //! use informer_sim::conformance::{CASES, Mode};
@@ -25,6 +24,7 @@
 mod basic;
 mod bookmarks;
 mod errors;
+mod lists;
 mod scoped;
 mod watch_list;
 
@@ -102,6 +102,13 @@ pub const CASES: &[ConformanceCase] = &[
     watch_list::WATCH_SEMANTIC_INITIAL_EVENTS_EXTENDED,
     watch_list::WATCH_LIST_MATCH_SINGLE,
     errors::WATCH_ERROR_IS_BLOCKING_FURTHER_EVENTS,
+    lists::LIST_PAGING,
+    lists::LIST_CONTINUATION,
+    lists::LIST_PAGINATION_RARE_OBJECT,
+    lists::LIST_CONTINUATION_WITH_FILTER,
+    lists::CONSISTENT_LIST,
+    lists::LIST_INCONSISTENT_CONTINUATION,
+    lists::LIST_RESOURCE_VERSION_MATCH,
 ];
 
 /// Runs every case in both modes: `(name, mode, result)`, a panic counted as a failure.
@@ -184,15 +191,12 @@ impl Pod {
 
     /// Writes the pod; returns the stored object.
     fn write(&self, h: &mut Harness) -> Object {
-        let mut labels = BTreeMap::from([
-            ("name".to_owned(), self.name.to_owned()),
-            ("namespace".to_owned(), self.namespace.to_owned()),
-            ("node".to_owned(), self.node.to_owned()),
-        ]);
+        let mut labels = BTreeMap::new();
         if self.selected {
             labels.insert("select".to_owned(), "true".to_owned());
         }
-        h.write_object(&self.key(), &labels, u64::from(self.running))
+        let body = Object::encode_body_on_node(&labels, u64::from(self.running), self.node);
+        h.write_body(&self.key(), body)
     }
 }
 

@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::{ConformanceCase, Mode, Pod, ensure_events, harness, pod, run_rows, selector};
-use crate::api::{ListOptions, ResourceVersionParam as Rv, WatchEvent, WatchOptions};
+use crate::api::{
+    Field, FieldSelector, FieldTerm, ListOptions, ResourceVersionParam as Rv, WatchEvent,
+    WatchOptions,
+};
 use crate::object::Object;
 use crate::testkit::apiserver_pair::watch_options;
 
@@ -34,15 +37,52 @@ const fn put(pod: Pod, expect: Expect) -> Step {
     }
 }
 
-/// One sub-case: the watch's request namespace and selector, then the writes.
+/// A row's selector: everything, one label, or field terms `(field, value, equal)` that all
+/// must hold (`fields.AndSelectors`).
+#[derive(Clone, Copy, Debug)]
+enum Sel {
+    Everything,
+    Label(&'static str, &'static str),
+    Fields(&'static [(Field, &'static str, bool)]),
+}
+
+impl Sel {
+    /// `options` with this selector.
+    fn apply(self, options: WatchOptions) -> WatchOptions {
+        match self {
+            Sel::Everything => options,
+            Sel::Label(name, value) => WatchOptions {
+                label_selector: Some(selector(name, value)),
+                ..options
+            },
+            Sel::Fields(terms) => WatchOptions {
+                field_selector: Some(FieldSelector {
+                    terms: terms
+                        .iter()
+                        .map(|&(field, value, equal)| FieldTerm {
+                            field,
+                            value: value.to_owned(),
+                            equal,
+                        })
+                        .collect(),
+                }),
+                ..options
+            },
+        }
+    }
+}
+
+/// One sub-case: the watch's request namespace and selector, then the writes. A request
+/// name (upstream's `requestedName`) is the `metadata.name` term of the field selector.
 struct Row {
     name: &'static str,
     namespace: Option<&'static str>,
-    selector: Option<(&'static str, &'static str)>,
+    selector: Sel,
     steps: &'static [Step],
 }
 
 use Expect::{Added, Deleted, Modified, Nothing};
+use Field::{MetadataName as NAME, MetadataNamespace as NAMESPACE, SpecNodeName as NODE};
 
 /// Lists (RV unset) to get a starting RV, watches from it, applies the writes and checks that
 /// the stream holds exactly the expected events, a filtered-out object arriving as DELETED
@@ -52,11 +92,10 @@ fn run_row(mode: Mode, row: &Row) -> Result<(), String> {
     let mut h = harness(mode);
     let list = h.list(ListOptions::at(Rv::Unset));
     let start = h.page(list).resource_version;
-    let options = WatchOptions {
+    let options = row.selector.apply(WatchOptions {
         namespace: row.namespace.map(str::to_owned),
-        label_selector: row.selector.map(|(name, value)| selector(name, value)),
         ..watch_options(Rv::At(start))
-    };
+    });
     let id = h.watch(options);
     let mut current: BTreeMap<String, Object> = BTreeMap::new();
     let mut expected = Vec::new();
@@ -102,10 +141,9 @@ fn run_table(mode: Mode, rows: &[Row]) -> Result<(), String> {
 ///
 /// Covered: ADDED on first match, MODIFIED, a transition out of the selector as DELETED with
 /// the previous object at the new RV, a transition into it as ADDED, and a real delete.
-/// Field selectors on `spec.nodeName` are label selectors on `node` (`!=bar` over the values
-/// `""` and `bar` is `node=""`). Not covered: upstream's non-recursive variant (a watch on the
-/// single key `/pods/<ns>/foo`); it differs from the recursive one only in scope, and each
-/// namespace here holds just `foo`.
+/// Not covered: upstream's non-recursive variant (a watch on the single key
+/// `/pods/<ns>/foo`); it differs from the recursive one only in scope, and each namespace
+/// here holds just `foo`.
 pub(super) const WATCH: ConformanceCase = ConformanceCase {
     name: "RunTestWatch",
     summary: "ADDED, MODIFIED, DELETED and selector transitions on a namespace watch",
@@ -118,13 +156,13 @@ const WATCH_ROWS: &[Row] = &[
     Row {
         name: "create a key",
         namespace: Some("test-ns"),
-        selector: None,
+        selector: Sel::Everything,
         steps: &[put(pod("test-ns-bad", "foo"), Nothing), put(FOO, Added)],
     },
     Row {
         name: "key updated to match predicate",
         namespace: Some("test-ns"),
-        selector: Some(("node", "bar")),
+        selector: Sel::Fields(&[(NODE, "bar", true)]),
         steps: &[
             put(pod("test-ns-bad", "foo"), Nothing),
             put(FOO, Nothing),
@@ -134,7 +172,7 @@ const WATCH_ROWS: &[Row] = &[
     Row {
         name: "update",
         namespace: Some("test-ns"),
-        selector: None,
+        selector: Sel::Everything,
         steps: &[
             put(pod("test-ns-bad", "foo"), Nothing),
             put(FOO, Added),
@@ -144,7 +182,7 @@ const WATCH_ROWS: &[Row] = &[
     Row {
         name: "delete because of being filtered",
         namespace: Some("test-ns"),
-        selector: Some(("node", "")),
+        selector: Sel::Fields(&[(NODE, "bar", false)]),
         steps: &[
             put(pod("test-ns-bad", "foo"), Nothing),
             put(FOO, Added),
@@ -154,7 +192,7 @@ const WATCH_ROWS: &[Row] = &[
     Row {
         name: "filtering",
         namespace: Some("test-ns"),
-        selector: Some(("select", "true")),
+        selector: Sel::Label("select", "true"),
         steps: &[
             put(pod("test-ns-bad", "foo").selected(), Nothing),
             put(FOO.selected(), Added),
@@ -173,9 +211,7 @@ const WATCH_ROWS: &[Row] = &[
 /// `RunTestClusterScopedWatch`: cluster-scoped pods (keys without a namespace) watched across
 /// the cluster, by node and by name.
 ///
-/// Covered: rows t1–t4 (everything; `spec.nodeName=X` as `node=X`; `spec.nodeName!=X` over
-/// `""`/`X` as `node=""`; `metadata.name=X` as `name=X`). Not covered: rows t5 and t6, whose
-/// selectors are conjunctions of two fields (the model's selector is one equality).
+/// Covered: every row, t1–t6 (a request name is the `metadata.name` term).
 pub(super) const CLUSTER_SCOPED_WATCH: ConformanceCase = ConformanceCase {
     name: "RunTestClusterScopedWatch",
     summary: "cluster-scoped watches filtered by node and name",
@@ -186,7 +222,7 @@ const CLUSTER_ROWS: &[Row] = &[
     Row {
         name: "t1 without name, without field selector",
         namespace: None,
-        selector: None,
+        selector: Sel::Everything,
         steps: &[
             put(pod("", "t1-foo1"), Added),
             put(pod("", "t1-foo1").updated(), Modified),
@@ -196,7 +232,7 @@ const CLUSTER_ROWS: &[Row] = &[
     Row {
         name: "t2 spec.nodeName=t2-bar1",
         namespace: None,
-        selector: Some(("node", "t2-bar1")),
+        selector: Sel::Fields(&[(NODE, "t2-bar1", true)]),
         steps: &[
             put(pod("", "t2-foo1"), Nothing),
             put(pod("", "t2-foo1").assigned("t2-bar1"), Added),
@@ -205,7 +241,7 @@ const CLUSTER_ROWS: &[Row] = &[
     Row {
         name: "t3 spec.nodeName!=t3-bar1",
         namespace: None,
-        selector: Some(("node", "")),
+        selector: Sel::Fields(&[(NODE, "t3-bar1", false)]),
         steps: &[
             put(pod("", "t3-foo1"), Added),
             put(pod("", "t3-foo2"), Added),
@@ -216,7 +252,7 @@ const CLUSTER_ROWS: &[Row] = &[
     Row {
         name: "t4 metadata.name=t4-foo1",
         namespace: None,
-        selector: Some(("name", "t4-foo1")),
+        selector: Sel::Fields(&[(NAME, "t4-foo1", true)]),
         steps: &[
             put(pod("", "t4-foo1"), Added),
             put(pod("", "t4-foo2"), Nothing),
@@ -224,16 +260,37 @@ const CLUSTER_ROWS: &[Row] = &[
             put(pod("", "t4-foo2").updated(), Nothing),
         ],
     },
+    Row {
+        name: "t5 metadata.name=t5-foo1,spec.nodeName=t5-bar1",
+        namespace: None,
+        selector: Sel::Fields(&[(NAME, "t5-foo1", true), (NODE, "t5-bar1", true)]),
+        steps: &[
+            put(pod("", "t5-foo1"), Nothing),
+            put(pod("", "t5-foo2"), Nothing),
+            put(pod("", "t5-foo1").updated(), Nothing),
+            put(pod("", "t5-foo2").updated(), Nothing),
+            put(pod("", "t5-foo1").assigned("t5-bar1"), Added),
+        ],
+    },
+    Row {
+        name: "t6 spec.nodeName!=t6-bar1,metadata.name=t6-foo1",
+        namespace: None,
+        selector: Sel::Fields(&[(NODE, "t6-bar1", false), (NAME, "t6-foo1", true)]),
+        steps: &[
+            put(pod("", "t6-foo1"), Added),
+            put(pod("", "t6-foo2"), Nothing),
+            put(pod("", "t6-foo1").updated(), Modified),
+            put(pod("", "t6-foo1").assigned("t6-bar1"), Deleted),
+            put(pod("", "t6-foo2").assigned("t6-bar1"), Nothing),
+        ],
+    },
 ];
 
 /// `RunTestNamespaceScopedWatch`: namespaced pods watched across namespaces or in one, by
 /// namespace, node and name.
 ///
-/// Covered: rows t1–t8, t10, t11, t16 and t17. The request namespace is
-/// [`WatchOptions::namespace`]; a `metadata.namespace` field selector is the `namespace`
-/// label (t2, t6, t7), or, where it is the watch's only namespace scope, the request
-/// namespace, as the cacher derives its scope from it (t11, t17). Not covered: t9 (`!=` over
-/// three node values), t12, t15, t18 and t19 (conjunctions of name and node selectors).
+/// Covered: every row upstream has, t1–t12 and t15–t19. The request namespace is
+/// [`WatchOptions::namespace`]; a request name is the `metadata.name` term.
 pub(super) const NAMESPACE_SCOPED_WATCH: ConformanceCase = ConformanceCase {
     name: "RunTestNamespaceScopedWatch",
     summary: "namespace-scoped watches filtered by namespace, node and name",
@@ -244,7 +301,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t1 all namespaces, without field selector",
         namespace: None,
-        selector: None,
+        selector: Sel::Everything,
         steps: &[
             put(pod("t1-ns1", "t1-foo1"), Added),
             put(pod("t1-ns2", "t1-foo2"), Added),
@@ -255,7 +312,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t2 all namespaces, metadata.namespace=t2-ns1",
         namespace: None,
-        selector: Some(("namespace", "t2-ns1")),
+        selector: Sel::Fields(&[(NAMESPACE, "t2-ns1", true)]),
         steps: &[
             put(pod("t2-ns1", "t2-foo1"), Added),
             put(pod("t2-ns2", "t2-foo1"), Nothing),
@@ -266,7 +323,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t3 all namespaces, spec.nodeName=t3-bar1",
         namespace: None,
-        selector: Some(("node", "t3-bar1")),
+        selector: Sel::Fields(&[(NODE, "t3-bar1", true)]),
         steps: &[
             put(pod("t3-ns1", "t3-foo1"), Nothing),
             put(pod("t3-ns2", "t3-foo2"), Nothing),
@@ -277,7 +334,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t4 all namespaces, spec.nodeName!=t4-bar1",
         namespace: None,
-        selector: Some(("node", "")),
+        selector: Sel::Fields(&[(NODE, "t4-bar1", false)]),
         steps: &[
             put(pod("t4-ns1", "t4-foo1"), Added),
             put(pod("t4-ns1", "t4-foo2"), Added),
@@ -288,7 +345,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t5 namespace t5-ns1, without field selector",
         namespace: Some("t5-ns1"),
-        selector: None,
+        selector: Sel::Everything,
         steps: &[
             put(pod("t5-ns1", "t5-foo1"), Added),
             put(pod("t5-ns2", "t5-foo1"), Nothing),
@@ -300,7 +357,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t6 namespace t6-ns1, metadata.namespace=t6-ns1",
         namespace: Some("t6-ns1"),
-        selector: Some(("namespace", "t6-ns1")),
+        selector: Sel::Fields(&[(NAMESPACE, "t6-ns1", true)]),
         steps: &[
             put(pod("t6-ns1", "t6-foo1"), Added),
             put(pod("t6-ns2", "t6-foo1"), Nothing),
@@ -310,7 +367,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t7 namespace t7-ns1, metadata.namespace=t7-ns2",
         namespace: Some("t7-ns1"),
-        selector: Some(("namespace", "t7-ns2")),
+        selector: Sel::Fields(&[(NAMESPACE, "t7-ns2", true)]),
         steps: &[
             put(pod("t7-ns1", "t7-foo1"), Nothing),
             put(pod("t7-ns2", "t7-foo1"), Nothing),
@@ -321,7 +378,7 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t8 namespace t8-ns1, spec.nodeName=t8-bar2",
         namespace: Some("t8-ns1"),
-        selector: Some(("node", "t8-bar2")),
+        selector: Sel::Fields(&[(NODE, "t8-bar2", true)]),
         steps: &[
             put(pod("t8-ns1", "t8-foo1"), Nothing),
             put(pod("t8-ns1", "t8-foo1").assigned("t8-bar1"), Nothing),
@@ -330,9 +387,20 @@ const NAMESPACE_ROWS: &[Row] = &[
         ],
     },
     Row {
+        name: "t9 namespace t9-ns2, spec.nodeName!=t9-bar1",
+        namespace: Some("t9-ns2"),
+        selector: Sel::Fields(&[(NODE, "t9-bar1", false)]),
+        steps: &[
+            put(pod("t9-ns1", "t9-foo1"), Nothing),
+            put(pod("t9-ns2", "t9-foo1"), Added),
+            put(pod("t9-ns2", "t9-foo1").assigned("t9-bar1"), Deleted),
+            put(pod("t9-ns2", "t9-foo1").assigned("t9-bar2"), Added),
+        ],
+    },
+    Row {
         name: "t10 all namespaces, metadata.name=t10-foo1",
         namespace: None,
-        selector: Some(("name", "t10-foo1")),
+        selector: Sel::Fields(&[(NAME, "t10-foo1", true)]),
         steps: &[
             put(pod("t10-ns1", "t10-foo1"), Added),
             put(pod("t10-ns2", "t10-foo1"), Added),
@@ -343,8 +411,8 @@ const NAMESPACE_ROWS: &[Row] = &[
     },
     Row {
         name: "t11 metadata.name=t11-foo1 and metadata.namespace=t11-ns1",
-        namespace: Some("t11-ns1"),
-        selector: Some(("name", "t11-foo1")),
+        namespace: None,
+        selector: Sel::Fields(&[(NAME, "t11-foo1", true), (NAMESPACE, "t11-ns1", true)]),
         steps: &[
             put(pod("t11-ns1", "t11-foo1"), Added),
             put(pod("t11-ns1", "t11-foo2"), Nothing),
@@ -354,9 +422,31 @@ const NAMESPACE_ROWS: &[Row] = &[
         ],
     },
     Row {
+        name: "t12 metadata.name=t12-foo1,spec.nodeName=t12-bar1",
+        namespace: None,
+        selector: Sel::Fields(&[(NAME, "t12-foo1", true), (NODE, "t12-bar1", true)]),
+        steps: &[
+            put(pod("t12-ns1", "t12-foo1"), Nothing),
+            put(pod("t12-ns1", "t12-foo1").updated(), Nothing),
+            put(pod("t12-ns1", "t12-foo1").assigned("t12-bar1"), Added),
+        ],
+    },
+    Row {
+        name: "t15 spec.nodeName!=t15-bar1,metadata.name=t15-foo1",
+        namespace: None,
+        selector: Sel::Fields(&[(NODE, "t15-bar1", false), (NAME, "t15-foo1", true)]),
+        steps: &[
+            put(pod("t15-ns1", "t15-foo1"), Added),
+            put(pod("t15-ns1", "t15-foo2"), Nothing),
+            put(pod("t15-ns1", "t15-foo1").updated(), Modified),
+            put(pod("t15-ns1", "t15-foo1").assigned("t15-bar1"), Deleted),
+            put(pod("t15-ns1", "t15-foo1").assigned("t15-bar2"), Added),
+        ],
+    },
+    Row {
         name: "t16 namespace t16-ns1, metadata.name=t16-foo1",
         namespace: Some("t16-ns1"),
-        selector: Some(("name", "t16-foo1")),
+        selector: Sel::Fields(&[(NAME, "t16-foo1", true)]),
         steps: &[
             put(pod("t16-ns1", "t16-foo1"), Added),
             put(pod("t16-ns1", "t16-foo2"), Nothing),
@@ -367,12 +457,44 @@ const NAMESPACE_ROWS: &[Row] = &[
     Row {
         name: "t17 namespace t17-ns1, metadata.name=t17-foo2 and metadata.namespace=t17-ns1",
         namespace: Some("t17-ns1"),
-        selector: Some(("name", "t17-foo2")),
+        selector: Sel::Fields(&[(NAME, "t17-foo2", true), (NAMESPACE, "t17-ns1", true)]),
         steps: &[
             put(pod("t17-ns1", "t17-foo1"), Nothing),
             put(pod("t17-ns1", "t17-foo2"), Added),
             put(pod("t17-ns1", "t17-foo1").updated(), Nothing),
             put(pod("t17-ns1", "t17-foo2").assigned("t17-bar1"), Modified),
+        ],
+    },
+    Row {
+        name: "t18 namespace t18-ns1, metadata.name, metadata.namespace and spec.nodeName",
+        namespace: Some("t18-ns1"),
+        selector: Sel::Fields(&[
+            (NAME, "t18-foo1", true),
+            (NAMESPACE, "t18-ns1", true),
+            (NODE, "t18-bar1", true),
+        ]),
+        steps: &[
+            put(pod("t18-ns1", "t18-foo1"), Nothing),
+            put(pod("t18-ns1", "t18-foo2"), Nothing),
+            put(pod("t18-ns2", "t18-foo1"), Nothing),
+            put(pod("t18-ns1", "t18-foo1").updated(), Nothing),
+            put(pod("t18-ns1", "t18-foo1").assigned("t18-bar1"), Added),
+        ],
+    },
+    Row {
+        name: "t19 namespace t19-ns1, spec.nodeName!=t19-bar1, metadata.name, metadata.namespace",
+        namespace: Some("t19-ns1"),
+        selector: Sel::Fields(&[
+            (NODE, "t19-bar1", false),
+            (NAME, "t19-foo2", true),
+            (NAMESPACE, "t19-ns1", true),
+        ]),
+        steps: &[
+            put(pod("t19-ns1", "t19-foo1"), Nothing),
+            put(pod("t19-ns2", "t19-foo2"), Nothing),
+            put(pod("t19-ns1", "t19-foo2"), Added),
+            put(pod("t19-ns1", "t19-foo2").updated(), Modified),
+            put(pod("t19-ns1", "t19-foo2").assigned("t19-bar1"), Deleted),
         ],
     },
 ];

@@ -1,10 +1,9 @@
 //! Watch-list (`sendInitialEvents`, KEP-3157) and the watch semantics table.
 
-use super::{
-    ConformanceCase, Mode, ensure, ensure_events, harness, in_namespace, run_rows, selector,
-};
+use super::{ConformanceCase, Mode, ensure, ensure_events, harness, in_namespace, run_rows};
 use crate::api::{
-    ListOptions, ResourceVersionMatch, ResourceVersionParam as Rv, WatchEvent, WatchOptions,
+    Field, FieldSelector, ListOptions, ResourceVersionMatch, ResourceVersionParam as Rv,
+    WatchEvent, WatchOptions,
 };
 use crate::object::{Object, ResourceVersion};
 use crate::testkit::apiserver_pair::{Harness, watch_list_options, watch_options};
@@ -252,7 +251,7 @@ pub(super) const WATCH_SEMANTIC_INITIAL_EVENTS_EXTENDED: ConformanceCase = Confo
 };
 
 /// `RunWatchListMatchSingle`: a watch-list over all namespaces with `metadata.name=pod-1`
-/// (the `name` label) sends that one pod and an end bookmark at the RV of the last write,
+/// sends that one pod and an end bookmark at the RV of the last write,
 /// then nothing. Covered in full.
 pub(super) const WATCH_LIST_MATCH_SINGLE: ConformanceCase = ConformanceCase {
     name: "RunWatchListMatchSingle",
@@ -262,7 +261,7 @@ pub(super) const WATCH_LIST_MATCH_SINGLE: ConformanceCase = ConformanceCase {
         let expected = super::pod("ns-foo", "pod-1").write(&mut h);
         let others = create_pods(&mut h, "ns-foo", 2..=5);
         let id = h.watch(WatchOptions {
-            label_selector: Some(selector("name", "pod-1")),
+            field_selector: Some(FieldSelector::equal(Field::MetadataName, "pod-1")),
             ..watch_list_options(Rv::Unset)
         });
         let end = others.last().expect("four pods").resource_version;

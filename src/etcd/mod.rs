@@ -9,6 +9,8 @@
 //! - Progress notifications, periodic and on request, only once every event at or below the
 //!   notified revision has been sent.
 //! - Compaction.
+//! - Where etcd releases differ, the release line of [`EtcdRelease`]: 3.6 (what Kubernetes HEAD
+//!   runs) by default, or 3.4.23 (what the real-etcd oracle runs).
 //!
 //! The store is a plain state machine: calls go in, watch responses come out of
 //! [`Etcd::poll_response`]. It never reads a clock; the world calls [`Etcd::progress_tick`] on
@@ -48,23 +50,32 @@ use crate::bug::Bugs;
 use store::MvccStore;
 use watch::Watcher;
 
-/// The fake etcd: an MVCC store plus its watches.
+/// The fake etcd: an MVCC store plus its watches. The default is etcd 3.6 with no bug.
 #[derive(Clone, Debug, Default)]
 pub struct Etcd {
+    release: EtcdRelease,
     store: MvccStore,
     watchers: BTreeMap<WatchId, Watcher>,
     next_watch_id: WatchId,
+    next_stream_id: StreamId,
     outbox: VecDeque<WatchResponse>,
     bugs: Bugs,
 }
 
 impl Etcd {
-    /// A new store at revision 1 whose watches misbehave as `bugs` says.
-    pub fn new(bugs: Bugs) -> Etcd {
+    /// A new store at revision 1 that behaves as `release` and whose watches misbehave as
+    /// `bugs` says.
+    pub fn new(release: EtcdRelease, bugs: Bugs) -> Etcd {
         Etcd {
+            release,
             bugs,
             ..Etcd::default()
         }
+    }
+
+    /// The release line the fake behaves as.
+    pub fn release(&self) -> EtcdRelease {
+        self.release
     }
 
     /// The current store revision.
@@ -123,7 +134,8 @@ impl Etcd {
     /// revision. Compacting at or below the current compact revision is `Compacted`; above the
     /// current revision, `FutureRevision`.
     pub fn compact(&mut self, revision: Revision) -> Result<Revision, EtcdError> {
-        self.store.compact(revision)?;
+        let keep_tombstone = self.release == EtcdRelease::V3_6;
+        self.store.compact(revision, keep_tombstone)?;
         self.sync_watchers();
         Ok(self.store.revision())
     }

@@ -227,11 +227,16 @@ impl MvccStore {
     }
 
     /// Compacts history at `revision`. Mirrors etcd `keyIndex.compact`: each key keeps its
-    /// newest state at or below `revision` unless that state is a deletion. The change log keeps
-    /// changes from `revision` on, except deletions at exactly `revision`, which are gone with
-    /// their tombstones: a watch whose next revision is the compact revision misses them, as
-    /// etcd 3.4 does (etcd#18089, #19179).
-    pub(crate) fn compact(&mut self, revision: Revision) -> Result<(), EtcdError> {
+    /// newest state at or below `revision` unless that state is a deletion, and the change log
+    /// keeps changes from `revision` on that are still stored. A deletion at exactly
+    /// `revision` keeps its tombstone with `keep_tombstone` (etcd 3.6, and 3.4.34 on), so a
+    /// watch whose next revision is the compact revision still gets it; without, it is gone,
+    /// as in etcd 3.4.23 (etcd#18089, #19179).
+    pub(crate) fn compact(
+        &mut self,
+        revision: Revision,
+        keep_tombstone: bool,
+    ) -> Result<(), EtcdError> {
         if revision <= self.compact_revision {
             return Err(EtcdError::Compacted);
         }
@@ -243,6 +248,7 @@ impl MvccStore {
             let index = history.partition_point(|entry| entry.revision <= revision);
             let keep_from = match history[..index].last() {
                 Some(newest) if newest.kv.is_some() => index - 1,
+                Some(newest) if keep_tombstone && newest.revision == revision => index - 1,
                 _ => index,
             };
             history.drain(..keep_from);

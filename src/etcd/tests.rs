@@ -510,9 +510,13 @@ fn a_stalled_watcher_overtaken_by_compaction_is_canceled() {
     assert!(!etcd.is_watching(id));
 }
 
+fn etcd_3_4() -> Etcd {
+    Etcd::new(EtcdRelease::V3_4, Bugs::NONE)
+}
+
 #[test]
-fn a_watch_at_exactly_the_compact_revision_misses_a_delete_there() {
-    let mut etcd = Etcd::default();
+fn at_3_4_a_watch_at_exactly_the_compact_revision_misses_a_delete_there() {
+    let mut etcd = etcd_3_4();
     etcd.put(&key("a"), b"1").unwrap();
     etcd.put(&key("b"), b"1").unwrap();
     etcd.delete_range(KeyRange::single(&key("a"))).unwrap();
@@ -524,6 +528,35 @@ fn a_watch_at_exactly_the_compact_revision_misses_a_delete_there() {
         event_revisions(&kinds),
         vec![(EventType::Put, 5)],
         "etcd 3.4 drops the delete at 4"
+    );
+}
+
+#[test]
+fn at_3_6_a_watch_at_exactly_the_compact_revision_gets_the_delete_there() {
+    // etcd `keyIndex.compact` keeps the tombstone at the compact revision (etcd#18475).
+    let mut etcd = Etcd::default();
+    etcd.put(&key("a"), b"1").unwrap();
+    etcd.put(&key("b"), b"1").unwrap();
+    etcd.delete_range(KeyRange::single(&key("a"))).unwrap();
+    etcd.put(&key("b"), b"2").unwrap();
+    etcd.compact(4).unwrap();
+    assert_eq!(get(&etcd, "a"), None);
+    watch_from(&mut etcd, 4);
+    let kinds = drain(&mut etcd);
+    assert_eq!(
+        event_revisions(&kinds),
+        vec![(EventType::Delete, 4), (EventType::Put, 5)]
+    );
+    let WatchResponseKind::Events(events) = &kinds[1] else {
+        panic!("events expected")
+    };
+    assert_eq!(events[0].prev_kv, None, "the state before it was compacted");
+    etcd.compact(5).unwrap();
+    watch_from(&mut etcd, 5);
+    assert_eq!(
+        event_revisions(&drain(&mut etcd)),
+        vec![(EventType::Put, 5)],
+        "the next compaction drops the tombstone"
     );
 }
 
@@ -559,8 +592,8 @@ fn a_watch_at_a_future_revision_waits() {
 }
 
 #[test]
-fn requested_progress_waits_until_every_event_below_it_was_sent() {
-    let mut etcd = Etcd::default();
+fn at_3_4_requested_progress_waits_until_every_event_below_it_was_sent() {
+    let mut etcd = etcd_3_4();
     let id = watch_from(&mut etcd, 0);
     etcd.stall_watcher(id).unwrap();
     etcd.put(&key("a"), b"1").unwrap();
@@ -588,8 +621,84 @@ fn requested_progress_is_immediate_when_synced() {
 }
 
 #[test]
-fn periodic_progress_skips_unsynced_watchers() {
+fn at_3_6_requested_progress_on_an_unsynced_stream_is_dropped() {
     let mut etcd = Etcd::default();
+    let id = watch_from(&mut etcd, 0);
+    etcd.stall_watcher(id).unwrap();
+    etcd.put(&key("a"), b"1").unwrap();
+    drain(&mut etcd);
+    etcd.request_progress(id).unwrap();
+    etcd.resume_watcher(id).unwrap();
+    let kinds = drain(&mut etcd);
+    assert_eq!(kinds.len(), 1, "the events, and no progress: {kinds:?}");
+    etcd.request_progress(id).unwrap();
+    assert_eq!(drain(&mut etcd), vec![WatchResponseKind::Progress]);
+}
+
+#[test]
+fn at_3_6_a_progress_request_covers_every_watch_on_its_stream() {
+    let mut etcd = Etcd::default();
+    let stream = etcd.open_stream();
+    let request = WatchRequest {
+        range: KeyRange::prefix(PODS),
+        start_revision: 0,
+        prev_kv: true,
+        progress_notify: false,
+    };
+    let first = etcd.watch_on_stream(stream, request.clone());
+    let second = etcd.watch_on_stream(stream, request.clone());
+    let alone = etcd.watch(request);
+    etcd.put("/registry/other", b"1").unwrap();
+    drain(&mut etcd);
+    etcd.stall_watcher(second).unwrap();
+    etcd.request_progress(first).unwrap();
+    assert_eq!(
+        drain(&mut etcd),
+        vec![],
+        "one watch of the stream is behind"
+    );
+    etcd.resume_watcher(second).unwrap();
+    etcd.request_progress(first).unwrap();
+    let ids: Vec<WatchId> = std::iter::from_fn(|| etcd.poll_response())
+        .map(|r| r.watch_id)
+        .collect();
+    assert_eq!(ids, vec![first, second], "not the watch on another stream");
+    assert!(etcd.is_watching(alone));
+}
+
+#[test]
+fn at_3_6_no_progress_reaches_a_watch_whose_start_revision_is_ahead() {
+    let mut etcd = Etcd::default();
+    let id = watch_from(&mut etcd, 3);
+    drain(&mut etcd);
+    etcd.progress_tick();
+    etcd.request_progress(id).unwrap();
+    assert_eq!(drain(&mut etcd), vec![], "revision 1 is below the start 3");
+    etcd.put("/registry/other", b"1").unwrap();
+    etcd.put("/registry/other", b"2").unwrap();
+    etcd.request_progress(id).unwrap();
+    assert_eq!(drain(&mut etcd), vec![WatchResponseKind::Progress]);
+}
+
+#[test]
+fn at_3_6_a_periodic_tick_skips_a_watch_that_just_got_events() {
+    let mut etcd = Etcd::default();
+    let id = watch_from(&mut etcd, 0);
+    etcd.put(&key("a"), b"1").unwrap();
+    drain(&mut etcd);
+    etcd.progress_tick();
+    assert_eq!(drain(&mut etcd), vec![], "elided after a key update");
+    etcd.progress_tick();
+    let response = etcd.poll_response().expect("the next tick notifies");
+    assert_eq!(
+        (response.watch_id, response.kind),
+        (id, WatchResponseKind::Progress)
+    );
+}
+
+#[test]
+fn at_3_4_periodic_progress_skips_unsynced_watchers() {
+    let mut etcd = etcd_3_4();
     let synced = watch_from(&mut etcd, 0);
     let behind = watch_from(&mut etcd, 0);
     etcd.stall_watcher(behind).unwrap();
@@ -604,7 +713,7 @@ fn periodic_progress_skips_unsynced_watchers() {
 
 #[test]
 fn early_progress_bug_notifies_before_pending_events() {
-    let mut etcd = Etcd::new(Bugs::new(Some(Bug::EarlyProgress)));
+    let mut etcd = Etcd::new(EtcdRelease::V3_6, Bugs::new(Some(Bug::EarlyProgress)));
     let id = watch_from(&mut etcd, 0);
     etcd.stall_watcher(id).unwrap();
     etcd.put(&key("a"), b"1").unwrap();

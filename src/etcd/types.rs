@@ -6,6 +6,27 @@ use serde::{Deserialize, Serialize};
 /// A store revision. A new store is at revision 1 (SPEC §1.1).
 pub type Revision = u64;
 
+/// The etcd release line the fake behaves as where releases differ (SPEC §1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EtcdRelease {
+    /// etcd 3.4.23, Debian's and the real-etcd oracle's: a compaction loses a delete at exactly
+    /// the compact revision (etcd#18089, fixed in 3.4.34); a progress request on a watch that
+    /// is behind is answered once it caught up; periodic progress goes to every synced watch,
+    /// even one whose start revision is still in the future.
+    #[serde(rename = "3.4")]
+    V3_4,
+    /// etcd 3.6, the line Kubernetes HEAD runs: `keyIndex.compact` keeps the tombstone at the
+    /// compact revision; a progress request covers the whole gRPC stream and is dropped unless
+    /// every watch on it is synced and at or past its start revision (`progressIfSync`); a
+    /// periodic progress notification is skipped for a watch that just got events (`sendLoop`).
+    #[default]
+    #[serde(rename = "3.6")]
+    V3_6,
+}
+
+/// One gRPC watch stream; the watches a client opens with the same context share one.
+pub type StreamId = u64;
+
 /// One key's state at one revision (`mvccpb.KeyValue`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {

@@ -3,8 +3,8 @@
 use super::Etcd;
 use super::store::Change;
 use super::types::{
-    EtcdError, Event, EventType, KeyRange, KeyValue, Revision, WatchId, WatchRequest,
-    WatchResponse, WatchResponseKind,
+    EtcdError, EtcdRelease, Event, EventType, KeyRange, KeyValue, Revision, StreamId, WatchId,
+    WatchRequest, WatchResponse, WatchResponseKind,
 };
 use crate::bug::Bug;
 
@@ -12,21 +12,41 @@ use crate::bug::Bug;
 #[derive(Clone, Debug)]
 pub(super) struct Watcher {
     range: KeyRange,
+    /// The gRPC stream it is on.
+    stream: StreamId,
+    /// The start revision asked for (0: none).
+    start_revision: Revision,
     /// The next revision this watch must deliver.
     next_revision: Revision,
     prev_kv: bool,
     progress_notify: bool,
     /// The consumer is not reading: nothing is sent until it resumes (an unsynced watcher).
     stalled: bool,
-    /// A requested progress notification waits until the watch is synced.
+    /// etcd 3.4: a requested progress notification waits until the watch is synced.
     progress_pending: bool,
+    /// etcd 3.6: the watch got events since the last periodic tick, so the next one skips it
+    /// (`sendLoop`: "elide next progress update if sent a key update").
+    skip_next_progress: bool,
 }
 
 impl Etcd {
-    /// Opens a watch. The stream starts with `Created`, then delivers every change in range
-    /// from `start_revision` on (0: from the next revision), or `Compacted` if that start was
-    /// compacted away.
+    /// Opens a gRPC watch stream for watches to share.
+    pub fn open_stream(&mut self) -> StreamId {
+        self.next_stream_id += 1;
+        self.next_stream_id
+    }
+
+    /// Opens a watch on a stream of its own (as one JSON-gateway request has). The stream
+    /// starts with `Created`, then delivers every change in range from `start_revision` on (0:
+    /// from the next revision), or `Compacted` if that start was compacted away.
     pub fn watch(&mut self, request: WatchRequest) -> WatchId {
+        let stream = self.open_stream();
+        self.watch_on_stream(stream, request)
+    }
+
+    /// Opens a watch on `stream`, shared with the other watches on it (progress requests cover
+    /// the whole stream at etcd 3.6).
+    pub fn watch_on_stream(&mut self, stream: StreamId, request: WatchRequest) -> WatchId {
         let id = self.next_watch_id;
         self.next_watch_id += 1;
         let revision = self.store.revision();
@@ -42,11 +62,14 @@ impl Etcd {
         self.push(id, WatchResponseKind::Created);
         let watcher = Watcher {
             range: request.range,
+            stream,
+            start_revision: request.start_revision,
             next_revision,
             prev_kv: request.prev_kv,
             progress_notify: request.progress_notify,
             stalled: false,
             progress_pending: false,
+            skip_next_progress: false,
         };
         self.watchers.insert(id, watcher);
         self.sync_watcher(id);
@@ -70,38 +93,76 @@ impl Etcd {
         self.watchers.contains_key(&id)
     }
 
-    /// Asks for a progress notification on watch `id` (`RequestProgress`). Mirrors etcd
-    /// `watchableStore.progress` after etcd#15220: answered at once if the watch is synced,
-    /// else as soon as it is.
+    /// Asks for a progress notification on the stream of watch `id` (`RequestProgress`).
+    ///
+    /// - etcd 3.6 (`recvLoop` → `RequestProgressAll` → `progressIfSync`): if every watch on
+    ///   the stream is synced and at or past its start revision, each gets one notification at
+    ///   the current revision (etcd sends it once, clientv3 broadcasts it); otherwise the
+    ///   request is dropped and the client must ask again.
+    /// - etcd 3.4 as modelled (`watchableStore.progress` after etcd#15220): this watch is
+    ///   answered at once if it is synced, else as soon as it is.
     pub fn request_progress(&mut self, id: WatchId) -> Result<(), EtcdError> {
         let watcher = self.watchers.get_mut(&id).ok_or(EtcdError::NoSuchWatch)?;
-        watcher.progress_pending = true;
         if self.bugs.is(Bug::EarlyProgress) {
             // Planted: etcd#15220, answered at once, before pending events are sent.
-            self.watchers
-                .get_mut(&id)
-                .expect("checked above")
-                .progress_pending = false;
             self.push(id, WatchResponseKind::Progress);
             return Ok(());
         }
-        self.sync_watcher(id);
+        match self.release {
+            EtcdRelease::V3_4 => {
+                watcher.progress_pending = true;
+                self.sync_watcher(id);
+            }
+            EtcdRelease::V3_6 => {
+                let stream = watcher.stream;
+                let on_stream: Vec<WatchId> = self
+                    .watchers
+                    .iter()
+                    .filter(|(_, watcher)| watcher.stream == stream)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if on_stream.iter().all(|id| self.progress_if_sync(id)) {
+                    for id in on_stream {
+                        self.push(id, WatchResponseKind::Progress);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
-    /// The periodic progress notification (`--experimental-watch-progress-notify-interval`):
-    /// every synced watch that asked for `progress_notify` gets one. Mirrors etcd
-    /// `watchableStore.progressIfSync`: unsynced watches are skipped.
+    /// The periodic progress notification (`--experimental-watch-progress-notify-interval`)
+    /// to every watch that asked for `progress_notify` and is synced (`progressIfSync`); at
+    /// etcd 3.6 not to one whose start revision is still ahead, nor, once, to one that got
+    /// events since the last tick (`sendLoop`).
     pub fn progress_tick(&mut self) {
-        let due: Vec<WatchId> = self
-            .watchers
-            .iter()
-            .filter(|(_, watcher)| watcher.progress_notify && self.is_synced(watcher))
-            .map(|(id, _)| *id)
-            .collect();
+        let release = self.release;
+        let mut due = Vec::new();
+        for (id, watcher) in &self.watchers {
+            if !watcher.progress_notify {
+                continue;
+            }
+            let ready = match release {
+                EtcdRelease::V3_4 => self.is_synced(watcher),
+                EtcdRelease::V3_6 => self.progress_if_sync(id) && !watcher.skip_next_progress,
+            };
+            if ready {
+                due.push(*id);
+            }
+        }
+        for watcher in self.watchers.values_mut() {
+            watcher.skip_next_progress = false;
+        }
         for id in due {
             self.push(id, WatchResponseKind::Progress);
         }
+    }
+
+    /// Whether watch `id` may get a progress notification at etcd 3.6: synced, and the
+    /// current revision not below its start revision (`progressIfSync`).
+    fn progress_if_sync(&self, id: &WatchId) -> bool {
+        let watcher = &self.watchers[id];
+        self.is_synced(watcher) && self.store.revision() >= watcher.start_revision
     }
 
     /// The consumer of watch `id` stops reading: the watch falls behind (becomes unsynced).
@@ -184,6 +245,8 @@ impl Etcd {
             }
             if !events.is_empty() {
                 self.push(id, WatchResponseKind::Events(events));
+                let watcher = self.watchers.get_mut(&id).expect("still open");
+                watcher.skip_next_progress = true;
             }
         }
         let watcher = self.watchers.get_mut(&id).expect("still open");

@@ -138,7 +138,12 @@ impl Harness {
         labels: &BTreeMap<String, String>,
         value: u64,
     ) -> Object {
-        self.write_raw(key, Object::encode_body(labels, value));
+        self.write_body(key, Object::encode_body(labels, value))
+    }
+
+    /// Writes encoded object bytes at `key`; returns the stored object.
+    pub fn write_body(&mut self, key: &str, body: Vec<u8>) -> Object {
+        self.write_raw(key, body);
         let resource_version = self.etcd.revision();
         let kv = self
             .reference
@@ -253,7 +258,11 @@ impl Harness {
             ServerMessage::WatchEvent { id, event } => {
                 let record = self.watches.get_mut(id).expect("a watch");
                 assert_eq!(record.client, client, "an event for another client");
-                record.oracle.observe(&self.resource, event).err()
+                let compacted = self.reference.compact_revision();
+                record
+                    .oracle
+                    .observe(&self.resource, compacted, event)
+                    .err()
             }
             _ => None,
         };
@@ -440,6 +449,7 @@ pub fn watch_options(resource_version: ResourceVersionParam) -> WatchOptions {
         allow_watch_bookmarks: false,
         timeout_ms: Some(600_000),
         label_selector: None,
+        field_selector: None,
         namespace: None,
     }
 }

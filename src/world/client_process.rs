@@ -1,7 +1,7 @@
 //! One informer client process (a Reflector feeding a shared informer with its handlers) and
 //! the connection it talks to an apiserver over.
 
-use crate::api::LabelSelector;
+use crate::api::Selectors;
 use crate::bug::Bugs;
 use crate::check::Violation;
 use crate::client::reflector::{Reflector, ReflectorConfig};
@@ -27,7 +27,7 @@ pub(crate) struct ClientProcess {
 impl ClientProcess {
     pub(crate) fn new(
         config: &ClientsConfig,
-        label_selector: Option<LabelSelector>,
+        selectors: Selectors,
         bugs: Bugs,
         now: SimTime,
         rng: RngStream,
@@ -40,7 +40,8 @@ impl ClientProcess {
             resync_period,
             min_watch_timeout: SimDuration(config.min_watch_timeout_ms),
             page_size: (config.page_size > 0).then_some(config.page_size),
-            label_selector,
+            label_selector: selectors.label,
+            field_selector: selectors.field,
             ..ReflectorConfig::default()
         };
         let mut informer_config = InformerConfig::new(config.fifo);
@@ -307,7 +308,7 @@ mod tests {
         };
         let mut process = ClientProcess::new(
             &config,
-            None,
+            Selectors::default(),
             Bugs::NONE,
             SimTime::ZERO,
             RngStream::new(1, "c"),

@@ -142,7 +142,9 @@ impl ClientSlot {
             Actor::Client(client),
             &TraceEvent::Request { message: &message },
         );
-        self.marks.request(&mut core.stats.probes, &message);
+        let now = core.now();
+        let clock = (now, &core.revisions);
+        self.marks.request(&mut core.stats.probes, clock, &message);
         if let ClientMessage::List { id, options } = &message {
             self.lists.insert(*id, (options.clone(), None));
         }
@@ -151,7 +153,6 @@ impl ClientSlot {
             return;
         }
         let generation = self.connection.generation;
-        let now = core.now();
         if let Some(delivery) = self.connection.to_server.send(now, &mut core.streams.links) {
             core.kernel.schedule_at(
                 delivery.at,
@@ -278,6 +279,7 @@ impl ClientSlot {
             }
             ServerMessage::WatchRejected { .. } | ServerMessage::WatchClosed { .. } => {}
         }
+        self.marks.watch_answered(&mut core.stats.probes, &message);
         core.report(found)?;
         core.record(
             Actor::Client(client),

@@ -13,6 +13,7 @@ use crate::trace::Trace;
 
 use super::event::Ev;
 use super::observe::StepObserver;
+use super::probes::RevisionClock;
 use super::stats::RunStats;
 use super::trace_event::{Actor, TraceEvent};
 
@@ -54,6 +55,8 @@ pub(crate) struct Core {
     /// revision where there is no cache), as of its last change: what a request's checks may
     /// read history back to.
     pub(crate) read_floor: ResourceVersion,
+    /// When etcd made each recent revision (for the `old-rv-resume` probe).
+    pub(crate) revisions: RevisionClock,
     /// Who watches the run step by step, if anyone (see [`StepObserver`]).
     pub(crate) observer: Option<Rc<RefCell<dyn StepObserver>>>,
 }
@@ -69,6 +72,7 @@ impl Core {
             stats: RunStats::default(),
             healed: false,
             read_floor: 0,
+            revisions: RevisionClock::default(),
             observer: None,
         }
     }

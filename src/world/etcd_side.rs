@@ -114,7 +114,11 @@ impl EtcdSide {
         core: &mut Core,
         request: &TxnRequest,
     ) -> Result<TxnResponse, Violation> {
+        let before = self.etcd.revision();
         let fake = self.etcd.txn(request);
+        if self.etcd.revision() != before {
+            core.revisions.record(self.etcd.revision(), core.now());
+        }
         let found = core.checker.on_etcd_txn(request, &fake);
         core.report(found)?;
         fake.map_err(|error| {
@@ -307,14 +311,13 @@ fn schedule_commit(core: &mut Core, writer: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bug::Bugs;
     use crate::scenario::Scenario;
     use crate::world::core::tests::core_for;
 
     #[test]
     fn a_writer_creates_its_key_in_the_fake_and_the_reference_alike() {
         let mut core = core_for(Scenario::default());
-        let mut side = EtcdSide::new(Etcd::new(Bugs::NONE), 1);
+        let mut side = EtcdSide::new(Etcd::default(), 1);
         side.writer_wake(&mut core, 0).expect("a read agrees");
         side.writer_commit(&mut core, 0).expect("a write agrees");
         assert_eq!(core.stats.commits, 1);
@@ -326,7 +329,7 @@ mod tests {
     #[test]
     fn the_compactor_compacts_at_the_revision_its_previous_tick_bumped() {
         let mut core = core_for(Scenario::default());
-        let mut side = EtcdSide::new(Etcd::new(Bugs::NONE), 0);
+        let mut side = EtcdSide::new(Etcd::default(), 0);
         assert_eq!(side.compact_tick(&mut core), Ok(true));
         assert_eq!(side.etcd.compact_revision(), 0, "the first tick only bumps");
         let bumped = side.etcd.revision();
@@ -347,13 +350,13 @@ mod tests {
         scenario.workload.keys = 20;
         scenario.workload.initial_objects = 15;
         let mut core = core_for(scenario);
-        let mut side = EtcdSide::new(Etcd::new(Bugs::NONE), 0);
+        let mut side = EtcdSide::new(Etcd::default(), 0);
         side.populate(&mut core).expect("the reference agrees");
         assert_eq!(side.etcd.revision(), 16, "one create each");
         assert_eq!(core.checker.truth().revision(), 16);
         assert_eq!(core.trace.steps(), 1, "one step says how many");
         let none = core_for(Scenario::default());
-        let mut untouched = EtcdSide::new(Etcd::new(Bugs::NONE), 0);
+        let mut untouched = EtcdSide::new(Etcd::default(), 0);
         let mut none = none;
         untouched.populate(&mut none).expect("nothing to do");
         assert_eq!((untouched.etcd.revision(), none.trace.steps()), (1, 0));

@@ -305,14 +305,13 @@ fn tolerate_gone(result: Result<(), EtcdError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bug::Bugs;
     use crate::scenario::Scenario;
     use crate::world::core::tests::core_for;
 
     #[test]
     fn a_planned_fault_on_a_watcher_without_a_watch_does_nothing() {
         let mut core = core_for(Scenario::default());
-        let mut etcd = Etcd::new(Bugs::NONE);
+        let mut etcd = Etcd::default();
         let mut watchers = EtcdWatchers::new(1);
         assert!(!watchers.stall(&mut core, &mut etcd, 0, 100));
         assert!(!watchers.request_progress(&mut core, &mut etcd, 0));
@@ -334,7 +333,7 @@ mod tests {
     #[test]
     fn a_disconnected_watcher_drops_its_watch_and_comes_back() {
         let mut core = core_for(Scenario::default());
-        let mut etcd = Etcd::new(Bugs::NONE);
+        let mut etcd = Etcd::default();
         let mut watchers = EtcdWatchers::new(1);
         assert!(watchers.watcher_start(&mut core, &mut etcd, 0));
         assert_eq!(etcd.watch_count(), 1);

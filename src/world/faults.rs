@@ -62,6 +62,15 @@ pub enum Fault {
         /// For how long.
         ms: u64,
     },
+    /// The apiserver's etcd member loses its leader for `ms`: the cacher's watch ends with an
+    /// internal error, and its re-watches and lists fail meanwhile (the cache stays ready and
+    /// frozen for up to 30 s, then re-initializes).
+    CacheWatchError {
+        /// The apiserver.
+        apiserver: u32,
+        /// For how long.
+        ms: u64,
+    },
     /// A raw etcd watcher stops reading its watch for `ms` (if it has one and reads).
     WatcherStall {
         /// The raw etcd watcher.
@@ -99,7 +108,7 @@ pub struct FaultPlan {
 
 /// The fault kinds, in the order swarm decisions are drawn (append only: reordering changes
 /// every seed's plan).
-const KINDS: usize = 8;
+const KINDS: usize = 9;
 
 impl FaultPlan {
     /// Expands a seed's fault stream into a plan for `scenario`.
@@ -115,6 +124,7 @@ impl FaultPlan {
             f.apiserver_restart_probability,
             f.client_restart_probability,
             f.cache_stall_probability,
+            f.cache_watch_error_probability,
         ];
         let apiservers = u64::from(scenario.apiservers.count);
         // Without an apiserver there are no informer clients to strike.
@@ -132,7 +142,7 @@ impl FaultPlan {
                 }
             }
             for (kind, probability) in probabilities.iter().enumerate() {
-                let targets = if kind == 4 || kind == 5 || kind == 7 {
+                let targets = if matches!(kind, 4 | 5 | 7 | 8) {
                     apiservers
                 } else {
                     clients
@@ -184,9 +194,13 @@ fn make_fault(kind: usize, target: u32, scenario: &Scenario, rng: &mut RngStream
         4 => Fault::CacherReinit { apiserver: target },
         5 => Fault::ApiserverRestart { apiserver: target },
         6 => Fault::ClientRestart { client: target },
-        _ => Fault::CacheStall {
+        7 => Fault::CacheStall {
             apiserver: target,
             ms: rng.between(1, f.cache_stall_ms_max.max(1)),
+        },
+        _ => Fault::CacheWatchError {
+            apiserver: target,
+            ms: rng.between(1, f.cache_watch_error_ms_max.max(1)),
         },
     }
 }
@@ -212,6 +226,12 @@ impl std::fmt::Display for Fault {
             Fault::ClientRestart { client } => write!(f, "client-{client}'s process restarts"),
             Fault::CacheStall { apiserver, ms } => {
                 write!(f, "apiserver-{apiserver} stops reading etcd for {ms} ms")
+            }
+            Fault::CacheWatchError { apiserver, ms } => {
+                write!(
+                    f,
+                    "apiserver-{apiserver}'s etcd member has no leader for {ms} ms"
+                )
             }
             Fault::WatcherStall { watcher, ms } => {
                 write!(f, "watcher-{watcher} stops reading for {ms} ms")

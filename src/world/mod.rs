@@ -99,7 +99,7 @@ impl World {
             .map(|index| ApiserverSlot::new(&scenario, seed, index))
             .collect();
         let etcd = EtcdSide::new(
-            Etcd::new(Bugs::new(scenario.bug)),
+            Etcd::new(scenario.etcd.release, Bugs::new(scenario.bug)),
             scenario.workload.writers as usize,
         );
         let watchers = EtcdWatchers::new(scenario.etcd_watchers.count as usize);

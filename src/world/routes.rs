@@ -243,9 +243,12 @@ impl World {
                 let client = client as usize;
                 let apiserver = self.slot(client).connection.apiserver;
                 self.slot(client).reading = false;
-                self.apiservers[apiserver]
-                    .server
-                    .set_client_reading(now, client, false);
+                self.apiservers[apiserver].server.set_client_reading(
+                    now,
+                    &mut self.etcd.etcd,
+                    client,
+                    false,
+                );
                 self.flush_apiserver(apiserver);
                 self.core
                     .kernel
@@ -260,6 +263,16 @@ impl World {
                 self.apiservers[apiserver]
                     .server
                     .fail_cache_upstream(now, &mut self.etcd.etcd);
+                self.flush_apiserver(apiserver);
+            }
+            Fault::CacheWatchError { apiserver, ms } => {
+                let apiserver = apiserver as usize;
+                let until = now + SimDuration(ms);
+                self.apiservers[apiserver].server.break_cache_watch(
+                    now,
+                    until,
+                    &mut self.etcd.etcd,
+                );
                 self.flush_apiserver(apiserver);
             }
             Fault::ApiserverRestart { apiserver } => self.restart_apiserver(apiserver as usize)?,
@@ -363,9 +376,12 @@ impl World {
         };
         slot.reading = true;
         let apiserver = slot.connection.apiserver;
-        self.apiservers[apiserver]
-            .server
-            .set_client_reading(now, client, true);
+        self.apiservers[apiserver].server.set_client_reading(
+            now,
+            &mut self.etcd.etcd,
+            client,
+            true,
+        );
         self.flush_apiserver(apiserver);
     }
 

@@ -85,7 +85,7 @@ impl RunStats {
     }
 
     /// The counts the `exercised:` line prints, by name, in its order.
-    pub fn counts(&self) -> [(&'static str, u64); 21] {
+    pub fn counts(&self) -> [(&'static str, u64); 23] {
         let apiservers = &self.apiservers;
         [
             ("commits", self.commits),
@@ -109,6 +109,8 @@ impl RunStats {
             ("etcd_fallbacks", apiservers.etcd_fallbacks),
             ("slow_watcher_terminations", apiservers.slow_terminations),
             ("cacher_reinits", apiservers.reinits),
+            ("cacher_rewatches", apiservers.cache_rewatches),
+            ("old_rv_resumes_410", self.probes.old_resumes_expired),
         ]
     }
 }
@@ -148,6 +150,11 @@ impl RunStats {
             Probe::NotReady429 => apiservers.not_ready,
             Probe::EtcdFallback => apiservers.etcd_fallbacks,
             Probe::CloseUnderPop => probes.closes_under_pop,
+            Probe::OldRvResume => probes.old_resumes_served,
+            Probe::CacherRewatch => apiservers.cache_rewatches,
+            Probe::CachePage => apiservers.cache_pages,
+            Probe::Snapshot504 => apiservers.snapshot_timeouts,
+            Probe::DirectWatchBehind => apiservers.direct_watches_behind,
             Probe::Rewatch => stats.rewatches,
             Probe::HealthCheckClose => stats.health_check_closes,
         }

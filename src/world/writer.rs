@@ -13,7 +13,7 @@ use crate::etcd::{
     Revision, TxnRequest, TxnResponse,
 };
 use crate::object::Object;
-use crate::scenario::WorkloadConfig;
+use crate::scenario::{WorkloadConfig, node_name};
 use crate::sim::RngStream;
 
 /// The etcd key prefix of the simulated resource.
@@ -26,19 +26,23 @@ const CONFLICT_RETRIES_MAX: u32 = 5;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
-    /// Create with these labels and payload (`storage.Create`).
+    /// Create with these labels and payload (`storage.Create`), unscheduled.
     Create {
         /// Labels.
         labels: BTreeMap<String, String>,
         /// Payload.
         value: u64,
     },
-    /// Replace labels and payload (`GuaranteedUpdate`).
+    /// Replace labels and payload (`GuaranteedUpdate`), bound to `node` (`""`: unscheduled).
     Update {
         /// Labels.
         labels: BTreeMap<String, String>,
         /// Payload.
         value: u64,
+        /// The pod's `spec.nodeName` (not written out while unscheduled, so runs without
+        /// nodes trace as before).
+        #[serde(skip_serializing_if = "String::is_empty")]
+        node: String,
     },
     /// Delete (`storage.Delete` with a revision precondition).
     Delete,
@@ -104,6 +108,7 @@ pub fn plan_write(
             Intent::Update {
                 labels,
                 value: next_value,
+                node: bound_node(config, kv, rng),
             },
         ),
     };
@@ -112,6 +117,27 @@ pub fn plan_write(
         expected_mod_revision,
         intent,
         conflicts: 0,
+    }
+}
+
+/// The node an updated pod is bound to: the one it has, else (with nodes) a random one, as
+/// the scheduler binds a pending pod (`spec.nodeName` never changes once set).
+fn bound_node(config: &WorkloadConfig, current: &KeyValue, rng: &mut RngStream) -> String {
+    if config.nodes == 0 {
+        return String::new();
+    }
+    let held = Object::decode(
+        "",
+        current.mod_revision,
+        current.create_revision,
+        &current.value,
+    )
+    .map(|object| object.node_name.to_string())
+    .unwrap_or_default();
+    if held.is_empty() {
+        node_name(rng.below(u64::from(config.nodes)))
+    } else {
+        held
     }
 }
 
@@ -135,9 +161,18 @@ pub fn commit_txn(write: &PendingWrite) -> TxnRequest {
         value: write.expected_mod_revision,
     };
     let success = match &write.intent {
-        Intent::Create { labels, value } | Intent::Update { labels, value } => Op::Put {
+        Intent::Create { labels, value } => Op::Put {
             key: write.key.clone(),
             value: Object::encode_body(labels, *value),
+            prev_kv: false,
+        },
+        Intent::Update {
+            labels,
+            value,
+            node,
+        } => Op::Put {
+            key: write.key.clone(),
+            value: Object::encode_body_on_node(labels, *value, node),
             prev_kv: false,
         },
         Intent::Delete => Op::DeleteRange {

@@ -7,9 +7,17 @@ use informer_sim::api::{
     ContinueToken, LabelSelector, ListOptions, ResourceVersionMatch, ResourceVersionParam as Rv,
     StatusReason, WatchOptions,
 };
-use informer_sim::apiserver::server::ApiserverConfig;
+use informer_sim::apiserver::server::{ApiserverConfig, TestOnlySizes};
 use informer_sim::sim::SimDuration;
 use informer_sim::testkit::apiserver_pair::{CLIENT, Harness, watch_list_options, watch_options};
+
+/// TEST ONLY: a two-event history, which no real apiserver has (upstream keeps 75 s).
+fn tiny_history() -> TestOnlySizes {
+    TestOnlySizes {
+        history_capacity: Some(2),
+        ..TestOnlySizes::default()
+    }
+}
 
 fn not_older_than(revision: u64) -> ListOptions {
     ListOptions {
@@ -103,7 +111,10 @@ fn list_at_n_without_limit_is_not_older_than_n() {
 }
 
 #[test]
-fn exact_list_reads_etcd_at_n_and_410s_when_compacted() {
+fn exact_list_is_a_snapshot_until_the_compactor_drops_it_then_etcd_answers_410() {
+    // `ListFromCacheSnapshot`: the cache serves exact RVs it keeps a snapshot of; the cacher's
+    // compactor drops those below etcd's compact revision every 15 s (`compactor.go`), and
+    // what the cache cannot serve goes to etcd.
     let mut h = Harness::cached();
     h.write("ns/a", "x", 1);
     h.write("ns/a", "x", 2);
@@ -118,8 +129,87 @@ fn exact_list_reads_etcd_at_n_and_410s_when_compacted() {
         resource_version_match: ResourceVersionMatch::Exact,
         ..ListOptions::at(Rv::At(2))
     };
+    let id = h.list(exact.clone());
+    assert_eq!(h.page(id).items[0].value, 1, "the snapshot at 2 is kept");
+    h.advance(SimDuration::from_secs(15));
     let id = h.list(exact);
     assert_eq!(h.list_error(id), StatusReason::Expired);
+}
+
+#[test]
+fn a_list_with_a_limit_is_paged_from_the_cache_and_continued_from_its_snapshot() {
+    let mut h = Harness::cached();
+    for name in ["ns/a", "ns/b", "ns/c"] {
+        h.write(name, "x", 1);
+    }
+    let first = h.list(ListOptions {
+        limit: 2,
+        ..ListOptions::at(Rv::Unset)
+    });
+    let page = h.page(first).clone();
+    let token = page.continue_token.clone().expect("a continue token");
+    assert_eq!(
+        (
+            page.items.len(),
+            token.last_key.as_str(),
+            token.resource_version
+        ),
+        (2, "ns/b", 4)
+    );
+    h.delete("ns/c");
+    h.lagging = true;
+    let next = h.list(ListOptions {
+        limit: 2,
+        continue_token: Some(token),
+        ..ListOptions::at(Rv::Unset)
+    });
+    assert_eq!(h.page(next).items.len(), 1, "ns/c at the token's RV 4");
+    assert_eq!(h.server.stats().cache_pages, 1);
+    h.check_oracles().unwrap();
+}
+
+#[test]
+fn an_exact_list_ahead_of_a_lagging_cache_waits_three_seconds_then_504() {
+    let mut h = Harness::cached();
+    h.write("ns/a", "x", 1);
+    h.lagging = true;
+    h.write("ns/a", "x", 2);
+    let id = h.list(ListOptions {
+        limit: 10,
+        ..ListOptions::at(Rv::At(3))
+    });
+    h.advance(SimDuration::from_millis(2_999));
+    assert!(h.list_result(id).is_none(), "waits for the cache");
+    h.advance(SimDuration::from_millis(1));
+    assert_eq!(h.list_error(id), StatusReason::Timeout);
+    assert_eq!(h.server.stats().snapshot_timeouts, 1);
+}
+
+#[test]
+fn without_progress_requests_consistent_lists_go_to_etcd_and_watch_lists_are_refused() {
+    // `ConsistentReadSupported` false (etcd without `RequestWatchProgress`).
+    let mut h = Harness::new(ApiserverConfig {
+        progress_requests: false,
+        ..ApiserverConfig::default()
+    });
+    h.write("ns/a", "x", 1);
+    h.lagging = true;
+    h.write("ns/b", "x", 1);
+    let id = h.list(ListOptions::at(Rv::Unset));
+    assert_eq!(h.page(id).items.len(), 2, "etcd at once, no 3 s wait");
+    assert_eq!(h.server.stats().etcd_fallbacks, 0);
+    let watch_list = h.watch(watch_list_options(Rv::Unset));
+    assert_eq!(h.stream(watch_list), ["ERROR 500", "CLOSED"]);
+}
+
+#[test]
+fn contradictory_list_options_are_a_bad_request() {
+    let mut h = Harness::cached();
+    let id = h.list(ListOptions {
+        resource_version_match: ResourceVersionMatch::Exact,
+        ..ListOptions::at(Rv::Zero)
+    });
+    assert_eq!(h.list_error(id), StatusReason::BadRequest);
 }
 
 #[test]
@@ -147,7 +237,7 @@ fn continue_token_reads_the_next_page_at_the_token_revision() {
 }
 
 #[test]
-fn expired_continue_token_is_410() {
+fn expired_continue_token_is_410_once_no_snapshot_serves_it() {
     let mut h = Harness::cached();
     for name in ["ns/a", "ns/b", "ns/c"] {
         h.write(name, "x", 1);
@@ -155,6 +245,7 @@ fn expired_continue_token_is_410() {
     h.write("ns/a", "x", 2);
     h.etcd.compact(5).unwrap();
     h.reference.compact(5).unwrap();
+    h.advance(SimDuration::from_secs(15));
     let token = ContinueToken {
         last_key: "ns/a".to_owned(),
         resource_version: 4,
@@ -201,7 +292,7 @@ fn watch_from_n_delivers_events_strictly_after_n() {
 #[test]
 fn watch_from_an_evicted_rv_gets_410_as_an_error_event_then_close() {
     let mut h = Harness::new(ApiserverConfig {
-        history_capacity: 2,
+        test_only: tiny_history(),
         ..ApiserverConfig::default()
     });
     for value in 1..=4 {
@@ -214,7 +305,7 @@ fn watch_from_an_evicted_rv_gets_410_as_an_error_event_then_close() {
 #[test]
 fn http_410_form_rejects_the_watch_request_itself() {
     let mut h = Harness::new(ApiserverConfig {
-        history_capacity: 2,
+        test_only: tiny_history(),
         http_410_watch_errors: true,
         ..ApiserverConfig::default()
     });
@@ -297,6 +388,12 @@ fn bookmarks_carry_the_last_processed_rv_every_minute() {
     });
     h.bump_global_revision();
     h.etcd.progress_tick();
+    assert_eq!(
+        h.server.cache_resource_version(),
+        Some(2),
+        "etcd 3.6 skips a tick after events"
+    );
+    h.etcd.progress_tick();
     h.advance(SimDuration::from_secs(5));
     assert!(
         h.stream(id).is_empty(),
@@ -327,7 +424,8 @@ fn slow_watcher_is_terminated_without_an_error_once_the_budget_runs_out() {
     let slow = h.watch(watch_options(Rv::Zero));
     h.watch(watch_options(Rv::Zero));
     h.advance(SimDuration::from_secs(2));
-    h.server.set_client_reading(h.now, CLIENT, false);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
     // Ten events fill the result channel, ten more the input buffer; the next one blocks.
     for value in 0..21 {
         h.write("ns/a", "x", value);
@@ -335,7 +433,8 @@ fn slow_watcher_is_terminated_without_an_error_once_the_budget_runs_out() {
     h.advance(SimDuration::from_millis(150));
     assert_eq!(h.server.stats().slow_terminations, 2);
     assert!(h.stream(slow).is_empty(), "the client reads nothing yet");
-    h.server.set_client_reading(h.now, CLIENT, true);
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
     h.advance(SimDuration::from_millis(1));
     let stream = h.stream(slow);
     assert_eq!(
@@ -345,6 +444,33 @@ fn slow_watcher_is_terminated_without_an_error_once_the_budget_runs_out() {
     );
     assert_eq!(stream.last().map(String::as_str), Some("CLOSED"));
     assert!(!stream.iter().any(|event| event.starts_with("ERROR")));
+}
+
+#[test]
+fn a_blocked_dispatch_stops_the_cache_after_a_hundred_undispatched_events() {
+    let mut h = Harness::cached();
+    h.watch(watch_options(Rv::Zero));
+    h.advance(SimDuration::from_secs(2));
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
+    // Twenty events fill the slow watcher's buffers; the 21st blocks dispatch, the next 100
+    // fill `incoming`, and the cache stops at the 121st while the budget lasts.
+    let written: Vec<u64> = (0..150)
+        .map(|value| h.write("ns/a", "x", value).resource_version)
+        .collect();
+    let cache_rv = |h: &mut Harness| {
+        let id = h.list(ListOptions::at(Rv::Zero));
+        h.page(id).resource_version
+    };
+    assert_eq!(cache_rv(&mut h), written[120]);
+    h.advance(SimDuration::from_millis(150));
+    assert_eq!(h.server.stats().slow_terminations, 1);
+    assert_eq!(
+        cache_rv(&mut h),
+        written[149],
+        "dispatch went on: the cache caught up"
+    );
+    h.check_oracles().unwrap();
 }
 
 #[test]
@@ -363,6 +489,55 @@ fn reinit_after_a_compacted_upstream_closes_watchers_and_old_rvs_get_410() {
     assert_eq!(h.stream(id).last().map(String::as_str), Some("CLOSED"));
     let again = h.watch(watch_options(Rv::At(2)));
     assert_eq!(h.stream(again), ["ERROR 410", "CLOSED"]);
+}
+
+#[test]
+fn an_internal_error_on_the_cachers_watch_freezes_the_cache_then_it_rewatches() {
+    // `reflector.MaxInternalErrorRetryDuration` = 30 s: no re-initialization, no watcher
+    // terminated; the cache stays ready and stops advancing while etcd has no leader.
+    let mut h = Harness::cached();
+    h.write("ns/a", "x", 1);
+    let id = h.watch(watch_options(Rv::At(2)));
+    let until = h.now + SimDuration::from_secs(5);
+    h.server.break_cache_watch(h.now, until, &mut h.etcd);
+    h.write("ns/a", "x", 2);
+    h.advance(SimDuration::from_secs(1));
+    assert_eq!(h.server.cache_ready(), Some(true));
+    assert_eq!(h.server.cache_resource_version(), Some(2), "frozen");
+    let frozen = h.list(ListOptions::at(Rv::Zero));
+    assert_eq!(h.page(frozen).resource_version, 2);
+    assert!(h.stream(id).is_empty());
+    h.advance(SimDuration::from_secs(5));
+    assert_eq!(h.stream(id), ["MODIFIED ns/a@3"], "re-watched from RV 2");
+    let stats = h.server.stats();
+    assert_eq!((stats.reinits, stats.cache_rewatches), (0, 1));
+    h.check_oracles().unwrap();
+}
+
+#[test]
+fn internal_errors_for_more_than_thirty_seconds_reinitialize_the_cache() {
+    let mut h = Harness::cached();
+    h.write("ns/a", "x", 1);
+    let id = h.watch(watch_options(Rv::At(2)));
+    let until = h.now + SimDuration::from_secs(40);
+    h.server.break_cache_watch(h.now, until, &mut h.etcd);
+    h.advance(SimDuration::from_secs(30));
+    assert_eq!(h.server.cache_ready(), Some(true), "still within 30 s");
+    h.advance(SimDuration::from_millis(200));
+    assert_eq!(h.server.cache_ready(), Some(false), "gave up: pending");
+    h.advance(SimDuration::from_secs(1));
+    assert_eq!(
+        h.stream(id),
+        ["CLOSED"],
+        "the re-initialization ends every watch"
+    );
+    h.advance(SimDuration::from_secs(8));
+    assert_eq!(h.server.cache_ready(), Some(false), "its list fails too");
+    h.write("ns/a", "x", 2);
+    h.advance(SimDuration::from_secs(2));
+    assert_eq!(h.server.cache_ready(), Some(true));
+    assert_eq!(h.server.cache_resource_version(), Some(3));
+    assert_eq!(h.server.stats().reinits, 1);
 }
 
 #[test]
@@ -407,4 +582,45 @@ fn without_cache_watch_list_ends_its_initial_events_with_a_bookmark() {
         h.stream(id),
         ["ADDED ns/a@2", "BOOKMARK 2 end", "ADDED ns/b@3"]
     );
+}
+
+#[test]
+fn without_cache_a_watch_gets_no_heartbeat_bookmarks() {
+    // Only the cacher's own etcd watch asks for progress notifications (`lister_watcher.go`);
+    // a client's etcd3 watch cannot (`etcd3/watcher.go startWatching`).
+    let mut h = Harness::uncached();
+    h.write("ns/a", "x", 1);
+    let id = h.watch(WatchOptions {
+        allow_watch_bookmarks: true,
+        ..watch_options(Rv::At(2))
+    });
+    h.bump_global_revision();
+    for _ in 0..3 {
+        h.progress_tick();
+        h.advance(SimDuration::from_secs(61));
+    }
+    assert!(h.stream(id).is_empty(), "{:?}", h.stream(id));
+}
+
+#[test]
+fn without_cache_a_client_that_stops_reading_falls_behind_and_compaction_ends_its_watch() {
+    // The etcd3 watcher's two 100-event channels fill and block; its etcd watch falls behind,
+    // and a compaction past it ends the watch with 410 (`interpretWatchError`).
+    let mut h = Harness::uncached();
+    h.write("ns/a", "x", 0);
+    let id = h.watch(watch_options(Rv::At(2)));
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
+    for value in 1..=250 {
+        h.write("ns/a", "x", value);
+    }
+    h.compact(h.etcd.revision());
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
+    h.advance(SimDuration::from_millis(1));
+    let stream = h.stream(id);
+    assert_eq!(stream.len(), 202, "200 buffered events, then the end");
+    assert_eq!(stream[199], "MODIFIED ns/a@202");
+    assert_eq!(stream[200..], ["ERROR 410", "CLOSED"]);
+    h.check_oracles().unwrap();
 }

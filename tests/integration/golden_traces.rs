@@ -220,9 +220,9 @@ fn t4_relist_tombstones_a_queue_only_key() {
 
 /// T5: the cacher's etcd watch falls behind at 500 while etcd compacts to 520: its catch-up
 /// fails with ErrCompacted, the cache goes Pending, and re-initializes a second later with a
-/// consistent etcd list at 530. The client re-watches from L=500: 429 while Pending (backoff,
-/// retry), then 410 once ready (500 < 530), then relists at "500", served at 530, which
-/// tombstones x (deleted at 501, unseen by the client).
+/// consistent etcd list at 530. The client re-watches from L=500: 429 while Pending (its REST
+/// layer sends it again after the 1 s Retry-After), then 410 once ready (500 < 530), then
+/// relists at "500", served at 530, which tombstones x (deleted at 501, unseen by the client).
 ///
 /// In the model the cacher terminates its watchers and lists etcd in one instant, so a stream
 /// it terminates re-watches into a ready cache; to show the 429 the client's watch reaches its
@@ -317,7 +317,8 @@ fn t6_watch_list_startup() {
 /// breaks and the relist `LIST(RV=900)` lands on B, whose cache is at 880; B's etcd watch is
 /// unsynced, so its progress requests go unanswered: 3 s, then 504 TooLargeResourceVersion.
 /// The reflector marks L unavailable and lists at once with RV="": B waits for etcd's 1000;
-/// once its etcd watch catches up a progress notification brings the cache to 1000.
+/// once its etcd watch catches up, the next progress request (one every 100 ms; etcd 3.6
+/// drops those made while the watch was behind) brings the cache to 1000.
 ///
 /// Differences from the SPEC's wording: the watch on A ends because HTTP/2's health check
 /// found its connection dead (a 500, so a relist) rather than with a 410, and B is behind because its etcd watch is unsynced: at

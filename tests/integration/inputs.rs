@@ -102,8 +102,8 @@ fn arbitrary_scenario() -> impl Strategy<Value = Scenario> {
         };
         scenario.apiservers.count = apiservers;
         scenario.apiservers.lag_ms_per_index = lag_s * 1_000;
-        scenario.apiservers.server.history_capacity = history;
-        scenario.apiservers.server.watcher_buffer = buffer;
+        scenario.apiservers.server.test_only.history_capacity = Some(history);
+        scenario.apiservers.server.test_only.watcher_buffer = Some(buffer);
         scenario.clients.count = clients;
         scenario.clients.handlers = handlers;
         scenario.clients.handler_ms_max = handler_ms;

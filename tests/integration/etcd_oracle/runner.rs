@@ -4,7 +4,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use informer_sim::etcd::{Etcd, Op, TxnRequest, WatchId, WatchResponse, WatchResponseKind};
+use informer_sim::bug::Bugs;
+use informer_sim::etcd::{
+    Etcd, EtcdRelease, Op, TxnRequest, WatchId, WatchResponse, WatchResponseKind,
+};
 
 use super::model::{Reply, Session, Step, StreamItem};
 
@@ -110,11 +113,20 @@ fn divergence(
     })
 }
 
-/// The fake etcd as a side: a fresh store per sequence, so watch `n` has id `n`.
-#[derive(Default)]
+/// The fake etcd as a side: a fresh store per sequence, so watch `n` has id `n`. It behaves
+/// as etcd 3.4, the release of the real etcd it is compared with (Debian's 3.4.23).
 pub struct FakeSide {
     etcd: Etcd,
     streams: Vec<Vec<StreamItem>>,
+}
+
+impl Default for FakeSide {
+    fn default() -> Self {
+        FakeSide {
+            etcd: Etcd::new(EtcdRelease::V3_4, Bugs::NONE),
+            streams: Vec::new(),
+        }
+    }
 }
 
 impl FakeSide {

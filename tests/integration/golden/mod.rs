@@ -180,12 +180,14 @@ impl Scene {
         self.settle();
     }
 
-    /// etcd's periodic progress notification to every synced watch.
+    /// etcd's periodic progress notification to every synced watch: two ticks, since etcd
+    /// 3.6 skips a watch on the first tick after it got events (`sendLoop`).
     pub fn progress_tick(&mut self) {
         self.log(
             "etcd",
             format!("progress notify rev {}", self.h.etcd.revision()),
         );
+        self.h.progress_tick();
         self.h.progress_tick();
         self.settle();
     }
@@ -395,6 +397,11 @@ impl Scene {
             ReflectorPhase::WaitingToRelist => "relist",
             ReflectorPhase::WaitingToRewatch => "re-watch",
             ReflectorPhase::WaitingToRetryWatchList => "retry the watch-list",
+            ReflectorPhase::RetryingRequest => {
+                let until = self.reflector.poll_timeout().expect("a retry timer");
+                let line = format!("REST client: send again at {}ms", until.as_millis());
+                return self.log("reflector", line);
+            }
             _ => return,
         };
         let until = self.reflector.poll_timeout().expect("a backoff timer");
