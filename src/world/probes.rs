@@ -28,6 +28,15 @@ pub struct ProbeCounts {
     pub resync_skips: u64,
     /// Client processes stopped while their Pop was in the empty-queue loop.
     pub closes_under_pop: u64,
+    /// Controller writes that failed on their precondition.
+    #[serde(default)]
+    pub controller_conflicts: u64,
+    /// Failed reconciles requeued rate limited.
+    #[serde(default)]
+    pub controller_requeues: u64,
+    /// Reconciles whose lister had not seen the controller's last write.
+    #[serde(default)]
+    pub lister_behind_writes: u64,
 }
 
 impl ProbeCounts {
@@ -41,6 +50,9 @@ impl ProbeCounts {
         self.compactions_under_watch += other.compactions_under_watch;
         self.resync_skips += other.resync_skips;
         self.closes_under_pop += other.closes_under_pop;
+        self.controller_conflicts += other.controller_conflicts;
+        self.controller_requeues += other.controller_requeues;
+        self.lister_behind_writes += other.lister_behind_writes;
     }
 }
 

@@ -118,6 +118,9 @@ impl RunStats {
             Probe::NotReady429 => apiservers.not_ready,
             Probe::EtcdFallback => apiservers.etcd_fallbacks,
             Probe::CloseUnderPop => probes.closes_under_pop,
+            Probe::ControllerConflict => probes.controller_conflicts,
+            Probe::ControllerRequeue => probes.controller_requeues,
+            Probe::ListerBehindWrite => probes.lister_behind_writes,
         }
     }
 
