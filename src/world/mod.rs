@@ -13,6 +13,7 @@
 mod apiservers;
 mod client_process;
 mod clients;
+mod controller_routes;
 mod controller_side;
 mod core;
 mod etcd_side;
