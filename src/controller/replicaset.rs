@@ -255,3 +255,84 @@ impl Reconciler for ReplicaSetController {
         result.map_err(ReconcileError::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Indexer;
+    use crate::controller::{Write, Writer};
+    use crate::sim::SimTime;
+
+    /// Accepts every write and counts the creates.
+    #[derive(Default)]
+    struct Counting {
+        creates: Vec<ObjectKey>,
+    }
+
+    impl Writer for Counting {
+        fn write(&mut self, write: Write) -> Result<Object, WriteError> {
+            match write {
+                Write::Create { key, .. } => {
+                    self.creates.push(key.clone());
+                    Ok(Object::bare(key.as_str(), 10))
+                }
+                Write::Update(object) => Ok(object),
+                Write::Delete { key, .. } => Ok(Object::bare(key.as_str(), 10)),
+            }
+        }
+    }
+
+    fn owner(desired: u64) -> Object {
+        Object {
+            value: desired,
+            uid: 3,
+            ..Object::bare("ns/obj-1", 3)
+        }
+    }
+
+    /// Two syncs of one owner while the cache has not seen the first sync's creates.
+    fn creates_over_two_syncs(bugs: Bugs) -> usize {
+        let mut indexer = Indexer::new(Bugs::NONE);
+        indexer.add(owner(2));
+        let mut controller = ReplicaSetController::new(3, 0, bugs);
+        let mut writer = Counting::default();
+        let key = ObjectKey::new("ns/obj-1");
+        for _ in 0..2 {
+            let lister = Lister::new(&indexer, SimTime::ZERO);
+            let result = controller.reconcile(&key, &lister, &mut Client::new(&mut writer));
+            assert_eq!(result, Ok(()));
+        }
+        writer.creates.len()
+    }
+
+    #[test]
+    fn expectations_keep_a_stale_cache_from_creating_twice() {
+        assert_eq!(creates_over_two_syncs(Bugs::NONE), 2);
+        let without = Bugs::new(Some(Bug::ReconcileWithoutExpectations));
+        assert_eq!(
+            creates_over_two_syncs(without),
+            4,
+            "the planted bug creates again"
+        );
+    }
+
+    #[test]
+    fn owned_objects_name_their_owner_incarnation() {
+        let mut controller = ReplicaSetController::new(3, 2, Bugs::NONE);
+        let mut writer = Counting::default();
+        let created = controller.create_owned(&owner(1), 1, &mut Client::new(&mut writer));
+        assert_eq!(created, Ok(()));
+        assert_eq!(writer.creates, vec![ObjectKey::new("ns/obj-1-g2-1")]);
+        let labels = BTreeMap::from([
+            (OWNER_LABEL.to_owned(), "obj-1".to_owned()),
+            (OWNER_UID_LABEL.to_owned(), "3".to_owned()),
+        ]);
+        let owned = Object {
+            labels: labels.into(),
+            ..Object::bare("ns/obj-1-g2-1", 9)
+        };
+        assert_eq!(owner_of(&owned), Some((ObjectKey::new("ns/obj-1"), 3)));
+        assert_eq!(owner_of(&owner(1)), None);
+        assert_eq!(desired_replicas(&owner(7), 3), 3);
+    }
+}

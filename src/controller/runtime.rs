@@ -185,3 +185,106 @@ impl ControllerRuntime {
         self.last_add.insert(key.clone(), self.sequence);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Indexer;
+    use crate::controller::{EventHandler, Reconciler, Write, WriteError, Writer};
+    use crate::object::Object;
+
+    /// Enqueues every added object's key; fails every reconcile while `failing`.
+    struct Flaky {
+        failing: bool,
+    }
+
+    impl EventHandler for Flaky {
+        fn on_add(&mut self, object: &Object, queue: &mut Enqueue) {
+            queue.add(object.key.clone());
+        }
+    }
+
+    impl Reconciler for Flaky {
+        fn reconcile(
+            &mut self,
+            _key: &ObjectKey,
+            _lister: &Lister<'_>,
+            _client: &mut Client<'_>,
+        ) -> Result<(), ReconcileError> {
+            if self.failing {
+                return Err(ReconcileError("flaky".into()));
+            }
+            Ok(())
+        }
+    }
+
+    struct NoWrites;
+
+    impl Writer for NoWrites {
+        fn write(&mut self, _write: Write) -> Result<Object, WriteError> {
+            Err(WriteError::Unavailable)
+        }
+    }
+
+    fn added(key: &str) -> Notification {
+        Notification::Add {
+            obj: Object::bare(key, 1),
+            is_in_initial_list: false,
+        }
+    }
+
+    fn reconcile(runtime: &mut ControllerRuntime, worker: usize) -> Result<(), ReconcileError> {
+        let indexer = Indexer::new(Bugs::NONE);
+        let lister = Lister::new(&indexer, SimTime::ZERO);
+        runtime.reconcile(worker, &lister, &mut Client::new(&mut NoWrites))
+    }
+
+    #[test]
+    fn a_failed_reconcile_comes_back_rate_limited_and_a_success_forgets_it() {
+        let code = Box::new(Flaky { failing: true });
+        let mut runtime = ControllerRuntime::new(1, code, Bugs::NONE);
+        assert_eq!(
+            runtime.handle_notification(SimTime::ZERO, &added("ns/a")),
+            1
+        );
+        let key = runtime.take(0).expect("ns/a is queued");
+        let result = reconcile(&mut runtime, 0);
+        let finished = runtime.finish(SimTime::ZERO, 0, &result);
+        assert_eq!(finished, Finished::Requeued(SimDuration::from_millis(5)));
+        assert_eq!(runtime.take(0), None, "not before its delay");
+        assert!(!runtime.is_idle(), "the key waits");
+        assert_eq!(runtime.unprocessed_adds().collect::<Vec<_>>(), vec![&key]);
+        runtime.handle_timeout(SimTime(5));
+        assert_eq!(runtime.take(0), Some(key.clone()));
+        assert_eq!(runtime.finish(SimTime(5), 0, &Ok(())), Finished::Forgotten);
+        assert_eq!(runtime.queue().num_requeues(&key), 0);
+        assert!(runtime.is_idle());
+        assert_eq!(runtime.unprocessed_adds().count(), 0);
+    }
+
+    #[test]
+    fn a_key_added_while_its_worker_holds_it_waits_for_finish() {
+        let mut runtime = ControllerRuntime::new(2, Box::new(Flaky { failing: false }), Bugs::NONE);
+        runtime.handle_notification(SimTime::ZERO, &added("ns/a"));
+        assert!(runtime.take(0).is_some());
+        runtime.handle_notification(SimTime::ZERO, &added("ns/a"));
+        assert_eq!(runtime.take(1), None, "one key, one worker");
+        runtime.finish(SimTime::ZERO, 0, &Ok(()));
+        assert_eq!(
+            runtime.take(1),
+            Some(ObjectKey::new("ns/a")),
+            "it runs again"
+        );
+    }
+
+    #[test]
+    fn the_planted_drop_forgets_a_failed_key() {
+        let bugs = Bugs::new(Some(Bug::DropKeyOnError));
+        let mut runtime = ControllerRuntime::new(1, Box::new(Flaky { failing: true }), bugs);
+        runtime.handle_notification(SimTime::ZERO, &added("ns/a"));
+        runtime.take(0);
+        let result = reconcile(&mut runtime, 0);
+        assert_eq!(runtime.finish(SimTime::ZERO, 0, &result), Finished::Dropped);
+        assert!(runtime.is_idle(), "the work is lost");
+    }
+}
