@@ -206,6 +206,52 @@ mod tests {
         assert!(other_incarnation.is_some(), "uid 7 never asked for any");
     }
 
+    /// Enqueues every added object's key; reconciles nothing.
+    struct Enqueuer;
+
+    impl crate::controller::EventHandler for Enqueuer {
+        fn on_add(&mut self, object: &Object, queue: &mut crate::controller::Enqueue) {
+            queue.add(object.key.clone());
+        }
+    }
+
+    impl crate::controller::Reconciler for Enqueuer {
+        fn reconcile(
+            &mut self,
+            _key: &ObjectKey,
+            _lister: &crate::controller::Lister<'_>,
+            _client: &mut crate::controller::Client<'_>,
+        ) -> Result<(), crate::controller::ReconcileError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_item_queued_while_in_processing_reaches_a_second_worker() {
+        use crate::bug::{Bug, Bugs};
+        use crate::client::Notification;
+        use crate::sim::SimTime;
+        let add = Notification::Add {
+            obj: Object::bare("ns/a", 1),
+            is_in_initial_list: false,
+        };
+        for (bugs, broken) in [
+            (Bugs::NONE, None),
+            (
+                Bugs::new(Some(Bug::WorkqueueQueuesItemInProcessing)),
+                Some(Invariant::WorkqueueOneItemOneWorker),
+            ),
+        ] {
+            let mut runtime = ControllerRuntime::new(2, Box::new(Enqueuer), bugs);
+            runtime.handle_notification(SimTime::ZERO, &add);
+            runtime.take(0);
+            runtime.handle_notification(SimTime::ZERO, &add);
+            runtime.take(1);
+            let found = check_workqueue(&runtime).map(|violation| violation.invariant);
+            assert_eq!(found, broken, "{bugs:?}");
+        }
+    }
+
     #[test]
     fn a_deleted_owned_object_makes_room_again() {
         let mut ledger = ReplicaSetLedger::new(3);
