@@ -175,8 +175,12 @@ impl World {
             return Ok(());
         }
         let core = &mut self.core;
-        if !slot.process.informer.has_synced() {
-            // Workers start only once the cache has synced (`cache.WaitForCacheSync`), and
+        let registration = slot.process.handlers[CONTROLLER_HANDLER];
+        if !slot.process.informer.handler_has_synced(registration) {
+            // Workers start only once the controller's handler has seen the whole initial list
+            // (`cache.WaitForCacheSync` on the registration's `HasSynced`, k/k#113985: the
+            // informer's own `HasSynced` comes before its handlers saw the initial adds, and an
+            // initial add observed after a sync would lower that sync's expectations), and
             // wait again while a restarted informer lists.
             side.drive.wake_scheduled[worker] = true;
             core.kernel
