@@ -24,10 +24,10 @@
 //! ```text
 //! 4 drivers      explore (sweeps, hunts, seeds, env knobs)  shrink  replay  conformance  bench
 //!                report (explain, HTML, Perfetto)  progress  summary  sweep_dir (--out, --resume,
-//!                merge)  determinism  atomic_file  inputs  main
+//!                merge)  determinism  atomic_file  inputs  testing (user controllers)  main
 //! 3 composition  scenario  world (a router of owned parts)  trace  testkit
 //! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
-//! 1 models       etcd  apiserver  client                    pure state machines
+//! 1 models       etcd  apiserver  client  controller        pure state machines
 //! 0 leaves       sim (kernel)  object  api (wire vocabulary)  bug (planted-bug flags)
 //! ```
 //!
@@ -44,6 +44,7 @@ pub mod bug;
 pub mod check;
 pub mod client;
 pub mod conformance;
+pub mod controller;
 pub mod determinism;
 pub mod etcd;
 pub mod explore;
@@ -57,6 +58,7 @@ pub mod shrink;
 pub mod sim;
 pub mod summary;
 pub mod sweep_dir;
+pub mod testing;
 #[doc(hidden)]
 pub mod testkit;
 pub mod trace;

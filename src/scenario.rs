@@ -72,6 +72,9 @@ pub struct Scenario {
     pub clients: ClientsConfig,
     /// The fault mix.
     pub faults: FaultsConfig,
+    /// The controller under test, if any (`workers = 0`: none).
+    #[serde(skip_serializing_if = "ControllerConfig::is_off")]
+    pub controller: ControllerConfig,
     /// Invariants this scenario shows upstream does NOT guarantee (SPEC §9.2): a violation of
     /// one is reported as an expected hazard with its seed, not as a failure. Each must be an
     /// invariant of class [`Kind::Hazard`].
@@ -100,6 +103,7 @@ impl Default for Scenario {
             apiservers: ApiserversConfig::default(),
             clients: ClientsConfig::default(),
             faults: FaultsConfig::default(),
+            controller: ControllerConfig::default(),
             expected_hazards: Vec::new(),
             probes: Vec::new(),
             bug: None,
@@ -150,6 +154,43 @@ pub enum InitialList {
     WatchList,
     /// LIST with RV "" from the start: a consistent first list (a client-side choice).
     ConsistentList,
+}
+
+/// The controller under test: its runtime (work queue and workers) fed by handler 0 of
+/// client 0's informer, and by default the sample ReplicaSet-like controller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerConfig {
+    /// How many workers reconcile at once (0: no controller).
+    pub workers: u32,
+    /// The longest time one reconcile holds its worker.
+    pub reconcile_ms_max: u64,
+    /// The longest a worker waits before it takes its next key.
+    pub worker_wake_ms_max: u64,
+    /// The chance that a controller write fails at the apiserver (500/429) during the fault
+    /// phase. 0: never, and no random number is drawn.
+    pub write_error_probability: f64,
+    /// The sample controller's owners ask for `value % (replicas_max + 1)` owned objects.
+    pub replicas_max: u32,
+}
+
+impl ControllerConfig {
+    /// Whether there is no controller.
+    pub fn is_off(&self) -> bool {
+        self.workers == 0
+    }
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            workers: 0,
+            reconcile_ms_max: 20,
+            worker_wake_ms_max: 5,
+            write_error_probability: 0.0,
+            replicas_max: 3,
+        }
+    }
 }
 
 /// The informer clients.
@@ -567,7 +608,7 @@ impl Scenario {
         let test_only = &self.apiservers.server.test_only;
         // An unset test-only size is in range.
         let optional = |value: Option<usize>| value.map_or(1, |value| value as u64);
-        let checks: [(&'static str, u64, u64, u64, &'static str); 24] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 26] = [
             (
                 "apiservers.server.test_only.history_capacity",
                 optional(test_only.history_capacity),
@@ -581,6 +622,20 @@ impl Scenario {
                 1,
                 1_000,
                 "1..=1000",
+            ),
+            (
+                "controller.workers",
+                u64::from(self.controller.workers),
+                0,
+                64,
+                "0..=64",
+            ),
+            (
+                "controller.replicas_max",
+                u64::from(self.controller.replicas_max),
+                0,
+                1_000,
+                "0..=1000",
             ),
             (
                 "apiservers.count",
@@ -809,11 +864,24 @@ impl Scenario {
                 "etcd_watchers.progress_request_probability",
                 self.etcd_watchers.progress_request_probability,
             ),
+            (
+                "controller.write_error_probability",
+                self.controller.write_error_probability,
+            ),
         ];
         for (field, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {
                 return Err(out_of_range(field, p.to_string(), "0.0..=1.0"));
             }
+        }
+        if self.controller.workers > 0
+            && (c.count == 0 || c.handlers == 0 || self.apiservers.count == 0)
+        {
+            return Err(out_of_range(
+                "controller.workers",
+                self.controller.workers.to_string(),
+                "0 unless apiservers.count, clients.count and clients.handlers are >= 1 (handler 0 of client 0 feeds the controller)",
+            ));
         }
         self.check_durations()
             .map_err(|(field, given)| ScenarioError::TooLong {
@@ -914,6 +982,12 @@ pub enum Probe {
     Rewatch,
     /// HTTP/2's health check closed a silent connection.
     HealthCheckClose,
+    /// A controller write failed on its resource-version precondition (409 Conflict).
+    ControllerConflict,
+    /// A failed reconcile put its key back rate limited.
+    ControllerRequeue,
+    /// A reconcile read a lister that had not yet seen the controller's own last write.
+    ListerBehindWrite,
 }
 
 impl Probe {
@@ -944,6 +1018,9 @@ impl Probe {
         Probe::DirectWatchBehind,
         Probe::Rewatch,
         Probe::HealthCheckClose,
+        Probe::ControllerConflict,
+        Probe::ControllerRequeue,
+        Probe::ListerBehindWrite,
     ];
 
     /// The kebab-case name.
@@ -974,6 +1051,9 @@ impl Probe {
             Probe::DirectWatchBehind => "direct-watch-behind",
             Probe::Rewatch => "rewatch",
             Probe::HealthCheckClose => "health-check-close",
+            Probe::ControllerConflict => "controller-conflict",
+            Probe::ControllerRequeue => "controller-requeue",
+            Probe::ListerBehindWrite => "lister-behind-write",
         }
     }
 }

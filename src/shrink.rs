@@ -230,9 +230,21 @@ pub fn shrink_reporting(
     runs: u64,
     on_run: &mut dyn FnMut(u64),
 ) -> Shrunk {
+    shrink_with(case, invariant, runs, on_run, &Case::run)
+}
+
+/// [`shrink_reporting`], running each case with `run` (a world with the user's controller
+/// plugged in, for [`testing`](crate::testing)).
+pub fn shrink_with(
+    case: Case,
+    invariant: Invariant,
+    runs: u64,
+    on_run: &mut dyn FnMut(u64),
+    run: &dyn Fn(&Case) -> RunOutcome,
+) -> Shrunk {
     let faults_before = case.plan.faults.len();
     let mut best = case;
-    let mut outcome = best.run();
+    let mut outcome = run(&best);
     let mut runs_left = runs;
     'shrinking: while runs_left > 0 {
         for candidate in best.smaller() {
@@ -240,7 +252,7 @@ pub fn shrink_reporting(
                 break 'shrinking;
             }
             runs_left -= 1;
-            let candidate_outcome = candidate.run();
+            let candidate_outcome = run(&candidate);
             on_run(runs - runs_left);
             if breaks(&candidate_outcome, invariant) {
                 best = candidate;

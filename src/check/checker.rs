@@ -12,6 +12,7 @@ use super::api_oracle::{self, Freshness};
 use super::catalog::{Invariant, Kind};
 use super::client;
 use super::client_checks::ClientChecks;
+use super::controller::{self, ReplicaSetLedger};
 use super::etcd_watch;
 use super::policy::{Ground, Policy};
 use super::resource::ResourceHistory;
@@ -20,12 +21,15 @@ use super::truth::GroundTruth;
 use super::violation::Violation;
 use crate::api::{ClientMessage, ListOptions, ListResponse, Selectors, ServerMessage};
 use crate::client::reflector::{Reflector, ReflectorPhase, StoreOp};
-use crate::client::{Delivered, FifoKind, HandlerId, Processed, SharedIndexInformer, Stopped};
+use crate::client::{
+    Delivered, FifoKind, HandlerId, Indexer, Processed, SharedIndexInformer, Stopped,
+};
+use crate::controller::ControllerRuntime;
 use crate::etcd::{
     EtcdError, KeyRange, RangeRequest, RangeResponse, Revision, TxnRequest, TxnResponse,
     WatchResponse,
 };
-use crate::object::ResourceVersion;
+use crate::object::{Object, ObjectKey, ResourceVersion};
 
 pub use super::client_checks::Touched;
 
@@ -38,6 +42,8 @@ pub struct Checker {
     clients: Vec<ClientChecks>,
     etcd_watches: Vec<Option<etcd_watch::WatchStreamOracle>>,
     hazards: Vec<(u64, Violation)>,
+    /// The sample controller's owned-object ledger, in runs of it.
+    replicasets: Option<ReplicaSetLedger>,
 }
 
 impl Checker {
@@ -56,6 +62,7 @@ impl Checker {
             clients: Vec::new(),
             etcd_watches: Vec::new(),
             hazards: Vec::new(),
+            replicasets: None,
         }
     }
 
@@ -137,12 +144,19 @@ impl Checker {
         }
         let revision = self.truth.revision();
         let truth = self.truth.txn(request);
+        let mut owned = None;
         if self.truth.revision() > revision {
             let revision = self.truth.revision();
             self.resource
                 .record(revision, self.truth.events_at(revision));
+            if let Some(ledger) = &mut self.replicasets {
+                let changes = self.resource.changes_between(revision - 1, revision);
+                owned = changes
+                    .filter_map(|(_, change)| ledger.observe(change))
+                    .last();
+            }
         }
-        compare(fake, &truth, "txn")
+        compare(fake, &truth, "txn").or(owned)
     }
 
     /// The fake compacted: the truth compacts too and must answer the same, then forgets the
@@ -421,6 +435,49 @@ impl Checker {
             }
         }
         Ok(())
+    }
+
+    // ---- controller ----------------------------------------------------------------------------
+
+    /// The run's controller is the sample ReplicaSet-like one: keep its owned-object ledger
+    /// (`owned_within_allowed` at every commit, `owned_match_desired` once settled).
+    /// `None`: the controller is the user's, whose invariants are its own.
+    pub fn watch_replicasets(&mut self, replicas_max: Option<u32>) {
+        self.replicasets = replicas_max.map(ReplicaSetLedger::new);
+    }
+
+    /// The controller's queue or workers changed: the work-queue invariants.
+    pub fn on_controller_step(&self, runtime: &ControllerRuntime) -> Option<Violation> {
+        self.policy
+            .enabled
+            .then(|| controller::check_workqueue(runtime))?
+    }
+
+    /// A reconcile ended: what its lister handed out must still be in the cache unchanged.
+    pub fn on_reconciled(
+        &self,
+        handed_out: &std::collections::BTreeMap<ObjectKey, Object>,
+        indexer: &Indexer,
+    ) -> Option<Violation> {
+        self.policy
+            .enabled
+            .then(|| controller::check_lister_unchanged(handed_out, indexer))?
+    }
+
+    /// Once settled: no work lost by the queue, and the sample controller's counts match.
+    pub fn check_controller_settled(&self, runtime: &ControllerRuntime) -> Option<Violation> {
+        if !self.policy.enabled {
+            return None;
+        }
+        controller::check_workqueue_settled(runtime).or_else(|| {
+            let ledger = self.replicasets.as_ref()?;
+            ledger.check_settled(&self.resource)
+        })
+    }
+
+    /// The simulated resource's history (what user invariants read of etcd).
+    pub fn resource(&self) -> &ResourceHistory {
+        &self.resource
     }
 
     /// Once settled: every handler's mirror equals its indexer (B3).

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod checker;
 pub mod client;
 mod client_checks;
+pub mod controller;
 pub mod etcd_watch;
 pub mod hazards;
 mod policy;

@@ -460,6 +460,12 @@ impl SharedIndexInformer {
         &self.indexer
     }
 
+    /// The informer's cache, writable: only for a planted bug that writes into it (a
+    /// controller mutating what its lister returned).
+    pub(crate) fn indexer_mut(&mut self) -> &mut Indexer {
+        &mut self.indexer
+    }
+
     /// The queue.
     pub fn fifo(&self) -> &Fifo {
         &self.fifo

@@ -38,6 +38,8 @@ pub enum Lane {
     Faults,
     /// The world (heal, settle).
     World,
+    /// A controller worker.
+    Worker(usize),
 }
 
 /// The parts of an informer client.
@@ -55,6 +57,7 @@ impl fmt::Display for Lane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Lane::Writer(index) => write!(f, "writer-{index}"),
+            Lane::Worker(index) => write!(f, "worker-{index}"),
             Lane::Compactor => f.write_str("compactor"),
             Lane::Etcd => f.write_str("etcd"),
             Lane::Watcher(index) => write!(f, "watcher-{index}"),
@@ -447,6 +450,7 @@ fn classify(actor: Actor, event: &TraceEvent<'_>) -> (Lane, Kind) {
         Actor::Apiserver(index) => Lane::Apiserver(index),
         Actor::Faults => Lane::Faults,
         Actor::World => Lane::World,
+        Actor::Controller(worker) => Lane::Worker(worker),
         Actor::Client(_) => match event {
             TraceEvent::Pop { .. } => client_part(Part::Indexer),
             TraceEvent::Handler { handler, .. } => client_part(Part::Handler(*handler)),

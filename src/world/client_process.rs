@@ -5,7 +5,7 @@ use crate::api::Selectors;
 use crate::bug::Bugs;
 use crate::check::Violation;
 use crate::client::reflector::{Reflector, ReflectorConfig};
-use crate::client::{HandlerId, InformerConfig, SharedIndexInformer};
+use crate::client::{Delivered, HandlerId, InformerConfig, SharedIndexInformer};
 use crate::scenario::{ClientsConfig, InitialList};
 use crate::sim::{DelayConfig, Delivery, Link, RngStream, SimDuration, SimTime, Wakeup};
 
@@ -122,19 +122,20 @@ impl ClientProcess {
         }
     }
 
-    /// Handler `handler` takes its next notification; the checker sees it.
+    /// Handler `handler` takes its next notification, which the checker sees and which is
+    /// returned.
     pub(crate) fn run_handler(
         &mut self,
         core: &mut Core,
         client: usize,
         incarnation: u32,
         handler: usize,
-    ) -> Result<(), Violation> {
+    ) -> Result<Option<Delivered>, Violation> {
         self.handler_scheduled[handler] = false;
         let id = self.handlers[handler];
         let informer = &mut self.informer;
         let Some(delivered) = informer.deliver_next(core.now(), id) else {
-            return Ok(());
+            return Ok(None);
         };
         let pending = informer.pending_notifications(id);
         core.stats.notifications += 1;
@@ -151,7 +152,8 @@ impl ClientProcess {
         if pending > 0 {
             self.schedule_handler(core, client, incarnation, handler);
         }
-        core.report(found)
+        core.report(found)?;
+        Ok(Some(delivered))
     }
 }
 

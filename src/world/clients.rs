@@ -9,7 +9,7 @@ use crate::api::{ClientMessage, ListOptions, RequestId, ServerMessage};
 use crate::bug::Bugs;
 use crate::check::Violation;
 use crate::client::reflector::{ReflectorOutput, StoreOp};
-use crate::client::{Delta, Fifo, PopWait, SharedIndexInformer};
+use crate::client::{Delivered, Delta, Fifo, PopWait, SharedIndexInformer};
 use crate::object::ResourceVersion;
 use crate::sim::{Delivery, RngStream, SimDuration};
 
@@ -85,7 +85,7 @@ impl ClientSlot {
         core: &mut Core,
         client: usize,
         handler: usize,
-    ) -> Result<(), Violation> {
+    ) -> Result<Option<Delivered>, Violation> {
         self.process
             .run_handler(core, client, self.incarnation, handler)
     }

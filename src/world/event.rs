@@ -79,4 +79,10 @@ pub(crate) enum Ev {
     CacheStallEnd { watch: WatchId },
     /// A handler registers on a running informer.
     AddLateHandler { client: usize, incarnation: u32 },
+    /// A controller worker takes its next key and reconciles it.
+    ControllerWorker { worker: usize },
+    /// A controller worker's reconcile ends (in controller incarnation `incarnation`).
+    ControllerDone { worker: usize, incarnation: u32 },
+    /// The controller's work queue: rate-limited keys come due.
+    ControllerTimer,
 }

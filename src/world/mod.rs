@@ -13,6 +13,8 @@
 mod apiservers;
 mod client_process;
 mod clients;
+mod controller_routes;
+mod controller_side;
 mod core;
 mod etcd_side;
 mod etcd_watchers;
@@ -39,6 +41,7 @@ use crate::trace::{Trace, TraceHash};
 
 use apiservers::ApiserverSlot;
 use clients::ClientSlot;
+use controller_side::ControllerSide;
 use core::Core;
 use etcd_side::EtcdSide;
 use etcd_watchers::EtcdWatchers;
@@ -79,6 +82,7 @@ pub struct World {
     watchers: EtcdWatchers,
     apiservers: Vec<ApiserverSlot>,
     clients: Vec<Option<ClientSlot>>,
+    controller: Option<ControllerSide>,
     plan: FaultPlan,
     /// The cachers' etcd watches stalled by a fault, until it ends or the world heals.
     stalled_upstreams: BTreeSet<WatchId>,
@@ -103,17 +107,22 @@ impl World {
             scenario.workload.writers as usize,
         );
         let watchers = EtcdWatchers::new(scenario.etcd_watchers.count as usize);
-        let checker = Checker::new(
+        let mut checker = Checker::new(
             writer::RESOURCE_PREFIX,
             scenario.expected_hazards.clone(),
             scenario.clients.fifo,
         );
+        let controller = (!scenario.controller.is_off()).then(|| {
+            checker.watch_replicasets(Some(scenario.controller.replicas_max));
+            ControllerSide::sample(&scenario.controller, seed, Bugs::new(scenario.bug))
+        });
         World {
             core: Core::new(scenario, seed, trace, checker),
             etcd,
             watchers,
             apiservers,
             clients: Vec::new(),
+            controller,
             plan,
             stalled_upstreams: BTreeSet::new(),
             settled: false,
@@ -130,6 +139,27 @@ impl World {
     /// This world, with `observer` seeing every step as it is recorded.
     pub(crate) fn observed_by(mut self, observer: Rc<RefCell<dyn StepObserver>>) -> World {
         self.core.observer = Some(observer);
+        self
+    }
+
+    /// This world with the controllers `code` makes (one per process incarnation: the
+    /// controller restarts with its informer's process) instead of the sample one, and `invariants`
+    /// checked over etcd's and the controller's cache's state (the scenario must have a
+    /// `[controller]`; the sample controller's own invariants are off).
+    pub fn with_controller(
+        mut self,
+        code: std::rc::Rc<crate::controller::ControllerFactory>,
+        invariants: Vec<crate::controller::UserInvariant>,
+    ) -> World {
+        let config = &self.core.scenario.controller;
+        assert!(
+            !config.is_off(),
+            "a user controller needs a [controller] scenario"
+        );
+        let seed = self.core.streams.seed;
+        let bugs = Bugs::new(self.core.scenario.bug);
+        self.controller = Some(ControllerSide::new(config, seed, code, invariants, bugs));
+        self.core.checker.watch_replicasets(None);
         self
     }
 
@@ -335,7 +365,10 @@ impl World {
                 incarnation,
                 handler,
             } => match live_slot(&mut self.clients, client, incarnation) {
-                Some(slot) => slot.run_handler(core, client, handler),
+                Some(slot) => {
+                    let delivered = slot.run_handler(core, client, handler)?;
+                    self.feed_controller(client, handler, delivered)
+                }
                 None => Ok(()),
             },
             Ev::Fault(fault) => self.inject(fault),
@@ -356,6 +389,12 @@ impl World {
                 }
                 Ok(())
             }
+            Ev::ControllerWorker { worker } => self.controller_worker(worker),
+            Ev::ControllerDone {
+                worker,
+                incarnation,
+            } => self.controller_done(worker, incarnation),
+            Ev::ControllerTimer => self.controller_timer(),
         }
     }
 
@@ -405,7 +444,7 @@ impl World {
                 .err();
             self.core.report(found)?;
         }
-        Ok(())
+        self.check_controller_settled()
     }
 
     /// Whether the run has settled: etcd watchers caught up, and every client watching with
@@ -413,6 +452,7 @@ impl World {
     fn check_settled(&self) -> Result<(), Violation> {
         let checker = &self.core.checker;
         checker.check_etcd_watchers_caught_up(self.etcd.etcd.compact_revision())?;
+        self.controller_idle()?;
         let clients = self.clients.iter().enumerate().map(|(index, slot)| {
             let process = &slot.as_ref().expect("started").process;
             (index, &process.reflector, &process.informer)

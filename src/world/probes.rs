@@ -81,6 +81,15 @@ pub struct ProbeCounts {
     pub old_resumes_served: u64,
     /// Such watches answered with 410 Expired.
     pub old_resumes_expired: u64,
+    /// Controller writes that failed on their precondition.
+    #[serde(default)]
+    pub controller_conflicts: u64,
+    /// Failed reconciles requeued rate limited.
+    #[serde(default)]
+    pub controller_requeues: u64,
+    /// Reconciles whose lister had not seen the controller's last write.
+    #[serde(default)]
+    pub lister_behind_writes: u64,
 }
 
 impl ProbeCounts {
@@ -96,6 +105,9 @@ impl ProbeCounts {
         self.closes_under_pop += other.closes_under_pop;
         self.old_resumes_served += other.old_resumes_served;
         self.old_resumes_expired += other.old_resumes_expired;
+        self.controller_conflicts += other.controller_conflicts;
+        self.controller_requeues += other.controller_requeues;
+        self.lister_behind_writes += other.lister_behind_writes;
     }
 }
 

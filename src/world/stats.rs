@@ -157,6 +157,9 @@ impl RunStats {
             Probe::DirectWatchBehind => apiservers.direct_watches_behind,
             Probe::Rewatch => stats.rewatches,
             Probe::HealthCheckClose => stats.health_check_closes,
+            Probe::ControllerConflict => probes.controller_conflicts,
+            Probe::ControllerRequeue => probes.controller_requeues,
+            Probe::ListerBehindWrite => probes.lister_behind_writes,
         }
     }
 

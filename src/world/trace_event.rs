@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 
 use crate::api::{ClientMessage, RequestError, RequestId, ServerMessage, WatchEvent};
 use crate::client::{Delta, DeltaObject, Notification};
+use crate::controller::Finished;
 use crate::etcd::{EtcdError, Revision, WatchId, WatchResponse};
 use crate::object::{Object, ObjectKey, ResourceVersion};
 
@@ -25,6 +26,7 @@ pub(crate) enum Actor {
     Client(usize),
     Faults,
     World,
+    Controller(usize),
 }
 
 impl fmt::Display for Actor {
@@ -38,6 +40,7 @@ impl fmt::Display for Actor {
             Actor::Client(index) => write!(f, "client-{index}"),
             Actor::Faults => f.write_str("faults"),
             Actor::World => f.write_str("world"),
+            Actor::Controller(worker) => write!(f, "worker-{worker}"),
         }
     }
 }
@@ -57,6 +60,7 @@ impl Serialize for Actor {
             Actor::Client(index) => (5, index),
             Actor::Faults => (6, 0),
             Actor::World => (7, 0),
+            Actor::Controller(worker) => (8, worker),
         };
         (tag, index as u64).serialize(serializer)
     }
@@ -132,6 +136,18 @@ pub(crate) enum TraceEvent<'a> {
     Populated { objects: u32, revision: Revision },
     /// HTTP/2's health check closed the client's silent connection.
     HealthCheckClose,
+    /// A controller worker reconciled the key it took; `error` if it failed.
+    Reconcile {
+        key: &'a ObjectKey,
+        error: Option<&'a str>,
+    },
+    /// A controller worker is done with its key.
+    Finish {
+        key: &'a ObjectKey,
+        finished: Finished,
+    },
+    /// The apiserver failed a controller write (500/429) without writing.
+    WriteRefused { key: &'a str },
 }
 
 /// A server message as the trace keeps it: a list page by its size, not its items.
@@ -342,6 +358,23 @@ impl fmt::Display for TraceEvent<'_> {
             TraceEvent::Populated { objects, revision } => {
                 write!(f, "populated {objects} objects, at revision {revision}")
             }
+            TraceEvent::Reconcile { key, error: None } => write!(f, "reconcile {key} -> ok"),
+            TraceEvent::Reconcile {
+                key,
+                error: Some(error),
+            } => write!(f, "reconcile {key} -> {error}"),
+            TraceEvent::Finish { key, finished } => match finished {
+                Finished::Forgotten => write!(f, "Done {key}, Forget"),
+                Finished::Requeued(delay) => {
+                    write!(
+                        f,
+                        "Done {key}, AddRateLimited after {}ms",
+                        delay.as_millis()
+                    )
+                }
+                Finished::Dropped => write!(f, "Done {key}, dropped"),
+            },
+            TraceEvent::WriteRefused { key } => write!(f, "write of {key} -> 500"),
         }
     }
 }

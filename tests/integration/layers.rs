@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 fn floor(first: &str) -> Option<u8> {
     Some(match first {
         "sim" | "object" | "api" | "bug" => 0,
-        "etcd" | "apiserver" | "client" => 1,
+        "etcd" | "apiserver" | "client" | "controller" => 1,
         "check" => 2,
         "scenario" | "world" | "trace" | "testkit" => 3,
         "explore" | "shrink" | "replay" | "conformance" | "bench" | "report" | "progress"
-        | "main" | "summary" | "sweep_dir" | "determinism" | "atomic_file" | "inputs" => 4,
+        | "main" | "summary" | "sweep_dir" | "determinism" | "atomic_file" | "inputs"
+        | "testing" => 4,
         _ => return None,
     })
 }

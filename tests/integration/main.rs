@@ -24,4 +24,5 @@ mod pipeline;
 mod reflector;
 mod report;
 mod sweeps;
+mod user_controller;
 mod util;

@@ -98,6 +98,13 @@ fn informer_whose_objects_gain_and_lose_labels_keeps_its_indexes() {
     sweep_all("informer-labels");
 }
 
+/// The sample ReplicaSet-like controller: never more owned objects than asked for, every count
+/// right once settled, the work queue's invariants, a read-only lister, with every probe hit.
+#[test]
+fn the_sample_controller_keeps_its_counts_under_faults() {
+    sweep_all("controller-replicaset");
+}
+
 #[test]
 fn informer_with_a_slow_consumer_converges() {
     sweep_all("informer-slow-consumer");
@@ -285,6 +292,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "scale-watchers",
         "long-quiet",
         "stale-relist-ha-watch-list-fallback",
+        "controller-replicaset",
     ];
     for entry in LIBRARY {
         assert!(

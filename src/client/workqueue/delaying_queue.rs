@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::bug::Bugs;
 use crate::client::workqueue::queue::{Added, Get, Queue};
 use crate::sim::{SimDuration, SimTime};
 
@@ -30,15 +31,15 @@ pub struct DelayingQueue<T> {
 
 impl<T: Ord + Clone> Default for DelayingQueue<T> {
     fn default() -> DelayingQueue<T> {
-        DelayingQueue::new()
+        DelayingQueue::new(Bugs::NONE)
     }
 }
 
 impl<T: Ord + Clone> DelayingQueue<T> {
     /// An empty delaying queue (client-go `NewTypedDelayingQueue`).
-    pub fn new() -> DelayingQueue<T> {
+    pub fn new(bugs: Bugs) -> DelayingQueue<T> {
         DelayingQueue {
-            queue: Queue::new(),
+            queue: Queue::new(bugs),
             ready_at_by_item: BTreeMap::new(),
             waiting: BTreeSet::new(),
             now_latest: SimTime::ZERO,
@@ -222,7 +223,7 @@ mod tests {
     /// `handle_timeout` calls; stepping past the heartbeat adds nothing more.
     #[test]
     fn test_simple_queue() {
-        let mut queue = DelayingQueue::new();
+        let mut queue = DelayingQueue::new(Bugs::NONE);
         let mut now = SimTime(1_000);
         queue.add_after("foo", now, ms(50));
         assert_eq!(queue.len(), 0, "should not have added");
@@ -242,7 +243,7 @@ mod tests {
     /// ready times, whichever add came first.
     #[test]
     fn test_deduping() {
-        let mut queue = DelayingQueue::new();
+        let mut queue = DelayingQueue::new(Bugs::NONE);
         let mut now = SimTime(1_000);
         queue.add_after("foo", now, ms(50));
         queue.add_after("foo", now, ms(70));
@@ -280,7 +281,7 @@ mod tests {
     /// client-go delaying_queue_test.go TestAddTwoFireEarly.
     #[test]
     fn test_add_two_fire_early() {
-        let mut queue = DelayingQueue::new();
+        let mut queue = DelayingQueue::new(Bugs::NONE);
         let mut now = SimTime(1_000);
         queue.add_after("foo", now, SimDuration::from_secs(1));
         queue.add_after("bar", now, ms(50));
@@ -304,7 +305,7 @@ mod tests {
     /// in ready-time order, not add order.
     #[test]
     fn test_copy_shifting() {
-        let mut queue = DelayingQueue::new();
+        let mut queue = DelayingQueue::new(Bugs::NONE);
         let now = SimTime(1_000);
         queue.add_after("foo", now, SimDuration::from_secs(1));
         queue.add_after("bar", now, ms(500));
@@ -321,7 +322,7 @@ mod tests {
     /// goes backwards.
     #[test]
     fn zero_delay_adds_now_and_an_early_timeout_does_nothing() {
-        let mut queue = DelayingQueue::new();
+        let mut queue = DelayingQueue::new(Bugs::NONE);
         queue.add_after("now", SimTime(10), SimDuration::ZERO);
         assert_eq!(queue.len(), 1);
         assert_eq!(queue.poll_timeout(), None);
@@ -339,7 +340,7 @@ mod tests {
     #[test]
     fn shut_down_drops_waiting_items() {
         for with_drain in [false, true] {
-            let mut queue = DelayingQueue::new();
+            let mut queue = DelayingQueue::new(Bugs::NONE);
             queue.add_after("foo", SimTime(0), ms(10));
             queue.add("bar");
             if with_drain {
@@ -362,7 +363,7 @@ mod tests {
     /// time adds it once more (upstream keeps the heap entry; `Add` of a clean item queues).
     #[test]
     fn an_item_both_waiting_and_queued_runs_again_when_ready() {
-        let mut queue = DelayingQueue::new();
+        let mut queue = DelayingQueue::new(Bugs::NONE);
         queue.add_after("foo", SimTime(0), ms(10));
         assert_eq!(queue.add("foo"), Added::Queued);
         let item = get_item(&mut queue);
@@ -375,7 +376,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "time went backwards")]
     fn time_going_backwards_panics() {
-        let mut queue = DelayingQueue::new();
+        let mut queue = DelayingQueue::new(Bugs::NONE);
         queue.handle_timeout(SimTime(5));
         queue.add_after("foo", SimTime(4), ms(1));
     }

@@ -17,7 +17,10 @@
 //!   being processed, and "ShutDown can be called after ShutDownWithDrain to force
 //!   ShutDownWithDrain to stop waiting."
 //!
-//! Invariants a checker can assert from outside (the queue states facts, not verdicts):
+//! Invariants a checker can assert from outside (the queue states facts, not verdicts); the
+//! catalog's `workqueue_one_item_one_worker`, `workqueue_no_duplicate_in_queue` and
+//! `workqueue_processed_after_last_add` check the first three in every run with a controller
+//! (`check::controller`):
 //! - `one_item_one_worker` (never one item in two workers at once): when [`Queue::get`] hands
 //!   out `Get::Item(x)`, [`Queue::is_processing`] was false for `x` just before;
 //!   [`Queue::processing`] lists what the workers hold.
@@ -40,7 +43,7 @@
 //! `Queue` implementations (the `Touch` hook shows as [`Added::Touched`]), the parallelizer.
 //!
 //! Upstream tests mirrored, one Rust test each: queue_test.go `TestBasic`,
-//! `TestAddWhileProcessing`, `TestLen`, `TestReinsert`, `TestCollapse`,
+//! `TestAddWhileProcessing`, `TestFind`, `TestLen`, `TestReinsert`, `TestCollapse`,
 //! `TestCollapseWhileProcessing`, `TestQueueDrainageUsingShutDownWithDrain`,
 //! `TestNoQueueDrainageUsingShutDown`, `TestForceQueueShutdownUsingShutDown`,
 //! `TestQueueDrainageUsingShutDownWithDrainWithDirtyItem`, `TestGarbageCollection` (adapted);
@@ -52,10 +55,11 @@
 //! `BenchmarkDelayingQueue_AddAfter` (benchmarks, no behaviour to assert).
 //!
 //! ```
+//! use informer_sim::bug::Bugs;
 //! use informer_sim::client::workqueue::{Get, RateLimitingQueue, default_controller_rate_limiter};
 //! use informer_sim::sim::{SimDuration, SimTime};
 //!
-//! let mut queue = RateLimitingQueue::new(default_controller_rate_limiter());
+//! let mut queue = RateLimitingQueue::new(default_controller_rate_limiter(), Bugs::NONE);
 //! queue.add("ns/a");
 //! let Get::Item(key) = queue.get() else { panic!("ns/a is queued") };
 //! // Processing failed: retry after the limiter's delay, then finish this attempt.

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use super::{
     DefaultControllerRateLimiter, Get, RateLimitingQueue, default_controller_rate_limiter,
 };
+use crate::bug::Bugs;
 use crate::sim::{SimDuration, SimTime};
 
 type Item = u8;
@@ -59,7 +60,7 @@ struct Shadow {
 impl Shadow {
     fn new() -> Shadow {
         Shadow {
-            queue: RateLimitingQueue::new(default_controller_rate_limiter()),
+            queue: RateLimitingQueue::new(default_controller_rate_limiter(), Bugs::NONE),
             held: Vec::new(),
             owed: BTreeSet::new(),
             now: SimTime::ZERO,

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use crate::bug::{Bug, Bugs};
+
 /// What [`Queue::get`] hands out (client-go `Get` returns `(item, shutdown)` and blocks).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Get<T> {
@@ -43,23 +45,25 @@ pub struct Queue<T> {
     shutting_down: bool,
     /// Set by `shut_down_with_drain`, cleared by `shut_down`.
     drain: bool,
+    bugs: Bugs,
 }
 
 impl<T: Ord + Clone> Default for Queue<T> {
     fn default() -> Queue<T> {
-        Queue::new()
+        Queue::new(Bugs::NONE)
     }
 }
 
 impl<T: Ord + Clone> Queue<T> {
     /// An empty queue that is not shutting down (client-go `NewTyped`).
-    pub fn new() -> Queue<T> {
+    pub fn new(bugs: Bugs) -> Queue<T> {
         Queue {
             queue: VecDeque::new(),
             dirty: BTreeSet::new(),
             processing: BTreeSet::new(),
             shutting_down: false,
             drain: false,
+            bugs,
         }
     }
 
@@ -78,7 +82,8 @@ impl<T: Ord + Clone> Queue<T> {
             };
         }
         self.dirty.insert(item.clone());
-        if processing {
+        // Planted: classic (SPEC §7 "one item is never processed by two workers at once")
+        if processing && !self.bugs.is(Bug::WorkqueueQueuesItemInProcessing) {
             return Added::Deferred;
         }
         self.queue.push_back(item);
@@ -173,6 +178,13 @@ impl<T: Ord + Clone> Queue<T> {
         self.processing.contains(item)
     }
 
+    /// Whether `item` is known to the queue (dirty or being processed), and whether the queue
+    /// is shutting down (client-go `Find`).
+    pub fn find(&self, item: &T) -> (bool, bool) {
+        let found = self.dirty.contains(item) || self.processing.contains(item);
+        (found, self.shutting_down)
+    }
+
     /// Checks the bookkeeping named in the module doc: `queue_has_no_duplicates`,
     /// `queued_items_are_dirty`, `queued_items_are_not_processing`,
     /// `dirty_items_are_queued_or_processing`.
@@ -259,7 +271,7 @@ mod tests {
     fn test_basic() {
         const ADDED_AFTER_SHUT_DOWN: i32 = -1;
         for with_drain in [false, true] {
-            let mut queue = Queue::new();
+            let mut queue = Queue::new(Bugs::NONE);
             let mut workers: Vec<Worker> = (0..10).map(|_| Worker::default()).collect();
             let mut handed_out = 0;
             let mut step = |queue: &mut Queue<i32>, workers: &mut [Worker], index: usize| {
@@ -316,7 +328,7 @@ mod tests {
     #[test]
     fn test_add_while_processing() {
         for with_drain in [false, true] {
-            let mut queue = Queue::new();
+            let mut queue = Queue::new(Bugs::NONE);
             let mut workers: Vec<Worker> = (0..10).map(|_| Worker::default()).collect();
             let mut runs: BTreeMap<i32, usize> = BTreeMap::new();
             let mut readds: BTreeMap<i32, usize> = BTreeMap::new();
@@ -375,10 +387,26 @@ mod tests {
         }
     }
 
+    /// client-go queue_test.go TestFind: an added item is found while dirty and while
+    /// processing.
+    #[test]
+    fn test_find() {
+        let mut queue = Queue::new(Bugs::NONE);
+        assert_eq!(queue.find(&"foo"), (false, false), "queue is empty");
+        queue.add("foo");
+        assert_eq!(queue.find(&"foo"), (true, false), "found in dirty");
+        assert_eq!(get_item(&mut queue), "foo");
+        assert_eq!(queue.find(&"foo"), (true, false), "found in processing");
+        queue.done(&"foo");
+        assert_eq!(queue.find(&"foo"), (false, false));
+        queue.shut_down();
+        assert_eq!(queue.find(&"foo"), (false, true));
+    }
+
     /// client-go queue_test.go TestLen.
     #[test]
     fn test_len() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         assert_eq!(queue.len(), 1);
         queue.add("bar");
@@ -394,7 +422,7 @@ mod tests {
     /// client-go queue_test.go TestReinsert.
     #[test]
     fn test_reinsert() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         let item = get_item(&mut queue);
         assert_eq!(item, "foo");
@@ -411,7 +439,7 @@ mod tests {
     /// here the second add reports [`Added::Touched`].
     #[test]
     fn test_collapse() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         assert_eq!(queue.add("bar"), Added::Queued);
         assert_eq!(queue.add("bar"), Added::Touched);
         let item = get_item(&mut queue);
@@ -425,7 +453,7 @@ mod tests {
     /// is a `Get::Empty` until the first worker's done; no `Touch` while processing.
     #[test]
     fn test_collapse_while_processing() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         let first = get_item(&mut queue);
         assert_eq!(queue.add("foo"), Added::Deferred);
@@ -451,7 +479,7 @@ mod tests {
     /// both items in processing, not for the queue.
     #[test]
     fn test_queue_drainage_using_shut_down_with_drain() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         queue.add("bar");
         let first = get_item(&mut queue);
@@ -471,7 +499,7 @@ mod tests {
     /// the items being processed.
     #[test]
     fn test_no_queue_drainage_using_shut_down() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         queue.add("bar");
         get_item(&mut queue);
@@ -486,7 +514,7 @@ mod tests {
     /// shut down with drain ends the drain's wait.
     #[test]
     fn test_force_queue_shutdown_using_shut_down() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         queue.add("bar");
         get_item(&mut queue);
@@ -503,7 +531,7 @@ mod tests {
     /// queues an item added while processing, even while shutting down.
     #[test]
     fn test_queue_drainage_using_shut_down_with_drain_with_dirty_item() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         let gotten = get_item(&mut queue);
         queue.add("foo");
@@ -522,7 +550,7 @@ mod tests {
     /// watch, so it checks that the queue keeps no trace of an item after add, get and done.
     #[test]
     fn test_garbage_collection() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add(String::from("hello"));
         let item = match queue.get() {
             Get::Item(item) => item,
@@ -540,7 +568,7 @@ mod tests {
     /// which a checker sees through `is_processing`.
     #[test]
     fn unpaired_done_of_a_dirty_item_duplicates_it() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add("foo");
         queue.done(&"foo");
         queue.done(&"foo");
@@ -560,7 +588,7 @@ mod tests {
     /// queued before, and `done` still re-queues a dirty item.
     #[test]
     fn get_after_shut_down_hands_out_queued_items() {
-        let mut queue = Queue::new();
+        let mut queue = Queue::new(Bugs::NONE);
         queue.add(1);
         queue.add(2);
         let one = match queue.get() {

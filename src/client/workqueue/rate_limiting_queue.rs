@@ -1,6 +1,7 @@
 //! The rate limiting queue (client-go `util/workqueue/rate_limiting_queue.go`, SPEC §7): a
 //! [`DelayingQueue`] whose re-adds wait as long as a [`RateLimiter`] says.
 
+use crate::bug::Bugs;
 use crate::client::workqueue::default_rate_limiters::RateLimiter;
 use crate::client::workqueue::delaying_queue::DelayingQueue;
 use crate::client::workqueue::queue::{Added, Get};
@@ -20,9 +21,9 @@ pub struct RateLimitingQueue<T, L> {
 
 impl<T: Ord + Clone, L: RateLimiter<T>> RateLimitingQueue<T, L> {
     /// An empty queue limited by `rate_limiter` (client-go `NewTypedRateLimitingQueue`).
-    pub fn new(rate_limiter: L) -> RateLimitingQueue<T, L> {
+    pub fn new(rate_limiter: L, bugs: Bugs) -> RateLimitingQueue<T, L> {
         RateLimitingQueue {
-            queue: DelayingQueue::new(),
+            queue: DelayingQueue::new(bugs),
             rate_limiter,
         }
     }
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn test_rate_limiting_queue() {
         let limiter = ItemExponentialFailureRateLimiter::new(ms(1), SimDuration::from_secs(1));
-        let mut queue = RateLimitingQueue::new(limiter);
+        let mut queue = RateLimitingQueue::new(limiter, Bugs::NONE);
         let now = SimTime(1_000);
         assert_eq!(queue.add_rate_limited("one", now), ms(1));
         assert_eq!(queue.add_rate_limited("one", now), ms(2));
@@ -160,7 +161,7 @@ mod tests {
     /// rate-limited add while shutting down still counts a failure.
     #[test]
     fn add_rate_limited_counts_a_failure_even_when_shutting_down() {
-        let mut queue = RateLimitingQueue::new(default_controller_rate_limiter());
+        let mut queue = RateLimitingQueue::new(default_controller_rate_limiter(), Bugs::NONE);
         queue.shut_down();
         assert_eq!(queue.add_rate_limited("one", SimTime(0)), ms(5));
         assert_eq!(queue.num_requeues(&"one"), 1);
@@ -172,7 +173,7 @@ mod tests {
     /// for the limiter's delay before `get` sees the item again.
     #[test]
     fn retries_wait_for_the_limiter_then_forget_resets() {
-        let mut queue = RateLimitingQueue::new(default_controller_rate_limiter());
+        let mut queue = RateLimitingQueue::new(default_controller_rate_limiter(), Bugs::NONE);
         queue.add("key");
         let mut now = SimTime(0);
         for expected_delay in [ms(5), ms(10)] {
