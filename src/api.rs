@@ -205,7 +205,16 @@ pub struct Status {
     pub retry_after_seconds: Option<u64>,
 }
 
+/// The message (and cause) that marks a 504 as an RV the storage has not reached
+/// (`storage.NewTooLargeResourceVersionError`); client-go tells it apart from other 504s by it.
+pub const TOO_LARGE_RESOURCE_VERSION: &str = "Too large resource version";
+
 impl Status {
+    /// The 504 of a read whose RV the storage has not reached within its wait.
+    pub fn too_large_resource_version() -> Status {
+        Status::new(StatusReason::Timeout, TOO_LARGE_RESOURCE_VERSION)
+    }
+
     /// A status for `reason`, with the code that belongs to it.
     pub fn new(reason: StatusReason, message: impl Into<String>) -> Status {
         Status {
@@ -382,9 +391,13 @@ impl RequestError {
         matches!(self, RequestError::Status(status) if status.reason == StatusReason::Expired)
     }
 
-    /// 504 with cause `ResourceVersionTooLarge` (`isTooLargeResourceVersionError`).
+    /// A 504 that says the RV is too large (client-go `isTooLargeResourceVersionError`: the
+    /// `ResourceVersionTooLarge` cause, or a Timeout whose message says so); any other 504 is
+    /// a plain error that keeps lastSyncRV.
     pub fn is_too_large_resource_version(&self) -> bool {
-        matches!(self, RequestError::Status(status) if status.reason == StatusReason::Timeout)
+        matches!(self, RequestError::Status(status)
+            if status.reason == StatusReason::Timeout
+                && status.message.contains(TOO_LARGE_RESOURCE_VERSION))
     }
 
     /// 429 Too Many Requests (`apierrors.IsTooManyRequests`).
@@ -649,6 +662,15 @@ impl fmt::Display for ServerMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_504_that_names_a_too_large_resource_version_is_one() {
+        let too_large = RequestError::Status(Status::too_large_resource_version());
+        assert!(too_large.is_too_large_resource_version());
+        let other = RequestError::Status(Status::new(StatusReason::Timeout, "request timed out"));
+        assert!(!other.is_too_large_resource_version());
+        assert!(!other.is_expired());
+    }
 
     #[test]
     fn status_code_follows_its_reason() {

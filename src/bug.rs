@@ -234,7 +234,7 @@ bug_catalog! {
         name: "replace-skips-known-tombstone",
         upstream: "classic (SPEC §9.2 N2)",
         component: "DeltaFIFO.Replace",
-        scenario: "informer",
+        scenario: "informer-fifo-backlog",
         seeds: 300,
         description: "a known key missing from the relist gets no tombstone",
     },

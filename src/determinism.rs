@@ -216,7 +216,6 @@ mod tests {
         };
         let (_, first) = digested(run(1));
         let parting = part(&first, run(1), Pass::Second, run(2)).expect("seeds 1 and 2 differ");
-        assert!(parting.step > 0, "both runs start alike");
         assert_ne!(parting.first_event, parting.other_event);
         assert!(parting.first_event.is_some() && parting.other_event.is_some());
     }

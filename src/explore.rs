@@ -214,7 +214,7 @@ impl Overrides {
     /// `scenario` with these overrides applied.
     pub fn apply(self, mut scenario: Scenario) -> Scenario {
         if let Some(fifo) = self.fifo {
-            scenario.clients.fifo = fifo;
+            scenario.clients.fifo = Some(fifo);
         }
         if let Some(bug) = self.bug {
             scenario.bug = Some(bug);
@@ -657,7 +657,7 @@ mod tests {
             "informer-sim run --seed 7 --scenario informer --fifo real --bug early-progress"
         );
         let scenario = overrides.apply(Scenario::default());
-        assert_eq!(scenario.clients.fifo, FifoKind::Real);
+        assert_eq!(scenario.clients.fifo(), FifoKind::Real);
         assert_eq!(scenario.bug, Some(Bug::EarlyProgress));
     }
 }

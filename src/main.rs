@@ -342,7 +342,13 @@ fn main() -> ExitCode {
         }),
         Some(Command::Scenarios) => {
             for entry in LIBRARY {
-                println!("{:<32} {}", entry.name, entry.summary());
+                let clients = Scenario::from_toml(entry.name, entry.text)
+                    .ok()
+                    .filter(|scenario| scenario.apiservers.count > 0 && scenario.clients.count > 0)
+                    .map_or("-".to_owned(), |scenario| {
+                        format!("client-go {}", scenario.clients.client_go)
+                    });
+                println!("{:<36} {clients:<15} {}", entry.name, entry.summary());
             }
             println!();
             println!(

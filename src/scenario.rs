@@ -11,7 +11,7 @@ use crate::api::{Field, FieldSelector, LabelSelector, Selectors};
 use crate::apiserver::server::ApiserverConfig;
 use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
-pub use crate::client::FifoKind;
+pub use crate::client::{ClientGoRelease, FifoKind};
 use crate::etcd::EtcdRelease;
 use crate::sim::{DelayConfig, SimDuration};
 
@@ -199,10 +199,20 @@ impl Default for ControllerConfig {
 pub struct ClientsConfig {
     /// How many.
     pub count: u32,
-    /// Their FIFO.
-    pub fifo: FifoKind,
-    /// How their reflectors fill the store first.
-    pub initial_list: InitialList,
+    /// The client-go release whose feature defaults the clients follow (the fields below
+    /// that are left out take that release's value).
+    pub client_go: ClientGoRelease,
+    /// Their FIFO (default: the release's, [`ClientsConfig::fifo`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fifo: Option<FifoKind>,
+    /// How their reflectors fill the store first (default: watch-list where the release turns
+    /// `WatchListClient` on, else LIST).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_list: Option<InitialList>,
+    /// Whether the informer pops RealFIFO in batches (`InOrderInformersBatchProcess`; default:
+    /// the release's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_process: Option<bool>,
     /// The informer's resync period (0: off).
     pub resync_period_ms: u64,
     /// Event handlers per informer, registered before it starts.
@@ -279,6 +289,28 @@ impl ClientSelector {
 }
 
 impl ClientsConfig {
+    /// The clients' FIFO: the one set, else the one their release's informers build.
+    pub fn fifo(&self) -> FifoKind {
+        self.fifo.unwrap_or(self.client_go.features().fifo)
+    }
+
+    /// How the reflectors fill the store first: as set, else as their release does.
+    pub fn initial_list(&self) -> InitialList {
+        self.initial_list.unwrap_or_else(|| {
+            if self.client_go.features().watch_list_client {
+                InitialList::WatchList
+            } else {
+                InitialList::List
+            }
+        })
+    }
+
+    /// Whether the informers pop in batches: as set, else as their release does.
+    pub fn batch_process(&self) -> bool {
+        self.batch_process
+            .unwrap_or(self.client_go.features().batch_process)
+    }
+
     /// HTTP/2's health check as (read-idle timeout, PING timeout), unless it is off.
     pub fn health_check(&self) -> Option<(SimDuration, SimDuration)> {
         (self.read_idle_timeout_ms > 0).then_some((
@@ -292,8 +324,10 @@ impl Default for ClientsConfig {
     fn default() -> Self {
         ClientsConfig {
             count: 1,
-            fifo: FifoKind::Delta,
-            initial_list: InitialList::List,
+            client_go: ClientGoRelease::default(),
+            fifo: None,
+            initial_list: None,
+            batch_process: None,
             resync_period_ms: 0,
             handlers: 1,
             handlers_without_resync: 0,
@@ -1110,6 +1144,30 @@ mod tests {
             let serde_name = serde_json::to_string(probe).expect("serializes");
             assert_eq!(serde_name, format!("\"{}\"", probe.name()));
         }
+    }
+
+    #[test]
+    fn a_client_go_release_sets_the_defaults_and_explicit_fields_override_them() {
+        let head = Scenario::from_toml("t", "name = \"t\"").unwrap().clients;
+        assert_eq!(head.client_go, ClientGoRelease::V1_36);
+        assert_eq!(
+            (head.fifo(), head.initial_list(), head.batch_process()),
+            (FifoKind::RealAtomic, InitialList::WatchList, true)
+        );
+        let old = "name = \"t\"\n[clients]\nclient_go = \"1.30\"\n";
+        let old = Scenario::from_toml("t", old).unwrap().clients;
+        assert_eq!(
+            (old.fifo(), old.initial_list(), old.batch_process()),
+            (FifoKind::Delta, InitialList::List, false)
+        );
+        let mixed = "name = \"t\"\n[clients]\nclient_go = \"1.33\"\nfifo = \"real-atomic\"\nbatch_process = true\n";
+        let mixed = Scenario::from_toml("t", mixed).unwrap().clients;
+        assert_eq!(
+            (mixed.fifo(), mixed.initial_list(), mixed.batch_process()),
+            (FifoKind::RealAtomic, InitialList::List, true)
+        );
+        let error = Scenario::from_toml("t", "[clients]\nclient_go = \"1.29\"").unwrap_err();
+        assert!(error.to_string().contains("`1.36`"), "{error}");
     }
 
     #[test]

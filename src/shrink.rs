@@ -278,6 +278,8 @@ mod tests {
     fn failing_case() -> (Case, Invariant) {
         let mut scenario = Scenario::load("informer").expect("library scenario");
         scenario.bug = Some(Bug::ResyncBehindPendingDelta);
+        // The planted bug is DeltaFIFO's.
+        scenario.clients.fifo = Some(crate::client::FifoKind::Delta);
         scenario.clients.resync_period_ms = 1_000;
         for seed in 0..20 {
             let case = Case::of_seed(scenario.clone(), seed);

@@ -186,10 +186,7 @@ pub(crate) fn etcd_get_list(
         && let ResourceVersionParam::At(minimum) = options.resource_version
         && minimum > etcd.revision()
     {
-        return Err(Status::new(
-            StatusReason::Timeout,
-            "Too large resource version",
-        ));
+        return Err(Status::too_large_resource_version());
     }
     let request = EtcdListRequest {
         revision: at,

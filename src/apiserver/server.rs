@@ -519,7 +519,7 @@ impl Apiserver {
     /// A read's 3 s are up: a consistent list falls back to etcd; the others get 504
     /// (`waitUntilFreshLocked`, `CacheDelegator.GetList`).
     fn expire_read(&mut self, etcd: &mut Etcd, read: WaitingRead) {
-        let too_large = || Status::new(StatusReason::Timeout, "Too large resource version");
+        let too_large = || Status::too_large_resource_version();
         match read.request {
             WaitingRequest::List { options, source }
                 if list::is_consistent_read(&options, source) =>
@@ -692,7 +692,7 @@ impl Apiserver {
             // `startWatching`: a watch-list from an RV etcd has not reached is too large.
             ResourceVersionParam::At(revision) if revision > etcd.revision() => {
                 self.stats.too_large += 1;
-                let error = Status::new(StatusReason::Timeout, "Too large resource version");
+                let error = Status::too_large_resource_version();
                 return self.fail_watch_with_event(key, error);
             }
             _ => {

@@ -81,9 +81,7 @@ pub fn status_of(error: EtcdError) -> Status {
             StatusReason::Expired,
             "The resourceVersion for the provided list is too old.",
         ),
-        EtcdError::FutureRevision => {
-            Status::new(StatusReason::Timeout, "Too large resource version")
-        }
+        EtcdError::FutureRevision => Status::too_large_resource_version(),
         other => internal(other.to_string()),
     }
 }

@@ -47,9 +47,11 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for a run of the resource under `prefix`, whose scenario declares `expected`
-    /// hazards and whose clients use `fifo`.
-    pub fn new(prefix: &'static str, expected: Vec<Invariant>, fifo: FifoKind) -> Checker {
+    /// A checker for a run of the resource under `prefix`, whose scenario declares `declared`
+    /// hazards and whose clients use `fifo` (which may bring hazards of its own,
+    /// [`expected_hazards`](super::expected_hazards)).
+    pub fn new(prefix: &'static str, declared: &[Invariant], fifo: FifoKind) -> Checker {
+        let expected = super::policy::expected_hazards(declared, fifo);
         debug_assert!(expected.iter().all(|hazard| hazard.kind() == Kind::Hazard));
         Checker {
             truth: GroundTruth::default(),
@@ -70,7 +72,7 @@ impl Checker {
     /// alone (`informer-sim bench`). Settling then means only that every reflector watches
     /// and every informer is idle.
     pub fn disabled(prefix: &'static str) -> Checker {
-        let mut checker = Checker::new(prefix, Vec::new(), FifoKind::Delta);
+        let mut checker = Checker::new(prefix, &[], FifoKind::Delta);
         checker.policy.enabled = false;
         checker
     }

@@ -21,4 +21,5 @@ mod violation;
 
 pub use catalog::{Checked, Invariant, Kind};
 pub use checker::Checker;
+pub use policy::expected_hazards;
 pub use violation::Violation;

@@ -5,6 +5,24 @@
 use super::catalog::{Checked, Invariant};
 use super::resource::ResourceHistory;
 use super::truth::GroundTruth;
+use crate::client::FifoKind;
+
+/// The hazards a run expects: those its scenario declares, and those its clients' FIFO brings
+/// wherever it runs (DeltaFIFO reports synced before its last initial item is applied, SPEC
+/// §9.2 N6, and so a registration can sync early, §8 B20), so that `--fifo delta` on any
+/// scenario reports them as the hazards they are.
+pub fn expected_hazards(declared: &[Invariant], fifo: FifoKind) -> Vec<Invariant> {
+    let inherent: &[Invariant] = match fifo {
+        FifoKind::Delta => &[
+            Invariant::InformerSyncedImpliesInitialListApplied,
+            Invariant::HandlerSyncedAfterInitialList,
+        ],
+        FifoKind::Real | FifoKind::RealAtomic => &[],
+    };
+    let mut expected = declared.to_vec();
+    expected.extend(inherent.iter().filter(|hazard| !declared.contains(hazard)));
+    expected
+}
 
 /// Which checks a run makes.
 #[derive(Clone, Debug)]

@@ -86,6 +86,15 @@ impl DeltaObject {
         matches!(self, DeltaObject::Tombstone(_))
     }
 
+    /// The resource version the indexer takes from it: an object's, none for a tombstone
+    /// (client-go `meta.Accessor` fails on `DeletedFinalStateUnknown`).
+    pub fn resource_version(&self) -> Option<ResourceVersion> {
+        match self {
+            DeltaObject::Object(obj) => Some(obj.resource_version),
+            DeltaObject::Tombstone(_) => None,
+        }
+    }
+
     /// The object state it carries, unwrapping a tombstone (which may carry none).
     pub fn state(&self) -> Option<&Object> {
         match self {

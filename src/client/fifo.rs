@@ -199,6 +199,16 @@ impl Fifo {
         }
     }
 
+    /// client-go `PopBatch`: RealFIFO's next run of batchable deltas with distinct keys
+    /// ([`RealFifo::pop_batch`]); DeltaFIFO has none and pops one key, as `processLoop` does
+    /// with a queue that is no `QueueWithBatch`.
+    pub fn pop_batch(&mut self) -> Result<Popped, PopError> {
+        match self {
+            Fifo::Delta(fifo) => fifo.pop(),
+            Fifo::Real(fifo) => fifo.pop_batch(),
+        }
+    }
+
     /// Ends the processing of the last popped item (only RealFIFO counts it for HasSynced).
     pub fn done(&mut self) {
         if let Fifo::Real(fifo) = self {

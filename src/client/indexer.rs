@@ -94,8 +94,8 @@ pub enum Transaction {
     Add(Object),
     /// Update (same as add).
     Update(Object),
-    /// Delete by key.
-    Delete(ObjectKey),
+    /// Delete by key, with the deleted object's resource version (`None` for a tombstone).
+    Delete(ObjectKey, Option<ResourceVersion>),
 }
 
 /// index value -> keys.
@@ -219,14 +219,22 @@ impl Indexer {
     }
 
     /// Applies `transactions` in order as one step; the resource version becomes the last
-    /// added or updated object's (client-go `threadSafeMap.Transaction`).
+    /// transaction's object's, and stays as it was when that object is a tombstone (client-go
+    /// `threadSafeMap.Transaction` reads it from the final object only).
     pub fn transaction(&mut self, transactions: Vec<Transaction>) {
+        let previous = self.resource_version;
+        let last = match transactions.last() {
+            Some(Transaction::Add(obj) | Transaction::Update(obj)) => Some(obj.resource_version),
+            Some(Transaction::Delete(_, resource_version)) => *resource_version,
+            None => return,
+        };
         for transaction in transactions {
             match transaction {
                 Transaction::Add(obj) | Transaction::Update(obj) => self.add(obj),
-                Transaction::Delete(key) => self.delete(&key),
+                Transaction::Delete(key, _) => self.delete(&key),
             }
         }
+        self.resource_version = last.or(previous);
     }
 
     /// Records a bookmark's resource version (client-go `threadSafeMap.Bookmark`).
@@ -644,15 +652,25 @@ mod tests {
     }
 
     #[test]
-    fn transaction_applies_in_order_and_takes_the_last_objects_resource_version() {
+    fn transaction_applies_in_order_and_takes_the_final_objects_resource_version() {
         let mut indexer = Indexer::default();
         indexer.transaction(vec![
             Transaction::Add(Object::bare("ns/a", 4)),
             Transaction::Update(Object::bare("ns/b", 6)),
-            Transaction::Delete(ObjectKey::new("ns/a")),
+            Transaction::Delete(ObjectKey::new("ns/a"), None),
         ]);
         assert_eq!(indexer.list_keys(), keys(&["ns/b"]));
-        assert_eq!(indexer.last_store_sync_resource_version(), Some(6));
+        assert_eq!(
+            indexer.last_store_sync_resource_version(),
+            None,
+            "a final tombstone leaves the resource version as it was"
+        );
+        indexer.transaction(vec![
+            Transaction::Add(Object::bare("ns/c", 8)),
+            Transaction::Delete(ObjectKey::new("ns/b"), Some(9)),
+        ]);
+        assert_eq!(indexer.list_keys(), keys(&["ns/c"]));
+        assert_eq!(indexer.last_store_sync_resource_version(), Some(9));
     }
 
     #[test]

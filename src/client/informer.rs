@@ -52,7 +52,9 @@ use crate::client::indexer::{
     APP_LABEL_INDEX, IndexFunc, Indexer, LABEL_PAIRS_INDEX, NAMESPACE_INDEX, app_label_index_func,
     label_pairs_index_func, meta_namespace_index_func,
 };
-use crate::client::process_deltas::{Notification, is_sync, process_deltas};
+use crate::client::process_deltas::{
+    Notification, is_sync, process_deltas, process_deltas_in_batch,
+};
 use crate::client::processor::{
     HandlerId, HandlerOutcome, HandlerSynced, MINIMUM_RESYNC_PERIOD, ProcessorListener,
     SharedProcessor, determine_resync_period,
@@ -71,10 +73,13 @@ pub struct InformerConfig {
     pub resync_check_period: Option<SimDuration>,
     /// The indexer's index functions, exactly these.
     pub indexers: Vec<(String, IndexFunc)>,
+    /// Pop RealFIFO with `PopBatch` and apply each batch as one indexer transaction
+    /// (`InOrderInformersBatchProcess`); DeltaFIFO has no batches and ignores it.
+    pub batch_process: bool,
 }
 
 impl InformerConfig {
-    /// `fifo`, no resync, and the built-in indexes of [`Indexer::new`].
+    /// `fifo`, no resync, no batches, and the built-in indexes of [`Indexer::new`].
     pub fn new(fifo: FifoKind) -> InformerConfig {
         let indexers: [(&str, IndexFunc); 3] = [
             (NAMESPACE_INDEX, meta_namespace_index_func),
@@ -88,6 +93,7 @@ impl InformerConfig {
                 .into_iter()
                 .map(|(name, index_func)| (name.to_owned(), index_func))
                 .collect(),
+            batch_process: false,
         }
     }
 }
@@ -141,6 +147,8 @@ pub struct SharedIndexInformer {
     processor: SharedProcessor,
     /// Zero when the informer does not resync.
     resync_check_period: SimDuration,
+    /// Pops take batches ([`InformerConfig::batch_process`]).
+    batch_process: bool,
     started: bool,
     /// The `synced` latch: never resets.
     synced: bool,
@@ -171,6 +179,7 @@ impl SharedIndexInformer {
             fifo: Fifo::new(config.fifo, bugs),
             processor: SharedProcessor::new(bugs),
             resync_check_period: config.resync_check_period.unwrap_or(SimDuration::ZERO),
+            batch_process: config.batch_process,
             started: false,
             synced: false,
             in_flight: None,
@@ -273,13 +282,19 @@ impl SharedIndexInformer {
         Some(self.finish_processing(now))
     }
 
-    /// The first half of [`SharedIndexInformer::process_next`]: pops the next item and holds
-    /// it. DeltaFIFO lowers its initial count here, so `has_synced` may already be true.
+    /// The first half of [`SharedIndexInformer::process_next`]: pops the next item (or batch)
+    /// and holds it. DeltaFIFO lowers its initial count here, so `has_synced` may already be
+    /// true.
     pub fn pop_next(&mut self, now: SimTime) -> Option<&Popped> {
         assert!(self.started, "pop before run");
         assert!(self.in_flight.is_none(), "pop while processing");
         self.advance(now);
-        self.in_flight = Some(self.fifo.pop().ok()?);
+        let popped = if self.batch_process {
+            self.fifo.pop_batch()
+        } else {
+            self.fifo.pop()
+        };
+        self.in_flight = Some(popped.ok()?);
         self.end_step(now);
         self.in_flight.as_ref()
     }
@@ -304,7 +319,8 @@ impl SharedIndexInformer {
     }
 
     /// The second half: mirrors client-go `HandleDeltas` (processDeltas with the informer as
-    /// handler; `OnUpdate` is a sync iff the resource version is unchanged), then `done`.
+    /// handler; `OnUpdate` is a sync iff the resource version is unchanged), or for a batch
+    /// `HandleBatchDeltas` (one indexer transaction, then the calls), then `done`.
     pub fn finish_processing(&mut self, now: SimTime) -> Processed {
         let popped = self
             .in_flight
@@ -312,8 +328,11 @@ impl SharedIndexInformer {
             .expect("finish_processing without pop_next");
         self.advance(now);
         let has_synced_while_processing = self.synced;
-        let notifications =
-            process_deltas(&mut self.indexer, &popped.deltas, popped.is_in_initial_list);
+        let process = match self.fifo {
+            Fifo::Real(_) if self.batch_process => process_deltas_in_batch,
+            _ => process_deltas,
+        };
+        let notifications = process(&mut self.indexer, &popped.deltas, popped.is_in_initial_list);
         self.mark_initial_keys_processed(&popped.deltas);
         let distributed = notifications
             .into_iter()
@@ -649,6 +668,39 @@ mod tests {
             notifications.push(delivered.notification);
         }
         notifications
+    }
+
+    #[test]
+    fn batch_processing_pops_distinct_keys_together_and_applies_them_before_any_call() {
+        let now = SimTime::ZERO;
+        for (fifo, batch_process, pops) in [
+            (FifoKind::RealAtomic, true, vec![3, 1]),
+            (FifoKind::RealAtomic, false, vec![1, 1, 1, 1]),
+            (FifoKind::Real, true, vec![3, 1]),
+            // DeltaFIFO has no PopBatch: one key (with all its deltas) per pop.
+            (FifoKind::Delta, true, vec![2, 1, 1]),
+        ] {
+            let config = InformerConfig {
+                batch_process,
+                ..InformerConfig::new(fifo)
+            };
+            let mut informer = SharedIndexInformer::new(config, Bugs::NONE);
+            let handler = informer.add_event_handler(now, SimDuration::ZERO);
+            informer.run(now);
+            for (key, resource_version) in [("ns/a", 1), ("ns/b", 2), ("ns/c", 3), ("ns/a", 4)] {
+                informer.add(now, obj(key, resource_version));
+            }
+            let processed = process_all(&mut informer, now);
+            let sizes: Vec<usize> = processed.iter().map(|p| p.popped.deltas.len()).collect();
+            assert_eq!(sizes, pops, "{fifo} batch_process={batch_process}");
+            if batch_process && fifo != FifoKind::Delta {
+                assert_eq!(processed[0].popped.key(), None, "a batch has no one key");
+                assert_eq!(processed[0].distributed.len(), 3);
+            }
+            let calls = deliver_all(&mut informer, now, handler);
+            assert!(calls.contains(&update("ns/a", 1, 4)), "{calls:?}");
+            assert_eq!(informer.indexer().len(), 3);
+        }
     }
 
     #[test]

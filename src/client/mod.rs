@@ -35,6 +35,7 @@ pub mod processor;
 pub mod queue;
 pub mod real_fifo;
 pub mod reflector;
+pub mod release;
 pub mod workqueue;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};
@@ -48,3 +49,4 @@ pub use process_deltas::{Notification, is_sync, process_deltas, process_deltas_i
 pub use processor::{HandlerId, HandlerOutcome, HandlerSynced, ProcessorListener, SharedProcessor};
 pub use queue::{PopError, PopWait, Popped};
 pub use real_fifo::RealFifo;
+pub use release::{ClientGoFeatures, ClientGoRelease};

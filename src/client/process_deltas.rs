@@ -58,11 +58,7 @@ pub fn process_deltas(
                 notifications.push(add_or_update(indexer, obj, is_in_initial_list));
             }
             Delta::Deleted(obj) => {
-                let resource_version = match obj {
-                    DeltaObject::Object(object) => Some(object.resource_version),
-                    DeltaObject::Tombstone(_) => None,
-                };
-                indexer.delete_with_object(obj.key(), resource_version);
+                indexer.delete_with_object(obj.key(), obj.resource_version());
                 notifications.push(Notification::Delete(obj.clone()));
             }
             Delta::ReplacedAll(info) => {
@@ -133,7 +129,10 @@ pub fn process_deltas_in_batch(
                 notifications.push(notification);
             }
             Delta::Deleted(obj) => {
-                transactions.push(Transaction::Delete(obj.key().clone()));
+                transactions.push(Transaction::Delete(
+                    obj.key().clone(),
+                    obj.resource_version(),
+                ));
                 notifications.push(Notification::Delete(obj.clone()));
             }
             delta => panic!("{delta} cannot be in a batch"),

@@ -7,16 +7,20 @@ use crate::object::ObjectKey;
 /// What one pop hands the consumer (client-go `Pop`'s `process(deltas, isInInitialList)`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Popped {
-    /// The deltas, oldest first: all of one key's (DeltaFIFO) or exactly one (RealFIFO).
+    /// The deltas, oldest first: all of one key's (DeltaFIFO), exactly one (RealFIFO's Pop),
+    /// or one per key (RealFIFO's PopBatch).
     pub deltas: Deltas,
     /// Whether the FIFO had not synced when this was popped.
     pub is_in_initial_list: bool,
 }
 
 impl Popped {
-    /// The key the deltas are about; `None` for a whole-store delta.
+    /// The one key the deltas are about; `None` for a whole-store delta or a batch of several
+    /// keys.
     pub fn key(&self) -> Option<&ObjectKey> {
-        self.deltas.last().and_then(|delta| delta.key())
+        let key = self.deltas.last()?.key()?;
+        let one_key = self.deltas.len() == 1 || self.deltas.iter().all(|d| d.key() == Some(key));
+        one_key.then_some(key)
     }
 }
 

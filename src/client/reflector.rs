@@ -1240,6 +1240,10 @@ mod tests {
         RequestError::Status(Status::new(reason, "test"))
     }
 
+    fn too_large() -> RequestError {
+        RequestError::Status(Status::too_large_resource_version())
+    }
+
     fn page(items: &[(&str, u64)], resource_version: u64) -> ListResponse {
         ListResponse {
             items: items
@@ -1566,7 +1570,7 @@ mod tests {
         let (list, options) = fake.expect_list();
         assert_eq!(options.resource_version, ResourceVersionParam::At(900));
         fake.advance(3_000);
-        fake.answer_list(list, Err(status(StatusReason::Timeout)));
+        fake.answer_list(list, Err(too_large()));
         let (retry, options) = fake.expect_list();
         assert_eq!(options.resource_version, ResourceVersionParam::Unset);
         fake.advance(100);
@@ -1582,7 +1586,7 @@ mod tests {
     fn a_second_unavailable_list_error_backs_off_before_the_next_request() {
         let mut fake = Fake::started(ReflectorConfig::default());
         let (list, _) = fake.expect_list();
-        fake.answer_list(list, Err(status(StatusReason::Timeout)));
+        fake.answer_list(list, Err(too_large()));
         let (retry, _) = fake.expect_list();
         fake.answer_list(retry, Err(status(StatusReason::Expired)));
         fake.expect_nothing();
@@ -1949,7 +1953,7 @@ mod tests {
         assert!(options.send_initial_events);
         fake.event(
             retry,
-            WatchEvent::Error(Status::new(StatusReason::Timeout, "too large")),
+            WatchEvent::Error(Status::too_large_resource_version()),
         );
         let (_, options) = fake.expect_watch();
         assert_eq!(options.resource_version, ResourceVersionParam::Unset);
@@ -2032,7 +2036,7 @@ mod tests {
             fake.fire();
             let (list, options) = fake.expect_list();
             assert_eq!(options.resource_version, ResourceVersionParam::At(900));
-            fake.answer_list(list, Err(status(StatusReason::Timeout)));
+            fake.answer_list(list, Err(too_large()));
             assert!(!fake.reflector.is_last_sync_resource_version_unavailable());
         }
     }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::check::{Checked, Invariant, Kind as Class};
+use crate::check::{Checked, Invariant, Kind as Class, expected_hazards};
 use crate::object::ObjectKey;
 
 use super::Investigation;
@@ -347,7 +347,8 @@ fn histories(out: &mut String, recorded: &Recorded, focus: &Focus) {
 /// The catalog, each invariant with whether this run checked it and what became of it.
 fn invariants(out: &mut String, recorded: &Recorded) {
     let outcome = &recorded.outcome;
-    let declared = &recorded.case.scenario.expected_hazards;
+    let scenario = &recorded.case.scenario;
+    let declared = expected_hazards(&scenario.expected_hazards, scenario.clients.fifo());
     out.push_str(
         "<table id=\"invariants\"><tr><th>invariant</th><th>class</th><th>this run</th>\
          <th>promise</th></tr>\n",

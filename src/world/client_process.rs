@@ -35,8 +35,8 @@ impl ClientProcess {
         let resync_period =
             (config.resync_period_ms > 0).then_some(SimDuration(config.resync_period_ms));
         let reflector_config = ReflectorConfig {
-            use_watch_list: config.initial_list == InitialList::WatchList,
-            consistent_first_list: config.initial_list == InitialList::ConsistentList,
+            use_watch_list: config.initial_list() == InitialList::WatchList,
+            consistent_first_list: config.initial_list() == InitialList::ConsistentList,
             resync_period,
             min_watch_timeout: SimDuration(config.min_watch_timeout_ms),
             page_size: (config.page_size > 0).then_some(config.page_size),
@@ -44,8 +44,9 @@ impl ClientProcess {
             field_selector: selectors.field,
             ..ReflectorConfig::default()
         };
-        let mut informer_config = InformerConfig::new(config.fifo);
+        let mut informer_config = InformerConfig::new(config.fifo());
         informer_config.resync_check_period = resync_period;
+        informer_config.batch_process = config.batch_process();
         let mut informer = SharedIndexInformer::new(informer_config, bugs);
         let resyncing = (0..config.handlers).map(|_| resync_period.unwrap_or(SimDuration::ZERO));
         let never = (0..config.handlers_without_resync).map(|_| SimDuration::ZERO);
@@ -306,6 +307,7 @@ mod tests {
             handlers: 2,
             handlers_without_resync: 1,
             resync_period_ms: 1_000,
+            client_go: crate::client::ClientGoRelease::V1_30,
             ..ClientsConfig::default()
         };
         let mut process = ClientProcess::new(
@@ -326,7 +328,7 @@ mod tests {
                     crate::api::ClientMessage::List { .. }
                 ))
             ),
-            "a started reflector lists first: {first:?}"
+            "a started 1.30 reflector lists first: {first:?}"
         );
     }
 }

@@ -125,8 +125,8 @@ pub(crate) mod tests {
     pub(crate) fn core_for(scenario: Scenario) -> Core {
         let checker = Checker::new(
             super::super::writer::RESOURCE_PREFIX,
-            scenario.expected_hazards.clone(),
-            scenario.clients.fifo,
+            &scenario.expected_hazards,
+            scenario.clients.fifo(),
         );
         Core::new(scenario, 1, Trace::default(), checker)
     }
@@ -137,7 +137,7 @@ pub(crate) mod tests {
             expected_hazards: vec![Invariant::NoTimeTravelAcrossRestarts],
             ..Scenario::default()
         };
-        scenario.clients.fifo = FifoKind::Real;
+        scenario.clients.fifo = Some(FifoKind::Real);
         let mut core = core_for(scenario);
         let hazard = Violation::new(Invariant::NoTimeTravelAcrossRestarts, "back in time");
         assert_eq!(core.report([hazard.clone()]), Ok(()));

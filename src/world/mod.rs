@@ -110,8 +110,8 @@ impl World {
         let watchers = EtcdWatchers::new(scenario.etcd_watchers.count as usize);
         let mut checker = Checker::new(
             writer::RESOURCE_PREFIX,
-            scenario.expected_hazards.clone(),
-            scenario.clients.fifo,
+            &scenario.expected_hazards,
+            scenario.clients.fifo(),
         );
         let controller = (!scenario.controller.is_off()).then(|| {
             checker.watch_replicasets(Some(scenario.controller.replicas_max));

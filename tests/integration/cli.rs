@@ -144,6 +144,11 @@ fn scenarios_lists_the_library_with_summaries() {
             .any(|line| line.starts_with("etcd-watch") && line.contains("SPEC §1")),
         "{text}"
     );
+    let informer = text.lines().find(|line| line.starts_with("informer "));
+    assert!(
+        informer.is_some_and(|line| line.contains("client-go 1.36")),
+        "the default scenario models client-go at HEAD: {text}"
+    );
 }
 
 #[test]

@@ -100,8 +100,8 @@ fn scenario(knobs: &Knobs) -> Scenario {
     // TEST ONLY: a 30-event history (upstream keeps 75 s), so short runs reach 410s.
     scenario.apiservers.server.test_only.history_capacity = Some(30);
     scenario.clients.count = 2;
-    scenario.clients.fifo = knobs.fifo;
-    scenario.clients.initial_list = knobs.initial_list;
+    scenario.clients.fifo = Some(knobs.fifo);
+    scenario.clients.initial_list = Some(knobs.initial_list);
     scenario.clients.resync_period_ms = knobs.resync_ms;
     scenario.clients.handlers = 2;
     // A lagging cache serving an RV "0" list after a client restart may go back in time (B1),

@@ -91,7 +91,7 @@ fn n5_a_delta_fifo_indexer_is_no_snapshot() {
 #[test]
 fn n5_an_atomic_real_fifo_indexer_is_always_a_snapshot() {
     let mut scenario = Scenario::load("hazard-lister-snapshot").expect("library scenario");
-    scenario.clients.fifo = FifoKind::RealAtomic;
+    scenario.clients.fifo = Some(FifoKind::RealAtomic);
     for seed in 0..10 {
         let outcome = run(&scenario, seed);
         assert!(outcome.violation.is_none(), "{:?}", outcome.violation);

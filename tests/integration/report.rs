@@ -16,7 +16,7 @@ pub const THREE_BUGS: [(&str, &str, &str); 3] = [
         "replace-skips-key-with-queued-delete",
         "0",
     ),
-    ("informer", "watch-cache-serves-event-at-rv", "1"),
+    ("informer", "watch-cache-serves-event-at-rv", "3"),
 ];
 
 /// Runs the binary in `dir`.
