@@ -11,6 +11,7 @@ use crate::api::{Field, FieldSelector, LabelSelector, Selectors};
 use crate::apiserver::server::ApiserverConfig;
 use crate::bug::Bug;
 use crate::check::{Invariant, Kind};
+use crate::client::reflector::min_watch_timeout_honoured;
 pub use crate::client::{ClientGoRelease, FifoKind};
 use crate::etcd::EtcdRelease;
 use crate::sim::{DelayConfig, SimDuration};
@@ -239,12 +240,25 @@ pub struct ClientsConfig {
     /// HTTP/2's `PingTimeout`: an unanswered PING closes the connection after this long
     /// (`HTTP2_PING_TIMEOUT_SECONDS`).
     pub ping_timeout_ms: u64,
-    /// The reflector's `MinWatchTimeout`.
+    /// The reflector's `MinWatchTimeout`: values below 5 min are raised to 5 min, as client-go
+    /// does.
     pub min_watch_timeout_ms: u64,
     /// `WatchListPageSize` (0: unset).
     pub page_size: u64,
     /// What each client's lists and watches select.
     pub selector: ClientSelector,
+    /// Settings no client-go reflector has, to reach rare states in short runs.
+    pub test_only: ClientTestOnly,
+}
+
+/// TEST ONLY client settings, labelled as such in the scenarios that use them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTestOnly {
+    /// A watch timeout below client-go's 5 min floor (which `min_watch_timeout_ms` obeys), so
+    /// that server-side watch timeouts and their closing bookmarks happen within a minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_watch_timeout_ms: Option<u64>,
 }
 
 /// What each client's lists and watches select (`ListOptions.LabelSelector`, `FieldSelector`).
@@ -311,6 +325,15 @@ impl ClientsConfig {
             .unwrap_or(self.client_go.features().batch_process)
     }
 
+    /// The reflectors' watch timeout floor: the test-only one, else `MinWatchTimeout` as
+    /// client-go honours it.
+    pub fn min_watch_timeout(&self) -> SimDuration {
+        match self.test_only.min_watch_timeout_ms {
+            Some(ms) => SimDuration(ms),
+            None => min_watch_timeout_honoured(SimDuration(self.min_watch_timeout_ms)),
+        }
+    }
+
     /// HTTP/2's health check as (read-idle timeout, PING timeout), unless it is off.
     pub fn health_check(&self) -> Option<(SimDuration, SimDuration)> {
         (self.read_idle_timeout_ms > 0).then_some((
@@ -344,6 +367,7 @@ impl Default for ClientsConfig {
             min_watch_timeout_ms: 300_000,
             page_size: 0,
             selector: ClientSelector::None,
+            test_only: ClientTestOnly::default(),
         }
     }
 }
@@ -642,7 +666,7 @@ impl Scenario {
         let test_only = &self.apiservers.server.test_only;
         // An unset test-only size is in range.
         let optional = |value: Option<usize>| value.map_or(1, |value| value as u64);
-        let checks: [(&'static str, u64, u64, u64, &'static str); 26] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 27] = [
             (
                 "apiservers.server.test_only.history_capacity",
                 optional(test_only.history_capacity),
@@ -711,6 +735,13 @@ impl Scenario {
             (
                 "clients.min_watch_timeout_ms",
                 c.min_watch_timeout_ms,
+                1_000,
+                86_400_000,
+                "1000..=86400000",
+            ),
+            (
+                "clients.test_only.min_watch_timeout_ms",
+                c.test_only.min_watch_timeout_ms.unwrap_or(1_000),
                 1_000,
                 86_400_000,
                 "1000..=86400000",
@@ -1168,6 +1199,25 @@ mod tests {
         );
         let error = Scenario::from_toml("t", "[clients]\nclient_go = \"1.29\"").unwrap_err();
         assert!(error.to_string().contains("`1.36`"), "{error}");
+    }
+
+    #[test]
+    fn a_min_watch_timeout_below_five_minutes_is_raised_unless_test_only() {
+        let short = "name = \"t\"\n[clients]\nmin_watch_timeout_ms = 20000\n";
+        let short = Scenario::from_toml("t", short).unwrap().clients;
+        assert_eq!(short.min_watch_timeout(), SimDuration::from_secs(300));
+        let long = "name = \"t\"\n[clients]\nmin_watch_timeout_ms = 600000\n";
+        let long = Scenario::from_toml("t", long).unwrap().clients;
+        assert_eq!(long.min_watch_timeout(), SimDuration::from_secs(600));
+        let test_only = "name = \"t\"\n[clients.test_only]\nmin_watch_timeout_ms = 20000\n";
+        let test_only = Scenario::from_toml("t", test_only).unwrap().clients;
+        assert_eq!(test_only.min_watch_timeout(), SimDuration::from_secs(20));
+        let zero = "name = \"t\"\n[clients.test_only]\nmin_watch_timeout_ms = 0\n";
+        let error = Scenario::from_toml("t", zero).unwrap_err().to_string();
+        assert!(
+            error.contains("clients.test_only.min_watch_timeout_ms"),
+            "{error}"
+        );
     }
 
     #[test]

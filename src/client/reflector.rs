@@ -58,6 +58,12 @@ use crate::sim::{RngStream, SimDuration, SimTime};
 /// twice the minimum.
 pub const MIN_WATCH_TIMEOUT_DEFAULT: SimDuration = SimDuration::from_secs(300);
 
+/// The watch timeout a reflector built with `MinWatchTimeout = option` uses: client-go
+/// `NewReflectorWithOptions` honours only values above its 5 min default.
+pub fn min_watch_timeout_honoured(option: SimDuration) -> SimDuration {
+    option.max(MIN_WATCH_TIMEOUT_DEFAULT)
+}
+
 /// A watch that closes sooner than this after it started, with no events, is an error
 /// (`VeryShortWatchError`).
 pub const VERY_SHORT_WATCH: SimDuration = SimDuration::from_secs(1);
@@ -84,7 +90,8 @@ pub struct ReflectorConfig {
     pub consistent_first_list: bool,
     /// Emit [`StoreOp::Resync`] this often while watching (SPEC §3.5).
     pub resync_period: Option<SimDuration>,
-    /// The shortest watch timeout to ask for (`MinWatchTimeout`); at most twice this.
+    /// The shortest watch timeout to ask for, as the built reflector holds it (its
+    /// `minWatchTimeout`: see [`min_watch_timeout_honoured`]); at most twice this.
     pub min_watch_timeout: SimDuration,
     /// `WatchListPageSize`: the list page size; `None` lets the reflector choose.
     pub page_size: Option<u64>,

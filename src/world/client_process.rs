@@ -38,7 +38,7 @@ impl ClientProcess {
             use_watch_list: config.initial_list() == InitialList::WatchList,
             consistent_first_list: config.initial_list() == InitialList::ConsistentList,
             resync_period,
-            min_watch_timeout: SimDuration(config.min_watch_timeout_ms),
+            min_watch_timeout: config.min_watch_timeout(),
             page_size: (config.page_size > 0).then_some(config.page_size),
             label_selector: selectors.label,
             field_selector: selectors.field,
