@@ -274,10 +274,9 @@ impl World {
                 Ok(())
             }
             Ev::CompactTick => {
-                if self.etcd.compact_tick(core)? {
-                    self.flush_etcd();
-                    EtcdSide::schedule_compact_tick(&mut self.core);
-                }
+                self.etcd.compact_tick(core)?;
+                self.flush_etcd();
+                EtcdSide::schedule_compact_tick(&mut self.core);
                 Ok(())
             }
             Ev::ProgressTick => {
