@@ -49,6 +49,8 @@ pub mod determinism;
 pub mod etcd;
 pub mod explore;
 pub mod inputs;
+#[cfg(feature = "kube")]
+pub mod kube_rs;
 pub mod object;
 pub mod progress;
 pub mod replay;

@@ -126,6 +126,23 @@ impl ClientChecks {
         self.floors.clear();
     }
 
+    /// A client's cache took `objects` outside an informer (a kube-rs store): one watch
+    /// event's object, or after a relist every object it holds.
+    pub(super) fn observe_cache(
+        &mut self,
+        ground: Ground<'_>,
+        objects: &[Object],
+        relist: bool,
+    ) -> Vec<Violation> {
+        if relist {
+            return self.history.observe_relisted(ground.resource, objects);
+        }
+        objects
+            .iter()
+            .filter_map(|object| self.history.observe(ground.resource, object).err())
+            .collect()
+    }
+
     /// What the client's lists and watches select.
     pub(super) fn selection(&self) -> &Selection {
         &self.selection
