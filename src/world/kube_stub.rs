@@ -9,8 +9,8 @@ use crate::sim::SimTime;
 use super::clients::Wire;
 use super::core::Core;
 
-/// No kube-rs client can exist in this build.
-pub(crate) enum KubeSlot {}
+/// No kube-rs client can exist in this build (the field is uninhabited).
+pub(crate) struct KubeSlot(std::convert::Infallible);
 
 impl KubeSlot {
     pub(crate) fn start(_: &mut Core, _: usize, _: u32, _: usize) -> KubeSlot {
@@ -18,19 +18,19 @@ impl KubeSlot {
     }
 
     pub(crate) fn incarnation(&self) -> u32 {
-        match *self {}
+        match self.0 {}
     }
 
     pub(crate) fn wire(&mut self) -> &mut Wire {
-        match *self {}
+        match self.0 {}
     }
 
     pub(crate) fn catch_up(&mut self, _: &mut Core, _: usize, _: SimTime) {
-        match *self {}
+        match self.0 {}
     }
 
     pub(crate) fn wake(&mut self, _: &mut Core, _: usize) -> Result<(), Violation> {
-        match *self {}
+        match self.0 {}
     }
 
     pub(crate) fn answer(
@@ -39,14 +39,14 @@ impl KubeSlot {
         _: usize,
         _: ServerMessage,
     ) -> Result<(), Violation> {
-        match *self {}
+        match self.0 {}
     }
 
     pub(crate) fn connection_lost(&mut self) {
-        match *self {}
+        match self.0 {}
     }
 
     pub(crate) fn check_settled(&self, _: &Core, _: usize) -> Result<(), Violation> {
-        match *self {}
+        match self.0 {}
     }
 }
