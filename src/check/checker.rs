@@ -395,6 +395,12 @@ impl Checker {
         checks.observe_cache(ground, objects, relist)
     }
 
+    /// Client `client` (without a reflector's safe point) will watch from `resume_point` next:
+    /// the history after it stays readable for that watch's checks.
+    pub fn on_resume_point(&mut self, client: usize, resume_point: ResourceVersion) {
+        self.clients[client].resume_from(resume_point);
+    }
+
     /// A relist of client `client` ended with its cache holding `objects`, from a list at
     /// `revision`: they are etcd's state there, so deletes missed while it was disconnected
     /// are gone (the safe point, as for the reflector's last synced RV).

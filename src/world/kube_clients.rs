@@ -27,8 +27,10 @@ pub(crate) struct KubeSlot {
     wire: Wire,
     /// A `KubeWake` is scheduled and not yet handled.
     wake_scheduled: bool,
-    /// The last watcher step was an error (it is backing off or retrying).
-    failing: bool,
+    /// The last watcher step was an error.
+    failed: bool,
+    /// ... and no request followed it yet (it is backing off).
+    backing_off: bool,
     /// A (re)list is between `Init` and `InitDone`.
     listing: bool,
     /// Relists after the first list of this process.
@@ -76,7 +78,8 @@ impl KubeSlot {
             incarnation,
             wire: Wire::new(core, incarnation, apiservers),
             wake_scheduled: false,
-            failing: false,
+            failed: false,
+            backing_off: false,
             listing: false,
             lists: 0,
             list_resource_version: None,
@@ -111,6 +114,7 @@ impl KubeSlot {
         }
         for message in self.process.take_requests() {
             self.check_relist_after_expired(core, &message)?;
+            self.backing_off &= matches!(message, ClientMessage::StopWatch { .. });
             self.wire.send(core, client, message);
         }
         Ok(())
@@ -149,7 +153,8 @@ impl KubeSlot {
         event: &StoreEvent,
     ) -> Result<(), Violation> {
         core.record(Actor::Client(client), &TraceEvent::KubeStore { event });
-        self.failing = matches!(event, StoreEvent::Error(_));
+        self.failed = matches!(event, StoreEvent::Error(_));
+        self.backing_off = self.failed;
         match event {
             StoreEvent::Init => {
                 core.stats.relists += u64::from(self.lists > 0);
@@ -183,6 +188,16 @@ impl KubeSlot {
         message: ServerMessage,
     ) -> Result<(), Violation> {
         self.wire.receive(core, client, &message)?;
+        let resume_point = match &message {
+            ServerMessage::List {
+                result: Ok(page), ..
+            } => Some(page.resource_version),
+            ServerMessage::WatchEvent { event, .. } => event.resource_version(),
+            _ => None,
+        };
+        if let Some(resume_point) = resume_point {
+            core.checker.on_resume_point(client, resume_point);
+        }
         match &message {
             ServerMessage::List {
                 result: Ok(page), ..
@@ -213,13 +228,16 @@ impl KubeSlot {
         self.process.connection_lost();
     }
 
-    /// Whether the client has settled: a list done, no error since, and its store equal to
-    /// etcd's state. A client stuck by the declared kube-rs#1042 hazard is excused.
+    /// Whether the client has settled: a list done, not backing off after an error, and its
+    /// store equal to etcd's state. A watch counts from its request: the face sends a watch's
+    /// 200 with its first event or its close (the model has no message for an accepted watch),
+    /// so a re-watch after the writes stopped waits for its headers. A client stuck by the
+    /// declared kube-rs#1042 hazard is excused.
     pub(crate) fn check_settled(&self, core: &Core, client: usize) -> Result<(), Violation> {
-        if self.stuck && self.failing {
+        if self.stuck && self.failed {
             return Ok(());
         }
-        if self.listing || self.failing || self.lists == 0 {
+        if self.listing || self.backing_off || self.lists == 0 {
             return Err(Violation::new(
                 Invariant::RunSettles,
                 format!("client-{client}: the kube-rs watcher is not watching"),
