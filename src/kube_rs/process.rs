@@ -43,6 +43,8 @@ pub const NAMESPACE: &str = "ns-0";
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 type Item = watcher::Result<watcher::Event<ConfigMap>>;
+/// What a request waits for: its HTTP answer, or why there is none.
+type Answer = oneshot::Receiver<Result<Response<Body>, Lost>>;
 
 /// How a kube-rs watcher is configured (`watcher::Config`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -204,10 +206,7 @@ impl Exchange {
         !self.outbox.is_empty()
     }
 
-    fn submit(
-        &mut self,
-        request: FaceRequest,
-    ) -> Result<oneshot::Receiver<Result<Response<Body>, Lost>>, Response<Body>> {
+    fn submit(&mut self, request: FaceRequest) -> Result<Answer, Box<Response<Body>>> {
         self.next_id += 1;
         let id = self.next_id;
         let (message, watch) = match request {
@@ -215,10 +214,10 @@ impl Exchange {
             FaceRequest::Watch(options) => (ClientMessage::Watch { id, options }, true),
             FaceRequest::Write(write) => {
                 // No kube-rs writer runs in the world: the watcher and store only read.
-                return Err(full(face::write_response(
+                return Err(Box::new(full(face::write_response(
                     &write,
                     &Err(WriteError::Unavailable),
-                )));
+                ))));
             }
         };
         let (answer, receiver) = oneshot::channel();
@@ -289,7 +288,7 @@ impl KubeProcess {
                 };
                 let receiver = match lock(&exchange).submit(request) {
                     Ok(receiver) => receiver,
-                    Err(answer) => return Ok(answer),
+                    Err(answer) => return Ok(*answer),
                 };
                 match receiver.await {
                     Ok(Ok(response)) => Ok(response),

@@ -17,7 +17,10 @@ fn kube_rs_stores_converge_under_faults_and_reach_their_probes() {
     assert!(row.hazards.is_empty(), "{:?}", row.hazards);
     assert!(row.stats.relists > 0, "no relist in {SEEDS} seeds");
     let streaming = sweep_row("kube-rs-streaming", seeds(SEEDS));
-    assert!(streaming.stats.relists > 0, "no streaming relist in {SEEDS} seeds");
+    assert!(
+        streaming.stats.relists > 0,
+        "no streaming relist in {SEEDS} seeds"
+    );
 }
 
 #[test]
