@@ -26,14 +26,15 @@ fn kube_rs_stores_converge_under_faults_and_reach_their_probes() {
 #[test]
 fn two_runs_of_one_kube_rs_seed_give_the_same_trace_hash() {
     let scenario = Scenario::load("kube-rs").expect("library scenario");
-    for seed in [0, 7] {
+    // Seeds 0 and 1 each break a kube-rs client's connection at least once.
+    for seed in [0, 1] {
         let first = run_seed(&scenario, seed);
         let second = run_seed(&scenario, seed);
         assert_eq!(first.trace_hash, second.trace_hash, "seed {seed}");
         assert_eq!(first.steps, second.steps);
         assert!(first.stats.commits > 0 && first.stats.faults > 0);
     }
-    let other = run_seed(&scenario, 1);
+    let other = run_seed(&scenario, 2);
     assert_ne!(other.trace_hash, run_seed(&scenario, 0).trace_hash);
 }
 
