@@ -928,6 +928,16 @@ impl Scenario {
             })
     }
 
+    /// Every client identity a world of this scenario runs (none without an apiserver): the
+    /// informer clients, then the kube-rs clients.
+    pub fn client_identities(&self) -> u32 {
+        if self.apiservers.count == 0 {
+            0
+        } else {
+            self.clients.count + self.kube_rs.clients
+        }
+    }
+
     /// kube-rs clients need the `kube` feature, and watch the workload's one namespace.
     fn check_kube_rs(&self, source_name: &str) -> Result<(), ScenarioError> {
         let kube = &self.kube_rs;

@@ -127,13 +127,7 @@ impl FaultPlan {
             f.cache_watch_error_probability,
         ];
         let apiservers = u64::from(scenario.apiservers.count);
-        // Without an apiserver there are no clients to strike; kube-rs clients come after the
-        // informers.
-        let clients = if apiservers == 0 {
-            0
-        } else {
-            u64::from(scenario.clients.count) + u64::from(scenario.kube_rs.clients)
-        };
+        let clients = u64::from(scenario.client_identities());
         let mut faults = Vec::new();
         for second in 0..scenario.duration_ms / 1000 {
             for watcher in 0..scenario.etcd_watchers.count {
