@@ -9,7 +9,9 @@
 //! - the simulated-to-wall time ratio, and events per simulated second beside it;
 //! - a scaling table: the same writes over 1,000, 10,000 and 100,000 keys, wall time and
 //!   peak RSS each;
-//! - memory over a long run: peak RSS after ten times the writes, at a fixed key count.
+//! - memory over a long run: peak RSS after ten times the writes, at a fixed key count;
+//! - with the `kube` feature, one watch stream through kube-rs's watcher and store and through
+//!   this project's reflector, FIFO and indexer.
 //!
 //! A driver (floor 4): it reads the wall clock and the process's memory, never inside a run.
 
@@ -135,6 +137,11 @@ pub struct BenchReport {
     pub long_run: PipelineFigures,
     /// The long run's peak RSS over the short one's (the scaling table's 1,000-key row).
     pub long_run_memory_ratio: Option<f64>,
+    /// With the `kube` feature: one watch stream's events per wall second through kube-rs's
+    /// watcher and reflector store, and through this project's reflector, DeltaFIFO and
+    /// indexer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kube_rs_against_reflector: Option<(f64, f64)>,
 }
 
 /// Runs every figure at `size`, calling `progress` with each figure's name as it starts.
@@ -164,6 +171,13 @@ pub fn run(size: BenchSize, mut progress: impl FnMut(&str)) -> BenchReport {
     let long_run_memory_ratio = short
         .zip(long_run.peak_rss_bytes)
         .map(|(short, long)| long as f64 / short.max(1) as f64);
+    #[cfg(feature = "kube")]
+    let kube_rs_against_reflector = {
+        progress("kube-rs watcher and store against the reflector, FIFO and indexer");
+        Some(kube_rs_store_against_reflector(size.fifo_events / 10))
+    };
+    #[cfg(not(feature = "kube"))]
+    let kube_rs_against_reflector = None;
     BenchReport {
         pipeline_checked,
         pipeline_unchecked,
@@ -172,6 +186,7 @@ pub fn run(size: BenchSize, mut progress: impl FnMut(&str)) -> BenchReport {
         scaling,
         long_run,
         long_run_memory_ratio,
+        kube_rs_against_reflector,
     }
 }
 
@@ -235,6 +250,118 @@ pub fn fifo_indexer(events: u64) -> f64 {
     events as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
+/// The same watch stream through both clients: `events` ADDED and MODIFIED events over 10,000
+/// keys after an empty list, into kube-rs's watcher and reflector store (over the HTTP face:
+/// JSON lines decoded by kube-rs), and into this project's reflector, DeltaFIFO and indexer
+/// (popped through processDeltas). Events per wall second, kube-rs's then the model's.
+#[cfg(feature = "kube")]
+pub fn kube_rs_store_against_reflector(events: u64) -> (f64, f64) {
+    use crate::api::{ListResponse, ServerMessage, WatchEvent};
+    use crate::client::reflector::{Reflector, ReflectorConfig, ReflectorOutput, StoreOp};
+    use crate::client::{FifoKind, InformerConfig, SharedIndexInformer};
+    use crate::kube_rs::{KubeConfig, KubeProcess, StoreEvent};
+    use crate::sim::{RngStream, SimTime};
+
+    const KEYS: u64 = 10_000;
+    let stream: Vec<WatchEvent> = (0..events)
+        .map(|event| {
+            let object = Object::bare(&format!("ns-0/obj-{}", event % KEYS), event + 2);
+            if event < KEYS {
+                WatchEvent::Added(object)
+            } else {
+                WatchEvent::Modified(object)
+            }
+        })
+        .collect();
+    let list = |id| ServerMessage::List {
+        id,
+        result: Ok(ListResponse {
+            items: Vec::new(),
+            resource_version: 1,
+            continue_token: None,
+        }),
+    };
+    let at = SimTime(1);
+    let started = Instant::now();
+    let mut kube = KubeProcess::new(KubeConfig::default(), SimTime::ZERO, RngStream::new(1, "b"));
+    while kube.take_requests().is_empty() {
+        kube.run_until(at);
+    }
+    kube.deliver(list(1));
+    while kube.take_requests().is_empty() {
+        kube.run_until(at);
+    }
+    for event in &stream {
+        kube.deliver(ServerMessage::WatchEvent {
+            id: 2,
+            event: event.clone(),
+        });
+    }
+    let mut applied = 0;
+    while applied < events {
+        kube.run_until(at);
+        applied += kube
+            .take_events()
+            .iter()
+            .filter(|event| matches!(event, StoreEvent::Apply(_)))
+            .count() as u64;
+    }
+    let kube_rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    assert_eq!(kube.store_objects().len() as u64, KEYS.min(events));
+
+    let started = Instant::now();
+    let mut reflector = Reflector::new(
+        ReflectorConfig::default(),
+        RngStream::new(1, "b"),
+        Bugs::NONE,
+    );
+    let mut informer = SharedIndexInformer::new(InformerConfig::new(FifoKind::Delta), Bugs::NONE);
+    informer.run(SimTime::ZERO);
+    reflector.start(SimTime::ZERO);
+    let drain = |reflector: &mut Reflector, informer: &mut SharedIndexInformer| {
+        let mut id = None;
+        while let Some(output) = reflector.poll_output() {
+            match output {
+                ReflectorOutput::Send(message) => id = Some(message_id(&message)),
+                ReflectorOutput::Store(StoreOp::Add(object)) => informer.add(at, object),
+                ReflectorOutput::Store(StoreOp::Update(object)) => informer.update(at, object),
+                ReflectorOutput::Store(StoreOp::Replace {
+                    items,
+                    resource_version,
+                }) => informer.replace(at, items, resource_version),
+                ReflectorOutput::Store(_) => {}
+            }
+            while informer.process_next(at).is_some() {}
+        }
+        id
+    };
+    let list_id = drain(&mut reflector, &mut informer).expect("a list");
+    reflector.handle_message(at, list(list_id));
+    let watch_id = drain(&mut reflector, &mut informer).expect("a watch");
+    for event in stream {
+        reflector.handle_message(
+            at,
+            ServerMessage::WatchEvent {
+                id: watch_id,
+                event,
+            },
+        );
+        drain(&mut reflector, &mut informer);
+    }
+    let model_rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    assert_eq!(informer.indexer().len() as u64, KEYS.min(events));
+    (kube_rate, model_rate)
+}
+
+#[cfg(feature = "kube")]
+fn message_id(message: &crate::api::ClientMessage) -> crate::api::RequestId {
+    match message {
+        crate::api::ClientMessage::List { id, .. }
+        | crate::api::ClientMessage::Watch { id, .. }
+        | crate::api::ClientMessage::StopWatch { id } => *id,
+    }
+}
+
 /// Standard `informer` schedules (one seed each) per wall second.
 pub fn schedules(seeds: u64) -> f64 {
     let scenario = Scenario::load("informer").expect("library scenario");
@@ -279,5 +406,13 @@ mod tests {
     #[test]
     fn the_fifo_indexer_stage_applies_every_event() {
         assert!(fifo_indexer(20_000) > 0.0);
+    }
+
+    /// Both clients apply the whole stream (each asserts its store holds every key).
+    #[cfg(feature = "kube")]
+    #[test]
+    fn kube_rs_and_the_reflector_apply_the_same_stream() {
+        let (kube_rs, model) = kube_rs_store_against_reflector(12_000);
+        assert!(kube_rs > 0.0 && model > 0.0);
     }
 }

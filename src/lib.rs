@@ -28,6 +28,7 @@
 //! 3 composition  scenario  world (a router of owned parts)  trace  testkit
 //! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
 //! 1 models       etcd  apiserver  client  controller        pure state machines
+//!                kube_rs (the `kube` feature: kube-rs's watcher and store on a stepped runtime)
 //! 0 leaves       sim (kernel)  object  api (wire vocabulary)  bug (planted-bug flags)
 //! ```
 //!
@@ -49,6 +50,8 @@ pub mod determinism;
 pub mod etcd;
 pub mod explore;
 pub mod inputs;
+#[cfg(feature = "kube")]
+pub mod kube_rs;
 pub mod object;
 pub mod progress;
 pub mod replay;

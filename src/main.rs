@@ -1007,5 +1007,11 @@ fn bench_command(json: bool, quick: bool) -> ExitCode {
                 "{ratio:.2}x the short run's"
             ))
     );
+    if let Some((kube_rs, model)) = report.kube_rs_against_reflector {
+        println!(
+            "one watch stream: kube-rs watcher + store {kube_rs:.0} events/s, reflector + DeltaFIFO + indexer {model:.0} events/s ({:.2}x)",
+            kube_rs / model.max(1e-9)
+        );
+    }
     ExitCode::SUCCESS
 }

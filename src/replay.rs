@@ -133,11 +133,7 @@ impl ReplayFile {
     /// most a day.
     fn check_plan(&self) -> Result<(), String> {
         let scenario = &self.scenario;
-        let clients = if scenario.apiservers.count == 0 {
-            0
-        } else {
-            scenario.clients.count
-        };
+        let clients = scenario.client_identities();
         for (index, timed) in self.plan.faults.iter().enumerate() {
             let (part, target, count, ms) = match timed.fault {
                 Fault::Disconnect { client }

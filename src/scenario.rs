@@ -73,6 +73,10 @@ pub struct Scenario {
     pub clients: ClientsConfig,
     /// The fault mix.
     pub faults: FaultsConfig,
+    /// kube-rs clients (the `kube` feature): kube-rs's own watcher and reflector store, as
+    /// client identities after the informer clients.
+    #[serde(skip_serializing_if = "KubeRsConfig::is_off")]
+    pub kube_rs: KubeRsConfig,
     /// The controller under test, if any (`workers = 0`: none).
     #[serde(skip_serializing_if = "ControllerConfig::is_off")]
     pub controller: ControllerConfig,
@@ -104,6 +108,7 @@ impl Default for Scenario {
             apiservers: ApiserversConfig::default(),
             clients: ClientsConfig::default(),
             faults: FaultsConfig::default(),
+            kube_rs: KubeRsConfig::default(),
             controller: ControllerConfig::default(),
             expected_hazards: Vec::new(),
             probes: Vec::new(),
@@ -155,6 +160,37 @@ pub enum InitialList {
     WatchList,
     /// LIST with RV "" from the start: a consistent first list (a client-side choice).
     ConsistentList,
+}
+
+/// kube-rs clients: each runs kube-rs's `watcher` and `reflector` store over the simulated
+/// apiservers' HTTP face, watching ConfigMaps in the workload's one namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubeRsConfig {
+    /// How many (0: none). Needs the `kube` feature.
+    pub clients: u32,
+    /// How each watcher fills its store first.
+    pub initial_list: KubeRsInitialList,
+    /// `watcher::Config::page_size` (0: kube-rs's default, 500).
+    pub page_size: u32,
+}
+
+impl KubeRsConfig {
+    /// Whether there is no kube-rs client.
+    pub fn is_off(&self) -> bool {
+        self.clients == 0
+    }
+}
+
+/// How a kube-rs watcher fills its store first (`watcher::InitialListStrategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KubeRsInitialList {
+    /// Paged LISTs, then a WATCH from the list's RV (`ListWatch`).
+    #[default]
+    List,
+    /// A watch with `sendInitialEvents` from RV "0" (`StreamingList`).
+    Streaming,
 }
 
 /// The controller under test: its runtime (work queue and workers) fed by handler 0 of
@@ -948,12 +984,59 @@ impl Scenario {
                 "0 unless apiservers.count, clients.count and clients.handlers are >= 1 (handler 0 of client 0 feeds the controller)",
             ));
         }
+        self.check_kube_rs(source_name)?;
         self.check_durations()
             .map_err(|(field, given)| ScenarioError::TooLong {
                 source_name: source_name.to_owned(),
                 field,
                 given,
             })
+    }
+
+    /// Every client identity a world of this scenario runs (none without an apiserver): the
+    /// informer clients, then the kube-rs clients.
+    pub fn client_identities(&self) -> u32 {
+        if self.apiservers.count == 0 {
+            0
+        } else {
+            self.clients.count + self.kube_rs.clients
+        }
+    }
+
+    /// kube-rs clients need the `kube` feature, and watch the workload's one namespace.
+    fn check_kube_rs(&self, source_name: &str) -> Result<(), ScenarioError> {
+        let kube = &self.kube_rs;
+        if kube.is_off() {
+            return Ok(());
+        }
+        let out_of_range = |field, given: String, allowed| ScenarioError::OutOfRange {
+            source_name: source_name.to_owned(),
+            field,
+            given,
+            allowed,
+        };
+        if !cfg!(feature = "kube") {
+            return Err(out_of_range(
+                "kube_rs.clients",
+                kube.clients.to_string(),
+                "0 in a build without the kube feature (cargo build --features kube)",
+            ));
+        }
+        if kube.clients > 16 {
+            return Err(out_of_range(
+                "kube_rs.clients",
+                kube.clients.to_string(),
+                "0..=16",
+            ));
+        }
+        if self.workload.namespaces != 1 {
+            return Err(out_of_range(
+                "workload.namespaces",
+                self.workload.namespaces.to_string(),
+                "1 with kube-rs clients (they watch ConfigMaps in ns-0)",
+            ));
+        }
+        Ok(())
     }
 
     /// Every duration (a field whose name has `_ms`) is at most a day, so no sum of simulated

@@ -407,6 +407,22 @@ invariant_catalog! {
         holds_when: "scenarios whose handlers and processing are faster than their writes and resyncs; reported instead of run_settles when a run is not settled and its workload explains why (src/check/settle.rs)",
         source: "shared_informer.go processorListener.pendingNotifications (unbounded), sharedIndexInformer resync; SPEC §9.3 item 8",
     },
+    RelistAfterExpiredWatch {
+        name: "relist_after_expired_watch",
+        kind: Hazard,
+        checked: EveryRun,
+        promise: "after a 410 Gone answer to its watch, a client lists again (or streams a new initial state) before it watches from an RV again",
+        holds_when: "client-go relists on any Expired; NOT kube-rs, whose watcher retries an HTTP 410 status on the watch request itself at the same RV (kube-rs watcher.rs InitListed, kube-rs#1042); checked for kube-rs clients",
+        source: "reflector.go isExpiredError; kube-rs kube-runtime watcher.rs step_trampolined; kube-rs#1042",
+    },
+    NoTimeTravelOnRelist {
+        name: "no_time_travel_on_relist",
+        kind: Hazard,
+        checked: EveryRun,
+        promise: "a relist within one process never takes a key back to an older RV than the process held",
+        holds_when: "client-go relists at lastSyncRV or \"\"; NOT kube-rs streaming lists, which always ask for RV \"0\" (NotOlderThan 0), so a lagging apiserver may serve an older state; checked for kube-rs clients",
+        source: "reflector.go relistResourceVersion; kube-rs kube-runtime watcher.rs State::Empty (watch from \"0\")",
+    },
 }
 
 impl Invariant {

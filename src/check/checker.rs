@@ -16,7 +16,7 @@ use super::controller::{self, ReplicaSetLedger};
 use super::etcd_watch;
 use super::policy::{Ground, Policy};
 use super::resource::ResourceHistory;
-use super::state::{by_key, etcd_state, first_difference};
+use super::state::{below_horizon, by_key, etcd_state, first_difference};
 use super::truth::GroundTruth;
 use super::violation::Violation;
 use crate::api::{ClientMessage, ListOptions, ListResponse, Selectors, ServerMessage};
@@ -30,6 +30,7 @@ use crate::etcd::{
     WatchResponse,
 };
 use crate::object::{Object, ObjectKey, ResourceVersion};
+use std::collections::BTreeMap;
 
 pub use super::client_checks::Touched;
 
@@ -377,6 +378,79 @@ impl Checker {
             .err()
     }
 
+    // ---- clients without an informer (kube-rs) ------------------------------------------------
+
+    /// Client `client`'s cache (a kube-rs reflector store) took `objects`: one watch event's
+    /// object, or, after a relist (`relist`), every object it now holds. Each existed in etcd
+    /// and moves forward within the process (P2); a relist that goes back is
+    /// `no_time_travel_on_relist`.
+    pub fn on_cache_objects(
+        &mut self,
+        client: usize,
+        objects: &[Object],
+        relist: bool,
+    ) -> Vec<Violation> {
+        if !self.policy.enabled {
+            return Vec::new();
+        }
+        let (ground, checks) = self.client(client);
+        checks.observe_cache(ground, objects, relist)
+    }
+
+    /// Client `client` (without a reflector's safe point) will watch from `resume_point` next:
+    /// the history after it stays readable for that watch's checks.
+    pub fn on_resume_point(&mut self, client: usize, resume_point: ResourceVersion) {
+        self.clients[client].resume_from(resume_point);
+    }
+
+    /// A relist of client `client` ended with its cache holding `objects`, from a list at
+    /// `revision`: they are etcd's state there, so deletes missed while it was disconnected
+    /// are gone (the safe point, as for the reflector's last synced RV).
+    pub fn check_cache_at(
+        &self,
+        client: usize,
+        objects: &[Object],
+        revision: ResourceVersion,
+    ) -> Option<Violation> {
+        if !self.policy.enabled || below_horizon(&self.resource, revision).is_some() {
+            return None;
+        }
+        let truth = etcd_state(&self.resource, revision, self.clients[client].selection());
+        let difference = first_difference(&by_key(objects), &truth)?;
+        Some(Violation::new(
+            Invariant::ReflectorLastSyncRvIsASafePoint,
+            format!("client-{client}: at the relist's RV {revision}: {difference}"),
+        ))
+    }
+
+    /// Once settled: client `client`'s cache equals etcd's current state.
+    pub fn check_cache_converged(
+        &self,
+        client: usize,
+        objects: &[Object],
+    ) -> Result<(), Violation> {
+        if !self.policy.enabled {
+            return Ok(());
+        }
+        self.check_converged(client, &by_key(objects))
+    }
+
+    fn check_converged(
+        &self,
+        client: usize,
+        cache: &BTreeMap<ObjectKey, Object>,
+    ) -> Result<(), Violation> {
+        let revision = self.resource.revision();
+        let truth = etcd_state(&self.resource, revision, self.clients[client].selection());
+        match first_difference(cache, &truth) {
+            None => Ok(()),
+            Some(difference) => Err(Violation::new(
+                Invariant::IndexerConvergesToEtcd,
+                format!("client-{client}: {difference}"),
+            )),
+        }
+    }
+
     // ---- settling ------------------------------------------------------------------------------
 
     /// After healing, every raw etcd watcher has an open watch that delivered all of its range.
@@ -425,18 +499,9 @@ impl Checker {
         if !self.policy.enabled {
             return Ok(());
         }
-        let revision = self.resource.revision();
-        for (index, _, informer) in clients {
-            let truth = etcd_state(&self.resource, revision, self.clients[index].selection());
-            let indexer = by_key(informer.indexer().list());
-            if let Some(difference) = first_difference(&indexer, &truth) {
-                return Err(Violation::new(
-                    Invariant::IndexerConvergesToEtcd,
-                    format!("client-{index}: {difference}"),
-                ));
-            }
-        }
-        Ok(())
+        clients.into_iter().try_for_each(|(index, _, informer)| {
+            self.check_converged(index, &by_key(informer.indexer().list()))
+        })
     }
 
     // ---- controller ----------------------------------------------------------------------------

@@ -330,6 +330,31 @@ impl RvHistory {
         }
         Ok(())
     }
+
+    /// A relist replaced the process's view with `objects`: each is checked as
+    /// [`RvHistory::observe`] does, except that a key taken back to an older RV is
+    /// `no_time_travel_on_relist`; then the process's record is the relisted state.
+    pub fn observe_relisted(
+        &mut self,
+        resource: &ResourceHistory,
+        objects: &[Object],
+    ) -> Vec<Violation> {
+        let found = objects
+            .iter()
+            .filter_map(|object| {
+                let mut violation = self.observe(resource, object).err()?;
+                if violation.invariant == Invariant::IndexerRvNeverDecreases {
+                    violation.invariant = Invariant::NoTimeTravelOnRelist;
+                }
+                Some(violation)
+            })
+            .collect();
+        self.process_max = objects
+            .iter()
+            .map(|object| (object.key.clone(), object.resource_version))
+            .collect();
+        found
+    }
 }
 
 #[cfg(test)]

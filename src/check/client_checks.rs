@@ -38,6 +38,8 @@ pub(super) struct ClientChecks {
     /// The floor of each request whose answer will be read against history (lists, and
     /// watches until their initial events end).
     floors: BTreeMap<RequestId, ResourceVersion>,
+    /// A client without a reflector's safe point (kube-rs): the RV it will watch from next.
+    resume_point: Option<ResourceVersion>,
 }
 
 /// What a store call or a pop may have changed in a client's queue.
@@ -126,6 +128,29 @@ impl ClientChecks {
         self.floors.clear();
     }
 
+    /// A client without a reflector's safe point will watch from `resume_point` next: the
+    /// history after it stays readable.
+    pub(super) fn resume_from(&mut self, resume_point: ResourceVersion) {
+        self.resume_point = Some(resume_point);
+    }
+
+    /// A client's cache took `objects` outside an informer (a kube-rs store): one watch
+    /// event's object, or after a relist every object it holds.
+    pub(super) fn observe_cache(
+        &mut self,
+        ground: Ground<'_>,
+        objects: &[Object],
+        relist: bool,
+    ) -> Vec<Violation> {
+        if relist {
+            return self.history.observe_relisted(ground.resource, objects);
+        }
+        objects
+            .iter()
+            .filter_map(|object| self.history.observe(ground.resource, object).err())
+            .collect()
+    }
+
     /// What the client's lists and watches select.
     pub(super) fn selection(&self) -> &Selection {
         &self.selection
@@ -137,11 +162,15 @@ impl ClientChecks {
             .watches
             .values()
             .filter_map(api_oracle::WatchStreamOracle::delivered_resource_version);
-        [self.view.safe_point_checked_at(), self.lister.compared_at()]
-            .into_iter()
-            .flatten()
-            .chain(streams)
-            .chain(self.floors.values().copied())
+        [
+            self.view.safe_point_checked_at(),
+            self.lister.compared_at(),
+            self.resume_point,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(streams)
+        .chain(self.floors.values().copied())
     }
 
     /// A server message from `apiserver` arrives, before the reflector sees it: the closes and

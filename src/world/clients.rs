@@ -23,6 +23,15 @@ use super::trace_event::{Actor, Answer, TraceEvent, TracedDeltas};
 pub(crate) struct ClientSlot {
     pub(crate) process: ClientProcess,
     pub(crate) incarnation: u32,
+    pub(crate) wire: Wire,
+    /// The relists this incarnation had run when the faults healed, if its watch stream was
+    /// then open and healthy.
+    pub(crate) relists_at_heal: Option<u64>,
+}
+
+/// A client identity's side of the wire, whatever client runs behind it: its connection, the
+/// bookkeeping of its requests, and what faults did to it.
+pub(crate) struct Wire {
     pub(crate) connection: Connection,
     /// Each list request's options and etcd's revision when it reached its apiserver.
     pub(crate) lists: BTreeMap<RequestId, (ListOptions, Option<ResourceVersion>)>,
@@ -32,9 +41,132 @@ pub(crate) struct ClientSlot {
     pub(crate) delay_spike: Option<SimDuration>,
     /// What the coverage probes track of this client.
     pub(crate) marks: ClientMarks,
-    /// The relists this incarnation had run when the faults healed, if its watch stream was
-    /// then open and healthy.
-    pub(crate) relists_at_heal: Option<u64>,
+}
+
+impl Wire {
+    /// The wire of a client connecting to the apiserver the balancer picks among
+    /// `apiservers`, its connection's generation counting from `incarnation`.
+    pub(crate) fn new(core: &mut Core, incarnation: u32, apiservers: usize) -> Wire {
+        let apiserver = core.streams.balancer.below(apiservers as u64) as usize;
+        let generation = u64::from(incarnation) << 32;
+        let now = core.now();
+        Wire {
+            connection: Connection::new(apiserver, generation, core.scenario.clients.link, now),
+            lists: BTreeMap::new(),
+            reading: true,
+            delay_spike: None,
+            marks: ClientMarks::default(),
+        }
+    }
+
+    /// Records and checks a request, and puts it on the link to the apiserver (unless the
+    /// connection went silent).
+    pub(crate) fn send(&mut self, core: &mut Core, client: usize, message: ClientMessage) {
+        core.record(
+            Actor::Client(client),
+            &TraceEvent::Request { message: &message },
+        );
+        let now = core.now();
+        let clock = (now, &core.revisions);
+        self.marks.request(&mut core.stats.probes, clock, &message);
+        if let ClientMessage::List { id, options } = &message {
+            self.lists.insert(*id, (options.clone(), None));
+        }
+        core.checker.on_request(client, &message, core.read_floor);
+        if self.connection.silent {
+            return;
+        }
+        let generation = self.connection.generation;
+        if let Some(delivery) = self.connection.to_server.send(now, &mut core.streams.links) {
+            core.kernel.schedule_at(
+                delivery.at,
+                Ev::ToServer {
+                    client,
+                    generation,
+                    delivery,
+                    message,
+                },
+            );
+        }
+    }
+
+    /// A server message on this connection (sent on `generation`) arrives.
+    pub(crate) fn delivers(
+        &self,
+        generation: u64,
+        delivery: Delivery,
+        direction: Direction,
+    ) -> bool {
+        self.connection.delivers(generation, delivery, direction)
+    }
+
+    /// Puts a message from `apiserver` on the link to this client, unless the connection went
+    /// elsewhere or silent.
+    pub(crate) fn send_answer(
+        &mut self,
+        core: &mut Core,
+        client: usize,
+        apiserver: usize,
+        message: ServerMessage,
+    ) {
+        if self.connection.apiserver != apiserver || self.connection.silent {
+            return;
+        }
+        let now = core.now();
+        let generation = self.connection.generation;
+        let link = &mut self.connection.to_client;
+        let delivery = match self.delay_spike.take() {
+            Some(extra) => link.send_delayed(now, extra, &mut core.streams.links),
+            None => link.send(now, &mut core.streams.links),
+        };
+        if let Some(delivery) = delivery {
+            core.kernel.schedule_at(
+                delivery.at,
+                Ev::ToClient {
+                    client,
+                    generation,
+                    delivery,
+                    message,
+                },
+            );
+        }
+    }
+
+    /// A server message reaches the client: the checker sees it and the trace records it,
+    /// before the client does.
+    pub(crate) fn receive(
+        &mut self,
+        core: &mut Core,
+        client: usize,
+        message: &ServerMessage,
+    ) -> Result<(), Violation> {
+        let apiserver = self.connection.apiserver;
+        self.connection.last_frame_at = core.now();
+        let mut found = core.checker.on_answer(client, apiserver, message);
+        match message {
+            ServerMessage::List { id, result } => {
+                if let (Some((options, arrival)), Ok(page)) = (self.lists.remove(id), result) {
+                    let arrival = arrival.expect("a list answered after it arrived");
+                    self.marks
+                        .list_answered(&mut core.stats.probes, page, arrival);
+                    found.extend(core.checker.on_list_page(&options, arrival, page));
+                }
+            }
+            ServerMessage::WatchEvent { event, .. } => {
+                self.marks.watch_event(&mut core.stats.probes, event);
+            }
+            ServerMessage::WatchRejected { .. } | ServerMessage::WatchClosed { .. } => {}
+        }
+        self.marks.watch_answered(&mut core.stats.probes, message);
+        core.report(found)?;
+        core.record(
+            Actor::Client(client),
+            &TraceEvent::Answer {
+                answer: Answer::of(message),
+            },
+        );
+        Ok(())
+    }
 }
 
 impl ClientSlot {
@@ -54,16 +186,10 @@ impl ClientSlot {
         let process = ClientProcess::new(clients, selector.clone(), bugs, now, rng);
         core.checker
             .on_client_started(client, process.handlers.len(), selector);
-        let apiserver = core.streams.balancer.below(apiservers as u64) as usize;
-        let generation = u64::from(incarnation) << 32;
         ClientSlot {
             process,
             incarnation,
-            connection: Connection::new(apiserver, generation, core.scenario.clients.link, now),
-            lists: BTreeMap::new(),
-            reading: true,
-            delay_spike: None,
-            marks: ClientMarks::default(),
+            wire: Wire::new(core, incarnation, apiservers),
             relists_at_heal: None,
         }
     }
@@ -95,7 +221,7 @@ impl ClientSlot {
     pub(crate) fn drain(&mut self, core: &mut Core, client: usize) -> Result<(), Violation> {
         while let Some(output) = self.process.reflector.poll_output() {
             match output {
-                ReflectorOutput::Send(message) => self.send(core, client, message),
+                ReflectorOutput::Send(message) => self.wire.send(core, client, message),
                 ReflectorOutput::Store(op) => self.apply_store_op(core, client, op)?,
             }
         }
@@ -135,35 +261,6 @@ impl ClientSlot {
         reflector.handle_timeout(now);
         core.record(Actor::Client(client), &TraceEvent::ReflectorTimer);
         true
-    }
-
-    fn send(&mut self, core: &mut Core, client: usize, message: ClientMessage) {
-        core.record(
-            Actor::Client(client),
-            &TraceEvent::Request { message: &message },
-        );
-        let now = core.now();
-        let clock = (now, &core.revisions);
-        self.marks.request(&mut core.stats.probes, clock, &message);
-        if let ClientMessage::List { id, options } = &message {
-            self.lists.insert(*id, (options.clone(), None));
-        }
-        core.checker.on_request(client, &message, core.read_floor);
-        if self.connection.silent {
-            return;
-        }
-        let generation = self.connection.generation;
-        if let Some(delivery) = self.connection.to_server.send(now, &mut core.streams.links) {
-            core.kernel.schedule_at(
-                delivery.at,
-                Ev::ToServer {
-                    client,
-                    generation,
-                    delivery,
-                    message,
-                },
-            );
-        }
     }
 
     fn apply_store_op(
@@ -213,48 +310,6 @@ impl ClientSlot {
         }
     }
 
-    /// A server message on this client's connection (sent on `generation`) arrives.
-    pub(crate) fn delivers(
-        &self,
-        generation: u64,
-        delivery: Delivery,
-        direction: Direction,
-    ) -> bool {
-        self.connection.delivers(generation, delivery, direction)
-    }
-
-    /// Puts a message from `apiserver` on the link to this client, unless the connection went
-    /// elsewhere or silent.
-    pub(crate) fn send_answer(
-        &mut self,
-        core: &mut Core,
-        client: usize,
-        apiserver: usize,
-        message: ServerMessage,
-    ) {
-        if self.connection.apiserver != apiserver || self.connection.silent {
-            return;
-        }
-        let now = core.now();
-        let generation = self.connection.generation;
-        let link = &mut self.connection.to_client;
-        let delivery = match self.delay_spike.take() {
-            Some(extra) => link.send_delayed(now, extra, &mut core.streams.links),
-            None => link.send(now, &mut core.streams.links),
-        };
-        if let Some(delivery) = delivery {
-            core.kernel.schedule_at(
-                delivery.at,
-                Ev::ToClient {
-                    client,
-                    generation,
-                    delivery,
-                    message,
-                },
-            );
-        }
-    }
-
     /// A server message reaches the client: the checker sees it first, then the reflector.
     pub(crate) fn answer(
         &mut self,
@@ -262,31 +317,7 @@ impl ClientSlot {
         client: usize,
         message: ServerMessage,
     ) -> Result<(), Violation> {
-        let apiserver = self.connection.apiserver;
-        self.connection.last_frame_at = core.now();
-        let mut found = core.checker.on_answer(client, apiserver, &message);
-        match &message {
-            ServerMessage::List { id, result } => {
-                if let (Some((options, arrival)), Ok(page)) = (self.lists.remove(id), result) {
-                    let arrival = arrival.expect("a list answered after it arrived");
-                    self.marks
-                        .list_answered(&mut core.stats.probes, page, arrival);
-                    found.extend(core.checker.on_list_page(&options, arrival, page));
-                }
-            }
-            ServerMessage::WatchEvent { event, .. } => {
-                self.marks.watch_event(&mut core.stats.probes, event);
-            }
-            ServerMessage::WatchRejected { .. } | ServerMessage::WatchClosed { .. } => {}
-        }
-        self.marks.watch_answered(&mut core.stats.probes, &message);
-        core.report(found)?;
-        core.record(
-            Actor::Client(client),
-            &TraceEvent::Answer {
-                answer: Answer::of(&message),
-            },
-        );
+        self.wire.receive(core, client, &message)?;
         self.process.reflector.handle_message(core.now(), message);
         self.drain(core, client)
     }
@@ -395,13 +426,13 @@ mod tests {
     fn answers_travel_only_on_the_client_s_current_open_connection() {
         let mut core = core_for(Scenario::default());
         let mut slot = ClientSlot::new(&mut core, 0, 0, 1);
-        slot.send_answer(&mut core, 0, 1, closed(1));
+        slot.wire.send_answer(&mut core, 0, 1, closed(1));
         assert_eq!(core.kernel.next_time(), None, "another apiserver's answer");
-        slot.connection.silent = true;
-        slot.send_answer(&mut core, 0, 0, closed(1));
+        slot.wire.connection.silent = true;
+        slot.wire.send_answer(&mut core, 0, 0, closed(1));
         assert_eq!(core.kernel.next_time(), None, "a silent connection");
-        slot.connection.silent = false;
-        slot.send_answer(&mut core, 0, 0, closed(1));
+        slot.wire.connection.silent = false;
+        slot.wire.send_answer(&mut core, 0, 0, closed(1));
         assert!(core.kernel.next_time().is_some());
     }
 
@@ -409,9 +440,9 @@ mod tests {
     fn a_delay_spike_holds_back_exactly_the_next_answer() {
         let mut core = core_for(Scenario::default());
         let mut slot = ClientSlot::new(&mut core, 0, 0, 1);
-        slot.delay_spike = Some(SimDuration::from_secs(5));
-        slot.send_answer(&mut core, 0, 0, closed(1));
-        assert!(slot.delay_spike.is_none());
+        slot.wire.delay_spike = Some(SimDuration::from_secs(5));
+        slot.wire.send_answer(&mut core, 0, 0, closed(1));
+        assert!(slot.wire.delay_spike.is_none());
         let held = core.kernel.next_time().expect("scheduled");
         assert!(held >= crate::sim::SimTime(5_000), "{held}");
     }
@@ -423,7 +454,7 @@ mod tests {
         let mut core = core_for(scenario);
         let mut slot = ClientSlot::new(&mut core, 0, 0, 1);
         slot.drain(&mut core, 0).expect("a start breaks nothing");
-        assert_eq!(slot.lists.len(), 1, "the first list is in flight");
+        assert_eq!(slot.wire.lists.len(), 1, "the first list is in flight");
         assert_eq!(core.trace.steps(), 1, "one request recorded");
     }
 }

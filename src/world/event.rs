@@ -85,4 +85,7 @@ pub(crate) enum Ev {
     ControllerDone { worker: usize, incarnation: u32 },
     /// The controller's work queue: rate-limited keys come due.
     ControllerTimer,
+    /// A kube-rs client has output (requests, store steps) at this time.
+    #[cfg_attr(not(feature = "kube"), allow(dead_code))]
+    KubeWake { client: usize, incarnation: u32 },
 }

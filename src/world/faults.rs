@@ -127,12 +127,7 @@ impl FaultPlan {
             f.cache_watch_error_probability,
         ];
         let apiservers = u64::from(scenario.apiservers.count);
-        // Without an apiserver there are no informer clients to strike.
-        let clients = if apiservers == 0 {
-            0
-        } else {
-            u64::from(scenario.clients.count)
-        };
+        let clients = u64::from(scenario.client_identities());
         let mut faults = Vec::new();
         for second in 0..scenario.duration_ms / 1000 {
             for watcher in 0..scenario.etcd_watchers.count {

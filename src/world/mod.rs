@@ -20,6 +20,8 @@ mod etcd_side;
 mod etcd_watchers;
 mod event;
 pub mod faults;
+#[cfg_attr(not(feature = "kube"), path = "kube_stub.rs")]
+mod kube_clients;
 mod observe;
 pub mod probes;
 mod routes;
@@ -48,6 +50,7 @@ use etcd_side::EtcdSide;
 use etcd_watchers::EtcdWatchers;
 use event::Ev;
 use faults::FaultPlan;
+use kube_clients::KubeSlot;
 
 pub(crate) use observe::StepObserver;
 pub use stats::RunStats;
@@ -83,6 +86,8 @@ pub struct World {
     watchers: EtcdWatchers,
     apiservers: Vec<ApiserverSlot>,
     clients: Vec<Option<ClientSlot>>,
+    /// The kube-rs clients: client identities after the informer clients'.
+    kube: Vec<KubeSlot>,
     controller: Option<ControllerSide>,
     plan: FaultPlan,
     /// The cachers' etcd watches stalled by a fault, until it ends or the world heals.
@@ -123,6 +128,7 @@ impl World {
             watchers,
             apiservers,
             clients: Vec::new(),
+            kube: Vec::new(),
             controller,
             plan,
             stalled_upstreams: BTreeSet::new(),
@@ -197,6 +203,7 @@ impl World {
         let scenario = &self.core.scenario;
         let settle_deadline = SimTime(scenario.duration_ms) + SimDuration(scenario.settle_ms_max);
         while !self.settled {
+            self.catch_up_kube();
             let event = match self.core.kernel.next_event() {
                 Ok(Some(event)) => event,
                 Ok(None) => return self.check_settled(),
@@ -256,6 +263,17 @@ impl World {
             self.clients.push(Some(slot));
             self.drain_client(client)
                 .expect("a starting client breaks no invariant");
+        }
+        let kube_clients = if self.apiservers.is_empty() {
+            0
+        } else {
+            self.core.scenario.kube_rs.clients as usize
+        };
+        for kube in 0..kube_clients {
+            let client = clients + kube;
+            let apiservers = self.apiservers.len();
+            self.kube
+                .push(KubeSlot::start(&mut self.core, client, 0, apiservers));
         }
         for timed in self.plan.faults.clone() {
             self.core
@@ -395,6 +413,36 @@ impl World {
                 incarnation,
             } => self.controller_done(worker, incarnation),
             Ev::ControllerTimer => self.controller_timer(),
+            Ev::KubeWake {
+                client,
+                incarnation,
+            } => {
+                let kube = client - self.clients.len();
+                match self.kube.get_mut(kube) {
+                    Some(slot) if slot.incarnation() == incarnation => slot.wake(core, client),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl World {
+    /// Lets every kube-rs client's runtime run up to the next kernel event's time, once every
+    /// event at the current time is handled (its output at `t` is then handled at `t`).
+    fn catch_up_kube(&mut self) {
+        if self.kube.is_empty() {
+            return;
+        }
+        let Some(next) = self.core.kernel.next_time() else {
+            return;
+        };
+        if next <= self.core.now() {
+            return;
+        }
+        let informers = self.clients.len();
+        for (kube, slot) in self.kube.iter_mut().enumerate() {
+            slot.catch_up(&mut self.core, informers + kube, next);
         }
     }
 }

@@ -10,21 +10,47 @@ use crate::sim::{Delivery, SimDuration};
 
 use super::apiservers::restart_duration;
 use super::client_process::{Connection, Direction};
-use super::clients::ClientSlot;
+use super::clients::{ClientSlot, Wire};
 use super::event::Ev;
 use super::faults::{Fault, TimedFault};
+use super::kube_clients::KubeSlot;
 use super::trace_event::{Actor, TraceEvent};
 use super::{World, live_slot};
 
+/// The wire of client identity `client`: an informer's (the first identities) or a kube-rs
+/// client's, if it runs.
+fn wire_of<'a>(
+    clients: &'a mut [Option<ClientSlot>],
+    kube: &'a mut [KubeSlot],
+    client: usize,
+) -> Option<&'a mut Wire> {
+    let informers = clients.len();
+    match clients.get_mut(client) {
+        Some(slot) => slot.as_mut().map(|slot| &mut slot.wire),
+        None => kube.get_mut(client - informers).map(KubeSlot::wire),
+    }
+}
+
 impl World {
-    fn slot(&mut self, client: usize) -> &mut ClientSlot {
-        self.clients[client].as_mut().expect("a started client")
+    fn wire(&mut self, client: usize) -> &mut Wire {
+        wire_of(&mut self.clients, &mut self.kube, client).expect("a started client")
     }
 
-    /// Runs a client's reflector outputs (see [`ClientSlot::drain`]).
+    /// Every client identity: the informers', then the kube-rs clients'.
+    fn identities(&self) -> usize {
+        self.clients.len() + self.kube.len()
+    }
+
+    /// Runs a client's reflector outputs (see [`ClientSlot::drain`]); a kube-rs client's
+    /// output waits for its runtime to run.
     pub(super) fn drain_client(&mut self, client: usize) -> Result<(), Violation> {
-        let slot = self.clients[client].as_mut().expect("a started client");
-        slot.drain(&mut self.core, client)
+        match self.clients.get_mut(client) {
+            Some(slot) => slot
+                .as_mut()
+                .expect("a started client")
+                .drain(&mut self.core, client),
+            None => Ok(()),
+        }
     }
 
     /// Puts every message etcd produced on the link of the raw watcher or the cacher it is
@@ -49,8 +75,8 @@ impl World {
     /// responses, and its next timer.
     fn flush_apiserver(&mut self, apiserver: usize) {
         while let Some((client, message)) = self.apiservers[apiserver].server.poll_message() {
-            if let Some(slot) = self.clients.get_mut(client).and_then(Option::as_mut) {
-                slot.send_answer(&mut self.core, client, apiserver, message);
+            if let Some(wire) = wire_of(&mut self.clients, &mut self.kube, client) {
+                wire.send_answer(&mut self.core, client, apiserver, message);
             }
         }
         self.flush_etcd();
@@ -115,13 +141,12 @@ impl World {
         message: ClientMessage,
     ) {
         let now = self.core.now();
-        let Some(slot) = self.clients[client]
-            .as_mut()
-            .filter(|slot| slot.delivers(generation, delivery, Direction::ToServer))
+        let Some(wire) = wire_of(&mut self.clients, &mut self.kube, client)
+            .filter(|wire| wire.delivers(generation, delivery, Direction::ToServer))
         else {
             return;
         };
-        let apiserver = slot.connection.apiserver;
+        let apiserver = wire.connection.apiserver;
         self.core.observe_arrival(client, apiserver, &message);
         if self.apiservers[apiserver].is_down(now) {
             let refused = match message {
@@ -135,11 +160,11 @@ impl World {
                 },
                 ClientMessage::StopWatch { .. } => return,
             };
-            slot.send_answer(&mut self.core, client, apiserver, refused);
+            wire.send_answer(&mut self.core, client, apiserver, refused);
             return;
         }
         if let ClientMessage::List { id, .. } = &message
-            && let Some(entry) = slot.lists.get_mut(id)
+            && let Some(entry) = wire.lists.get_mut(id)
         {
             entry.1 = Some(self.etcd.etcd.revision());
         }
@@ -160,12 +185,19 @@ impl World {
         delivery: Delivery,
         message: ServerMessage,
     ) -> Result<(), Violation> {
-        match self.clients[client]
-            .as_mut()
-            .filter(|slot| slot.delivers(generation, delivery, Direction::ToClient))
-        {
-            Some(slot) => slot.answer(&mut self.core, client, message),
-            None => Ok(()),
+        let delivers = wire_of(&mut self.clients, &mut self.kube, client)
+            .is_some_and(|wire| wire.delivers(generation, delivery, Direction::ToClient));
+        if !delivers {
+            return Ok(());
+        }
+        let informers = self.clients.len();
+        match self.clients.get_mut(client) {
+            Some(slot) => slot.as_mut().expect("a delivering client runs").answer(
+                &mut self.core,
+                client,
+                message,
+            ),
+            None => self.kube[client - informers].answer(&mut self.core, client, message),
         }
     }
 
@@ -186,10 +218,10 @@ impl World {
     /// HTTP/2's health check fires on connection `generation` of `client`: if that connection
     /// is still the client's and still silent, it is closed as dead and replaced.
     pub(super) fn health_check(&mut self, client: usize, generation: u64) -> Result<(), Violation> {
-        let Some(slot) = self.clients[client].as_mut() else {
+        let Some(wire) = wire_of(&mut self.clients, &mut self.kube, client) else {
             return Ok(());
         };
-        if slot.connection.generation != generation || !slot.connection.silent {
+        if wire.connection.generation != generation || !wire.connection.silent {
             return Ok(());
         }
         self.core.stats.health_check_closes += 1;
@@ -203,7 +235,7 @@ impl World {
     /// With `loss`, the reflector learns how its request in flight was lost.
     fn reconnect(&mut self, client: usize, loss: Option<ConnectionLoss>) {
         let now = self.core.now();
-        let old = self.slot(client).connection.apiserver;
+        let old = self.wire(client).connection.apiserver;
         self.apiservers[old]
             .server
             .client_disconnected(&mut self.etcd.etcd, client);
@@ -215,14 +247,22 @@ impl World {
             .below(self.apiservers.len() as u64) as usize;
         let link = self.core.scenario.clients.link;
         self.core.checker.on_reconnect(client);
-        let slot = self.slot(client);
-        let generation = slot.connection.generation + 1;
-        slot.connection = Connection::new(apiserver, generation, link, now);
-        slot.reading = true;
-        if let Some(loss) = loss
-            && let Some(id) = slot.process.reflector.request_in_flight()
-        {
-            slot.process.reflector.handle_connection_lost(now, id, loss);
+        let wire = self.wire(client);
+        let generation = wire.connection.generation + 1;
+        wire.connection = Connection::new(apiserver, generation, link, now);
+        wire.reading = true;
+        let Some(loss) = loss else {
+            return;
+        };
+        let informers = self.clients.len();
+        match self.clients.get_mut(client) {
+            Some(slot) => {
+                let reflector = &mut slot.as_mut().expect("a started client").process.reflector;
+                if let Some(id) = reflector.request_in_flight() {
+                    reflector.handle_connection_lost(now, id, loss);
+                }
+            }
+            None => self.kube[client - informers].connection_lost(),
         }
     }
 
@@ -241,8 +281,8 @@ impl World {
             }
             Fault::SlowConsumer { client, ms } => {
                 let client = client as usize;
-                let apiserver = self.slot(client).connection.apiserver;
-                self.slot(client).reading = false;
+                let apiserver = self.wire(client).connection.apiserver;
+                self.wire(client).reading = false;
                 self.apiservers[apiserver].server.set_client_reading(
                     now,
                     &mut self.etcd.etcd,
@@ -256,7 +296,7 @@ impl World {
             }
             Fault::SilentConnection { client } => self.go_silent(client as usize),
             Fault::DelaySpike { client, ms } => {
-                self.slot(client as usize).delay_spike = Some(SimDuration(ms))
+                self.wire(client as usize).delay_spike = Some(SimDuration(ms))
             }
             Fault::CacherReinit { apiserver } => {
                 let apiserver = apiserver as usize;
@@ -323,8 +363,8 @@ impl World {
         slot.server.restart(now, ready_at, &mut self.etcd.etcd);
         slot.go_down(ready_at);
         self.flush_apiserver(apiserver);
-        for client in 0..self.clients.len() {
-            if self.slot(client).connection.apiserver == apiserver {
+        for client in 0..self.identities() {
+            if self.wire(client).connection.apiserver == apiserver {
                 self.reconnect(client, Some(ConnectionLoss::PeerClosed));
                 self.drain_client(client)?;
             }
@@ -333,10 +373,14 @@ impl World {
     }
 
     fn restart_client(&mut self, client: usize) -> Result<(), Violation> {
+        if client >= self.clients.len() {
+            self.restart_kube_client(client);
+            return Ok(());
+        }
         let slot = self.clients[client].as_mut().expect("a started client");
         slot.stop(&mut self.core, client)?;
         let old = self.clients[client].take().expect("started");
-        let apiserver = old.connection.apiserver;
+        let apiserver = old.wire.connection.apiserver;
         self.apiservers[apiserver]
             .server
             .client_disconnected(&mut self.etcd.etcd, client);
@@ -344,18 +388,36 @@ impl World {
         let incarnation = old.incarnation + 1;
         let mut slot = ClientSlot::new(&mut self.core, client, incarnation, self.apiservers.len());
         self.core.stats.add_reflector(&old.process.reflector);
-        slot.marks = old.marks;
-        slot.marks.restart();
+        slot.wire.marks = old.wire.marks;
+        slot.wire.marks.restart();
         slot.schedule_late_handlers(&mut self.core, client);
         self.clients[client] = Some(slot);
         self.drain_client(client)
+    }
+
+    /// A kube-rs client's process restarts: a new runtime, watcher and store, on a new
+    /// connection.
+    fn restart_kube_client(&mut self, client: usize) {
+        let kube = client - self.clients.len();
+        let apiserver = self.kube[kube].wire().connection.apiserver;
+        self.apiservers[apiserver]
+            .server
+            .client_disconnected(&mut self.etcd.etcd, client);
+        self.flush_apiserver(apiserver);
+        let incarnation = self.kube[kube].incarnation() + 1;
+        let apiservers = self.apiservers.len();
+        let mut slot = KubeSlot::start(&mut self.core, client, incarnation, apiservers);
+        let marks = std::mem::take(&mut self.kube[kube].wire().marks);
+        slot.wire().marks = marks;
+        slot.wire().marks.restart();
+        self.kube[kube] = slot;
     }
 
     /// The client's connection goes half-open; HTTP/2's health check, if on, will close it.
     fn go_silent(&mut self, client: usize) {
         let now = self.core.now();
         let health_check = self.core.scenario.clients.health_check();
-        let connection = &mut self.slot(client).connection;
+        let connection = &mut self.wire(client).connection;
         if connection.silent {
             return;
         }
@@ -371,11 +433,11 @@ impl World {
 
     pub(super) fn slow_consumer_end(&mut self, client: usize) {
         let now = self.core.now();
-        let Some(slot) = self.clients[client].as_mut() else {
+        let Some(wire) = wire_of(&mut self.clients, &mut self.kube, client) else {
             return;
         };
-        slot.reading = true;
-        let apiserver = slot.connection.apiserver;
+        wire.reading = true;
+        let apiserver = wire.connection.apiserver;
         self.apiservers[apiserver].server.set_client_reading(
             now,
             &mut self.etcd.etcd,
@@ -399,13 +461,15 @@ impl World {
             let _ = self.etcd.etcd.resume_watcher(watch);
         }
         self.flush_etcd();
-        for client in 0..self.clients.len() {
-            let slot = self.slot(client);
-            slot.delay_spike = None;
-            let (silent, reading) = (slot.connection.silent, slot.reading);
-            let reflector = &slot.process.reflector;
-            slot.relists_at_heal =
-                (reflector.is_streaming() && !silent && reading).then(|| reflector.relist_count());
+        for client in 0..self.identities() {
+            let wire = self.wire(client);
+            wire.delay_spike = None;
+            let (silent, reading) = (wire.connection.silent, wire.reading);
+            if let Some(Some(slot)) = self.clients.get_mut(client) {
+                let reflector = &slot.process.reflector;
+                slot.relists_at_heal = (reflector.is_streaming() && !silent && reading)
+                    .then(|| reflector.relist_count());
+            }
             if silent {
                 self.reconnect(client, Some(ConnectionLoss::PeerClosed));
             } else if !reading {

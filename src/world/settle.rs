@@ -68,7 +68,12 @@ impl World {
             let process = &slot.as_ref().expect("started").process;
             (index, &process.reflector, &process.informer)
         });
-        checker.check_clients_settled(clients)
+        checker.check_clients_settled(clients)?;
+        let informers = self.clients.len();
+        self.kube
+            .iter()
+            .enumerate()
+            .try_for_each(|(kube, slot)| slot.check_settled(&self.core, informers + kube))
     }
 
     pub(super) fn collect_stats(&mut self) -> RunStats {

@@ -148,6 +148,11 @@ pub(crate) enum TraceEvent<'a> {
     },
     /// The apiserver failed a controller write (500/429) without writing.
     WriteRefused { key: &'a str },
+    /// A kube-rs client's watcher yielded a step, already applied to its reflector store.
+    #[cfg(feature = "kube")]
+    KubeStore {
+        event: &'a crate::kube_rs::StoreEvent,
+    },
 }
 
 /// A server message as the trace keeps it: a list page by its size, not its items.
@@ -375,6 +380,8 @@ impl fmt::Display for TraceEvent<'_> {
                 Finished::Dropped => write!(f, "Done {key}, dropped"),
             },
             TraceEvent::WriteRefused { key } => write!(f, "write of {key} -> 500"),
+            #[cfg(feature = "kube")]
+            TraceEvent::KubeStore { event } => write!(f, "kube-rs watcher {event}"),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 fn floor(first: &str) -> Option<u8> {
     Some(match first {
         "sim" | "object" | "api" | "bug" => 0,
-        "etcd" | "apiserver" | "client" | "controller" => 1,
+        "etcd" | "apiserver" | "client" | "controller" | "kube_rs" => 1,
         "check" => 2,
         "scenario" | "world" | "trace" | "testkit" => 3,
         "explore" | "shrink" | "replay" | "conformance" | "bench" | "report" | "progress"

@@ -19,6 +19,8 @@ mod golden;
 mod golden_traces;
 mod hazards;
 mod inputs;
+#[cfg(feature = "kube")]
+mod kube_rs;
 mod layers;
 mod pipeline;
 mod reflector;

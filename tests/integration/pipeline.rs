@@ -295,6 +295,10 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "long-quiet",
         "stale-relist-ha-watch-list-fallback",
         "controller-replicaset",
+        // With the kube feature: tests/integration/kube_rs.rs.
+        "kube-rs",
+        "kube-rs-streaming",
+        "kube-rs-http-410",
     ];
     for entry in LIBRARY {
         assert!(
