@@ -250,6 +250,10 @@ pub struct ClientsConfig {
     /// the release's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_process: Option<bool>,
+    /// The informers have a `TransformFunc` (`SetTransform`): the model counts where it runs
+    /// (see `client::transform`) and leaves objects as they are.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub transform: bool,
     /// The informer's resync period (0: off).
     pub resync_period_ms: u64,
     /// Event handlers per informer, registered before it starts.
@@ -387,6 +391,7 @@ impl Default for ClientsConfig {
             fifo: None,
             initial_list: None,
             batch_process: None,
+            transform: false,
             resync_period_ms: 0,
             handlers: 1,
             handlers_without_resync: 0,

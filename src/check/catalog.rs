@@ -423,6 +423,14 @@ invariant_catalog! {
         holds_when: "client-go relists at lastSyncRV or \"\"; NOT kube-rs streaming lists, which always ask for RV \"0\" (NotOlderThan 0), so a lagging apiserver may serve an older state; checked for kube-rs clients",
         source: "reflector.go relistResourceVersion; kube-rs kube-runtime watcher.rs State::Empty (watch from \"0\")",
     },
+    TransformAppliedOnce {
+        name: "transform_applied_once",
+        kind: Hazard,
+        checked: EveryRun,
+        promise: "an informer's TransformFunc runs once on each object state before it reaches the indexer, so it need not be idempotent",
+        holds_when: "LIST relists; NOT watch-list: its temporary store transforms each initial object, and Replace transforms it again (k/k#131799); checked where clients set transform",
+        source: "reflector.go watchList (temporaryStore with the FIFO's transformer, cg@71776a84b), store.go Add, delta_fifo.go queueActionInternalLocked, the_real_fifo.go addToItems_locked / addReplaceToItemsLocked",
+    },
 }
 
 impl Invariant {

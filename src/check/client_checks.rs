@@ -162,10 +162,14 @@ impl ClientChecks {
             .watches
             .values()
             .filter_map(api_oracle::WatchStreamOracle::delivered_resource_version);
+        // A reflector may list or watch from its last synced RV at any time (after a broken
+        // connection, long after the request that set it), and that watch's checks read the
+        // history after it.
         [
             self.view.safe_point_checked_at(),
             self.lister.compared_at(),
             self.resume_point,
+            self.last_sync_checked,
         ]
         .into_iter()
         .flatten()
@@ -340,6 +344,12 @@ impl ClientChecks {
                 format!("synced while the initial item {key} was still being processed"),
             ));
         }
+        found.extend(processed.transformed_again.iter().map(|(obj, runs)| {
+            Violation::new(
+                Invariant::TransformAppliedOnce,
+                format!("{obj} reached the indexer transformed {runs} times"),
+            )
+        }));
         let internals = match key.filter(|_| !is_small(informer)) {
             Some(key) => [
                 (

@@ -60,6 +60,7 @@ use crate::client::processor::{
     SharedProcessor, determine_resync_period,
 };
 use crate::client::queue::{PopWait, Popped};
+use crate::client::transform::TransformLedger;
 use crate::object::{Object, ObjectKey, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
 
@@ -76,6 +77,8 @@ pub struct InformerConfig {
     /// Pop RealFIFO with `PopBatch` and apply each batch as one indexer transaction
     /// (`InOrderInformersBatchProcess`); DeltaFIFO has no batches and ignores it.
     pub batch_process: bool,
+    /// The informer has a `TransformFunc` ([`crate::client::transform`]).
+    pub transform: bool,
 }
 
 impl InformerConfig {
@@ -94,6 +97,7 @@ impl InformerConfig {
                 .map(|(name, index_func)| (name.to_owned(), index_func))
                 .collect(),
             batch_process: false,
+            transform: false,
         }
     }
 }
@@ -119,6 +123,9 @@ pub struct Processed {
     pub has_synced_while_processing: bool,
     /// The notifications, in order.
     pub distributed: Vec<Distributed>,
+    /// Object states written to the indexer that the transform ran on more than once, with
+    /// the number of runs.
+    pub transformed_again: Vec<(Object, u32)>,
 }
 
 /// What one handler call did (for traces and the P3 oracle).
@@ -149,6 +156,8 @@ pub struct SharedIndexInformer {
     resync_check_period: SimDuration,
     /// Pops take batches ([`InformerConfig::batch_process`]).
     batch_process: bool,
+    /// Where the transform ran, if the informer has one.
+    transforms: Option<TransformLedger>,
     started: bool,
     /// The `synced` latch: never resets.
     synced: bool,
@@ -180,6 +189,7 @@ impl SharedIndexInformer {
             processor: SharedProcessor::new(bugs),
             resync_check_period: config.resync_check_period.unwrap_or(SimDuration::ZERO),
             batch_process: config.batch_process,
+            transforms: config.transform.then(TransformLedger::default),
             started: false,
             synced: false,
             in_flight: None,
@@ -215,7 +225,34 @@ impl SharedIndexInformer {
     /// A relist at `resource_version` (client-go `Store.Replace`). The first Replace before
     /// the informer synced is the initial list: its keys are kept for the B20 oracle.
     pub fn replace(&mut self, now: SimTime, items: Vec<Object>, resource_version: ResourceVersion) {
+        self.replace_transformed(now, items, resource_version, 1);
+    }
+
+    /// A watch-list's initial state at `resource_version`: a Replace with its temporary
+    /// store's objects, which that store's `Add` already transformed once (client-go
+    /// `watchList`; k/k#131799).
+    pub fn replace_from_watch_list(
+        &mut self,
+        now: SimTime,
+        items: Vec<Object>,
+        resource_version: ResourceVersion,
+    ) {
+        self.replace_transformed(now, items, resource_version, 2);
+    }
+
+    fn replace_transformed(
+        &mut self,
+        now: SimTime,
+        items: Vec<Object>,
+        resource_version: ResourceVersion,
+        transform_runs: u32,
+    ) {
         self.begin_store_call(now);
+        if let Some(transforms) = &mut self.transforms {
+            items
+                .iter()
+                .for_each(|obj| transforms.queued(obj, transform_runs));
+        }
         if self.initial_list_keys.is_none() && !self.fifo.has_synced() {
             let keys: BTreeSet<ObjectKey> = items.iter().map(|obj| obj.key.clone()).collect();
             self.processor.expect_initial_keys(&keys);
@@ -229,6 +266,7 @@ impl SharedIndexInformer {
     /// A watch ADDED event.
     pub fn add(&mut self, now: SimTime, object: Object) {
         self.begin_store_call(now);
+        self.transformed_once(&object);
         self.fifo.add(object);
         self.end_step(now);
     }
@@ -236,6 +274,7 @@ impl SharedIndexInformer {
     /// A watch MODIFIED event.
     pub fn update(&mut self, now: SimTime, object: Object) {
         self.begin_store_call(now);
+        self.transformed_once(&object);
         self.fifo.update(object);
         self.end_step(now);
     }
@@ -334,7 +373,7 @@ impl SharedIndexInformer {
         };
         let notifications = process(&mut self.indexer, &popped.deltas, popped.is_in_initial_list);
         self.mark_initial_keys_processed(&popped.deltas);
-        let distributed = notifications
+        let distributed: Vec<Distributed> = notifications
             .into_iter()
             .enumerate()
             .map(|(index, notification)| {
@@ -366,10 +405,12 @@ impl SharedIndexInformer {
         }
         self.fifo.done();
         self.end_step(now);
+        let transformed_again = self.transformed_again(&distributed);
         Processed {
             popped,
             has_synced_while_processing,
             distributed,
+            transformed_again,
         }
     }
 
@@ -568,6 +609,31 @@ impl SharedIndexInformer {
         self.now = now;
     }
 
+    /// A watch event's object is transformed as it is queued.
+    fn transformed_once(&mut self, obj: &Object) {
+        if let Some(transforms) = &mut self.transforms {
+            transforms.queued(obj, 1);
+        }
+    }
+
+    /// The written states the transform ran on more than once.
+    fn transformed_again(&mut self, distributed: &[Distributed]) -> Vec<(Object, u32)> {
+        let Some(transforms) = &mut self.transforms else {
+            return Vec::new();
+        };
+        distributed
+            .iter()
+            .filter_map(|d| match &d.notification {
+                Notification::Add { obj, .. } | Notification::Update { new: obj, .. } => Some(obj),
+                Notification::Delete(_) => None,
+            })
+            .filter_map(|obj| {
+                let runs = transforms.processed(obj);
+                (runs > 1).then(|| (obj.clone(), runs))
+            })
+            .collect()
+    }
+
     fn begin_store_call(&mut self, now: SimTime) {
         assert!(self.started, "store call before run");
         assert!(self.in_flight.is_none(), "store call while processing");
@@ -700,6 +766,42 @@ mod tests {
             let calls = deliver_all(&mut informer, now, handler);
             assert!(calls.contains(&update("ns/a", 1, 4)), "{calls:?}");
             assert_eq!(informer.indexer().len(), 3);
+        }
+    }
+
+    #[test]
+    fn a_transform_runs_twice_only_on_a_watch_list_s_initial_objects() {
+        let now = SimTime::ZERO;
+        for fifo in FifoKind::ALL {
+            let config = InformerConfig {
+                transform: true,
+                resync_check_period: Some(SimDuration::from_secs(1)),
+                ..InformerConfig::new(fifo)
+            };
+            let mut informer = SharedIndexInformer::new(config, Bugs::NONE);
+            informer.add_event_handler(now, SimDuration::from_secs(1));
+            informer.run(now);
+            informer.replace_from_watch_list(now, vec![obj("ns/a", 1), obj("ns/b", 2)], 2);
+            let twice: Vec<(Object, u32)> = process_all(&mut informer, now)
+                .into_iter()
+                .flat_map(|processed| processed.transformed_again)
+                .collect();
+            assert_eq!(
+                twice,
+                vec![(obj("ns/a", 1), 2), (obj("ns/b", 2), 2)],
+                "{fifo}"
+            );
+            informer.update(now, obj("ns/a", 3));
+            informer.replace(now, vec![obj("ns/a", 3), obj("ns/c", 4)], 4);
+            informer.resync(now);
+            let again = process_all(&mut informer, now)
+                .into_iter()
+                .flat_map(|processed| processed.transformed_again)
+                .count();
+            assert_eq!(
+                again, 0,
+                "{fifo}: events, LIST relists and syncs run it once at most"
+            );
         }
     }
 

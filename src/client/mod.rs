@@ -36,6 +36,7 @@ pub mod queue;
 pub mod real_fifo;
 pub mod reflector;
 pub mod release;
+pub mod transform;
 pub mod workqueue;
 
 pub use delta::{DeletedFinalStateUnknown, Delta, DeltaObject, DeltaType, Deltas, ReplacedAllInfo};

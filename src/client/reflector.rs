@@ -362,6 +362,8 @@ pub struct Reflector {
     paginated_result: bool,
     /// The RV of the last Replace (for the `resume_watch_from_list_rv` bug).
     list_resource_version: Option<ResourceVersion>,
+    /// The last Replace came from a watch-list's temporary store.
+    last_replace_from_watch_list: bool,
     internal_error_retry: InternalErrorRetry,
     resync_at: Option<SimTime>,
     next_request_id: RequestId,
@@ -423,6 +425,7 @@ impl Reflector {
             is_last_sync_resource_version_unavailable: false,
             paginated_result: false,
             list_resource_version: None,
+            last_replace_from_watch_list: false,
             internal_error_retry: InternalErrorRetry::default(),
             resync_at: None,
             next_request_id: 1,
@@ -576,6 +579,12 @@ impl Reflector {
     /// `LastSyncResourceVersion()`: the RV of the last list or event taken; `None` is "".
     pub fn last_sync_resource_version(&self) -> Option<ResourceVersion> {
         self.last_sync_resource_version
+    }
+
+    /// Whether the last Replace came from a watch-list's temporary store, whose `Add`s already
+    /// ran the FIFO's transformer on each object (client-go `watchList`, cg@71776a84b).
+    pub fn last_replace_from_watch_list(&self) -> bool {
+        self.last_replace_from_watch_list
     }
 
     /// Whether the last list or watch-list at lastSyncRV got Expired or TooLargeResourceVersion,
@@ -797,12 +806,18 @@ impl Reflector {
             self.paginated_result = true;
         }
         self.is_last_sync_resource_version_unavailable = false;
-        self.synced(list.items, list.resource_version);
+        self.synced(list.items, list.resource_version, false);
         self.watch_with_resync(now, None);
     }
 
     /// `syncWith` plus `setLastSyncResourceVersion`: Replace the store, then remember the RV.
-    fn synced(&mut self, items: Vec<Object>, resource_version: ResourceVersion) {
+    fn synced(
+        &mut self,
+        items: Vec<Object>,
+        resource_version: ResourceVersion,
+        from_watch_list: bool,
+    ) {
+        self.last_replace_from_watch_list = from_watch_list;
         self.outputs
             .push_back(ReflectorOutput::Store(StoreOp::Replace {
                 items,
@@ -1041,7 +1056,11 @@ impl Reflector {
     ) {
         assert_eq!(watch_list.resource_version, Some(resource_version));
         self.is_last_sync_resource_version_unavailable = false;
-        self.synced(watch_list.items.into_values().collect(), resource_version);
+        self.synced(
+            watch_list.items.into_values().collect(),
+            resource_version,
+            true,
+        );
         self.watch_with_resync(now, Some(watch_list.id));
     }
 

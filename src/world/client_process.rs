@@ -47,6 +47,7 @@ impl ClientProcess {
         let mut informer_config = InformerConfig::new(config.fifo());
         informer_config.resync_check_period = resync_period;
         informer_config.batch_process = config.batch_process();
+        informer_config.transform = config.transform;
         let mut informer = SharedIndexInformer::new(informer_config, bugs);
         let resyncing = (0..config.handlers).map(|_| resync_period.unwrap_or(SimDuration::ZERO));
         let never = (0..config.handlers_without_resync).map(|_| SimDuration::ZERO);

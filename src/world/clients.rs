@@ -276,6 +276,12 @@ impl ClientSlot {
             StoreOp::Replace {
                 items,
                 resource_version,
+            } if self.process.reflector.last_replace_from_watch_list() => {
+                informer.replace_from_watch_list(now, items, resource_version);
+            }
+            StoreOp::Replace {
+                items,
+                resource_version,
             } => informer.replace(now, items, resource_version),
             StoreOp::Add(object) => informer.add(now, object),
             StoreOp::Update(object) => informer.update(now, object),

@@ -36,6 +36,25 @@ fn delta_fifo_reports_synced_before_its_last_initial_item_is_applied() {
     );
 }
 
+/// k/k#131799: a watch-list transforms its initial objects twice (its temporary store, then
+/// Replace); a LIST relist, watch events and syncs transform once at most.
+#[test]
+fn a_watch_list_transforms_its_initial_objects_twice_and_a_list_once() {
+    let hazards = sweep_all("informer-transform");
+    assert!(
+        hazards.contains_key(&Invariant::TransformAppliedOnce) || seeds(SEEDS).len() < 20,
+        "the double transform was never seen"
+    );
+    let mut listing = Scenario::load("informer-transform").expect("library scenario");
+    listing.clients.client_go = informer_sim::scenario::ClientGoRelease::V1_33;
+    listing.expected_hazards.clear();
+    let range = seeds(SEEDS).first(40);
+    for seed in range.start..range.end {
+        let outcome = run_seed(&listing, seed);
+        assert_eq!(outcome.violation, None, "seed {seed} with LIST relists");
+    }
+}
+
 #[test]
 fn informer_with_atomic_fifo_and_watch_list_converges() {
     sweep_all("informer-atomic-watch-list");
