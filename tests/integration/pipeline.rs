@@ -314,6 +314,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "long-quiet",
         "stale-relist-ha-watch-list-fallback",
         "controller-replicaset",
+        "informer-transform",
         // With the kube feature: tests/integration/kube_rs.rs.
         "kube-rs",
         "kube-rs-streaming",
