@@ -707,7 +707,14 @@ impl Scenario {
         let test_only = &self.apiservers.server.test_only;
         // An unset test-only size is in range.
         let optional = |value: Option<usize>| value.map_or(1, |value| value as u64);
-        let checks: [(&'static str, u64, u64, u64, &'static str); 27] = [
+        let checks: [(&'static str, u64, u64, u64, &'static str); 28] = [
+            (
+                "apiservers.server.watch_events_per_ms",
+                self.apiservers.server.watch_events_per_ms as u64,
+                1,
+                1_000,
+                "1..=1000",
+            ),
             (
                 "apiservers.server.test_only.history_capacity",
                 optional(test_only.history_capacity),
@@ -1141,6 +1148,12 @@ pub enum Probe {
     ControllerRequeue,
     /// A reconcile read a lister that had not yet seen the controller's own last write.
     ListerBehindWrite,
+    /// The dispatcher terminated a slow watcher that was still sending its initial events (a
+    /// large initial state written slower than live events arrived).
+    InitialEventsCutOff,
+    /// A cache watcher closed silently: the history dropped events of its interval before it
+    /// sent them ("cache interval invalidated").
+    IntervalInvalidated,
 }
 
 impl Probe {
@@ -1174,6 +1187,8 @@ impl Probe {
         Probe::ControllerConflict,
         Probe::ControllerRequeue,
         Probe::ListerBehindWrite,
+        Probe::InitialEventsCutOff,
+        Probe::IntervalInvalidated,
     ];
 
     /// The kebab-case name.
@@ -1207,6 +1222,8 @@ impl Probe {
             Probe::ControllerConflict => "controller-conflict",
             Probe::ControllerRequeue => "controller-requeue",
             Probe::ListerBehindWrite => "lister-behind-write",
+            Probe::InitialEventsCutOff => "initial-events-cut-off",
+            Probe::IntervalInvalidated => "interval-invalidated",
         }
     }
 }

@@ -19,6 +19,7 @@
 //! use informer_sim::bug::Bugs;
 //! use informer_sim::apiserver::cache_watcher::{CacheWatcher, CacheWatcherConfig, WatchStart};
 //! use informer_sim::apiserver::event::WatchCacheEvent;
+//! use informer_sim::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
 //! use informer_sim::api::{WatchEvent, WatchEventType};
 //! use informer_sim::object::Object;
 //! use informer_sim::sim::SimTime;
@@ -34,12 +35,17 @@
 //!     record_time: SimTime(0),
 //! };
 //! watcher.dispatch(&event);
-//! assert_eq!(watcher.pop_output(), Some(WatchEvent::Added(Object::bare("ns/a", 11))));
+//! let history = WatchCache::new(WatchCacheConfig::default(), Bugs::NONE);
+//! assert_eq!(
+//!     watcher.pop_output(&history),
+//!     Some(WatchEvent::Added(Object::bare("ns/a", 11)))
+//! );
 //! ```
 
 use std::collections::VecDeque;
 
 use super::event::WatchCacheEvent;
+use super::watch_cache::{HistoryInterval, WATCH_CHANNEL_SIZE_MIN, WatchCache};
 use crate::api::{
     Field, FieldSelector, LabelSelector, ListOptions, WatchEvent, WatchEventType, WatchOptions,
 };
@@ -47,37 +53,14 @@ use crate::bug::{Bug, Bugs};
 use crate::object::{Object, ResourceVersion};
 use crate::sim::{SimDuration, SimTime};
 
-/// The smallest per-watcher channel (`minWatchChanSize`), and the usual one.
-pub const WATCH_CHANNEL_SIZE_MIN: usize = 10;
+/// How many history events a watcher reads at a time (`watchCacheInterval`'s `bufferSize`).
+pub const INTERVAL_BUFFER_SIZE: usize = 100;
 
 /// How often a watcher gets a heartbeat bookmark (`defaultBookmarkFrequency`).
 pub const DEFAULT_BOOKMARK_FREQUENCY: SimDuration = SimDuration::from_secs(60);
 
 /// How long before its deadline a watcher gets a last bookmark.
 pub const BOOKMARK_BEFORE_DEADLINE: SimDuration = SimDuration::from_secs(2);
-
-/// The per-watcher channel size: room for about one second of history, `ceil(history capacity
-/// / event fresh duration in seconds)`, at least 10 and at most 100 without an index, 1000 with
-/// an index but no trigger, 10 with both (`Cacher.suggestedWatchChannelSize`).
-pub fn suggested_watch_channel_size(
-    history_capacity: usize,
-    event_fresh_duration: SimDuration,
-    index_exists: bool,
-    trigger_used: bool,
-) -> usize {
-    let fresh_seconds = event_fresh_duration.as_millis().div_ceil(1000).max(1) as usize;
-    let size_max = match (index_exists, trigger_used) {
-        (true, true) => 10,
-        (true, false) => 1000,
-        (false, _) => 100,
-    };
-    let size = history_capacity
-        .div_ceil(fresh_seconds)
-        .max(WATCH_CHANNEL_SIZE_MIN)
-        .min(size_max);
-    assert!(size >= 1, "a watch channel holds at least one event");
-    size
-}
 
 /// What a watch or list asks for: a namespace, a label selector and a field selector, each
 /// optional.
@@ -220,6 +203,8 @@ impl Default for CacheWatcherConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchStart {
     interval: Vec<WatchCacheEvent>,
+    /// Events still in the watch cache's history, read a buffer at a time.
+    history: Option<HistoryInterval>,
     resource_version: ResourceVersion,
     initial_events_end: Option<ResourceVersion>,
     bookmark_after_resource_version: ResourceVersion,
@@ -231,9 +216,20 @@ impl WatchStart {
     pub fn since(requested: ResourceVersion, interval: Vec<WatchCacheEvent>) -> WatchStart {
         WatchStart {
             interval,
+            history: None,
             resource_version: requested,
             initial_events_end: None,
             bookmark_after_resource_version: 0,
+        }
+    }
+
+    /// A watch from `requested` served the buffered events after it straight from the cache's
+    /// history, as upstream does: read later, in buffers, while the history still holds them
+    /// ([`WatchCache::history_interval`]).
+    pub fn from_history(requested: ResourceVersion, history: HistoryInterval) -> WatchStart {
+        WatchStart {
+            history: Some(history),
+            ..WatchStart::since(requested, Vec::new())
         }
     }
 
@@ -266,6 +262,7 @@ impl WatchStart {
         );
         WatchStart {
             interval: events,
+            history: None,
             resource_version: snapshot_resource_version,
             initial_events_end: Some(snapshot_resource_version),
             bookmark_after_resource_version,
@@ -317,7 +314,13 @@ pub struct CacheWatcher {
     config: CacheWatcherConfig,
     /// Planted bugs of the cache watcher (SPEC §8 B10).
     bugs: Bugs,
+    /// Initial events ready to send: a copy of the cache state, or the current buffer of a
+    /// history interval (`watchCacheIntervalBuffer`).
     interval: VecDeque<WatchCacheEvent>,
+    /// The part of a history interval not yet read into `interval`.
+    history: Option<HistoryInterval>,
+    /// The history dropped events before this watcher read them: it stopped, silently.
+    invalidated: bool,
     initial_events_end: Option<ResourceVersion>,
     input: VecDeque<WatchCacheEvent>,
     /// Live events must be newer than this: `max(requested RV, interval RV)`, raised by the
@@ -356,6 +359,8 @@ impl CacheWatcher {
         };
         let mut watcher = CacheWatcher {
             interval: start.interval.into(),
+            history: start.history,
+            invalidated: false,
             initial_events_end: start.initial_events_end,
             input: VecDeque::with_capacity(config.input_capacity),
             last_sent_resource_version: start.resource_version,
@@ -389,15 +394,31 @@ impl CacheWatcher {
 
     /// The next event for the client, or `None` if nothing is ready (or the watcher is
     /// finished, see [`CacheWatcher::is_finished`]) (`processInterval`, `process`,
-    /// `sendWatchCacheEvent`).
-    pub fn pop_output(&mut self) -> Option<WatchEvent> {
+    /// `sendWatchCacheEvent`). A history interval is read from `cache` a buffer at a time; if
+    /// the history dropped what it still had to read, the watcher stops without an error
+    /// event (`processInterval`: "cache interval invalidated"), and the client's next watch
+    /// learns from its 410 that its RV is too old.
+    pub fn pop_output(&mut self, cache: &WatchCache) -> Option<WatchEvent> {
         if self.phase == Phase::Stopped {
             return None;
         }
-        while let Some(event) = self.interval.pop_front() {
-            self.raise_last_sent(&event);
-            if let Some(output) = self.convert_to_watch_event(&event) {
-                return Some(output);
+        loop {
+            while let Some(event) = self.interval.pop_front() {
+                self.raise_last_sent(&event);
+                if let Some(output) = self.convert_to_watch_event(&event) {
+                    return Some(output);
+                }
+            }
+            let Some(history) = self.history.as_mut().filter(|history| !history.is_empty()) else {
+                break;
+            };
+            match cache.read_interval(history, INTERVAL_BUFFER_SIZE) {
+                Ok(events) => self.interval.extend(events),
+                Err(_) => {
+                    self.invalidated = true;
+                    self.terminate(false);
+                    return None;
+                }
             }
         }
         if let Some(resource_version) = self.initial_events_end.take() {
@@ -467,6 +488,7 @@ impl CacheWatcher {
         }
         self.phase = Phase::Stopped;
         self.interval.clear();
+        self.history = None;
         self.initial_events_end = None;
         self.input.clear();
     }
@@ -479,9 +501,24 @@ impl CacheWatcher {
 
     /// Whether the stream has ended: terminated and nothing left to send.
     pub fn is_finished(&self) -> bool {
-        let drained =
-            self.interval.is_empty() && self.initial_events_end.is_none() && self.input.is_empty();
+        let drained = self.interval.is_empty()
+            && self.history.is_none_or(|history| history.is_empty())
+            && self.initial_events_end.is_none()
+            && self.input.is_empty();
         self.phase == Phase::Stopped || (self.phase == Phase::Draining && drained)
+    }
+
+    /// Whether initial events are still to be sent: the state, the history interval, or the
+    /// watch-list's end bookmark.
+    pub fn has_initial_events_left(&self) -> bool {
+        !self.interval.is_empty()
+            || self.history.is_some_and(|history| !history.is_empty())
+            || self.initial_events_end.is_some()
+    }
+
+    /// Whether the watcher stopped because its history interval was invalidated.
+    pub fn is_invalidated(&self) -> bool {
+        self.invalidated
     }
 
     /// Whether the dispatcher offers this watcher `event` (see [`WatchFilter::is_offered`]).
@@ -621,8 +658,17 @@ mod tests {
         CacheWatcher::new(config, start, SimTime::ZERO, Bugs::NONE)
     }
 
+    /// A cache whose history no test watcher reads.
+    fn no_history() -> WatchCache {
+        WatchCache::new(
+            crate::apiserver::watch_cache::WatchCacheConfig::default(),
+            Bugs::NONE,
+        )
+    }
+
     fn drain(watcher: &mut CacheWatcher) -> Vec<WatchEvent> {
-        std::iter::from_fn(|| watcher.pop_output()).collect()
+        let history = no_history();
+        std::iter::from_fn(|| watcher.pop_output(&history)).collect()
     }
 
     fn output_rvs(watcher: &mut CacheWatcher) -> Vec<ResourceVersion> {
@@ -865,7 +911,7 @@ mod tests {
         );
         assert_eq!(
             watcher
-                .pop_output()
+                .pop_output(&no_history())
                 .and_then(|event| event.resource_version()),
             Some(1)
         );
@@ -1062,7 +1108,7 @@ mod tests {
         watcher.dispatch(&modified("ns/a", 12));
         watcher.terminate(false);
         assert!(watcher.is_finished());
-        assert_eq!(watcher.pop_output(), None);
+        assert_eq!(watcher.pop_output(&no_history()), None);
     }
 
     #[test]
@@ -1089,20 +1135,69 @@ mod tests {
         watcher.dispatch(&modified("ns/a", 1));
     }
 
+    /// A cache listed at 10 whose history then holds one update of `ns/a` at each of 11..=last.
+    fn history_through(capacity: usize, last: ResourceVersion) -> WatchCache {
+        let config = crate::apiserver::watch_cache::WatchCacheConfig::fixed_for_tests(capacity);
+        let mut cache = WatchCache::new(config, Bugs::NONE);
+        cache.replace(vec![Object::bare("ns/a", 10)], 10);
+        for rv in 11..=last {
+            cache.update(Object::bare("ns/a", rv), SimTime(rv));
+        }
+        cache
+    }
+
+    fn history_watcher(cache: &WatchCache, from: ResourceVersion) -> CacheWatcher {
+        let interval = cache.history_interval(from).expect("inside the window");
+        let start = WatchStart::from_history(from, interval);
+        CacheWatcher::new(
+            CacheWatcherConfig::default(),
+            start,
+            SimTime::ZERO,
+            Bugs::NONE,
+        )
+    }
+
     #[test]
-    fn channel_size_is_about_one_second_of_history_within_bounds() {
-        let fresh = SimDuration::from_secs(75);
-        assert_eq!(suggested_watch_channel_size(100, fresh, false, false), 10);
-        assert_eq!(suggested_watch_channel_size(7500, fresh, false, false), 100);
-        assert_eq!(
-            suggested_watch_channel_size(102_400, fresh, false, false),
-            100
-        );
-        assert_eq!(
-            suggested_watch_channel_size(102_400, fresh, true, false),
-            1000
-        );
-        assert_eq!(suggested_watch_channel_size(102_400, fresh, true, true), 10);
-        assert_eq!(suggested_watch_channel_size(1501, fresh, false, false), 21);
+    fn a_history_interval_is_read_a_buffer_at_a_time_and_in_full() {
+        let cache = history_through(400, 260);
+        let mut watcher = history_watcher(&cache, 10);
+        let rvs: Vec<ResourceVersion> = std::iter::from_fn(|| watcher.pop_output(&cache))
+            .filter_map(|event| event.resource_version())
+            .collect();
+        assert_eq!(rvs, (11..=260).collect::<Vec<_>>());
+        assert!(!watcher.is_invalidated());
+    }
+
+    #[test]
+    fn a_history_interval_overwritten_before_it_is_read_closes_the_watch_silently() {
+        // F10: the first buffer (11..=110) is read at the first event; the history then drops
+        // index 100 onwards' predecessors, so the second buffer is gone.
+        let mut cache = history_through(150, 130);
+        let mut watcher = history_watcher(&cache, 10);
+        let first: Vec<WatchEvent> = (0..INTERVAL_BUFFER_SIZE)
+            .map_while(|_| watcher.pop_output(&cache))
+            .collect();
+        assert_eq!(first.len(), INTERVAL_BUFFER_SIZE);
+        for rv in 131..=270 {
+            cache.update(Object::bare("ns/a", rv), SimTime(rv));
+        }
+        assert!(cache.start_index() > INTERVAL_BUFFER_SIZE as u64);
+        assert_eq!(watcher.pop_output(&cache), None, "no error event is sent");
+        assert!(watcher.is_invalidated());
+        assert!(watcher.is_finished());
+    }
+
+    #[test]
+    fn a_history_interval_read_before_the_overwrite_is_sent_in_full() {
+        // The same overwrite after the whole interval fit into one buffer changes nothing.
+        let mut cache = history_through(150, 60);
+        let mut watcher = history_watcher(&cache, 10);
+        assert!(watcher.pop_output(&cache).is_some());
+        for rv in 61..=400 {
+            cache.update(Object::bare("ns/a", rv), SimTime(rv));
+        }
+        let rest = std::iter::from_fn(|| watcher.pop_output(&cache)).count();
+        assert_eq!(rest, 49);
+        assert!(!watcher.is_invalidated());
     }
 }

@@ -10,6 +10,7 @@ use crate::apiserver::event::WatchCacheEvent;
 use crate::apiserver::storage::{self, EtcdListRequest, ParsedEvent};
 use crate::apiserver::time_budget::TimeBudget;
 use crate::apiserver::watch_cache::{WatchCache, WatchCacheConfig};
+use crate::apiserver::watch_writer::WatchWriter;
 use crate::bug::Bugs;
 use crate::etcd::{Etcd, KeyRange, StreamId, WatchId, WatchRequest};
 use crate::object::ResourceVersion;
@@ -122,10 +123,19 @@ pub(crate) struct CachedStream {
     /// Terminated as a slow watcher: nothing more is dispatched to it (a graceful one still
     /// drains what its input holds).
     pub(crate) terminated: bool,
+    /// The handler's write pace.
+    writer: WatchWriter,
+    /// When the handler may write again, if it has more to send.
+    pub(crate) write_at: Option<SimTime>,
 }
 
 impl CachedStream {
-    pub(crate) fn new(watcher: CacheWatcher, deadline: SimTime, buffer: usize) -> CachedStream {
+    pub(crate) fn new(
+        watcher: CacheWatcher,
+        deadline: SimTime,
+        buffer: usize,
+        writer: WatchWriter,
+    ) -> CachedStream {
         CachedStream {
             watcher,
             deadline,
@@ -133,6 +143,8 @@ impl CachedStream {
             result: VecDeque::with_capacity(buffer),
             result_capacity: buffer,
             terminated: false,
+            writer,
+            write_at: None,
         }
     }
 }
@@ -165,8 +177,11 @@ struct Held {
 pub(crate) enum CacherNotice {
     /// A stream ended; the client gets a clean close.
     Closed(StreamKey),
-    /// A slow watcher was terminated.
-    SlowTerminated(StreamKey),
+    /// A slow watcher was terminated, perhaps before it had sent all its initial events.
+    SlowTerminated {
+        key: StreamKey,
+        initial_events_left: bool,
+    },
 }
 
 /// One resource's cache.
@@ -203,6 +218,8 @@ pub(crate) struct Cacher {
     pub(crate) notices: VecDeque<CacherNotice>,
     /// How many times the cache was (re)initialized after a failure.
     pub(crate) reinits: u64,
+    /// Watchers stopped because the history dropped events before they read them.
+    pub(crate) intervals_invalidated: u64,
 }
 
 impl Cacher {
@@ -228,6 +245,7 @@ impl Cacher {
             messages: VecDeque::new(),
             notices: VecDeque::new(),
             reinits: 0,
+            intervals_invalidated: 0,
         }
     }
 
@@ -268,7 +286,7 @@ impl Cacher {
     /// next attempt comes a second later (`wait.Until(startCaching, 1s)`).
     fn initialize(&mut self, now: SimTime, etcd: &mut Etcd) {
         self.reinit_at = None;
-        self.terminate_all_watchers();
+        self.terminate_all_watchers(now);
         let request = EtcdListRequest {
             revision: 0,
             limit: 0,
@@ -312,13 +330,13 @@ impl Cacher {
     /// Mirrors `cacher.go terminateAllWatchers`: every watcher stops at once and its stream
     /// closes cleanly once the client has read what its result channel holds (the HTTP
     /// handler drains `result`).
-    fn terminate_all_watchers(&mut self) {
+    fn terminate_all_watchers(&mut self, now: SimTime) {
         let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
         for key in keys {
             let stream = self.streams.get_mut(&key).expect("listed");
             stream.watcher.terminate(false);
             stream.terminated = true;
-            self.pump(key);
+            self.pump(now, key);
         }
     }
 
@@ -481,7 +499,7 @@ impl Cacher {
             if !self.streams[&key].watcher.is_offered(&event) {
                 continue;
             }
-            if self.offer(key, &event) == DispatchResult::Blocked {
+            if self.offer(now, key, &event) == DispatchResult::Blocked {
                 waiting_for.push(key);
             }
         }
@@ -503,13 +521,13 @@ impl Cacher {
         live.map(|(key, _)| *key).collect()
     }
 
-    fn offer(&mut self, key: StreamKey, event: &WatchCacheEvent) -> DispatchResult {
+    fn offer(&mut self, now: SimTime, key: StreamKey, event: &WatchCacheEvent) -> DispatchResult {
         let stream = self
             .streams
             .get_mut(&key)
             .expect("offered to an open stream");
         let result = stream.watcher.dispatch(event);
-        self.pump(key);
+        self.pump(now, key);
         result
     }
 
@@ -522,7 +540,7 @@ impl Cacher {
         let waiting = std::mem::take(&mut blocked.waiting_for);
         for key in waiting {
             if self.streams.contains_key(&key)
-                && self.offer(key, &blocked.event) == DispatchResult::Blocked
+                && self.offer(now, key, &blocked.event) == DispatchResult::Blocked
             {
                 blocked.waiting_for.push(key);
             }
@@ -537,13 +555,15 @@ impl Cacher {
         }
     }
 
-    /// The dispatcher's timer: re-initialize, or terminate the watchers that stayed blocked
-    /// for the whole budget (closed without an ERROR event; `forget(graceful)`).
+    /// The cacher's timers: re-initialize, re-watch etcd, let handlers write, and terminate
+    /// the watchers that stayed blocked for the whole budget (closed without an ERROR event;
+    /// `forget(graceful)`).
     pub(crate) fn handle_timeout(&mut self, now: SimTime, etcd: &mut Etcd) {
         if self.reinit_at.is_some_and(|at| at <= now) {
             self.initialize(now, etcd);
         }
         self.rewatch(now, etcd);
+        self.write_due(now, etcd);
         if self
             .blocked
             .as_ref()
@@ -557,25 +577,31 @@ impl Cacher {
                 // `forget(graceful)` removes the watcher from dispatch either way; a graceful
                 // one (its watch-list bookmark buffered, unsent) first drains its input.
                 let graceful = stream.watcher.should_drain_when_blocked();
+                let initial_events_left = stream.watcher.has_initial_events_left();
                 stream.watcher.terminate(graceful);
                 stream.terminated = true;
-                self.notices.push_back(CacherNotice::SlowTerminated(key));
+                self.notices.push_back(CacherNotice::SlowTerminated {
+                    key,
+                    initial_events_left,
+                });
                 self.streams.insert(key, stream);
-                self.pump(key);
+                self.pump(now, key);
             }
             self.dispatch_incoming(now);
             self.take_held(now, etcd);
         }
     }
 
-    /// Sends what a stream has for its client, if the client reads; a finished stream closes.
-    pub(crate) fn pump(&mut self, key: StreamKey) {
+    /// Sends what a stream has for its client, as fast as its handler writes, if the client
+    /// reads; a finished stream closes (`serveWatch` ends when `result` is closed and empty).
+    pub(crate) fn pump(&mut self, now: SimTime, key: StreamKey) {
         let Some(stream) = self.streams.get_mut(&key) else {
             return;
         };
+        stream.write_at = None;
         loop {
             while stream.result.len() < stream.result_capacity {
-                let Some(event) = stream.watcher.pop_output() else {
+                let Some(event) = stream.watcher.pop_output(&self.watch_cache) else {
                     break;
                 };
                 stream.result.push_back(event);
@@ -583,15 +609,38 @@ impl Cacher {
             if !stream.reading || stream.result.is_empty() {
                 break;
             }
-            for event in stream.result.drain(..) {
+            let allowance = stream.writer.allowance(now);
+            if allowance == 0 {
+                stream.write_at = Some(stream.writer.next_write(now));
+                break;
+            }
+            let count = allowance.min(stream.result.len());
+            stream.writer.wrote(count);
+            for event in stream.result.drain(..count) {
                 self.messages
                     .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
             }
         }
         if stream.watcher.is_finished() && stream.result.is_empty() {
+            self.intervals_invalidated += u64::from(stream.watcher.is_invalidated());
             self.streams.remove(&key);
             self.notices.push_back(CacherNotice::Closed(key));
         }
+    }
+
+    /// The handlers that may write again write, and the dispatcher retries what the room they
+    /// made lets through.
+    fn write_due(&mut self, now: SimTime, etcd: &mut Etcd) {
+        let due: Vec<StreamKey> = self
+            .streams
+            .iter()
+            .filter(|(_, stream)| stream.write_at.is_some_and(|at| at <= now))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in due {
+            self.pump(now, key);
+        }
+        self.retry_blocked(now, etcd);
     }
 
     /// The bookmark timer (`startDispatchingBookmarkEventsLocked`): every watcher whose
@@ -605,7 +654,7 @@ impl Cacher {
         for key in keys {
             let stream = self.streams.get_mut(&key).expect("listed");
             stream.watcher.on_bookmark_tick(now, resource_version);
-            self.pump(key);
+            self.pump(now, key);
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`cache_watcher`]: one client watch: its filter, initial events, input buffer, RV dedup and
 //!   bookmarks (SPEC §2.6, §2.7, §2.10).
 //! - [`time_budget`]: how long the dispatcher may wait for slow watchers (SPEC §2.6).
+//! - [`watch_writer`]: how fast one watch's handler writes events to its client.
 //! - [`event`]: the events between them and the client.
 //! - `list`: where a list is served from, cache pages and the etcd3 store's lists.
 //!
@@ -19,3 +20,4 @@ pub mod server;
 pub mod storage;
 pub mod time_budget;
 pub mod watch_cache;
+pub mod watch_writer;

@@ -18,6 +18,7 @@ use crate::apiserver::event::WatchCacheEvent;
 use crate::apiserver::list::{self, ListSource};
 use crate::apiserver::storage::{self, EtcdListRequest};
 use crate::apiserver::watch_cache::WatchCacheConfig;
+use crate::apiserver::watch_writer::{DEFAULT_WATCH_EVENTS_PER_MS, WatchWriter};
 use crate::bug::Bugs;
 use crate::etcd::{Etcd, KeyRange, WatchId, WatchRequest, WatchResponse, WatchResponseKind};
 use crate::object::ResourceVersion;
@@ -50,6 +51,9 @@ pub struct ApiserverConfig {
     /// progress notifications, so a quiet resource's cache stays below the global revision
     /// (SPEC §8 B14).
     pub progress_requests: bool,
+    /// How many events one watch's handler writes to its client per millisecond (encoding
+    /// and the network; `serveWatch`): a large initial state takes time to send.
+    pub watch_events_per_ms: usize,
     /// Sizes no real apiserver has. TEST ONLY.
     pub test_only: TestOnlySizes,
 }
@@ -60,6 +64,7 @@ impl Default for ApiserverConfig {
             watch_cache: true,
             http_410_watch_errors: false,
             progress_requests: true,
+            watch_events_per_ms: DEFAULT_WATCH_EVENTS_PER_MS,
             test_only: TestOnlySizes::default(),
         }
     }
@@ -102,6 +107,11 @@ pub struct ApiserverStats {
     pub snapshot_timeouts: u64,
     /// Watches served from etcd whose full buffers stopped them reading etcd (F9).
     pub direct_watches_behind: u64,
+    /// Cache watchers closed silently because the history dropped events of their interval
+    /// before they were sent (F10).
+    pub intervals_invalidated: u64,
+    /// Slow watchers terminated while they still had initial events to send (F4).
+    pub initial_events_cut_offs: u64,
 }
 
 impl ApiserverStats {
@@ -117,6 +127,8 @@ impl ApiserverStats {
         self.cache_pages += other.cache_pages;
         self.snapshot_timeouts += other.snapshot_timeouts;
         self.direct_watches_behind += other.direct_watches_behind;
+        self.intervals_invalidated += other.intervals_invalidated;
+        self.initial_events_cut_offs += other.initial_events_cut_offs;
     }
 }
 
@@ -136,6 +148,12 @@ struct DirectStream {
     pending: VecDeque<WatchEvent>,
     /// Its etcd watch is not read: the buffers are full (`sendEvent` blocks).
     etcd_stalled: bool,
+    /// The handler's write pace.
+    writer: WatchWriter,
+    /// When the handler may write again, if it has more to send.
+    write_at: Option<SimTime>,
+    /// Its etcd watch ended with an error: the stream closes once `pending` is sent.
+    closing: bool,
 }
 
 /// A read waiting for the cache to reach `required`.
@@ -224,6 +242,10 @@ impl Apiserver {
         let config = self.config.clone();
         let mut stats = std::mem::take(&mut self.stats);
         stats.cache_rewatches += self.cacher.as_ref().map_or(0, |cacher| cacher.rewatches);
+        stats.intervals_invalidated += self
+            .cacher
+            .as_ref()
+            .map_or(0, |cacher| cacher.intervals_invalidated);
         *self = Apiserver::new(
             config,
             &self.prefix.clone(),
@@ -267,6 +289,10 @@ impl Apiserver {
         let mut stats = self.stats.clone();
         stats.reinits = self.cacher.as_ref().map_or(0, |cacher| cacher.reinits);
         stats.cache_rewatches += self.cacher.as_ref().map_or(0, |cacher| cacher.rewatches);
+        stats.intervals_invalidated += self
+            .cacher
+            .as_ref()
+            .map_or(0, |cacher| cacher.intervals_invalidated);
         stats
     }
 
@@ -304,8 +330,14 @@ impl Apiserver {
             .map(|_| self.bookmark_tick_at);
         let deadlines = cacher
             .into_iter()
-            .flat_map(|cacher| cacher.streams.values().map(|stream| stream.deadline))
-            .chain(self.direct.values().map(|stream| stream.deadline))
+            .flat_map(|cacher| cacher.streams.values())
+            .flat_map(|stream| [Some(stream.deadline), stream.write_at])
+            .chain(
+                self.direct
+                    .values()
+                    .flat_map(|stream| [Some(stream.deadline), stream.write_at]),
+            )
+            .flatten()
             .chain(self.waiting.iter().map(|read| read.deadline));
         [
             cacher.and_then(Cacher::next_timeout),
@@ -377,7 +409,7 @@ impl Apiserver {
                 .collect();
             for key in keys {
                 cacher.streams.get_mut(&key).expect("listed").reading = reading;
-                cacher.pump(key);
+                cacher.pump(now, key);
             }
             cacher.retry_blocked(now, etcd);
         }
@@ -389,7 +421,7 @@ impl Apiserver {
             .collect();
         for key in keys {
             self.direct.get_mut(&key).expect("listed").reading = reading;
-            self.pump_direct(etcd, key);
+            self.pump_direct(now, etcd, key);
         }
     }
 
@@ -609,17 +641,19 @@ impl Apiserver {
             return self.read_when_fresh(now, etcd, read);
         }
         let start = match options.resource_version {
-            ResourceVersionParam::At(revision) => match cacher.watch_cache.get_interval(revision) {
-                Ok(interval) => WatchStart::since(revision, interval),
-                Err(too_old) => {
-                    self.stats.expired += 1;
-                    return if self.config.http_410_watch_errors {
-                        self.reject_watch(key, too_old.to_status())
-                    } else {
-                        self.fail_watch_with_event(key, too_old.to_status())
-                    };
+            ResourceVersionParam::At(revision) => {
+                match cacher.watch_cache.history_interval(revision) {
+                    Ok(interval) => WatchStart::from_history(revision, interval),
+                    Err(too_old) => {
+                        self.stats.expired += 1;
+                        return if self.config.http_410_watch_errors {
+                            self.reject_watch(key, too_old.to_status())
+                        } else {
+                            self.fail_watch_with_event(key, too_old.to_status())
+                        };
+                    }
                 }
-            },
+            }
             ResourceVersionParam::Zero | ResourceVersionParam::Unset => {
                 WatchStart::initial_state(cache_rv, cacher.watch_cache.initial_events(now))
             }
@@ -671,9 +705,10 @@ impl Apiserver {
             ..CacheWatcherConfig::default()
         };
         let watcher = CacheWatcher::new(config, start, now, self.bugs);
-        let stream = CachedStream::new(watcher, deadline, buffer);
+        let writer = WatchWriter::new(self.config.watch_events_per_ms);
+        let stream = CachedStream::new(watcher, deadline, buffer, writer);
         cacher.streams.insert(key, stream);
-        cacher.pump(key);
+        cacher.pump(now, key);
     }
 
     /// The etcd3 watcher (`watchChan.startWatching`): RV=N watches etcd from N+1; RV 0 or ""
@@ -738,32 +773,80 @@ impl Apiserver {
             reading: true,
             pending,
             etcd_stalled: false,
+            writer: WatchWriter::new(self.config.watch_events_per_ms),
+            write_at: None,
+            closing: false,
         };
         self.direct.insert(key, stream);
-        self.pump_direct(etcd, key);
+        self.pump_direct(now, etcd, key);
     }
 
-    /// Sends what a direct stream holds to a reading client, and reads its etcd watch again
-    /// once there is room; a stream whose client does not read stops reading etcd when its
-    /// buffers are full (`watchChan.sendEvent`, `queueEvent` block).
-    fn pump_direct(&mut self, etcd: &mut Etcd, key: StreamKey) {
+    /// Sends what a direct stream holds to a reading client, as fast as its handler writes,
+    /// and reads its etcd watch again once there is room; a stream that holds more than its
+    /// buffers (a client that does not read, or a large initial state still going out) stops
+    /// reading etcd (`watchChan.sendEvent`, `queueEvent` block).
+    fn pump_direct(&mut self, now: SimTime, etcd: &mut Etcd, key: StreamKey) {
         let Some(stream) = self.direct.get_mut(&key) else {
             return;
         };
-        if !stream.reading {
-            if !stream.etcd_stalled && stream.pending.len() >= DIRECT_WATCH_BUFFERED_MAX {
-                stream.etcd_stalled = etcd.stall_watcher(stream.etcd_watch).is_ok();
-                self.stats.direct_watches_behind += u64::from(stream.etcd_stalled);
+        stream.write_at = None;
+        if stream.reading && !stream.pending.is_empty() {
+            let count = stream.writer.allowance(now).min(stream.pending.len());
+            stream.writer.wrote(count);
+            for event in stream.pending.drain(..count) {
+                self.outbox
+                    .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
+            }
+            if !stream.pending.is_empty() {
+                stream.write_at = Some(stream.writer.next_write(now));
+            }
+        }
+        if stream.closing {
+            if stream.pending.is_empty() {
+                self.direct.remove(&key);
+                self.outbox
+                    .push_back((key.client, ServerMessage::WatchClosed { id: key.id }));
             }
             return;
         }
-        for event in stream.pending.drain(..) {
-            self.outbox
-                .push_back((key.client, ServerMessage::WatchEvent { id: key.id, event }));
-        }
-        if stream.etcd_stalled {
+        let full = stream.pending.len() >= DIRECT_WATCH_BUFFERED_MAX;
+        if full && !stream.etcd_stalled {
+            stream.etcd_stalled = etcd.stall_watcher(stream.etcd_watch).is_ok();
+            self.stats.direct_watches_behind += u64::from(stream.etcd_stalled);
+        } else if !full && stream.etcd_stalled {
             stream.etcd_stalled = false;
             let _ = etcd.resume_watcher(stream.etcd_watch);
+        }
+    }
+
+    /// A direct stream's etcd watch failed: the client gets what the buffers hold, then the
+    /// error event, then the close (`watchChan.run`: the error goes into `resultChan` behind
+    /// the events already there).
+    fn end_direct_with_error(
+        &mut self,
+        now: SimTime,
+        etcd: &mut Etcd,
+        key: StreamKey,
+        status: Status,
+    ) {
+        let stream = self.direct.get_mut(&key).expect("an open direct stream");
+        let _ = etcd.cancel_watch(stream.etcd_watch);
+        stream.etcd_stalled = false;
+        stream.pending.push_back(WatchEvent::Error(status));
+        stream.closing = true;
+        self.pump_direct(now, etcd, key);
+    }
+
+    /// The direct streams' handlers that may write again write.
+    fn write_due_direct(&mut self, now: SimTime, etcd: &mut Etcd) {
+        let due: Vec<StreamKey> = self
+            .direct
+            .iter()
+            .filter(|(_, stream)| stream.write_at.is_some_and(|at| at <= now))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in due {
+            self.pump_direct(now, etcd, key);
         }
     }
 
@@ -790,10 +873,16 @@ impl Apiserver {
         else {
             return;
         };
-        self.direct_response(etcd, key, response);
+        self.direct_response(now, etcd, key, response);
     }
 
-    fn direct_response(&mut self, etcd: &mut Etcd, key: StreamKey, response: WatchResponse) {
+    fn direct_response(
+        &mut self,
+        now: SimTime,
+        etcd: &mut Etcd,
+        key: StreamKey,
+        response: WatchResponse,
+    ) {
         let prefix = self.prefix.clone();
         let stream = self.direct.get_mut(&key).expect("found");
         match response.kind {
@@ -804,8 +893,7 @@ impl Apiserver {
                             StatusReason::InternalError,
                             "etcd event received with PrevKv=nil",
                         );
-                        self.stop_stream(etcd, key);
-                        return self.fail_watch_with_event(key, status);
+                        return self.end_direct_with_error(now, etcd, key, status);
                     };
                     let cache_event = WatchCacheEvent {
                         event_type: parsed.event_type,
@@ -819,19 +907,18 @@ impl Apiserver {
                 }
             }
             WatchResponseKind::Compacted { .. } => {
-                self.direct.remove(&key);
                 self.stats.expired += 1;
                 let status = Status::new(
                     StatusReason::Expired,
                     "The resourceVersion for the provided watch is too old.",
                 );
-                return self.fail_watch_with_event(key, status);
+                return self.end_direct_with_error(now, etcd, key, status);
             }
             WatchResponseKind::Progress
             | WatchResponseKind::Created
             | WatchResponseKind::Canceled => {}
         }
-        self.pump_direct(etcd, key);
+        self.pump_direct(now, etcd, key);
     }
 
     fn serve_fresh_reads(&mut self, now: SimTime, etcd: &Etcd) {
@@ -869,6 +956,7 @@ impl Apiserver {
                 self.snapshot_compaction_at = now + SNAPSHOT_COMPACTION_PERIOD;
             }
         }
+        self.write_due_direct(now, etcd);
         self.end_streams_past_deadline(now, etcd);
         let (expired, waiting): (Vec<WaitingRead>, Vec<WaitingRead>) =
             std::mem::take(&mut self.waiting)
@@ -929,9 +1017,13 @@ impl Apiserver {
         while let Some(notice) = cacher.notices.pop_front() {
             let key = match notice {
                 CacherNotice::Closed(key) => key,
-                CacherNotice::SlowTerminated(_) => {
+                CacherNotice::SlowTerminated {
+                    initial_events_left,
+                    ..
+                } => {
                     // The close comes once the client has read what the result buffer holds.
                     self.stats.slow_terminations += 1;
+                    self.stats.initial_events_cut_offs += u64::from(initial_events_left);
                     continue;
                 }
             };

@@ -33,7 +33,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::cache_watcher::suggested_watch_channel_size;
 use super::event::WatchCacheEvent;
 use crate::api::{Status, StatusReason, WatchEventType};
 use crate::bug::{Bug, Bugs};
@@ -49,6 +48,32 @@ pub const DEFAULT_CAPACITY_UPPER_BOUND: usize = 100 * 1024;
 /// How long the history keeps events: the 60 s bookmark frequency plus 15 s
 /// (`DefaultEventFreshDuration`; `NewCacherFromConfig` refuses anything shorter).
 pub const DEFAULT_EVENT_FRESH_DURATION: SimDuration = SimDuration::from_secs(75);
+
+/// The smallest per-watcher channel (`minWatchChanSize`), and the usual one.
+pub const WATCH_CHANNEL_SIZE_MIN: usize = 10;
+
+/// The per-watcher channel size: room for about one second of history, `ceil(history capacity
+/// / event fresh duration in seconds)`, at least 10 and at most 100 without an index, 1000 with
+/// an index but no trigger, 10 with both (`Cacher.suggestedWatchChannelSize`).
+pub fn suggested_watch_channel_size(
+    history_capacity: usize,
+    event_fresh_duration: SimDuration,
+    index_exists: bool,
+    trigger_used: bool,
+) -> usize {
+    let fresh_seconds = event_fresh_duration.as_millis().div_ceil(1000).max(1) as usize;
+    let size_max = match (index_exists, trigger_used) {
+        (true, true) => 10,
+        (true, false) => 1000,
+        (false, _) => 100,
+    };
+    let size = history_capacity
+        .div_ceil(fresh_seconds)
+        .max(WATCH_CHANNEL_SIZE_MIN)
+        .min(size_max);
+    assert!(size >= 1, "a watch channel holds at least one event");
+    size
+}
 
 /// How the history buffer is sized. Upstream always resizes between 100 and 102,400 events
 /// (`newWatchCacheHistory`); no flag changes that (`--watch-cache-sizes` only switches a cache
@@ -121,6 +146,36 @@ pub enum ExactListError {
         /// The cache's resource version.
         current: ResourceVersion,
     },
+}
+
+/// A watch's place in the history: the events at `next_index..end_index` are still to be
+/// read (`watchCacheInterval`'s `startIndex` and `endIndex`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryInterval {
+    next_index: u64,
+    end_index: u64,
+}
+
+impl HistoryInterval {
+    /// How many events are still to be read.
+    pub fn len(&self) -> usize {
+        (self.end_index - self.next_index) as usize
+    }
+
+    /// Whether every event was read.
+    pub fn is_empty(&self) -> bool {
+        self.next_index == self.end_index
+    }
+}
+
+/// The history dropped events an interval had yet to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cache interval invalidated: index {index} is below the history's oldest {oldest}")]
+pub struct IntervalInvalidated {
+    /// The interval's next index.
+    pub index: u64,
+    /// The history's oldest index.
+    pub oldest: u64,
 }
 
 /// The watch cache of one resource on one apiserver.
@@ -270,16 +325,30 @@ impl WatchCache {
         self.resource_version = list_resource_version;
     }
 
-    /// The buffered events a watch from `resource_version` must receive: those with an RV
-    /// strictly greater, or `TooOldResourceVersion` if the window no longer reaches back to it
-    /// (`watchCache.getAllEventsSinceLocked` / `GetIntervalLocked`).
-    ///
-    /// A watch from RV 0 ("any") is not served from here: the cacher sends it the cache state
-    /// (`initial_events`) or starts it at the cache RV.
+    /// The buffered events a watch from `resource_version` must receive, read at once (see
+    /// [`WatchCache::history_interval`]).
     pub fn get_interval(
         &self,
         resource_version: ResourceVersion,
     ) -> Result<Vec<WatchCacheEvent>, TooOldResourceVersion> {
+        let mut interval = self.history_interval(resource_version)?;
+        let events = self
+            .read_interval(&mut interval, usize::MAX)
+            .expect("a fresh interval is valid");
+        Ok(events)
+    }
+
+    /// Where a watch from `resource_version` starts in the history: the buffered events with an
+    /// RV strictly greater, or `TooOldResourceVersion` if the window no longer reaches back to
+    /// it (`watchCache.getAllEventsSinceLocked`). The events are read later, a buffer at a
+    /// time, and only while the history still holds them ([`WatchCache::read_interval`]).
+    ///
+    /// A watch from RV 0 ("any") is not served from here: the cacher sends it the cache state
+    /// (`initial_events`) or starts it at the cache RV.
+    pub fn history_interval(
+        &self,
+        resource_version: ResourceVersion,
+    ) -> Result<HistoryInterval, TooOldResourceVersion> {
         let oldest_minus_one = self.oldest_resource_version().saturating_sub(1);
         if resource_version < oldest_minus_one {
             return Err(TooOldResourceVersion {
@@ -293,16 +362,45 @@ impl WatchCache {
         } else {
             resource_version
         };
-        let first = self.first_index_after(after);
-        let events: Vec<WatchCacheEvent> = (first..self.end_index)
-            .map(|index| self.event_at(index).clone())
-            .collect();
-        if let Some(event) = events.first() {
+        let start = self.first_index_after(after);
+        if start < self.end_index {
             assert!(
-                event.resource_version > after,
+                self.event_at(start).resource_version > after,
                 "interval starts at or below its RV"
             );
         }
+        Ok(HistoryInterval {
+            next_index: start,
+            end_index: self.end_index,
+        })
+    }
+
+    /// The next events of `interval`, at most `max` (`watchCacheInterval.Next`, `fillBuffer`):
+    /// an error once the history has dropped the first of them, as a full buffer overwrites its
+    /// oldest slots (`isIndexValidLocked`, "cache interval invalidated").
+    pub fn read_interval(
+        &self,
+        interval: &mut HistoryInterval,
+        max: usize,
+    ) -> Result<Vec<WatchCacheEvent>, IntervalInvalidated> {
+        if interval.is_empty() {
+            return Ok(Vec::new());
+        }
+        if interval.next_index < self.start_index {
+            return Err(IntervalInvalidated {
+                index: interval.next_index,
+                oldest: self.start_index,
+            });
+        }
+        let end = interval.end_index.min(
+            interval
+                .next_index
+                .saturating_add(max.try_into().unwrap_or(u64::MAX)),
+        );
+        let events = (interval.next_index..end)
+            .map(|index| self.event_at(index).clone())
+            .collect();
+        interval.next_index = end;
         Ok(events)
     }
 
@@ -528,6 +626,23 @@ impl WatchCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_size_is_about_one_second_of_history_within_bounds() {
+        let fresh = SimDuration::from_secs(75);
+        assert_eq!(suggested_watch_channel_size(100, fresh, false, false), 10);
+        assert_eq!(suggested_watch_channel_size(7500, fresh, false, false), 100);
+        assert_eq!(
+            suggested_watch_channel_size(102_400, fresh, false, false),
+            100
+        );
+        assert_eq!(
+            suggested_watch_channel_size(102_400, fresh, true, false),
+            1000
+        );
+        assert_eq!(suggested_watch_channel_size(102_400, fresh, true, true), 10);
+        assert_eq!(suggested_watch_channel_size(1501, fresh, false, false), 21);
+    }
 
     fn cache_with_capacity(capacity: usize) -> WatchCache {
         WatchCache::new(WatchCacheConfig::fixed_for_tests(capacity), Bugs::NONE)

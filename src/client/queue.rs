@@ -22,6 +22,12 @@ impl Popped {
         let one_key = self.deltas.len() == 1 || self.deltas.iter().all(|d| d.key() == Some(key));
         one_key.then_some(key)
     }
+
+    /// Every key the deltas are about, once each; `None` if one of them is a whole-store
+    /// delta.
+    pub fn keys(&self) -> Option<std::collections::BTreeSet<&ObjectKey>> {
+        self.deltas.iter().map(|delta| delta.key()).collect()
+    }
 }
 
 /// Why a pop returned nothing.

@@ -85,7 +85,7 @@ impl RunStats {
     }
 
     /// The counts the `exercised:` line prints, by name, in its order.
-    pub fn counts(&self) -> [(&'static str, u64); 23] {
+    pub fn counts(&self) -> [(&'static str, u64); 25] {
         let apiservers = &self.apiservers;
         [
             ("commits", self.commits),
@@ -108,6 +108,11 @@ impl RunStats {
             ("not_ready_429", apiservers.not_ready),
             ("etcd_fallbacks", apiservers.etcd_fallbacks),
             ("slow_watcher_terminations", apiservers.slow_terminations),
+            (
+                "initial_events_cut_offs",
+                apiservers.initial_events_cut_offs,
+            ),
+            ("intervals_invalidated", apiservers.intervals_invalidated),
             ("cacher_reinits", apiservers.reinits),
             ("cacher_rewatches", apiservers.cache_rewatches),
             ("old_rv_resumes_410", self.probes.old_resumes_expired),
@@ -160,6 +165,8 @@ impl RunStats {
             Probe::ControllerConflict => probes.controller_conflicts,
             Probe::ControllerRequeue => probes.controller_requeues,
             Probe::ListerBehindWrite => probes.lister_behind_writes,
+            Probe::InitialEventsCutOff => apiservers.initial_events_cut_offs,
+            Probe::IntervalInvalidated => apiservers.intervals_invalidated,
         }
     }
 

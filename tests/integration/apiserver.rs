@@ -4,10 +4,11 @@
 //! apiserver pair).
 
 use informer_sim::api::{
-    ContinueToken, LabelSelector, ListOptions, ResourceVersionMatch, ResourceVersionParam as Rv,
-    StatusReason, WatchOptions,
+    ContinueToken, Field, FieldSelector, LabelSelector, ListOptions, ResourceVersionMatch,
+    ResourceVersionParam as Rv, StatusReason, WatchOptions,
 };
 use informer_sim::apiserver::server::{ApiserverConfig, TestOnlySizes};
+use informer_sim::object::Object;
 use informer_sim::sim::SimDuration;
 use informer_sim::testkit::apiserver_pair::{CLIENT, Harness, watch_list_options, watch_options};
 
@@ -617,10 +618,141 @@ fn without_cache_a_client_that_stops_reading_falls_behind_and_compaction_ends_it
     h.compact(h.etcd.revision());
     h.server
         .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
-    h.advance(SimDuration::from_millis(1));
+    h.advance(SimDuration::from_millis(30));
     let stream = h.stream(id);
     assert_eq!(stream.len(), 202, "200 buffered events, then the end");
     assert_eq!(stream[199], "MODIFIED ns/a@202");
     assert_eq!(stream[200..], ["ERROR 410", "CLOSED"]);
+    h.check_oracles().unwrap();
+}
+
+/// A cache holding `count` objects, written before any watch, with the time budget full.
+fn cache_of(count: u64) -> Harness {
+    let mut h = Harness::cached();
+    for index in 0..count {
+        h.write(&format!("ns/{index:05}"), "x", 1);
+    }
+    h.advance(SimDuration::from_secs(2));
+    h
+}
+
+#[test]
+fn a_large_initial_state_goes_out_ten_events_a_millisecond() {
+    let mut h = cache_of(500);
+    let id = h.watch(watch_list_options(Rv::Unset));
+    assert_eq!(h.stream(id).len(), 10, "one millisecond's worth at once");
+    h.advance(SimDuration::from_millis(20));
+    assert_eq!(h.stream(id).len(), 210);
+    h.advance(SimDuration::from_millis(30));
+    let stream = h.stream(id);
+    assert_eq!(stream.len(), 501, "the state, then the end bookmark");
+    assert!(
+        stream
+            .last()
+            .is_some_and(|last| last.starts_with("BOOKMARK"))
+    );
+    h.check_oracles().unwrap();
+}
+
+#[test]
+fn a_watcher_still_streaming_a_large_initial_state_is_cut_off_by_live_events() {
+    // F4: 2,000 objects take 200 ms to send; a hundred live events fill the watcher's input
+    // (about a second of history: 28 events) and block the dispatcher, whose 100 ms budget
+    // ends before the state has gone out.
+    let mut h = cache_of(2_000);
+    let id = h.watch(watch_list_options(Rv::Unset));
+    for value in 0..100 {
+        h.write("ns/live", "x", value);
+    }
+    h.advance(SimDuration::from_millis(300));
+    let stats = h.server.stats();
+    assert_eq!(stats.slow_terminations, 1);
+    assert_eq!(stats.initial_events_cut_offs, 1);
+    let stream = h.stream(id);
+    let added = stream
+        .iter()
+        .filter(|event| event.starts_with("ADDED"))
+        .count();
+    assert!(
+        (1_000..2_000).contains(&added),
+        "cut off part-way: {added} objects sent"
+    );
+    assert_eq!(stream.last().map(String::as_str), Some("CLOSED"));
+    assert!(
+        !stream
+            .iter()
+            .any(|event| event.starts_with("BOOKMARK") || event.starts_with("ERROR")),
+        "no end bookmark and no error event"
+    );
+    h.check_oracles().unwrap();
+}
+
+#[test]
+fn a_small_initial_state_outruns_the_same_live_events() {
+    // The same live events, after a state sent within the budget: nothing is cut off.
+    let mut h = cache_of(300);
+    let id = h.watch(watch_list_options(Rv::Unset));
+    for value in 0..100 {
+        h.write("ns/live", "x", value);
+    }
+    h.advance(SimDuration::from_millis(300));
+    assert_eq!(h.server.stats().slow_terminations, 0);
+    let stream = h.stream(id);
+    assert_eq!(
+        stream.len(),
+        300 + 1 + 100,
+        "state, end bookmark, live events"
+    );
+    h.check_oracles().unwrap();
+}
+
+#[test]
+fn a_node_watcher_that_stops_reading_mid_interval_is_closed_once_the_history_drops_the_rest() {
+    // F10: a kubelet-like watch (`spec.nodeName=node-1`) resumes 150 events back, from a client
+    // that does not read: its interval's first buffer (100 events) is read, the second is not.
+    // Events for other nodes are not offered to it, so nothing blocks the dispatcher, and the
+    // history (300 events, test only) drops the second buffer before it is read.
+    let mut h = Harness::new(ApiserverConfig {
+        test_only: TestOnlySizes {
+            history_capacity: Some(300),
+            ..TestOnlySizes::default()
+        },
+        ..ApiserverConfig::default()
+    });
+    let labels = std::collections::BTreeMap::new();
+    let write_on = |h: &mut Harness, node: &str, value: u64| {
+        let body = Object::encode_body_on_node(&labels, value, node);
+        h.write_body(&format!("ns/{node}"), body).resource_version
+    };
+    let start = write_on(&mut h, "node-1", 0);
+    for value in 1..=150 {
+        write_on(&mut h, "node-1", value);
+    }
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
+    let id = h.watch(WatchOptions {
+        field_selector: Some(FieldSelector::equal(Field::SpecNodeName, "node-1")),
+        ..watch_options(Rv::At(start))
+    });
+    for value in 0..300 {
+        write_on(&mut h, "node-2", value);
+    }
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
+    h.advance(SimDuration::from_millis(100));
+    let stream = h.stream(id);
+    assert_eq!(
+        stream.len(),
+        101,
+        "the first buffer, then the close: {stream:?}"
+    );
+    assert_eq!(stream.last().map(String::as_str), Some("CLOSED"));
+    assert!(!stream.iter().any(|event| event.starts_with("ERROR")));
+    let stats = h.server.stats();
+    assert_eq!(stats.intervals_invalidated, 1);
+    assert_eq!(stats.slow_terminations, 0);
+    // The client's next watch from its last RV learns that it is too old.
+    let again = h.watch(watch_options(Rv::At(start + 100)));
+    assert_eq!(h.stream(again), ["ERROR 410", "CLOSED"]);
     h.check_oracles().unwrap();
 }

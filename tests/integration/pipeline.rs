@@ -232,6 +232,7 @@ fn scenarios_at_cluster_size_hold_over_a_shortened_life() {
     let seed = seeds(SEEDS).start;
     for (name, life_ms) in [
         ("scale-objects", 20_000),
+        ("scale-watch-list", 20_000),
         ("scale-watchers", 15_000),
         ("long-quiet", 1_800_000),
     ] {
@@ -310,6 +311,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "stale-relist-ha-consistent",
         "stale-relist-ha-watch-list",
         "scale-objects",
+        "scale-watch-list",
         "scale-watchers",
         "long-quiet",
         "stale-relist-ha-watch-list-fallback",
