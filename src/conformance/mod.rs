@@ -1,5 +1,6 @@
 //! kube-apiserver's storage conformance suite (`k8s.io/apiserver pkg/storage/testing`: the
-//! watch cases of `watcher_tests.go` and the list cases of `store_tests.go`), ported as named
+//! watch cases of `watcher_tests.go` and the list cases of `store_tests.go`; and cacher tests
+//! that the model's paths reach), ported as named
 //! cases that run against the apiserver with its watch cache ([`Mode::Cache`], upstream's
 //! cacher) and without it ([`Mode::NoCache`], upstream's etcd3 store).
 //!
@@ -23,6 +24,7 @@
 
 mod basic;
 mod bookmarks;
+mod cacher;
 mod errors;
 mod lists;
 mod scoped;
@@ -109,6 +111,7 @@ pub const CASES: &[ConformanceCase] = &[
     lists::CONSISTENT_LIST,
     lists::LIST_INCONSISTENT_CONTINUATION,
     lists::LIST_RESOURCE_VERSION_MATCH,
+    cacher::CACHE_INTERVAL_INVALIDATION_STOPS_WATCH,
 ];
 
 /// Runs every case in both modes: `(name, mode, result)`, a panic counted as a failure.
