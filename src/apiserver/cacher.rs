@@ -149,6 +149,15 @@ impl CachedStream {
     }
 }
 
+/// The streams whose handler may write again at `now`.
+pub(crate) fn due_writes<'a>(
+    now: SimTime,
+    streams: impl Iterator<Item = (&'a StreamKey, Option<SimTime>)>,
+) -> Vec<StreamKey> {
+    let due = streams.filter(|(_, write_at)| write_at.is_some_and(|at| at <= now));
+    due.map(|(key, _)| *key).collect()
+}
+
 /// An event the dispatcher could not hand to every watcher yet.
 #[derive(Clone, Debug)]
 struct BlockedDispatch {
@@ -631,12 +640,7 @@ impl Cacher {
     /// The handlers that may write again write, and the dispatcher retries what the room they
     /// made lets through.
     fn write_due(&mut self, now: SimTime, etcd: &mut Etcd) {
-        let due: Vec<StreamKey> = self
-            .streams
-            .iter()
-            .filter(|(_, stream)| stream.write_at.is_some_and(|at| at <= now))
-            .map(|(key, _)| *key)
-            .collect();
+        let due = due_writes(now, self.streams.iter().map(|(key, s)| (key, s.write_at)));
         for key in due {
             self.pump(now, key);
         }

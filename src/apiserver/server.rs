@@ -13,7 +13,9 @@ use crate::api::{
     StatusReason, WatchEvent, WatchOptions,
 };
 use crate::apiserver::cache_watcher::{CacheWatcher, CacheWatcherConfig, WatchFilter, WatchStart};
-use crate::apiserver::cacher::{CachedStream, Cacher, CacherNotice, Readiness, StreamKey};
+use crate::apiserver::cacher::{
+    CachedStream, Cacher, CacherNotice, Readiness, StreamKey, due_writes,
+};
 use crate::apiserver::event::WatchCacheEvent;
 use crate::apiserver::list::{self, ListSource};
 use crate::apiserver::storage::{self, EtcdListRequest};
@@ -839,12 +841,7 @@ impl Apiserver {
 
     /// The direct streams' handlers that may write again write.
     fn write_due_direct(&mut self, now: SimTime, etcd: &mut Etcd) {
-        let due: Vec<StreamKey> = self
-            .direct
-            .iter()
-            .filter(|(_, stream)| stream.write_at.is_some_and(|at| at <= now))
-            .map(|(key, _)| *key)
-            .collect();
+        let due = due_writes(now, self.direct.iter().map(|(key, s)| (key, s.write_at)));
         for key in due {
             self.pump_direct(now, etcd, key);
         }

@@ -73,6 +73,17 @@ pub(super) const CACHE_INTERVAL_INVALIDATION_STOPS_WATCH: ConformanceCase = Conf
         ensure(ended == closed, || {
             format!("closed: {ended}, want {closed}")
         })?;
+        if mode == Mode::Cache {
+            let invalidated = h.server.stats().intervals_invalidated;
+            ensure(invalidated == 1, || {
+                format!("{invalidated} intervals invalidated")
+            })?;
+            // The client's next watch, from the last RV it got, learns that it is too old.
+            let last = before + INTERVAL_BUFFER_SIZE as u64;
+            let again = h.watch(watch_options(ResourceVersionParam::At(last)));
+            let answer = h.stream(again);
+            ensure(answer == ["ERROR 410", "CLOSED"], || format!("{answer:?}"))?;
+        }
         h.check_oracles()
     },
 };

@@ -4,11 +4,10 @@
 //! apiserver pair).
 
 use informer_sim::api::{
-    ContinueToken, Field, FieldSelector, LabelSelector, ListOptions, ResourceVersionMatch,
-    ResourceVersionParam as Rv, StatusReason, WatchOptions,
+    ContinueToken, LabelSelector, ListOptions, ResourceVersionMatch, ResourceVersionParam as Rv,
+    StatusReason, WatchOptions,
 };
 use informer_sim::apiserver::server::{ApiserverConfig, TestOnlySizes};
-use informer_sim::object::Object;
 use informer_sim::sim::SimDuration;
 use informer_sim::testkit::apiserver_pair::{CLIENT, Harness, watch_list_options, watch_options};
 
@@ -703,56 +702,5 @@ fn a_small_initial_state_outruns_the_same_live_events() {
         300 + 1 + 100,
         "state, end bookmark, live events"
     );
-    h.check_oracles().unwrap();
-}
-
-#[test]
-fn a_node_watcher_that_stops_reading_mid_interval_is_closed_once_the_history_drops_the_rest() {
-    // F10: a kubelet-like watch (`spec.nodeName=node-1`) resumes 150 events back, from a client
-    // that does not read: its interval's first buffer (100 events) is read, the second is not.
-    // Events for other nodes are not offered to it, so nothing blocks the dispatcher, and the
-    // history (300 events, test only) drops the second buffer before it is read.
-    let mut h = Harness::new(ApiserverConfig {
-        test_only: TestOnlySizes {
-            history_capacity: Some(300),
-            ..TestOnlySizes::default()
-        },
-        ..ApiserverConfig::default()
-    });
-    let labels = std::collections::BTreeMap::new();
-    let write_on = |h: &mut Harness, node: &str, value: u64| {
-        let body = Object::encode_body_on_node(&labels, value, node);
-        h.write_body(&format!("ns/{node}"), body).resource_version
-    };
-    let start = write_on(&mut h, "node-1", 0);
-    for value in 1..=150 {
-        write_on(&mut h, "node-1", value);
-    }
-    h.server
-        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
-    let id = h.watch(WatchOptions {
-        field_selector: Some(FieldSelector::equal(Field::SpecNodeName, "node-1")),
-        ..watch_options(Rv::At(start))
-    });
-    for value in 0..300 {
-        write_on(&mut h, "node-2", value);
-    }
-    h.server
-        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
-    h.advance(SimDuration::from_millis(100));
-    let stream = h.stream(id);
-    assert_eq!(
-        stream.len(),
-        101,
-        "the first buffer, then the close: {stream:?}"
-    );
-    assert_eq!(stream.last().map(String::as_str), Some("CLOSED"));
-    assert!(!stream.iter().any(|event| event.starts_with("ERROR")));
-    let stats = h.server.stats();
-    assert_eq!(stats.intervals_invalidated, 1);
-    assert_eq!(stats.slow_terminations, 0);
-    // The client's next watch from its last RV learns that it is too old.
-    let again = h.watch(watch_options(Rv::At(start + 100)));
-    assert_eq!(h.stream(again), ["ERROR 410", "CLOSED"]);
     h.check_oracles().unwrap();
 }
