@@ -173,6 +173,10 @@ pub struct KubeRsConfig {
     pub initial_list: KubeRsInitialList,
     /// `watcher::Config::page_size` (0: kube-rs's default, 500).
     pub page_size: u32,
+    /// kube-rs client 0 runs kube-rs's `Controller` with the sample ReplicaSet-like
+    /// reconciler (`workers = 0`: none; `workers` is its concurrency).
+    #[serde(skip_serializing_if = "ControllerConfig::is_off")]
+    pub controller: ControllerConfig,
 }
 
 impl KubeRsConfig {
@@ -1039,6 +1043,13 @@ impl Scenario {
                 "workload.namespaces",
                 self.workload.namespaces.to_string(),
                 "1 with kube-rs clients (they watch ConfigMaps in ns-0)",
+            ));
+        }
+        if !kube.controller.is_off() && !self.controller.is_off() {
+            return Err(out_of_range(
+                "kube_rs.controller.workers",
+                kube.controller.workers.to_string(),
+                "0 while [controller] runs the modelled controller (one controller owns the objects)",
             ));
         }
         Ok(())
