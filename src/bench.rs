@@ -285,11 +285,15 @@ pub fn kube_rs_store_against_reflector(events: u64) -> (f64, f64) {
     let started = Instant::now();
     let mut kube = KubeProcess::new(KubeConfig::default(), SimTime::ZERO, RngStream::new(1, "b"));
     while kube.take_requests().is_empty() {
+        // Undrained steps would count as output and stop the runtime at once.
         kube.run_until(at);
+        kube.take_steps();
     }
     kube.deliver(list(1));
     while kube.take_requests().is_empty() {
+        // Undrained steps would count as output and stop the runtime at once.
         kube.run_until(at);
+        kube.take_steps();
     }
     for event in &stream {
         kube.deliver(ServerMessage::WatchEvent {

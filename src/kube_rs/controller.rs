@@ -14,7 +14,9 @@
 //! (what `Controller::new` builds), and `reconcile_on` for the related objects a
 //! `watches` mapper would give: an owned object's owner on its every change, a deleted owner's
 //! owned objects, and every object once a relist's store is swapped in (`InitDone`; finding F4
-//! in the README: without it a relist's reconciles read the store before the swap).
+//! in the README: kube-rs triggers a relist's objects on `InitApply`, and its runner reads them
+//! from the store before `InitDone` swaps the relist in, so without this a reconcile acts on the
+//! pre-relist state and nothing triggers the object again).
 //!
 //! Determinism: kube-rs's scheduler and runner keep their work in std hash maps and sets, whose
 //! iteration order is random per process, so the order in which the runner starts
@@ -44,8 +46,7 @@ use super::backoff::SeededBackoff;
 use super::face;
 use super::process::{Item, KubeStep, store_get, store_objects};
 use crate::controller::{
-    OWNER_LABEL, OWNER_UID_LABEL, READY_LABEL, ReconcileError, WriteError, desired_replicas,
-    owner_of,
+    ReconcileError, WriteError, desired_replicas, owned_labels, owner_of, with_ready,
 };
 use crate::object::{Object, ObjectKey};
 use crate::sim::RngStream;
@@ -69,6 +70,10 @@ pub struct ControllerSetup {
     pub reconcile_ms_max: u64,
     /// The longest extra wait for a worker.
     pub worker_wake_ms_max: u64,
+    /// Every object is reconciled again once a relist's store is swapped in (`InitDone`);
+    /// off: kube-rs's own triggers only, which fire on a relist's `InitApply` before the swap
+    /// (finding F4).
+    pub reconcile_after_relist: bool,
 }
 
 /// What the process hands the controller.
@@ -136,7 +141,7 @@ pub(super) fn spawn(parts: Parts, setup: ControllerSetup) -> KubeController {
     let reader = parts.store.clone();
     let events = parts.events.map(move |item| {
         if let Ok(event) = &item {
-            for reference in related_objects(event, &reader) {
+            for reference in related_objects(event, &reader, setup.reconcile_after_relist) {
                 let _ = related.unbounded_send(reference);
             }
         }
@@ -183,10 +188,11 @@ fn owned_by<'a>(objects: &'a [Object], owner: &'a ObjectKey) -> impl Iterator<It
 
 /// What a watcher step triggers besides the applied object itself (kube-rs `watches` and
 /// `reconcile_on`): an owned object's owner, a deleted owner's owned objects, and after a
-/// relist every object of the store just swapped in.
+/// relist every object of the store just swapped in (unless `reconcile_after_relist` is off).
 fn related_objects(
     event: &watcher::Event<ConfigMap>,
     store: &Store<ConfigMap>,
+    reconcile_after_relist: bool,
 ) -> Vec<ObjectRef<ConfigMap>> {
     match event {
         watcher::Event::Apply(config_map) | watcher::Event::InitApply(config_map) => {
@@ -207,11 +213,11 @@ fn related_objects(
                 }
             }
         }
-        watcher::Event::InitDone => store_objects(store)
+        watcher::Event::InitDone if reconcile_after_relist => store_objects(store)
             .iter()
             .map(|object| reference(&object.key))
             .collect(),
-        watcher::Event::Init => Vec::new(),
+        watcher::Event::InitDone | watcher::Event::Init => Vec::new(),
     }
 }
 
@@ -380,15 +386,11 @@ impl Context {
     }
 
     async fn create(&self, owner: &Object, key: &ObjectKey) -> Result<(), WriteError> {
-        let labels = BTreeMap::from([
-            (OWNER_LABEL.to_owned(), owner.key.name().to_owned()),
-            (OWNER_UID_LABEL.to_owned(), owner.uid.to_string()),
-        ]);
         let config_map = ConfigMap {
             metadata: ObjectMeta {
                 name: Some(key.name().to_owned()),
                 namespace: Some(key.namespace().to_owned()),
-                labels: Some(labels),
+                labels: Some(owned_labels(owner)),
                 ..ObjectMeta::default()
             },
             data: Some(BTreeMap::from([("value".to_owned(), "0".to_owned())])),
@@ -412,15 +414,8 @@ impl Context {
 
     /// replica_set.go `updateReplicaSetStatus`, one try: the owner replaced at the RV read.
     async fn update_status(&self, owner: &Object, ready: usize) -> Result<(), WriteError> {
-        let ready = ready.to_string();
-        if owner.label(READY_LABEL) == Some(ready.as_str()) {
+        let Some(updated) = with_ready(owner, ready) else {
             return Ok(());
-        }
-        let mut labels = (*owner.labels).clone();
-        labels.insert(READY_LABEL.to_owned(), ready);
-        let updated = Object {
-            labels: labels.into(),
-            ..owner.clone()
         };
         let config_map: ConfigMap =
             serde_json::from_value(face::config_map_json(&updated)).expect("a ConfigMap");
@@ -445,5 +440,66 @@ async fn hand_out_workers(context: Arc<Context>, mut kicks: mpsc::UnboundedRecei
         tokio::time::sleep(delay).await;
         drain(&mut kicks);
         context.hand_out();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector;
+
+    use super::*;
+
+    fn config_map(object: &Object) -> ConfigMap {
+        serde_json::from_value(face::config_map_json(object)).expect("a ConfigMap")
+    }
+
+    fn names(references: Vec<ObjectRef<ConfigMap>>) -> Vec<String> {
+        references
+            .into_iter()
+            .map(|reference| reference.name)
+            .collect()
+    }
+
+    #[test]
+    fn an_owned_object_triggers_its_owner_and_a_deleted_owner_its_owned_objects() {
+        let owner = Object {
+            uid: 3,
+            ..Object::bare("ns-0/obj-1", 3)
+        };
+        let owned = Object {
+            labels: owned_labels(&owner).into(),
+            ..Object::bare("ns-0/obj-1-u3-0", 4)
+        };
+        assert_eq!(owned.key, owned_key(&owner, 0));
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(config_map(&owner)),
+            watcher::Event::InitApply(config_map(&owned)),
+            watcher::Event::InitDone,
+        ] {
+            writer.apply_watcher_event(&event);
+        }
+        let related = |event: watcher::Event<ConfigMap>, after_relist| {
+            names(related_objects(&event, &store, after_relist))
+        };
+        assert_eq!(
+            related(watcher::Event::Apply(config_map(&owned)), true),
+            ["obj-1"]
+        );
+        assert_eq!(
+            related(watcher::Event::Apply(config_map(&owner)), true),
+            Vec::<String>::new(),
+            "the owner itself is the applied object's own trigger"
+        );
+        assert_eq!(
+            related(watcher::Event::Delete(config_map(&owner)), true),
+            ["obj-1-u3-0"]
+        );
+        assert_eq!(
+            related(watcher::Event::InitDone, true),
+            ["obj-1", "obj-1-u3-0"]
+        );
+        assert!(related(watcher::Event::InitDone, false).is_empty());
     }
 }

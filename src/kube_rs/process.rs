@@ -366,13 +366,14 @@ impl KubeProcess {
     pub fn new(config: KubeConfig, now: SimTime, rng: RngStream) -> KubeProcess {
         let mut process = KubeProcess::start(now);
         let (store, writer) = reflector::store::<ConfigMap>();
-        let _context = process.runtime.enter();
-        let stream = watcher(process.api(), watcher_config(config))
-            .backoff(SeededBackoff::new(rng))
-            .reflect(writer)
-            .map(recorder(&process.exchange, &store))
-            .boxed();
-        drop(_context);
+        let stream = {
+            let _context = process.runtime.enter();
+            watcher(process.api(), watcher_config(config))
+                .backoff(SeededBackoff::new(rng))
+                .reflect(writer)
+                .map(recorder(&process.exchange, &store))
+                .boxed()
+        };
         process.stream = Some(stream);
         process.store = store;
         process
@@ -390,24 +391,23 @@ impl KubeProcess {
     ) -> KubeProcess {
         let mut process = KubeProcess::start(now);
         let (store, writer) = reflector::store::<ConfigMap>();
-        let _context = process.runtime.enter();
-        let events = watcher(process.api(), watcher_config(config))
-            .reflect(writer)
-            .map(recorder(&process.exchange, &store));
         let exchange = Arc::clone(&process.exchange);
         let report = move |step| lock(&exchange).push_step(step);
-        let controller = controller::spawn(
-            controller::Parts {
+        let controller = {
+            let _context = process.runtime.enter();
+            let events = watcher(process.api(), watcher_config(config))
+                .reflect(writer)
+                .map(recorder(&process.exchange, &store));
+            let parts = controller::Parts {
                 api: process.api(),
                 store: store.clone(),
                 events: events.boxed(),
                 backoff: SeededBackoff::new(rng),
                 rng: workers_rng,
                 report: Box::new(report),
-            },
-            setup,
-        );
-        drop(_context);
+            };
+            controller::spawn(parts, setup)
+        };
         process.controller = Some(controller);
         process.store = store;
         process
@@ -472,6 +472,7 @@ impl KubeProcess {
 
     /// Runs kube-rs until it has something for the world or until `limit`, whichever is
     /// first: the simulated time of its output, or `None` if it was idle until `limit`.
+    /// Output not yet taken (requests, writes, steps) counts: it returns at once.
     pub fn run_until(&mut self, limit: SimTime) -> Option<SimTime> {
         let millis = limit.as_millis().saturating_sub(self.origin.0.as_millis());
         let deadline = self.origin.1 + Duration::from_millis(millis);

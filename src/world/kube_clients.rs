@@ -96,6 +96,7 @@ impl KubeSlot {
                 replicas_max: controller.replicas_max,
                 reconcile_ms_max: controller.reconcile_ms_max,
                 worker_wake_ms_max: controller.worker_wake_ms_max,
+                reconcile_after_relist: !scenario.no_reconcile_after_relist,
             };
             let workers = RngStream::new(seed, &format!("kube-workers-{client}-{incarnation}"));
             KubeProcess::controller(config, setup, now, rng, workers)
