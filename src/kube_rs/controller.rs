@@ -44,7 +44,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 use super::backoff::SeededBackoff;
 use super::face;
-use super::process::{Item, KubeStep, store_get, store_objects};
+use super::steps::{Item, KubeStep, store_get, store_objects};
 use crate::controller::{
     ReconcileError, WriteError, desired_replicas, owned_labels, owner_of, with_ready,
 };
