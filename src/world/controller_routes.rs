@@ -92,7 +92,7 @@ impl World {
             core,
             rng: &mut side.drive.rng,
             error_probability: side.drive.config.write_error_probability,
-            last_write: &mut side.drive.last_write,
+            last_write: Some(&mut side.drive.last_write),
             actor: Actor::Controller(worker),
             violation: None,
         };

@@ -25,8 +25,9 @@ pub(super) struct EtcdWriter<'a> {
     pub(super) rng: &'a mut RngStream,
     /// The chance that a write fails at the apiserver (500/429) before the heal.
     pub(super) error_probability: f64,
-    /// etcd's revision after the controller's last successful write.
-    pub(super) last_write: &'a mut Revision,
+    /// Where to keep etcd's revision after the controller's last successful write, if
+    /// anywhere.
+    pub(super) last_write: Option<&'a mut Revision>,
     /// Who writes, in the trace.
     pub(super) actor: Actor,
     /// What the checker found while writing: ends the run after the reconcile.
@@ -68,7 +69,9 @@ impl Writer for EtcdWriter<'_> {
         match outcome {
             CommitOutcome::Committed(revision) => {
                 self.core.stats.commits += 1;
-                *self.last_write = revision;
+                if let Some(last_write) = self.last_write.as_deref_mut() {
+                    *last_write = revision;
+                }
                 let key = &pending.key[RESOURCE_PREFIX.len()..];
                 let uid = match pending.intent {
                     Intent::Create { .. } => revision,

@@ -17,7 +17,6 @@
 use crate::api::{ClientMessage, ResourceVersionParam, ServerMessage, WatchEvent};
 use crate::check::{Invariant, Violation};
 use crate::controller::Writer as _;
-use crate::etcd::Revision;
 use crate::kube_rs::{ControllerSetup, KubeConfig, KubeProcess, KubeStep, StoreEvent};
 use crate::object::{Object, ResourceVersion};
 use crate::scenario::KubeRsInitialList;
@@ -56,9 +55,8 @@ pub(crate) struct KubeSlot {
     /// The client re-watched after a 410 without a relist, as a declared hazard: it may never
     /// follow etcd again (kube-rs#1042), and its store is not held to converge.
     stuck: bool,
-    /// The controller's writes: refused writes drawn from `rng`, and etcd's revision after
-    /// its last one.
-    writes: (RngStream, Revision),
+    /// Draws which of the controller's writes the apiserver refuses.
+    writes: RngStream,
 }
 
 impl KubeSlot {
@@ -108,7 +106,7 @@ impl KubeSlot {
             .on_client_started(client, 0, crate::api::Selectors::default());
         KubeSlot {
             process,
-            writes: (writes, 0),
+            writes,
             incarnation,
             wire: Wire::new(core, incarnation, apiservers),
             wake_scheduled: false,
@@ -175,15 +173,14 @@ impl KubeSlot {
         etcd: &mut EtcdSide,
         client: usize,
     ) -> Result<(), Violation> {
-        let (rng, last_write) = &mut self.writes;
         let error_probability = core.scenario.kube_rs.controller.write_error_probability;
         for (id, write) in self.process.take_writes() {
             let mut writer = EtcdWriter {
                 etcd: &mut *etcd,
                 core: &mut *core,
-                rng: &mut *rng,
+                rng: &mut self.writes,
                 error_probability,
-                last_write: &mut *last_write,
+                last_write: None,
                 actor: Actor::Client(client),
                 violation: None,
             };
