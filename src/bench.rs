@@ -259,7 +259,7 @@ pub fn kube_rs_store_against_reflector(events: u64) -> (f64, f64) {
     use crate::api::{ListResponse, ServerMessage, WatchEvent};
     use crate::client::reflector::{Reflector, ReflectorConfig, ReflectorOutput, StoreOp};
     use crate::client::{FifoKind, InformerConfig, SharedIndexInformer};
-    use crate::kube_rs::{KubeConfig, KubeProcess, StoreEvent};
+    use crate::kube_rs::{KubeConfig, KubeProcess, KubeStep, StoreEvent};
     use crate::sim::{RngStream, SimTime};
 
     const KEYS: u64 = 10_000;
@@ -285,11 +285,15 @@ pub fn kube_rs_store_against_reflector(events: u64) -> (f64, f64) {
     let started = Instant::now();
     let mut kube = KubeProcess::new(KubeConfig::default(), SimTime::ZERO, RngStream::new(1, "b"));
     while kube.take_requests().is_empty() {
+        // Undrained steps would count as output and stop the runtime at once.
         kube.run_until(at);
+        kube.take_steps();
     }
     kube.deliver(list(1));
     while kube.take_requests().is_empty() {
+        // Undrained steps would count as output and stop the runtime at once.
         kube.run_until(at);
+        kube.take_steps();
     }
     for event in &stream {
         kube.deliver(ServerMessage::WatchEvent {
@@ -301,9 +305,17 @@ pub fn kube_rs_store_against_reflector(events: u64) -> (f64, f64) {
     while applied < events {
         kube.run_until(at);
         applied += kube
-            .take_events()
+            .take_steps()
             .iter()
-            .filter(|event| matches!(event, StoreEvent::Apply(_)))
+            .filter(|step| {
+                matches!(
+                    step,
+                    KubeStep::Store {
+                        event: StoreEvent::Apply(_),
+                        ..
+                    }
+                )
+            })
             .count() as u64;
     }
     let kube_rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);

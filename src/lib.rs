@@ -28,7 +28,7 @@
 //! 3 composition  scenario  world (a router of owned parts)  trace  testkit
 //! 2 observers    check (one Checker, the catalog, every oracle; the ground truth)
 //! 1 models       etcd  apiserver  client  controller        pure state machines
-//!                kube_rs (the `kube` feature: kube-rs's watcher and store on a stepped runtime)
+//!                kube_rs (the `kube` feature: kube-rs's watcher, store and Controller, stepped)
 //! 0 leaves       sim (kernel)  object  api (wire vocabulary)  bug (planted-bug flags)
 //! ```
 //!

@@ -173,6 +173,14 @@ pub struct KubeRsConfig {
     pub initial_list: KubeRsInitialList,
     /// `watcher::Config::page_size` (0: kube-rs's default, 500).
     pub page_size: u32,
+    /// kube-rs client 0 runs kube-rs's `Controller` with the sample ReplicaSet-like
+    /// reconciler (`workers = 0`: none; `workers` is its concurrency).
+    #[serde(skip_serializing_if = "ControllerConfig::is_off")]
+    pub controller: ControllerConfig,
+    /// The controller relies on kube-rs's own triggers alone: it does not reconcile every
+    /// object again once a relist's store is swapped in (finding F4 in the README).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_reconcile_after_relist: bool,
 }
 
 impl KubeRsConfig {
@@ -1018,15 +1026,22 @@ impl Scenario {
     /// kube-rs clients need the `kube` feature, and watch the workload's one namespace.
     fn check_kube_rs(&self, source_name: &str) -> Result<(), ScenarioError> {
         let kube = &self.kube_rs;
-        if kube.is_off() {
-            return Ok(());
-        }
         let out_of_range = |field, given: String, allowed| ScenarioError::OutOfRange {
             source_name: source_name.to_owned(),
             field,
             given,
             allowed,
         };
+        if kube.is_off() {
+            if !kube.controller.is_off() {
+                return Err(out_of_range(
+                    "kube_rs.controller.workers",
+                    kube.controller.workers.to_string(),
+                    "0 unless kube_rs.clients >= 1 (kube-rs client 0 runs the controller)",
+                ));
+            }
+            return Ok(());
+        }
         if !cfg!(feature = "kube") {
             return Err(out_of_range(
                 "kube_rs.clients",
@@ -1046,6 +1061,13 @@ impl Scenario {
                 "workload.namespaces",
                 self.workload.namespaces.to_string(),
                 "1 with kube-rs clients (they watch ConfigMaps in ns-0)",
+            ));
+        }
+        if !kube.controller.is_off() && !self.controller.is_off() {
+            return Err(out_of_range(
+                "kube_rs.controller.workers",
+                kube.controller.workers.to_string(),
+                "0 while [controller] runs the modelled controller (one controller owns the objects)",
             ));
         }
         Ok(())
@@ -1260,6 +1282,13 @@ mod tests {
             error.to_string(),
             "scenario x: workload.keys = 0 is out of range (allowed: 1..=1000000)"
         );
+    }
+
+    #[test]
+    fn a_kube_rs_controller_needs_a_kube_rs_client() {
+        let text = "[kube_rs.controller]\nworkers = 2\n";
+        let error = Scenario::from_toml("x", text).unwrap_err().to_string();
+        assert!(error.contains("kube_rs.controller.workers = 2"), "{error}");
     }
 
     #[test]

@@ -536,10 +536,17 @@ impl Checker {
         if !self.policy.enabled {
             return None;
         }
-        controller::check_workqueue_settled(runtime).or_else(|| {
-            let ledger = self.replicasets.as_ref()?;
-            ledger.check_settled(&self.resource)
-        })
+        controller::check_workqueue_settled(runtime).or_else(|| self.check_owned_settled())
+    }
+
+    /// Once settled: the sample controller's counts match (`owned_match_desired`), for the
+    /// modelled controller or kube-rs's.
+    pub fn check_owned_settled(&self) -> Option<Violation> {
+        if !self.policy.enabled {
+            return None;
+        }
+        let ledger = self.replicasets.as_ref()?;
+        ledger.check_settled(&self.resource)
     }
 
     /// The simulated resource's history (what user invariants read of etcd).

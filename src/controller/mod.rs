@@ -76,6 +76,7 @@ pub use api::{
 };
 pub use expectations::{ControllerExpectations, EXPECTATIONS_TIMEOUT};
 pub use replicaset::{
-    OWNER_LABEL, OWNER_UID_LABEL, READY_LABEL, ReplicaSetController, desired_replicas, owner_of,
+    OWNER_LABEL, OWNER_UID_LABEL, READY_LABEL, ReplicaSetController, desired_replicas,
+    owned_labels, owner_of, with_ready,
 };
 pub use runtime::{ControllerQueue, ControllerRuntime, Finished};

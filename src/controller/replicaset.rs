@@ -32,6 +32,28 @@ pub fn owner_of(object: &Object) -> Option<(ObjectKey, u64)> {
     Some((ObjectKey::namespaced(object.key.namespace(), name), uid))
 }
 
+/// The labels of an owned object of `owner`'s incarnation.
+pub fn owned_labels(owner: &Object) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (OWNER_LABEL.to_owned(), owner.key.name().to_owned()),
+        (OWNER_UID_LABEL.to_owned(), owner.uid.to_string()),
+    ])
+}
+
+/// `owner` with `ready` in its `ready` label (its status), or `None` if it already says so.
+pub fn with_ready(owner: &Object, ready: usize) -> Option<Object> {
+    let ready = ready.to_string();
+    if owner.label(READY_LABEL) == Some(ready.as_str()) {
+        return None;
+    }
+    let mut labels = (*owner.labels).clone();
+    labels.insert(READY_LABEL.to_owned(), ready);
+    Some(Object {
+        labels: labels.into(),
+        ..owner.clone()
+    })
+}
+
 /// The ReplicaSet-like controller.
 #[derive(Clone, Debug)]
 pub struct ReplicaSetController {
@@ -88,11 +110,7 @@ impl ReplicaSetController {
                     self.next_name
                 ),
             );
-            let labels = BTreeMap::from([
-                (OWNER_LABEL.to_owned(), owner.key.name().to_owned()),
-                (OWNER_UID_LABEL.to_owned(), owner.uid.to_string()),
-            ]);
-            if let Err(error) = client.create(key, labels, 0) {
+            if let Err(error) = client.create(key, owned_labels(owner), 0) {
                 self.expectations.creation_observed(&owner.key);
                 failed = Some(error);
             }
@@ -159,15 +177,8 @@ impl ReplicaSetController {
         lister: &Lister<'_>,
         client: &mut Client<'_>,
     ) -> Result<(), WriteError> {
-        let ready = ready.to_string();
-        if owner.label(READY_LABEL) == Some(ready.as_str()) {
+        let Some(updated) = with_ready(owner, ready) else {
             return Ok(());
-        }
-        let mut labels = (*owner.labels).clone();
-        labels.insert(READY_LABEL.to_owned(), ready);
-        let updated = Object {
-            labels: labels.into(),
-            ..owner.clone()
         };
         // Planted: classic (client-go cache_mutation_detector.go) (C9)
         if self.bugs.is(Bug::MutateListerObject) {

@@ -5,9 +5,15 @@
 //! - [`face`]: HTTP requests into the model's requests, its answers into HTTP and JSON.
 //! - [`process`]: one kube-rs client process (runtime, client, watcher, store).
 //! - [`backoff`]: kube-rs's default backoff, its jitter from the seeded generator.
+//! - [`controller`]: kube-rs's `Controller` running the sample ReplicaSet-like reconciler.
+//! - [`steps`]: what a process hands the world (watcher steps, reconciles).
 
 pub mod backoff;
+pub mod controller;
 pub mod face;
 pub mod process;
+pub mod steps;
 
-pub use process::{KubeConfig, KubeProcess, StoreEvent, WatcherError};
+pub use controller::ControllerSetup;
+pub use process::{KubeConfig, KubeProcess};
+pub use steps::{KubeStep, StoreEvent, WatcherError};

@@ -8,7 +8,11 @@
 //! names, whichever comes first; tokio's auto-advance moves its clock only when every task is
 //! idle, so kube-rs's timers (its backoff, its watch idle timeout) fire at their simulated
 //! times. Answers come back through [`KubeProcess::deliver`]: a list as one body, a watch as a
-//! body of JSON lines fed event by event, a lost connection as a transport error.
+//! body of JSON lines fed event by event, a lost connection as a transport error, a write as
+//! the world's answer to it.
+//!
+//! A process runs either kube-rs's watcher and store alone ([`KubeProcess::new`]) or kube-rs's
+//! `Controller` over them ([`KubeProcess::controller`], see [`super::controller`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future as _;
@@ -26,23 +30,23 @@ use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use serde::Serialize;
 
 use super::backoff::SeededBackoff;
+use super::controller::{self, ControllerSetup, KubeController};
 use super::face::{self, FaceRequest};
+use super::steps::{Item, KubeStep, StoreEvent, store_get, store_objects};
 use crate::api::{ClientMessage, RequestError, RequestId, ServerMessage};
-use crate::controller::WriteError;
-use crate::object::{Object, ObjectKey};
+use crate::controller::{Write, WriteError};
+use crate::object::Object;
 use crate::sim::{RngStream, SimTime};
 
 /// The namespace the kube-rs clients watch (the workload's only one).
 pub const NAMESPACE: &str = "ns-0";
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
-type Item = watcher::Result<watcher::Event<ConfigMap>>;
 /// What a request waits for: its HTTP answer, or why there is none.
 type Answer = oneshot::Receiver<Result<Response<Body>, Lost>>;
 
@@ -53,87 +57,6 @@ pub struct KubeConfig {
     pub page_size: u32,
     /// `streaming_lists()`: the initial list is a watch with `sendInitialEvents`.
     pub streaming_lists: bool,
-}
-
-/// One watcher step, as the world traces and checks it (kube-rs `watcher::Event` and
-/// `watcher::Error`, with the ConfigMaps as the objects they show).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreEvent {
-    /// A (re)list begins.
-    Init,
-    /// One object of the list, into the buffer the store will swap in.
-    InitApply(Object),
-    /// The list is complete: the store now holds it.
-    InitDone,
-    /// A watched object was added or modified.
-    Apply(Object),
-    /// A watched object was deleted.
-    Delete(Object),
-    /// The watcher yielded an error (it retries after the backoff).
-    Error(WatcherError),
-}
-
-/// kube-rs's `watcher::Error`, with the HTTP code where there is one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WatcherError {
-    /// The list request failed (`InitialListFailed`).
-    InitialListFailed(Option<u16>),
-    /// The watch request failed (`WatchStartFailed`).
-    WatchStartFailed(Option<u16>),
-    /// The stream carried an ERROR event with this code (`WatchError`).
-    WatchError(u16),
-    /// The stream broke (`WatchFailed`).
-    WatchFailed,
-    /// An answer had no resource version (`NoResourceVersion`).
-    NoResourceVersion,
-}
-
-impl StoreEvent {
-    fn of(item: Item) -> StoreEvent {
-        let object = |config_map: &ConfigMap| {
-            face::object_of(config_map).expect("the face wrote every ConfigMap")
-        };
-        let code = |error: &kube::Error| match error {
-            kube::Error::Api(status) => Some(status.code),
-            _ => None,
-        };
-        match item {
-            Ok(watcher::Event::Init) => StoreEvent::Init,
-            Ok(watcher::Event::InitApply(config_map)) => StoreEvent::InitApply(object(&config_map)),
-            Ok(watcher::Event::InitDone) => StoreEvent::InitDone,
-            Ok(watcher::Event::Apply(config_map)) => StoreEvent::Apply(object(&config_map)),
-            Ok(watcher::Event::Delete(config_map)) => StoreEvent::Delete(object(&config_map)),
-            Err(watcher::Error::InitialListFailed(error)) => {
-                StoreEvent::Error(WatcherError::InitialListFailed(code(&error)))
-            }
-            Err(watcher::Error::WatchStartFailed(error)) => {
-                StoreEvent::Error(WatcherError::WatchStartFailed(code(&error)))
-            }
-            Err(watcher::Error::WatchError(status)) => {
-                StoreEvent::Error(WatcherError::WatchError(status.code))
-            }
-            Err(watcher::Error::WatchFailed(_)) => StoreEvent::Error(WatcherError::WatchFailed),
-            Err(watcher::Error::NoResourceVersion) => {
-                StoreEvent::Error(WatcherError::NoResourceVersion)
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for StoreEvent {
-    /// `Init`, `InitApply ns-0/obj-1@5`, `Apply ...`, `Delete ...`, `error WatchStartFailed(Some(410))`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreEvent::Init => f.write_str("Init"),
-            StoreEvent::InitApply(object) => write!(f, "InitApply {object}"),
-            StoreEvent::InitDone => f.write_str("InitDone"),
-            StoreEvent::Apply(object) => write!(f, "Apply {object}"),
-            StoreEvent::Delete(object) => write!(f, "Delete {object}"),
-            StoreEvent::Error(error) => write!(f, "error {error:?}"),
-        }
-    }
 }
 
 /// Why a request got no HTTP answer.
@@ -162,13 +85,18 @@ enum Waiting {
         watch: bool,
     },
     Streaming(mpsc::UnboundedSender<Result<Frame<Bytes>, std::io::Error>>),
+    /// A write, until the world answers it.
+    Write {
+        sender: oneshot::Sender<Result<Response<Body>, Lost>>,
+        write: Write,
+    },
 }
 
 impl Waiting {
     /// The client dropped the request or the body: the stream is given up.
     fn is_dropped(&self) -> bool {
         match self {
-            Waiting::Answer { sender, .. } => sender.is_canceled(),
+            Waiting::Answer { sender, .. } | Waiting::Write { sender, .. } => sender.is_canceled(),
             Waiting::Streaming(body) => body.is_closed(),
         }
     }
@@ -179,6 +107,10 @@ impl Waiting {
 struct Exchange {
     next_id: RequestId,
     outbox: VecDeque<ClientMessage>,
+    /// Writes for the world to commit, in order.
+    writes: VecDeque<(RequestId, Write)>,
+    /// Watcher steps and reconciles not yet handed to the world.
+    steps: VecDeque<KubeStep>,
     waiting: BTreeMap<RequestId, Waiting>,
     /// The world's poll of the runtime, woken when a request arrives.
     waker: Option<Waker>,
@@ -203,36 +135,82 @@ impl Exchange {
                 self.outbox.push_back(ClientMessage::StopWatch { id });
             }
         }
-        !self.outbox.is_empty()
+        !self.outbox.is_empty() || !self.writes.is_empty() || !self.steps.is_empty()
     }
 
-    fn submit(&mut self, request: FaceRequest) -> Result<Answer, Box<Response<Body>>> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let (message, watch) = match request {
-            FaceRequest::List(options) => (ClientMessage::List { id, options }, false),
-            FaceRequest::Watch(options) => (ClientMessage::Watch { id, options }, true),
-            FaceRequest::Write(write) => {
-                // No kube-rs writer runs in the world: the watcher and store only read.
-                return Err(Box::new(full(face::write_response(
-                    &write,
-                    &Err(WriteError::Unavailable),
-                ))));
-            }
-        };
-        let (answer, receiver) = oneshot::channel();
-        self.waiting.insert(
-            id,
-            Waiting::Answer {
-                sender: answer,
-                watch,
-            },
-        );
-        self.outbox.push_back(message);
+    /// Something for the world: the world's poll of the runtime wakes.
+    pub(super) fn push_step(&mut self, step: KubeStep) {
+        self.steps.push_back(step);
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
-        Ok(receiver)
+    }
+
+    fn submit(&mut self, request: FaceRequest) -> Answer {
+        self.next_id += 1;
+        let id = self.next_id;
+        let (answer, receiver) = oneshot::channel();
+        match request {
+            FaceRequest::List(options) => {
+                let waiting = Waiting::Answer {
+                    sender: answer,
+                    watch: false,
+                };
+                self.waiting.insert(id, waiting);
+                self.outbox.push_back(ClientMessage::List { id, options });
+            }
+            FaceRequest::Watch(options) => {
+                let waiting = Waiting::Answer {
+                    sender: answer,
+                    watch: true,
+                };
+                self.waiting.insert(id, waiting);
+                self.outbox.push_back(ClientMessage::Watch { id, options });
+            }
+            FaceRequest::Write(write) => {
+                let waiting = Waiting::Write {
+                    sender: answer,
+                    write: write.clone(),
+                };
+                self.waiting.insert(id, waiting);
+                self.writes.push_back((id, write));
+            }
+        }
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+        receiver
+    }
+}
+
+/// The `watcher::Config` of a process.
+fn watcher_config(config: KubeConfig) -> watcher::Config {
+    let mut watcher_config = watcher::Config::default();
+    if config.page_size > 0 {
+        watcher_config = watcher_config.page_size(config.page_size);
+    }
+    if config.streaming_lists {
+        watcher_config = watcher_config.streaming_lists();
+    }
+    watcher_config
+}
+
+/// Hands each watcher step, as the store applied it, to the world (with what the store then
+/// holds of it), and passes the step on.
+fn recorder(
+    exchange: &Arc<Mutex<Exchange>>,
+    store: &Store<ConfigMap>,
+) -> impl FnMut(Item) -> Item + use<> {
+    let (exchange, store) = (Arc::clone(exchange), store.clone());
+    move |item| {
+        let event = StoreEvent::of(&item);
+        let held = match &event {
+            StoreEvent::InitDone => store_objects(&store),
+            StoreEvent::Apply(object) => store_get(&store, &object.key).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        lock(&exchange).push_step(KubeStep::Store { event, held });
+        item
     }
 }
 
@@ -251,25 +229,94 @@ fn lock(exchange: &Mutex<Exchange>) -> MutexGuard<'_, Exchange> {
 /// One kube-rs client process.
 pub struct KubeProcess {
     runtime: tokio::runtime::Runtime,
-    stream: Pin<Box<dyn Stream<Item = Item> + Send>>,
+    /// The watcher and store the world polls; `None` when a spawned controller drives them.
+    stream: Option<Pin<Box<dyn Stream<Item = Item> + Send>>>,
     store: Store<ConfigMap>,
     exchange: Arc<Mutex<Exchange>>,
     /// The simulated time and the tokio instant the process started at.
     origin: (SimTime, tokio::time::Instant),
-    /// Watcher steps not yet handed to the world.
-    events: VecDeque<StoreEvent>,
+    /// The controller, if the process runs one.
+    controller: Option<KubeController>,
 }
 
 impl KubeProcess {
-    /// A process started at `now`, its backoff's jitter drawn from `rng`.
+    /// A process running kube-rs's watcher and store, started at `now`, its backoff's jitter
+    /// drawn from `rng`.
     pub fn new(config: KubeConfig, now: SimTime, rng: RngStream) -> KubeProcess {
+        let mut process = KubeProcess::start(now);
+        let (store, writer) = reflector::store::<ConfigMap>();
+        let stream = {
+            let _context = process.runtime.enter();
+            watcher(process.api(), watcher_config(config))
+                .backoff(SeededBackoff::new(rng))
+                .reflect(writer)
+                .map(recorder(&process.exchange, &store))
+                .boxed()
+        };
+        process.stream = Some(stream);
+        process.store = store;
+        process
+    }
+
+    /// A process running kube-rs's `Controller` with the sample reconciler (see
+    /// [`super::controller`]): its trigger backoff's jitter drawn from `rng`, its workers'
+    /// wake delays and reconcile times from `workers_rng`.
+    pub fn controller(
+        config: KubeConfig,
+        setup: ControllerSetup,
+        now: SimTime,
+        rng: RngStream,
+        workers_rng: RngStream,
+    ) -> KubeProcess {
+        let mut process = KubeProcess::start(now);
+        let (store, writer) = reflector::store::<ConfigMap>();
+        let exchange = Arc::clone(&process.exchange);
+        let report = move |step| lock(&exchange).push_step(step);
+        let controller = {
+            let _context = process.runtime.enter();
+            let events = watcher(process.api(), watcher_config(config))
+                .reflect(writer)
+                .map(recorder(&process.exchange, &store));
+            let parts = controller::Parts {
+                api: process.api(),
+                store: store.clone(),
+                events: events.boxed(),
+                backoff: SeededBackoff::new(rng),
+                rng: workers_rng,
+                report: Box::new(report),
+            };
+            controller::spawn(parts, setup)
+        };
+        process.controller = Some(controller);
+        process.store = store;
+        process
+    }
+
+    /// The runtime, the exchange and the face's client, before kube-rs runs over them.
+    fn start(now: SimTime) -> KubeProcess {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .expect("a current-thread runtime builds");
-        let exchange = Arc::new(Mutex::new(Exchange::default()));
-        let shared = Arc::clone(&exchange);
+        let started = {
+            let _context = runtime.enter();
+            tokio::time::Instant::now()
+        };
+        KubeProcess {
+            runtime,
+            stream: None,
+            store: reflector::store::<ConfigMap>().0,
+            exchange: Arc::new(Mutex::new(Exchange::default())),
+            origin: (now, started),
+            controller: None,
+        }
+    }
+
+    /// A ConfigMap API in the workload's namespace, over a client whose `tower` service hands
+    /// every request to the simulation through the face.
+    fn api(&self) -> Api<ConfigMap> {
+        let shared = Arc::clone(&self.exchange);
         let service = tower::service_fn(move |request: Request<kube::client::Body>| {
             let exchange = Arc::clone(&shared);
             async move {
@@ -286,10 +333,7 @@ impl KubeProcess {
                         return Ok(full(error.response()));
                     }
                 };
-                let receiver = match lock(&exchange).submit(request) {
-                    Ok(receiver) => receiver,
-                    Err(answer) => return Ok(*answer),
-                };
+                let receiver = lock(&exchange).submit(request);
                 match receiver.await {
                     Ok(Ok(response)) => Ok(response),
                     Ok(Err(lost)) => Err(lost.error()),
@@ -297,32 +341,7 @@ impl KubeProcess {
                 }
             }
         });
-        let (store, writer) = reflector::store::<ConfigMap>();
-        let mut watcher_config = watcher::Config::default();
-        if config.page_size > 0 {
-            watcher_config = watcher_config.page_size(config.page_size);
-        }
-        if config.streaming_lists {
-            watcher_config = watcher_config.streaming_lists();
-        }
-        let (stream, started) = {
-            let _context = runtime.enter();
-            let client = Client::new(service, NAMESPACE);
-            let api = Api::<ConfigMap>::namespaced(client, NAMESPACE);
-            let stream = watcher(api, watcher_config)
-                .backoff(SeededBackoff::new(rng))
-                .reflect(writer)
-                .boxed();
-            (stream, tokio::time::Instant::now())
-        };
-        KubeProcess {
-            runtime,
-            stream,
-            store,
-            exchange,
-            origin: (now, started),
-            events: VecDeque::new(),
-        }
+        Api::namespaced(Client::new(service, NAMESPACE), NAMESPACE)
     }
 
     fn sim_time(&self, instant: tokio::time::Instant) -> SimTime {
@@ -332,15 +351,18 @@ impl KubeProcess {
 
     /// Runs kube-rs until it has something for the world or until `limit`, whichever is
     /// first: the simulated time of its output, or `None` if it was idle until `limit`.
+    /// Output not yet taken (requests, writes, steps) counts: it returns at once.
     pub fn run_until(&mut self, limit: SimTime) -> Option<SimTime> {
         let millis = limit.as_millis().saturating_sub(self.origin.0.as_millis());
         let deadline = self.origin.1 + Duration::from_millis(millis);
-        let (stream, exchange, events) = (&mut self.stream, &self.exchange, &mut self.events);
+        let (stream, exchange) = (&mut self.stream, &self.exchange);
         let (output, at) = self.runtime.block_on(async {
             let mut sleep = std::pin::pin!(tokio::time::sleep_until(deadline));
             let output = poll_fn(|cx| {
-                if let Poll::Ready(Some(item)) = stream.poll_next_unpin(cx) {
-                    events.push_back(StoreEvent::of(item));
+                if let Some(stream) = stream.as_mut()
+                    && let Poll::Ready(Some(_)) = stream.poll_next_unpin(cx)
+                {
+                    // The recorder has handed the step to the exchange.
                     return Poll::Ready(true);
                 }
                 let mut exchange = lock(exchange);
@@ -363,9 +385,29 @@ impl KubeProcess {
         lock(&self.exchange).outbox.drain(..).collect()
     }
 
-    /// The watcher steps since the last call, each already applied to the store.
-    pub fn take_events(&mut self) -> Vec<StoreEvent> {
-        self.events.drain(..).collect()
+    /// The writes kube-rs made since the last call, in order: the world answers each with
+    /// [`KubeProcess::answer_write`].
+    pub fn take_writes(&mut self) -> Vec<(RequestId, Write)> {
+        lock(&self.exchange).writes.drain(..).collect()
+    }
+
+    /// The world's answer to write `id`.
+    pub fn answer_write(&mut self, id: RequestId, result: &Result<Object, WriteError>) {
+        if let Some(Waiting::Write { sender, write }) = lock(&self.exchange).waiting.remove(&id) {
+            let _ = sender.send(Ok(full(face::write_response(&write, result))));
+        }
+    }
+
+    /// The watcher steps (each already applied to the store) and reconciles since the last
+    /// call, in order.
+    pub fn take_steps(&mut self) -> Vec<KubeStep> {
+        lock(&self.exchange).steps.drain(..).collect()
+    }
+
+    /// Whether the controller (if any) has no work: no reconcile running or waiting for a
+    /// worker, and none failed since its last success (its requeue is still due).
+    pub fn controller_idle(&self) -> bool {
+        self.controller.as_ref().is_none_or(KubeController::is_idle)
     }
 
     /// An answer from the apiserver reaches the client.
@@ -405,7 +447,7 @@ impl KubeProcess {
                         let _ = body.unbounded_send(line);
                         exchange.waiting.insert(id, Waiting::Streaming(body));
                     }
-                    None => {}
+                    Some(Waiting::Write { .. }) | None => {}
                 }
             }
             ServerMessage::WatchClosed { id } => {
@@ -422,7 +464,7 @@ impl KubeProcess {
         let mut exchange = lock(&self.exchange);
         for (_, waiting) in std::mem::take(&mut exchange.waiting) {
             match waiting {
-                Waiting::Answer { sender, .. } => {
+                Waiting::Answer { sender, .. } | Waiting::Write { sender, .. } => {
                     let _ = sender.send(Err(Lost::Reset));
                 }
                 Waiting::Streaming(body) => {
@@ -434,22 +476,7 @@ impl KubeProcess {
 
     /// The store's objects, sorted by key (the store is a hash map).
     pub fn store_objects(&self) -> Vec<Object> {
-        let mut objects: Vec<Object> = self
-            .store
-            .state()
-            .iter()
-            .map(|config_map| face::object_of(config_map).expect("the face wrote it"))
-            .collect();
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        objects
-    }
-
-    /// The store's object for `key`, if any.
-    pub fn store_get(&self, key: &ObjectKey) -> Option<Object> {
-        let reference = ObjectRef::new(key.name()).within(key.namespace());
-        self.store
-            .get(&reference)
-            .map(|config_map| face::object_of(&config_map).expect("the face wrote it"))
+        store_objects(&self.store)
     }
 
     /// Requests the face could not read (a kube-rs request it does not model).

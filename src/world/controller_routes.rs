@@ -1,20 +1,16 @@
 //! The world's routes for its controller: notifications in, workers taking and finishing keys,
 //! the work queue's timer, and the controller's writes into etcd (see
-//! [`ControllerSide`](super::controller_side::ControllerSide)).
+//! [`ControllerSide`](super::controller_side::ControllerSide) and `controller_writer.rs`).
 
 use crate::check::{Invariant, Violation};
 use crate::client::{Delivered, HandlerOutcome};
-use crate::controller::{Client, Finished, Lister, When, Write, WriteError, Writer};
-use crate::object::Object;
+use crate::controller::{Client, Finished, Lister, When};
 use crate::sim::SimDuration;
 
 use super::World;
-use super::controller_side::Drive;
-use super::core::Core;
-use super::etcd_side::EtcdSide;
+use super::controller_writer::EtcdWriter;
 use super::event::Ev;
 use super::trace_event::{Actor, TraceEvent};
-use super::writer::{self, CommitOutcome, Intent, PendingWrite, RESOURCE_PREFIX};
 
 /// The client whose informer feeds the controller, and its handler that does.
 const CONTROLLER_CLIENT: usize = 0;
@@ -23,110 +19,6 @@ const CONTROLLER_HANDLER: usize = 0;
 /// How often a worker waiting for its informer's first sync looks again (client-go
 /// `WaitForCacheSync`'s poll period).
 const SYNC_POLL: SimDuration = SimDuration::from_millis(100);
-
-/// The controller's writes, into the fake etcd through the checker.
-struct EtcdWriter<'a> {
-    etcd: &'a mut EtcdSide,
-    core: &'a mut Core,
-    drive: &'a mut Drive,
-    worker: usize,
-    /// What the checker found while writing: ends the run after the reconcile.
-    violation: Option<Violation>,
-}
-
-impl Writer for EtcdWriter<'_> {
-    fn write(&mut self, write: Write) -> Result<Object, WriteError> {
-        if self.violation.is_some() {
-            return Err(WriteError::Unavailable);
-        }
-        let (pending, labels, value) = pending_write(write);
-        let actor = Actor::Controller(self.worker);
-        let error_probability = self.drive.config.write_error_probability;
-        if !self.core.healed && error_probability > 0.0 && self.drive.rng.chance(error_probability)
-        {
-            let key = pending
-                .key
-                .strip_prefix(RESOURCE_PREFIX)
-                .unwrap_or(&pending.key);
-            self.core.record(actor, &TraceEvent::WriteRefused { key });
-            return Err(WriteError::Unavailable);
-        }
-        let response = match self
-            .etcd
-            .checked_txn(self.core, &writer::commit_txn(&pending))
-        {
-            Ok(response) => response,
-            Err(violation) => {
-                self.violation = Some(violation);
-                return Err(WriteError::Unavailable);
-            }
-        };
-        let outcome = writer::after_commit(&mut pending.clone(), &response);
-        let event = TraceEvent::Commit {
-            write: &pending,
-            outcome: &outcome,
-        };
-        self.core.record(actor, &event);
-        match outcome {
-            CommitOutcome::Committed(revision) => {
-                self.core.stats.commits += 1;
-                self.drive.last_write = revision;
-                let key = &pending.key[RESOURCE_PREFIX.len()..];
-                let uid = match pending.intent {
-                    Intent::Create { .. } => revision,
-                    Intent::Update { .. } | Intent::Delete => 0,
-                };
-                Ok(Object {
-                    labels: labels.into(),
-                    value,
-                    uid,
-                    ..Object::bare(key, revision)
-                })
-            }
-            CommitOutcome::Conflict | CommitOutcome::GaveUp => {
-                self.core.stats.probes.controller_conflicts += 1;
-                Err(WriteError::Conflict)
-            }
-            CommitOutcome::AlreadyExists => Err(WriteError::AlreadyExists),
-            CommitOutcome::NotFound => Err(WriteError::NotFound),
-        }
-    }
-}
-
-/// A controller write as the transaction kube-apiserver's storage would run.
-fn pending_write(
-    write: Write,
-) -> (
-    PendingWrite,
-    std::collections::BTreeMap<String, String>,
-    u64,
-) {
-    let (key, expected_mod_revision, intent) = match write {
-        Write::Create { key, labels, value } => (key, 0, Intent::Create { labels, value }),
-        Write::Update(object) => {
-            let intent = Intent::Update {
-                labels: (*object.labels).clone(),
-                value: object.value,
-                node: object.node_name.to_string(),
-            };
-            (object.key, object.resource_version, intent)
-        }
-        Write::Delete { key, precondition } => (key, precondition, Intent::Delete),
-    };
-    let (labels, value) = match &intent {
-        Intent::Create { labels, value } | Intent::Update { labels, value, .. } => {
-            (labels.clone(), *value)
-        }
-        Intent::Delete => Default::default(),
-    };
-    let pending = PendingWrite {
-        key: format!("{RESOURCE_PREFIX}{key}"),
-        expected_mod_revision,
-        intent,
-        conflicts: 0,
-    };
-    (pending, labels, value)
-}
 
 impl World {
     /// A notification a handler took: the controller's handler enqueues keys.
@@ -198,8 +90,10 @@ impl World {
         let mut writer = EtcdWriter {
             etcd: &mut self.etcd,
             core,
-            drive: &mut side.drive,
-            worker,
+            rng: &mut side.drive.rng,
+            error_probability: side.drive.config.write_error_probability,
+            last_write: Some(&mut side.drive.last_write),
+            actor: Actor::Controller(worker),
             violation: None,
         };
         let result = side

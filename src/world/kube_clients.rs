@@ -6,19 +6,31 @@
 //! The world steps each process's tokio runtime before every kernel event
 //! ([`KubeSlot::catch_up`]): kube-rs runs until it has output or until the event's time, and
 //! output at a time `t` is handled by a [`Ev::KubeWake`] at `t` ([`KubeSlot::wake`]), which
-//! sends its requests and traces and checks its store's steps.
+//! sends its requests, commits its writes and traces and checks its store's steps.
+//!
+//! With `[kube_rs.controller]`, kube-rs client 0 runs kube-rs's `Controller` with the sample
+//! ReplicaSet-like reconciler over its watcher and store; the face reads its writes, and the
+//! world commits each into etcd as the modelled controller's (`controller_writer.rs`): straight
+//! to storage with its resourceVersion precondition, refused (500) with the scenario's
+//! `write_error_probability` before the heal, and answered at once.
 
 use crate::api::{ClientMessage, ResourceVersionParam, ServerMessage, WatchEvent};
 use crate::check::{Invariant, Violation};
-use crate::kube_rs::{KubeConfig, KubeProcess, StoreEvent};
+use crate::controller::Writer as _;
+use crate::kube_rs::{ControllerSetup, KubeConfig, KubeProcess, KubeStep, StoreEvent};
 use crate::object::{Object, ResourceVersion};
 use crate::scenario::KubeRsInitialList;
 use crate::sim::{RngStream, SimTime};
 
 use super::clients::Wire;
+use super::controller_writer::EtcdWriter;
 use super::core::Core;
+use super::etcd_side::EtcdSide;
 use super::event::Ev;
 use super::trace_event::{Actor, TraceEvent};
+
+/// The kube-rs client that runs the controller, if the scenario has one.
+const CONTROLLER_CLIENT: usize = 0;
 
 /// Everything the world keeps for one kube-rs client identity.
 pub(crate) struct KubeSlot {
@@ -43,6 +55,8 @@ pub(crate) struct KubeSlot {
     /// The client re-watched after a 410 without a relist, as a declared hazard: it may never
     /// follow etcd again (kube-rs#1042), and its store is not held to converge.
     stuck: bool,
+    /// Draws which of the controller's writes the apiserver refuses.
+    writes: RngStream,
 }
 
 impl KubeSlot {
@@ -71,10 +85,28 @@ impl KubeSlot {
             page_size: scenario.page_size,
             streaming_lists: scenario.initial_list == KubeRsInitialList::Streaming,
         };
+        let controller = &scenario.controller;
+        let runs_controller = !controller.is_off()
+            && client - core.scenario.clients.count as usize == CONTROLLER_CLIENT;
+        let process = if runs_controller {
+            let setup = ControllerSetup {
+                workers: controller.workers,
+                replicas_max: controller.replicas_max,
+                reconcile_ms_max: controller.reconcile_ms_max,
+                worker_wake_ms_max: controller.worker_wake_ms_max,
+                reconcile_after_relist: !scenario.no_reconcile_after_relist,
+            };
+            let workers = RngStream::new(seed, &format!("kube-workers-{client}-{incarnation}"));
+            KubeProcess::controller(config, setup, now, rng, workers)
+        } else {
+            KubeProcess::new(config, now, rng)
+        };
+        let writes = RngStream::new(seed, &format!("kube-writes-{client}-{incarnation}"));
         core.checker
             .on_client_started(client, 0, crate::api::Selectors::default());
         KubeSlot {
-            process: KubeProcess::new(config, now, rng),
+            process,
+            writes,
             incarnation,
             wire: Wire::new(core, incarnation, apiservers),
             wake_scheduled: false,
@@ -106,16 +138,56 @@ impl KubeSlot {
         }
     }
 
-    /// kube-rs's output: its requests go on the wire, its store's steps are traced and checked.
-    pub(crate) fn wake(&mut self, core: &mut Core, client: usize) -> Result<(), Violation> {
+    /// kube-rs's output: its store's steps and reconciles are traced and checked, its requests
+    /// go on the wire, its writes into etcd.
+    pub(crate) fn wake(
+        &mut self,
+        core: &mut Core,
+        etcd: &mut EtcdSide,
+        client: usize,
+    ) -> Result<(), Violation> {
         self.wake_scheduled = false;
-        for event in self.process.take_events() {
-            self.store_step(core, client, &event)?;
+        for step in self.process.take_steps() {
+            match step {
+                KubeStep::Store { event, held } => self.store_step(core, client, &event, held)?,
+                KubeStep::Reconciled { key, error } => {
+                    let error = error.as_deref();
+                    let event = TraceEvent::Reconcile { key: &key, error };
+                    core.record(Actor::Client(client), &event);
+                    core.stats.probes.controller_requeues += u64::from(error.is_some());
+                }
+            }
         }
         for message in self.process.take_requests() {
             self.check_relist_after_expired(core, &message)?;
             self.backing_off &= matches!(message, ClientMessage::StopWatch { .. });
             self.wire.send(core, client, message);
+        }
+        self.commit_writes(core, etcd, client)
+    }
+
+    /// The controller's writes, each committed into etcd and answered.
+    fn commit_writes(
+        &mut self,
+        core: &mut Core,
+        etcd: &mut EtcdSide,
+        client: usize,
+    ) -> Result<(), Violation> {
+        let error_probability = core.scenario.kube_rs.controller.write_error_probability;
+        for (id, write) in self.process.take_writes() {
+            let mut writer = EtcdWriter {
+                etcd: &mut *etcd,
+                core: &mut *core,
+                rng: &mut self.writes,
+                error_probability,
+                last_write: None,
+                actor: Actor::Client(client),
+                violation: None,
+            };
+            let result = writer.write(write);
+            let violation = writer.violation.take();
+            core.report(violation)?;
+            self.process.answer_write(id, &result);
         }
         Ok(())
     }
@@ -146,11 +218,13 @@ impl KubeSlot {
         Ok(())
     }
 
+    /// One watcher step, and what the store held of it then (see [`KubeStep::Store`]).
     fn store_step(
         &mut self,
         core: &mut Core,
         client: usize,
         event: &StoreEvent,
+        held: Vec<Object>,
     ) -> Result<(), Violation> {
         core.record(Actor::Client(client), &TraceEvent::KubeStore { event });
         self.failed = matches!(event, StoreEvent::Error(_));
@@ -164,15 +238,13 @@ impl KubeSlot {
             }
             StoreEvent::InitDone => {
                 self.listing = false;
-                let objects = self.process.store_objects();
-                let mut found = core.checker.on_cache_objects(client, &objects, true);
+                let mut found = core.checker.on_cache_objects(client, &held, true);
                 if let Some(revision) = self.list_resource_version.take() {
-                    found.extend(core.checker.check_cache_at(client, &objects, revision));
+                    found.extend(core.checker.check_cache_at(client, &held, revision));
                 }
                 core.report(found)
             }
-            StoreEvent::Apply(object) => {
-                let held: Vec<Object> = self.process.store_get(&object.key).into_iter().collect();
+            StoreEvent::Apply(_) => {
                 let found = core.checker.on_cache_objects(client, &held, false);
                 core.report(found)
             }
@@ -241,6 +313,12 @@ impl KubeSlot {
             return Err(Violation::new(
                 Invariant::RunSettles,
                 format!("client-{client}: the kube-rs watcher is not watching"),
+            ));
+        }
+        if !self.process.controller_idle() {
+            return Err(Violation::new(
+                Invariant::RunSettles,
+                format!("client-{client}: the kube-rs controller still has work"),
             ));
         }
         let unreadable = self.process.unreadable_requests();

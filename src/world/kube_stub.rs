@@ -8,6 +8,7 @@ use crate::sim::SimTime;
 
 use super::clients::Wire;
 use super::core::Core;
+use super::etcd_side::EtcdSide;
 
 /// No kube-rs client can exist in this build (the field is uninhabited).
 pub(crate) struct KubeSlot(std::convert::Infallible);
@@ -29,7 +30,12 @@ impl KubeSlot {
         match self.0 {}
     }
 
-    pub(crate) fn wake(&mut self, _: &mut Core, _: usize) -> Result<(), Violation> {
+    pub(crate) fn wake(
+        &mut self,
+        _: &mut Core,
+        _: &mut EtcdSide,
+        _: usize,
+    ) -> Result<(), Violation> {
         match self.0 {}
     }
 

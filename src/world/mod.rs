@@ -15,6 +15,7 @@ mod client_process;
 mod clients;
 mod controller_routes;
 mod controller_side;
+mod controller_writer;
 mod core;
 mod etcd_side;
 mod etcd_watchers;
@@ -122,6 +123,10 @@ impl World {
             checker.watch_replicasets(Some(scenario.controller.replicas_max));
             ControllerSide::sample(&scenario.controller, seed, Bugs::new(scenario.bug))
         });
+        let kube_controller = &scenario.kube_rs.controller;
+        if !kube_controller.is_off() {
+            checker.watch_replicasets(Some(kube_controller.replicas_max));
+        }
         World {
             core: Core::new(scenario, seed, trace, checker),
             etcd,
@@ -419,7 +424,11 @@ impl World {
             } => {
                 let kube = client - self.clients.len();
                 match self.kube.get_mut(kube) {
-                    Some(slot) if slot.incarnation() == incarnation => slot.wake(core, client),
+                    Some(slot) if slot.incarnation() == incarnation => {
+                        slot.wake(core, &mut self.etcd, client)?;
+                        self.flush_etcd();
+                        Ok(())
+                    }
                     _ => Ok(()),
                 }
             }

@@ -55,6 +55,10 @@ impl World {
                 .err();
             self.core.report(found)?;
         }
+        if self.controller.is_none() {
+            let found = self.core.checker.check_owned_settled();
+            self.core.report(found)?;
+        }
         self.check_controller_settled()
     }
 

@@ -321,6 +321,7 @@ fn every_library_scenario_is_swept_here_or_in_determinism() {
         "kube-rs",
         "kube-rs-streaming",
         "kube-rs-http-410",
+        "kube-rs-controller",
     ];
     for entry in LIBRARY {
         assert!(
