@@ -281,7 +281,7 @@ fn conformance_runs_every_upstream_case_in_both_modes() {
     let text = stdout(&output);
     assert_eq!(
         text.lines().last(),
-        Some("conformance: 56 passed, 0 failed")
+        Some("conformance: 58 passed, 0 failed")
     );
     let listed = stdout(&informer_sim(&["scenarios"]));
     assert!(
