@@ -243,11 +243,7 @@ impl Apiserver {
         }
         let config = self.config.clone();
         let mut stats = std::mem::take(&mut self.stats);
-        stats.cache_rewatches += self.cacher.as_ref().map_or(0, |cacher| cacher.rewatches);
-        stats.intervals_invalidated += self
-            .cacher
-            .as_ref()
-            .map_or(0, |cacher| cacher.intervals_invalidated);
+        self.add_cacher_counts(&mut stats);
         *self = Apiserver::new(
             config,
             &self.prefix.clone(),
@@ -290,12 +286,16 @@ impl Apiserver {
     pub fn stats(&self) -> ApiserverStats {
         let mut stats = self.stats.clone();
         stats.reinits = self.cacher.as_ref().map_or(0, |cacher| cacher.reinits);
-        stats.cache_rewatches += self.cacher.as_ref().map_or(0, |cacher| cacher.rewatches);
-        stats.intervals_invalidated += self
-            .cacher
-            .as_ref()
-            .map_or(0, |cacher| cacher.intervals_invalidated);
+        self.add_cacher_counts(&mut stats);
         stats
+    }
+
+    /// Adds what the cacher counts itself (kept across a restart, which replaces the cacher).
+    fn add_cacher_counts(&self, stats: &mut ApiserverStats) {
+        if let Some(cacher) = self.cacher.as_ref() {
+            stats.cache_rewatches += cacher.rewatches;
+            stats.intervals_invalidated += cacher.intervals_invalidated;
+        }
     }
 
     /// The cache's resource version (`None` without a cache).
