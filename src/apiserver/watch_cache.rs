@@ -157,11 +157,6 @@ pub struct HistoryInterval {
 }
 
 impl HistoryInterval {
-    /// How many events are still to be read.
-    pub fn len(&self) -> usize {
-        (self.end_index - self.next_index) as usize
-    }
-
     /// Whether every event was read.
     pub fn is_empty(&self) -> bool {
         self.next_index == self.end_index
