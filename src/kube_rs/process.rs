@@ -150,23 +150,9 @@ impl Exchange {
         self.next_id += 1;
         let id = self.next_id;
         let (answer, receiver) = oneshot::channel();
-        match request {
-            FaceRequest::List(options) => {
-                let waiting = Waiting::Answer {
-                    sender: answer,
-                    watch: false,
-                };
-                self.waiting.insert(id, waiting);
-                self.outbox.push_back(ClientMessage::List { id, options });
-            }
-            FaceRequest::Watch(options) => {
-                let waiting = Waiting::Answer {
-                    sender: answer,
-                    watch: true,
-                };
-                self.waiting.insert(id, waiting);
-                self.outbox.push_back(ClientMessage::Watch { id, options });
-            }
+        let (watch, message) = match request {
+            FaceRequest::List(options) => (false, ClientMessage::List { id, options }),
+            FaceRequest::Watch(options) => (true, ClientMessage::Watch { id, options }),
             FaceRequest::Write(write) => {
                 let waiting = Waiting::Write {
                     sender: answer,
@@ -174,8 +160,20 @@ impl Exchange {
                 };
                 self.waiting.insert(id, waiting);
                 self.writes.push_back((id, write));
+                return self.woken(receiver);
             }
-        }
+        };
+        let waiting = Waiting::Answer {
+            sender: answer,
+            watch,
+        };
+        self.waiting.insert(id, waiting);
+        self.outbox.push_back(message);
+        self.woken(receiver)
+    }
+
+    /// Wakes the task waiting on new requests, and hands back the answer's receiver.
+    fn woken(&mut self, receiver: Answer) -> Answer {
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
