@@ -45,8 +45,8 @@ pub(super) struct ClientChecks {
 /// What a store call or a pop may have changed in a client's queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Touched {
-    /// One key.
-    Key(ObjectKey),
+    /// These keys only (a watch event's key, or the keys of a batch pop).
+    Keys(Vec<ObjectKey>),
     /// Any key (a relist, a resync, a whole-store delta).
     All,
     /// Nothing the queue checks look at (a bookmark).
@@ -253,11 +253,11 @@ impl ClientChecks {
             }
             StoreOp::Add(object) | StoreOp::Update(object) => {
                 view.put(object);
-                Touched::Key(object.key.clone())
+                Touched::Keys(vec![object.key.clone()])
             }
             StoreOp::Delete(object) => {
                 view.delete(&object.key);
-                Touched::Key(object.key.clone())
+                Touched::Keys(vec![object.key.clone()])
             }
             StoreOp::Resync => Touched::All,
             StoreOp::Bookmark(_) => Touched::Nothing,
@@ -266,28 +266,30 @@ impl ClientChecks {
 
     /// After every store call and every pop: tombstones carry the newest known state (B5), and
     /// the indexer with the queue applied is the reflector's view (B2, B4, B7). Only the
-    /// `touched` key is looked at, unless the client is small enough to look at all.
+    /// `touched` keys are looked at, unless the client is small enough to look at all.
     pub(super) fn check_queue(
         &self,
         informer: &SharedIndexInformer,
         touched: &Touched,
     ) -> Vec<Violation> {
         let view = &self.view;
-        let (tombstones, pending) = match touched {
+        let results = match touched {
             Touched::Nothing => return Vec::new(),
-            Touched::Key(key) if !is_small(informer) => (
-                client::check_tombstones_for(informer, key),
-                view.check_pending_for(key, informer),
-            ),
-            Touched::Key(_) | Touched::All => (
+            Touched::Keys(keys) if !is_small(informer) => keys
+                .iter()
+                .flat_map(|key| {
+                    [
+                        client::check_tombstones_for(informer, key),
+                        view.check_pending_for(key, informer),
+                    ]
+                })
+                .collect(),
+            Touched::Keys(_) | Touched::All => vec![
                 client::check_tombstones(informer),
                 view.check_pending_state(&informer.pending_state()),
-            ),
+            ],
         };
-        [tombstones, pending]
-            .into_iter()
-            .filter_map(Result::err)
-            .collect()
+        results.into_iter().filter_map(Result::err).collect()
     }
 
     /// The reflector's last synced RV may have moved: when it is set to a new RV, the view must
@@ -320,7 +322,6 @@ impl ClientChecks {
         processed: &Processed,
     ) -> Vec<Violation> {
         let key = processed.popped.key();
-        let touched = key.map_or(Touched::All, |key| Touched::Key(key.clone()));
         let indexer = informer.indexer();
         let written = processed.distributed.iter().filter_map(|distributed| {
             match &distributed.notification {
@@ -331,6 +332,9 @@ impl ClientChecks {
         // A batch touches only its own keys (one indexer transaction): the checks look at
         // those, so that small batches of a large store stay O(batch), not O(store).
         let keys = processed.popped.keys();
+        let touched = keys.as_ref().map_or(Touched::All, |keys| {
+            Touched::Keys(keys.iter().map(|key| (*key).clone()).collect())
+        });
         let held: Vec<&Object> = match &keys {
             Some(keys) => keys
                 .iter()
@@ -500,5 +504,49 @@ impl ClientChecks {
             found.extend(client::check_initial_list_seen(synced).err());
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bug::Bugs;
+    use crate::client::{FifoKind, InformerConfig};
+    use crate::sim::SimTime;
+
+    fn key(index: usize) -> ObjectKey {
+        ObjectKey::new(&format!("k{index:04}"))
+    }
+
+    /// Past the small size, the queue checks look at the touched keys and nothing else, so a
+    /// batch pop costs its batch, not the store; a whole-store touch still looks at all.
+    #[test]
+    fn a_large_clients_queue_checks_look_at_exactly_the_touched_keys() {
+        let now = SimTime::ZERO;
+        let mut checks = ClientChecks::default();
+        let mut informer =
+            SharedIndexInformer::new(InformerConfig::new(FifoKind::Real), Bugs::NONE);
+        informer.run(now);
+        for index in 0..=FULL_COMPARE_SIZE {
+            let object = Object::bare(key(index).as_str(), index as u64 + 1);
+            checks.on_store_op(&StoreOp::Add(object.clone()));
+            informer.add(now, object);
+        }
+        assert!(!is_small(&informer));
+        // The reflector's store saw a newer k0000 that never reached the informer's queue.
+        checks.on_store_op(&StoreOp::Update(Object::bare(key(0).as_str(), 9_999)));
+
+        let untouched = Touched::Keys(vec![key(1), key(2)]);
+        assert_eq!(checks.check_queue(&informer, &untouched), Vec::new());
+        for touched in [Touched::Keys(vec![key(1), key(0)]), Touched::All] {
+            let found = checks.check_queue(&informer, &touched);
+            let invariants: Vec<Invariant> = found.iter().map(|v| v.invariant).collect();
+            assert_eq!(
+                invariants,
+                vec![Invariant::QueueAppliedEqualsReflectorView],
+                "{touched:?}"
+            );
+        }
+        assert_eq!(checks.check_queue(&informer, &Touched::Nothing), Vec::new());
     }
 }
