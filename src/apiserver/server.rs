@@ -310,6 +310,22 @@ impl Apiserver {
         self.cacher.as_ref().map(Cacher::is_ready)
     }
 
+    /// Whether the cache serves (or there is none) and `client` has a watch stream here that
+    /// no error or termination is ending: a healthy watch, from the server's side.
+    pub fn serves_open_watch_of(&self, client: usize) -> bool {
+        let Some(cacher) = self.cacher.as_ref() else {
+            return self
+                .direct
+                .iter()
+                .any(|(key, stream)| key.client == client && !stream.closing);
+        };
+        cacher.is_ready()
+            && cacher
+                .streams
+                .iter()
+                .any(|(key, stream)| key.client == client && !stream.terminated)
+    }
+
     /// Whether etcd watch `id` belongs to this apiserver.
     pub fn owns_etcd_watch(&self, id: WatchId) -> bool {
         self.cacher

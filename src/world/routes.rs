@@ -457,7 +457,20 @@ impl World {
     /// Ends the fault phase for the cluster: stalls end, slow clients read, and a silent
     /// connection's path comes back to a server that dropped it: its reset is a probable EOF.
     pub(super) fn heal_cluster(&mut self) {
-        for watch in std::mem::take(&mut self.stalled_upstreams) {
+        let stalled = std::mem::take(&mut self.stalled_upstreams);
+        // A cache is steady if it has none, or its etcd watch is open at etcd and read.
+        let steady: Vec<bool> = self
+            .apiservers
+            .iter()
+            .map(|slot| {
+                let server = &slot.server;
+                server.cache_ready().is_none()
+                    || server.cache_upstream_watch().is_some_and(|watch| {
+                        !stalled.contains(&watch) && self.etcd.etcd.is_watching(watch)
+                    })
+            })
+            .collect();
+        for watch in stalled {
             let _ = self.etcd.etcd.resume_watcher(watch);
         }
         self.flush_etcd();
@@ -465,9 +478,17 @@ impl World {
             let wire = self.wire(client);
             wire.delay_spike = None;
             let (silent, reading) = (wire.connection.silent, wire.reading);
+            let apiserver = wire.connection.apiserver;
+            // A watch is healthy at the heal unless a fault already ended it (its close still
+            // on the way, the cache re-initializing) or its cache's etcd watch (stalled, or
+            // canceled by a compaction that overtook it).
+            let healthy = steady[apiserver]
+                && self.apiservers[apiserver]
+                    .server
+                    .serves_open_watch_of(client);
             if let Some(Some(slot)) = self.clients.get_mut(client) {
                 let reflector = &slot.process.reflector;
-                slot.relists_at_heal = (reflector.is_streaming() && !silent && reading)
+                slot.relists_at_heal = (reflector.is_streaming() && !silent && reading && healthy)
                     .then(|| reflector.relist_count());
             }
             if silent {
