@@ -1176,6 +1176,9 @@ pub enum Probe {
     /// A cache watcher closed silently: the history dropped events of its interval before it
     /// sent them ("cache interval invalidated").
     IntervalInvalidated,
+    /// The dispatcher terminated a slow watch-list watcher whose end bookmark it had buffered:
+    /// the watcher drains its input before it closes (`cacheWatcher.add`, graceful `forget`).
+    GracefulDrain,
 }
 
 impl Probe {
@@ -1211,6 +1214,7 @@ impl Probe {
         Probe::ListerBehindWrite,
         Probe::InitialEventsCutOff,
         Probe::IntervalInvalidated,
+        Probe::GracefulDrain,
     ];
 
     /// The kebab-case name.
@@ -1246,6 +1250,7 @@ impl Probe {
             Probe::ListerBehindWrite => "lister-behind-write",
             Probe::InitialEventsCutOff => "initial-events-cut-off",
             Probe::IntervalInvalidated => "interval-invalidated",
+            Probe::GracefulDrain => "graceful-drain",
         }
     }
 }

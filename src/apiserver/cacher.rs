@@ -190,6 +190,8 @@ pub(crate) enum CacherNotice {
     SlowTerminated {
         key: StreamKey,
         initial_events_left: bool,
+        /// It drains what it holds first: its watch-list's end bookmark was buffered.
+        graceful: bool,
     },
 }
 
@@ -592,6 +594,7 @@ impl Cacher {
                 self.notices.push_back(CacherNotice::SlowTerminated {
                     key,
                     initial_events_left,
+                    graceful,
                 });
                 self.streams.insert(key, stream);
                 self.pump(now, key);

@@ -114,6 +114,9 @@ pub struct ApiserverStats {
     pub intervals_invalidated: u64,
     /// Slow watchers terminated while they still had initial events to send (F4).
     pub initial_events_cut_offs: u64,
+    /// Slow watchers terminated gracefully: their watch-list's end bookmark was buffered, so
+    /// they drain their input before closing (F4).
+    pub graceful_drains: u64,
 }
 
 impl ApiserverStats {
@@ -131,6 +134,7 @@ impl ApiserverStats {
         self.direct_watches_behind += other.direct_watches_behind;
         self.intervals_invalidated += other.intervals_invalidated;
         self.initial_events_cut_offs += other.initial_events_cut_offs;
+        self.graceful_drains += other.graceful_drains;
     }
 }
 
@@ -1032,11 +1036,13 @@ impl Apiserver {
                 CacherNotice::Closed(key) => key,
                 CacherNotice::SlowTerminated {
                     initial_events_left,
+                    graceful,
                     ..
                 } => {
                     // The close comes once the client has read what the result buffer holds.
                     self.stats.slow_terminations += 1;
                     self.stats.initial_events_cut_offs += u64::from(initial_events_left);
+                    self.stats.graceful_drains += u64::from(graceful);
                     continue;
                 }
             };

@@ -85,7 +85,7 @@ impl RunStats {
     }
 
     /// The counts the `exercised:` line prints, by name, in its order.
-    pub fn counts(&self) -> [(&'static str, u64); 25] {
+    pub fn counts(&self) -> [(&'static str, u64); 26] {
         let apiservers = &self.apiservers;
         [
             ("commits", self.commits),
@@ -113,6 +113,7 @@ impl RunStats {
                 apiservers.initial_events_cut_offs,
             ),
             ("intervals_invalidated", apiservers.intervals_invalidated),
+            ("graceful_drains", apiservers.graceful_drains),
             ("cacher_reinits", apiservers.reinits),
             ("cacher_rewatches", apiservers.cache_rewatches),
             ("old_rv_resumes_410", self.probes.old_resumes_expired),
@@ -167,6 +168,7 @@ impl RunStats {
             Probe::ListerBehindWrite => probes.lister_behind_writes,
             Probe::InitialEventsCutOff => apiservers.initial_events_cut_offs,
             Probe::IntervalInvalidated => apiservers.intervals_invalidated,
+            Probe::GracefulDrain => apiservers.graceful_drains,
         }
     }
 

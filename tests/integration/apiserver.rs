@@ -704,3 +704,46 @@ fn a_small_initial_state_outruns_the_same_live_events() {
     );
     h.check_oracles().unwrap();
 }
+
+#[test]
+fn a_slow_watch_list_watcher_whose_end_bookmark_is_buffered_drains_before_it_closes() {
+    // F4's graceful path (`cacheWatcher.add`): a client that stops reading at once; the end
+    // bookmark reaches the watcher's input at the next bookmark tick; live events then fill
+    // the input and the dispatcher terminates the watcher, gracefully: what it holds, end
+    // bookmark included, still goes out once the client reads, and then the watch closes.
+    let mut h = cache_of(300);
+    let id = h.watch(watch_list_options(Rv::Unset));
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, false);
+    h.advance(SimDuration::from_secs(2));
+    for value in 0..100 {
+        h.write("ns/live", "x", value);
+    }
+    h.advance(SimDuration::from_millis(300));
+    let stats = h.server.stats();
+    assert_eq!((stats.slow_terminations, stats.graceful_drains), (1, 1));
+    assert_eq!(
+        stats.initial_events_cut_offs, 1,
+        "the state was still unsent"
+    );
+    h.server
+        .set_client_reading(h.now, &mut h.etcd, CLIENT, true);
+    h.advance(SimDuration::from_millis(100));
+    let stream = h.stream(id);
+    let state = stream
+        .iter()
+        .filter(|e| e.starts_with("ADDED ns/0"))
+        .count();
+    assert_eq!(state, 300, "the whole state goes out: {stream:?}");
+    assert_eq!(
+        stream[300], "BOOKMARK 301 end",
+        "the end bookmark follows the state"
+    );
+    let drained = &stream[301..stream.len() - 1];
+    assert!(
+        !drained.is_empty() && drained.iter().all(|e| e.contains("ns/live")),
+        "then the live events its input held: {drained:?}"
+    );
+    assert_eq!(stream.last().map(String::as_str), Some("CLOSED"));
+    h.check_oracles().unwrap();
+}
