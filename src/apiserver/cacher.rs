@@ -188,7 +188,6 @@ pub(crate) enum CacherNotice {
     Closed(StreamKey),
     /// A slow watcher was terminated, perhaps before it had sent all its initial events.
     SlowTerminated {
-        key: StreamKey,
         initial_events_left: bool,
         /// It drains what it holds first: its watch-list's end bookmark was buffered.
         graceful: bool,
@@ -592,7 +591,6 @@ impl Cacher {
                 stream.watcher.terminate(graceful);
                 stream.terminated = true;
                 self.notices.push_back(CacherNotice::SlowTerminated {
-                    key,
                     initial_events_left,
                     graceful,
                 });

@@ -1037,7 +1037,6 @@ impl Apiserver {
                 CacherNotice::SlowTerminated {
                     initial_events_left,
                     graceful,
-                    ..
                 } => {
                     // The close comes once the client has read what the result buffer holds.
                     self.stats.slow_terminations += 1;
